@@ -1,0 +1,78 @@
+/* store.h — durable intent in SQLite (<state-dir>/banger.db).
+ *
+ * One row per VM in table `vms`: what the VM IS (name, uid, source file,
+ * canonical spec JSON, spec hash, generation, desired state) plus durable
+ * runtime facts that later issues fill (guest IP, VM dir, API socket path,
+ * log path, last error, observed generation, restart count). There is no
+ * column for PID, tap, loop or dm devices, and there never will be: those
+ * are momentary facts kept in the handles cache (runtime/handles.h).
+ *
+ * The database uses WAL and versioned migrations (PRAGMA user_version).
+ * Not thread-safe: the daemon's event loop owns the Store. */
+#pragma once
+
+#include "spec/spec.h"
+#include "util/util.h"
+
+typedef struct Store Store;
+
+typedef struct {
+	int64_t id;
+	char *name;
+	char *uid;         /* random, fixed at first insert; short id = first 8 hex chars */
+	char *source_file; /* absolute path of the spec file that owns the name */
+	char *spec_json;   /* canonical JSON (spec/spec.h) */
+	char *spec_hash;   /* sha256 hex of spec_json */
+	int64_t generation; /* 1 at insert, +1 each time spec_hash changes */
+	VmDesiredState desired_state;
+	/* durable runtime facts; NULL/0 when not yet known */
+	char *guest_ip;
+	char *vm_dir;
+	char *api_sock;
+	char *log_path;
+	char *last_error;
+	int64_t observed_generation;
+	int64_t restart_count;
+	int64_t created_at_ms, updated_at_ms;
+} VmRecord;
+
+void vm_record_free(VmRecord *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VmRecord *, vm_record_free)
+void vm_record_list_free(VmRecord **v, size_t n);
+
+/* Open (creating if needed) and migrate. */
+int store_open(const char *path, Store **ret);
+void store_close(Store *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_close)
+
+/* Group many writes in one transaction (cold sync). Nesting is not allowed. */
+int store_begin(Store *s);
+int store_commit(Store *s);
+int store_rollback(Store *s);
+
+typedef enum {
+	STORE_UPSERT_UNCHANGED, /* same hash and source: nothing written */
+	STORE_UPSERT_CREATED,
+	STORE_UPSERT_UPDATED,   /* spec changed: generation + 1 */
+	STORE_UPSERT_MOVED,     /* same spec, source file changed */
+} StoreUpsertResult;
+
+/* Insert or update the intent for spec->name owned by source_file. The
+ * caller has already decided ownership. Returns a StoreUpsertResult >= 0. */
+int store_upsert_vm(Store *s, const VmSpec *spec, const char *source_file,
+		    int64_t *ret_generation);
+
+int store_get_vm(Store *s, const char *name, VmRecord **ret); /* -ENOENT */
+/* All rows ordered by name. */
+int store_list_vms(Store *s, VmRecord ***ret, size_t *ret_n);
+int store_delete_vm(Store *s, const char *name); /* -ENOENT when absent */
+
+/* Durable runtime facts. NULL clears a text field. */
+int store_set_guest_ip(Store *s, const char *name, const char *ip);
+int store_set_paths(Store *s, const char *name, const char *vm_dir, const char *api_sock,
+		    const char *log_path);
+int store_set_last_error(Store *s, const char *name, const char *err);
+int store_set_observed_generation(Store *s, const char *name, int64_t gen);
+int store_set_restart_count(Store *s, const char *name, int64_t n);
+/* Names of guest IPs in use (for allocation). */
+int store_list_guest_ips(Store *s, char ***ret_strv);

@@ -1,0 +1,322 @@
+/* fileio.c — see fileio.h. */
+#include "fileio.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len)
+{
+	struct stat st;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+		return -EINVAL;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+		return -EFBIG;
+	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096;
+	buf = xmalloc(cap);
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap > max + 1)
+				return -EFBIG;
+			cap = MIN(cap * 2, max + 2);
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max)
+			return -EFBIG;
+	}
+	buf[len] = 0;
+	*ret = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	return read_fd_bounded(fd, max, ret, ret_len);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static char *dir_of(const char *path)
+{
+	_cleanup_free_ char *copy = xstrdup(path);
+	return xstrdup(dirname(copy));
+}
+
+int fsync_path(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int fsync_directory_of(const char *path)
+{
+	_cleanup_free_ char *d = dir_of(path);
+	return fsync_path(d);
+}
+
+/* Create "<dir>/.<base>.XXXXXX.tmp"-style temp file next to path. The name
+ * starts with a dot and ends in .tmp so our own watcher ignores it. */
+static int open_temp_beside(const char *path, mode_t mode, char **ret_tmp)
+{
+	_cleanup_free_ char *copy = xstrdup(path);
+	_cleanup_free_ char *d = dir_of(path);
+	const char *base = basename(copy);
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned r = (unsigned)random();
+		char *tmp = xasprintf("%s/.%s.%08x.tmp", d, base, r);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd >= 0) {
+			*ret_tmp = tmp;
+			return fd;
+		}
+		int e = errno;
+		free(tmp);
+		if (e != EEXIST)
+			return -e;
+	}
+	return -EEXIST;
+}
+
+static int write_temp(const char *path, const void *data, size_t len, mode_t mode, bool sync,
+		      char **ret_tmp)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = open_temp_beside(path, mode, &tmp);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = write_all(fd, data, len);
+	if (r >= 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r >= 0 && sync && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	*ret_tmp = TAKE_PTR(tmp);
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	int r = write_temp(path, data, len, mode, true, &tmp);
+	if (r < 0)
+		return r;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+		return r;
+	}
+	return fsync_directory_of(path);
+}
+
+/* Compare file content with data without reading more than len+1 bytes. */
+static bool file_equals(const char *path, const void *data, size_t len)
+{
+	_cleanup_free_ char *cur = NULL;
+	size_t curlen;
+	if (read_file_bounded(path, len, &cur, &curlen) < 0)
+		return false;
+	return curlen == len && memcmp(cur, data, len) == 0;
+}
+
+int write_file_atomic_if_changed(const char *path, const void *data, size_t len, mode_t mode)
+{
+	if (file_equals(path, data, len))
+		return 0;
+	int r = write_file_atomic(path, data, len, mode);
+	return r < 0 ? r : 1;
+}
+
+typedef struct {
+	char *tmp, *path;
+} StagedFile;
+
+struct AtomicBatch {
+	StagedFile *files;
+	size_t n, cap;
+};
+
+AtomicBatch *atomic_batch_new(void)
+{
+	return xcalloc(1, sizeof(AtomicBatch));
+}
+
+int atomic_batch_write(AtomicBatch *b, const char *path, const void *data, size_t len, mode_t mode)
+{
+	char *tmp = NULL;
+	int r;
+
+	if (file_equals(path, data, len))
+		return 0;
+	r = write_temp(path, data, len, mode, false, &tmp);
+	if (r < 0)
+		return r;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->files = xrealloc(b->files, b->cap * sizeof(StagedFile));
+	}
+	b->files[b->n++] = (StagedFile){ .tmp = tmp, .path = xstrdup(path) };
+	return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int atomic_batch_commit(AtomicBatch *b)
+{
+	int r = 0;
+	char **dirs;
+	size_t nd = 0;
+
+	if (b->n == 0)
+		return 0;
+	/* One syncfs per batch makes every staged temp durable at once. */
+	_cleanup_close_ int fd = open(b->files[0].tmp, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && syncfs(fd) < 0 && r == 0)
+		r = -errno;
+	dirs = xcalloc(b->n, sizeof(char *));
+	for (size_t i = 0; i < b->n; i++) {
+		StagedFile *f = &b->files[i];
+		if (rename(f->tmp, f->path) < 0) {
+			if (r == 0)
+				r = -errno;
+			unlink(f->tmp);
+		}
+		free(f->tmp);
+		f->tmp = NULL;
+		dirs[nd++] = dir_of(f->path);
+	}
+	qsort(dirs, nd, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < nd; i++) {
+		if (i == 0 || !streq(dirs[i], dirs[i - 1])) {
+			int k = fsync_path(dirs[i]);
+			if (k < 0 && r == 0)
+				r = k;
+		}
+	}
+	for (size_t i = 0; i < nd; i++)
+		free(dirs[i]);
+	free(dirs);
+	return r;
+}
+
+void atomic_batch_free(AtomicBatch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->files[i].tmp) {
+			unlink(b->files[i].tmp);
+			free(b->files[i].tmp);
+		}
+		free(b->files[i].path);
+	}
+	free(b->files);
+	free(b);
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int unlink_durable(const char *path)
+{
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return fsync_directory_of(path);
+}
+
+static int rm_rf_at(int parent, const char *name)
+{
+	struct stat st;
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		int k = rm_rf_at(dirfd(d), de->d_name);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	closedir(d);
+	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
+	return r;
+}
+
+int rm_rf(const char *path)
+{
+	return rm_rf_at(AT_FDCWD, path);
+}

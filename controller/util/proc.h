@@ -1,0 +1,47 @@
+/* proc.h — processes as the kernel sees them: detached spawning, identity
+ * (pid + start time), and finding the process that holds a unix socket.
+ * Used by VMM drivers and by handle rediscovery after a controller restart. */
+#pragma once
+
+#include "util.h"
+
+#include <sys/types.h>
+
+typedef struct {
+	const char *stdout_path; /* NULL: /dev/null; opened O_APPEND|O_CREAT */
+	const char *stderr_path; /* NULL: same as stdout */
+	const char *cwd;         /* NULL: "/" */
+	bool new_session;        /* setsid(): survive the controller, no controlling tty */
+} SpawnOptions;
+
+/* fork + execve(argv[0], argv, envp or a minimal PATH-only env) with every
+ * other fd closed. The child is ours (reap it), but detached from our
+ * session so it outlives us. Returns the pid. -errno when exec failed (the
+ * child reports exec errors back over a CLOEXEC pipe). */
+int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pid_t *ret_pid);
+
+/* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot). */
+int proc_start_time(pid_t pid, uint64_t *ret);
+
+/* True when pid exists with exactly this start time (and is not a zombie). */
+bool proc_alive(pid_t pid, uint64_t start_time);
+
+/* Find the pid of a process that has an open unix socket bound to path
+ * (via /proc/net/unix inode + /proc/<pid>/fd). -ESRCH when none. */
+int proc_find_by_unix_socket(const char *path, pid_t *ret_pid);
+
+/* Resolve a program name through PATH (or return a copy if it has a '/').
+ * -ENOENT when not found/executable. */
+int find_executable(const char *name, char **ret);
+
+/* Wait up to timeout_ms for pid (our child or not) to exit, polling a pidfd.
+ * Reaps it if it is our child. 0 when gone, -ETIMEDOUT otherwise. */
+int proc_wait_exit(pid_t pid, uint64_t start_time, unsigned timeout_ms);
+
+/* pidfd_open(2), CLOEXEC. */
+int proc_pidfd_open(pid_t pid);
+
+/* Run argv to completion (no shell), stdout/stderr to log_path or /dev/null,
+ * bounded by timeout_ms (SIGKILL on expiry). Returns the exit status (>= 0)
+ * or -errno / -ETIMEDOUT. */
+int proc_run(char *const argv[], const char *log_path, unsigned timeout_ms);

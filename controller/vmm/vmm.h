@@ -1,0 +1,76 @@
+/* vmm.h — the VMM driver table. One table per VMM (firecracker.c, qemu.c),
+ * chosen by name (crun's cgroup managers, redis' ae_*.c): no if-chains on
+ * the VMM kind outside this module.
+ *
+ * Drivers make and unmake VMM processes only. Taps, disks and IPs are made
+ * by net/ and storage/ before launch and passed in VmmLaunchConfig. Every
+ * VMM process is started detached (own session, no parent-death signal,
+ * stdio to log files) so VMs outlive the controller, and each holds a unix
+ * API socket at a deterministic path, which is how a restarted controller
+ * finds it again (find()).
+ *
+ * No operation blocks for longer than its documented bound: the event loop
+ * waits for exits with pidfds, not the driver. */
+#pragma once
+
+#include "util/util.h"
+
+#include <sys/types.h>
+
+typedef struct {
+	const char *name;    /* VM name; also the guest hostname */
+	const char *vm_id;   /* stable VM uid (hex) */
+	const char *vm_dir;  /* per-VM directory (exists) */
+	const char *api_sock; /* unix socket path for the VMM API (QMP for qemu) */
+	const char *log_path; /* VMM stdout+stderr */
+	const char *console_path; /* guest serial console output */
+	const char *kernel_path;
+	const char *initrd_path; /* NULL: none */
+	const char *user_args;   /* spec.kernel.args, appended last; NULL: none */
+	const char *root_disk;   /* path of the VM's own (copy-on-write) root disk */
+	const char *root_disk_format; /* "raw" or "qcow2" (qemu only) */
+	const char *work_disk;   /* NULL: none; raw ext4 */
+	const char *tap;         /* NULL: no network */
+	const char *mac;         /* guest MAC, aa:bb:cc:dd:ee:ff */
+	const char *guest_ip;    /* dotted quad; NULL when no network */
+	const char *gateway_ip;  /* bridge address */
+	unsigned prefix_len;     /* e.g. 24 */
+	unsigned vcpus;
+	unsigned memory_mib;
+} VmmLaunchConfig;
+
+/* A VMM process as identified by the kernel: pid plus its start time (field
+ * 22 of /proc/<pid>/stat, clock ticks since boot), so a recycled PID is never
+ * mistaken for our VMM. */
+typedef struct {
+	pid_t pid;
+	uint64_t start_time;
+} VmmProcess;
+
+typedef struct VmmDriver {
+	const char *name; /* "firecracker", "qemu" */
+	/* True when this host can run this VMM (binary found, ...). */
+	bool (*available)(void);
+	/* Start the VMM and boot the guest. Returns once the process runs and
+	 * its API socket answers (bounded, a few seconds). On failure nothing
+	 * is left running and the socket is removed. */
+	int (*launch)(const VmmLaunchConfig *c, VmmProcess *ret);
+	/* Ask the guest to shut down (Ctrl-Alt-Del). Returns at once; the
+	 * caller waits for the process to exit. */
+	int (*request_stop)(const char *api_sock);
+	/* Stop the VMM now (SIGKILL after verifying identity). -ESRCH if gone. */
+	int (*kill)(const VmmProcess *p);
+	/* Find the live process serving api_sock. -ESRCH when none. */
+	int (*find)(const char *api_sock, VmmProcess *ret);
+	/* One-line JSON description from the VMM's API (state, vcpus, ...).
+	 * Caller frees. */
+	int (*describe)(const char *api_sock, char **ret_json);
+} VmmDriver;
+
+extern const VmmDriver vmm_firecracker_driver;
+extern const VmmDriver vmm_qemu_driver;
+
+/* Look up a driver by name ("firecracker" | "qemu"); NULL when unknown. */
+const VmmDriver *vmm_driver_by_name(const char *name);
+/* "auto": firecracker when its binary is found and /dev/kvm works, else qemu. */
+const VmmDriver *vmm_driver_auto(void);

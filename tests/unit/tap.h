@@ -1,0 +1,49 @@
+/* tap.h — a tiny TAP producer for unit tests. Each CHECK prints "ok N - ..."
+ * or "not ok N - ..." with the failing expression and location;
+ * tap_done() returns the process exit status (1 if anything failed). */
+#pragma once
+
+#include <stdio.h>
+#include <string.h>
+
+static int tap_n, tap_failed;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		tap_n++;                                                                           \
+		if (cond) {                                                                        \
+			printf("ok %d - ", tap_n);                                                 \
+		} else {                                                                           \
+			tap_failed++;                                                              \
+			printf("not ok %d - ", tap_n);                                             \
+		}                                                                                  \
+		printf(__VA_ARGS__);                                                               \
+		if (!(cond))                                                                       \
+			printf("  # failed: %s at %s:%d", #cond, __FILE__, __LINE__);              \
+		printf("\n");                                                                      \
+		fflush(stdout);                                                                    \
+	} while (0)
+
+#define CHECK_STREQ(a, b, ...)                                                                     \
+	do {                                                                                       \
+		const char *_a = (a), *_b = (b);                                                   \
+		bool _ok = _a && _b && strcmp(_a, _b) == 0;                                        \
+		CHECK(_ok, __VA_ARGS__);                                                           \
+		if (!_ok)                                                                          \
+			printf("#   got:      %s\n#   expected: %s\n", _a ? _a : "(null)",       \
+			       _b ? _b : "(null)");                                                 \
+	} while (0)
+
+#define CHECK_INTEQ(a, b, ...)                                                                     \
+	do {                                                                                       \
+		long long _a = (long long)(a), _b = (long long)(b);                               \
+		CHECK(_a == _b, __VA_ARGS__);                                                      \
+		if (_a != _b)                                                                      \
+			printf("#   got: %lld expected: %lld\n", _a, _b);                          \
+	} while (0)
+
+static inline int tap_done(void)
+{
+	printf("1..%d\n", tap_n);
+	return tap_failed ? 1 : 0;
+}
