@@ -17,7 +17,20 @@
 
 #include <sys/types.h>
 
+/* Host-wide VMM settings, from bangerd's flags. NULL fields: defaults
+ * (binaries looked up in PATH, no jailer). */
 typedef struct {
+	const char *firecracker_bin; /* default "firecracker" */
+	const char *jailer_bin;      /* non-NULL: launch firecracker through the jailer */
+	uid_t jailer_uid;
+	gid_t jailer_gid;
+	const char *chroot_base;     /* jailer --chroot-base-dir */
+	const char *qemu_bin;        /* default "qemu-system-x86_64" */
+	const char *qemu_img_bin;    /* default "qemu-img" */
+} VmmSettings;
+
+typedef struct {
+	const VmmSettings *settings; /* never NULL */
 	const char *name;    /* VM name; also the guest hostname */
 	const char *vm_id;   /* stable VM uid (hex) */
 	const char *vm_dir;  /* per-VM directory (exists) */
@@ -50,7 +63,7 @@ typedef struct {
 typedef struct VmmDriver {
 	const char *name; /* "firecracker", "qemu" */
 	/* True when this host can run this VMM (binary found, ...). */
-	bool (*available)(void);
+	bool (*available)(const VmmSettings *s);
 	/* Start the VMM and boot the guest. Returns once the process runs and
 	 * its API socket answers (bounded, a few seconds). On failure nothing
 	 * is left running and the socket is removed. */
@@ -73,4 +86,15 @@ extern const VmmDriver vmm_qemu_driver;
 /* Look up a driver by name ("firecracker" | "qemu"); NULL when unknown. */
 const VmmDriver *vmm_driver_by_name(const char *name);
 /* "auto": firecracker when its binary is found and /dev/kvm works, else qemu. */
-const VmmDriver *vmm_driver_auto(void);
+const VmmDriver *vmm_driver_auto(const VmmSettings *s);
+
+/* True when /dev/kvm can create a VM (KVM_CREATE_VM succeeds). Note: a PVM
+ * host passes this yet cannot run stock guests; qemu decides TCG vs KVM with
+ * its own probe. */
+bool vmm_kvm_usable(void);
+
+/* The guest kernel command line both drivers share:
+ *   "console=ttyS0 reboot=k panic=-1 root=/dev/vda rw <vmm_args>
+ *    ip=<ip>::<gw>:<mask>:<name>:eth0:off <user_args>"
+ * (ip= omitted without network; vmm_args/user_args may be NULL). */
+char *vmm_kernel_cmdline(const VmmLaunchConfig *c, const char *vmm_args);
