@@ -2,6 +2,7 @@
 #include "timeutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 static uint64_t clock_ns(clockid_t id)
@@ -47,4 +48,16 @@ void time_format_rfc3339_ms(int64_t epoch_ms, char *buf, size_t n)
 	gmtime_r(&t, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, n, "%s.%03dZ", base, (int)(epoch_ms % 1000));
+}
+
+int64_t time_parse_rfc3339(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	if (!s || !(end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)))
+		return 0;
+	int64_t ms = (int64_t)timegm(&tm) * 1000;
+	if (*end == '.')
+		ms += strtol(end + 1, NULL, 10) % 1000;
+	return ms;
 }

@@ -1,0 +1,29 @@
+/* daemon.h — bangerd: one single-threaded event loop (epoll over signalfd,
+ * the watcher's eventfd and a timerfd) that keeps intent in step with the
+ * spec files and status in step with what is observed.
+ *
+ * Work is a queue of VM names, deduplicated: spec changes, resyncs and
+ * (later) VMM exits enqueue a name; each pass on a name reads desired state
+ * from the store and observed state, decides (reconcile/decide.h), acts and
+ * writes status. */
+#pragma once
+
+#include "util/util.h"
+
+typedef struct {
+	char *spec_dir;
+	char *status_dir;
+	char *state_dir;
+	char *runtime_dir;
+	char *node_name;
+	char *driver; /* "auto" | "firecracker" | "qemu" */
+	unsigned resync_s;
+	bool once;
+} DaemonConfig;
+
+void daemon_config_done(DaemonConfig *c);
+
+/* Run until SIGTERM/SIGINT (or after one pass with cfg->once). Returns 0 on
+ * a clean exit, -errno when start-up failed. VMs are never stopped because
+ * the controller exits. */
+int daemon_run(const DaemonConfig *cfg);

@@ -1,0 +1,107 @@
+/* status.h — VMStatus documents: <status-dir>/<name>.status.json.
+ *
+ * A VmStatus is what bangerd last observed about one VM, rendered as JSON
+ * with a fixed key order so unchanged status renders to identical bytes —
+ * the writer compares bytes and only touches the file (atomically and
+ * durably) when they differ. The CLI reads the same files back with
+ * vm_status_from_json(). docs/status.md is the reference for the format. */
+#pragma once
+
+#include "util/fileio.h"
+#include "util/hashmap.h"
+#include "util/util.h"
+
+#include <sys/types.h>
+
+#define STATUS_API_VERSION "banger/v1"
+#define STATUS_KIND "VMStatus"
+#define STATUS_SUFFIX ".status.json"
+
+typedef enum {
+	VM_PHASE_PENDING,
+	VM_PHASE_STARTING,
+	VM_PHASE_RUNNING,
+	VM_PHASE_STOPPING,
+	VM_PHASE_STOPPED,
+	VM_PHASE_FAILED,
+	VM_PHASE_INVALID,
+	_VM_PHASE_MAX,
+} VmPhase;
+
+typedef enum {
+	COND_TRUE,
+	COND_FALSE,
+	COND_UNKNOWN,
+	_COND_MAX,
+} CondStatus;
+
+typedef struct {
+	char *type;
+	CondStatus status;
+	char *reason;
+	char *message;
+	int64_t last_transition_ms;
+} Condition;
+
+typedef struct {
+	char *name;
+	char *source_file; /* NULL: unknown */
+	char *spec_hash;   /* NULL: no valid spec yet */
+	int64_t generation;
+	int64_t observed_generation;
+	VmPhase phase;
+	Condition *conditions;
+	size_t n_conditions;
+	/* runtime: what is currently true (0/NULL: not running / unknown) */
+	pid_t pid;
+	char *guest_ip;
+	char *tap;
+	int64_t started_at_ms;
+	int64_t restart_count;
+	char *last_error;
+} VmStatus;
+
+const char *vm_phase_to_string(VmPhase p);
+int vm_phase_from_string(const char *s);
+const char *cond_status_to_string(CondStatus s);
+
+VmStatus *vm_status_new(const char *name);
+void vm_status_free(VmStatus *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VmStatus *, vm_status_free)
+
+/* Set (or add) condition `type`. lastTransitionTime changes only when the
+ * status value changes (Kubernetes semantics). */
+void vm_status_set_condition(VmStatus *s, const char *type, CondStatus st, const char *reason,
+			     const char *message, int64_t now_ms);
+const Condition *vm_status_get_condition(const VmStatus *s, const char *type);
+/* Carry lastTransitionTime over from prev for conditions whose status is
+ * unchanged (prev may be NULL). */
+void vm_status_inherit_transitions(VmStatus *s, const VmStatus *prev);
+
+/* Pretty JSON with a stable key order, newline-terminated. Caller frees. */
+char *vm_status_to_json(const VmStatus *s);
+int vm_status_from_json(const char *json, VmStatus **ret);
+/* Read <dir>/<name>.status.json. -ENOENT when absent. */
+int vm_status_read(const char *status_dir, const char *name, VmStatus **ret);
+
+/* The writer remembers the bytes it last wrote per name so it can skip
+ * unchanged status without reading the file back. */
+typedef struct StatusWriter StatusWriter;
+
+int status_writer_new(const char *status_dir, StatusWriter **ret);
+void status_writer_free(StatusWriter *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(StatusWriter *, status_writer_free)
+/* Batch mode: writes are staged and made durable together by
+ * status_writer_flush() (one syncfs + one directory fsync). */
+void status_writer_begin_batch(StatusWriter *w);
+int status_writer_flush(StatusWriter *w);
+/* Returns 1 when written (or staged), 0 when unchanged, -errno. */
+int status_writer_write(StatusWriter *w, const VmStatus *s);
+/* Remove <name>.status.json. */
+int status_writer_remove(StatusWriter *w, const char *name);
+/* The last status written for name (owned by the writer), or NULL. It is
+ * seeded from the files on disk at start so transition times survive a
+ * restart of bangerd. */
+const VmStatus *status_writer_last(StatusWriter *w, const char *name);
+/* Names that have a status file on disk (seeded at start, kept current). */
+char **status_writer_names(StatusWriter *w);

@@ -1,0 +1,545 @@
+/* sync.c — see sync.h. */
+#include "sync/sync.h"
+#include "spec/spec.h"
+#include "util/fileio.h"
+#include "util/hashmap.h"
+#include "util/log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+/* Longest diagnostic text kept per name for status messages. */
+#define SPEC_ERROR_MAX 2048
+/* Deepest directory nesting walked below the spec dir. */
+#define WALK_MAX_DEPTH 16
+
+typedef struct {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+} Fingerprint;
+
+typedef struct {
+	Fingerprint fp;
+	bool unreadable;
+	char **names; /* valid-label names this file defines (strv) */
+	char *file_error; /* when unreadable: the first diagnostic */
+} FileEntry;
+
+typedef struct {
+	char *owner;      /* rel path */
+	char *spec_error; /* NULL: owner's document valid */
+	char **claimants; /* other files that define the name, in arrival order */
+	char *conflict;   /* rendered message for status, or NULL */
+} NameEntry;
+
+struct SpecSync {
+	char *spec_dir;
+	char *node_name;
+	Store *store;
+	SpecSyncChanged changed;
+	void *userdata;
+	Hashmap *files; /* rel → FileEntry */
+	Hashmap *names; /* name → NameEntry */
+	SpecSyncStats stats;
+};
+
+static void file_entry_free(FileEntry *f)
+{
+	if (!f)
+		return;
+	strv_free(f->names);
+	free(f->file_error);
+	free(f);
+}
+
+static void name_entry_free(NameEntry *n)
+{
+	if (!n)
+		return;
+	free(n->owner);
+	free(n->spec_error);
+	strv_free(n->claimants);
+	free(n->conflict);
+	free(n);
+}
+
+static void notify(SpecSync *s, const char *name)
+{
+	if (s->changed)
+		s->changed(s->userdata, name);
+}
+
+static NameEntry *name_entry(SpecSync *s, const char *name, bool create)
+{
+	NameEntry *n = hashmap_get(s->names, name);
+	if (!n && create) {
+		n = xcalloc(1, sizeof(NameEntry));
+		hashmap_put(s->names, name, n);
+	}
+	return n;
+}
+
+/* Intent already in the store seeds ownership, so "first owner keeps it"
+ * holds across controller restarts. */
+static int seed_from_store(SpecSync *s)
+{
+	VmRecord **rows = NULL;
+	size_t n = 0;
+	int r = store_list_vms(s->store, &rows, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i]->deleted)
+			continue;
+		NameEntry *e = name_entry(s, rows[i]->name, true);
+		free_and_replace_str(&e->owner, rows[i]->source_file);
+	}
+	vm_record_list_free(rows, n);
+	return 0;
+}
+
+int spec_sync_new(const char *spec_dir, const char *node_name, Store *store,
+		  SpecSyncChanged changed, void *userdata, SpecSync **ret)
+{
+	SpecSync *s = xcalloc(1, sizeof(SpecSync));
+	s->spec_dir = xstrdup(spec_dir);
+	s->node_name = xstrdup(node_name);
+	s->store = store;
+	s->changed = changed;
+	s->userdata = userdata;
+	s->files = hashmap_new();
+	s->names = hashmap_new();
+	int r = seed_from_store(s);
+	if (r < 0) {
+		spec_sync_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+void spec_sync_free(SpecSync *s)
+{
+	size_t st = 0;
+	void *v;
+	if (!s)
+		return;
+	while (hashmap_iter(s->files, &st, NULL, &v))
+		file_entry_free(v);
+	st = 0;
+	while (hashmap_iter(s->names, &st, NULL, &v))
+		name_entry_free(v);
+	hashmap_free(s->files);
+	hashmap_free(s->names);
+	free(s->spec_dir);
+	free(s->node_name);
+	free(s);
+}
+
+char *spec_sync_display_path(SpecSync *s, const char *rel)
+{
+	return path_join(s->spec_dir, rel);
+}
+
+static void render_conflict(NameEntry *n, const char *name)
+{
+	free(n->conflict);
+	n->conflict = NULL;
+	if (strv_length(n->claimants) == 0)
+		return;
+	_cleanup_free_ char *list = xstrdup("");
+	for (size_t i = 0; n->claimants[i]; i++) {
+		char *nl = xasprintf("%s%s%s", list, i ? ", " : "", n->claimants[i]);
+		free(list);
+		list = nl;
+	}
+	n->conflict = xasprintf("%s also define%s %s; ignored: the name is owned by %s", list,
+				strv_length(n->claimants) == 1 ? "s" : "", name,
+				n->owner ? n->owner : "another file");
+}
+
+static void claimants_remove(NameEntry *n, const char *rel)
+{
+	size_t k = 0;
+	for (size_t i = 0; n->claimants && n->claimants[i]; i++) {
+		if (streq(n->claimants[i], rel))
+			free(n->claimants[i]);
+		else
+			n->claimants[k++] = n->claimants[i];
+	}
+	if (n->claimants)
+		n->claimants[k] = NULL;
+}
+
+static bool file_defines(SpecSync *s, const char *rel, const char *name)
+{
+	FileEntry *f = hashmap_get(s->files, rel);
+	return f && strv_contains(f->names, name);
+}
+
+static bool file_exists(SpecSync *s, const char *rel)
+{
+	_cleanup_free_ char *p = path_join(s->spec_dir, rel);
+	struct stat st;
+	return lstat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int sync_file_internal(SpecSync *s, const char *rel, bool force);
+
+/* rel no longer defines name: hand the name to the next claimant, or
+ * delete its intent when nobody defines it. */
+static void release_name(SpecSync *s, const char *rel, const char *name)
+{
+	NameEntry *n = name_entry(s, name, false);
+	if (!n)
+		return;
+	if (!streq_ptr(n->owner, rel)) {
+		claimants_remove(n, rel);
+		render_conflict(n, name);
+		notify(s, name);
+		return;
+	}
+	if (strv_length(n->claimants) > 0) {
+		_cleanup_free_ char *next = xstrdup(n->claimants[0]);
+		claimants_remove(n, next);
+		free_and_replace_str(&n->owner, next);
+		free(n->spec_error);
+		n->spec_error = NULL;
+		render_conflict(n, name);
+		log_info("%s: now owned by %s (%s no longer defines it)", name, next, rel);
+		sync_file_internal(s, next, true);
+		return;
+	}
+	int r = store_mark_deleted(s->store, name);
+	if (r >= 0) {
+		s->stats.deletes++;
+		log_info("%s: intent deleted (no spec file defines it; was %s)", name, rel);
+	} else if (r != -ENOENT)
+		log_warn_errno(r, "%s: delete intent: %m", name);
+	name_entry_free(hashmap_remove(s->names, name));
+	notify(s, name);
+}
+
+static void forget_file(SpecSync *s, const char *rel)
+{
+	FileEntry *f = hashmap_remove(s->files, rel);
+	if (!f)
+		return;
+	log_info("%s: removed", rel);
+	for (size_t i = 0; f->names && f->names[i]; i++)
+		release_name(s, rel, f->names[i]);
+	file_entry_free(f);
+}
+
+static char *doc_errors(const SpecFile *sf, const SpecDoc *doc, const SpecDoc *next)
+{
+	/* Diagnostics are in file order; those between this document's line and
+	 * the next document's belong to it. */
+	_cleanup_free_ char *out = xstrdup("");
+	for (size_t i = 0; i < sf->diags.n; i++) {
+		const Diag *d = &sf->diags.items[i];
+		if (d->line < doc->line || (next && d->line >= next->line))
+			continue;
+		_cleanup_free_ char *one = diag_format(d);
+		if (strlen(out) + strlen(one) + 2 > SPEC_ERROR_MAX)
+			break;
+		char *n = xasprintf("%s%s%s", out, out[0] ? "; " : "", one);
+		free(out);
+		out = n;
+	}
+	if (!out[0])
+		free_and_replace_str(&out, "invalid document");
+	return TAKE_PTR(out);
+}
+
+static void apply_doc(SpecSync *s, const char *rel, const SpecFile *sf, size_t i)
+{
+	const SpecDoc *doc = &sf->docs[i];
+	NameEntry *n = name_entry(s, doc->name, true);
+
+	/* The recorded owner (from the store, at start) has not been read yet:
+	 * read it first, or walk order would decide who owns the name. */
+	if (n->owner && !streq(n->owner, rel) && !hashmap_contains(s->files, n->owner) &&
+	    file_exists(s, n->owner)) {
+		_cleanup_free_ char *owner = xstrdup(n->owner);
+		sync_file_internal(s, owner, false);
+		n = name_entry(s, doc->name, true);
+	}
+	bool was_new = !n->owner;
+
+	if (n->owner && !streq(n->owner, rel) && file_defines(s, n->owner, doc->name) &&
+	    file_exists(s, n->owner)) {
+		if (!strv_contains(n->claimants, rel)) {
+			strv_push(&n->claimants, xstrdup(rel));
+			log_warn("%s: also defined in %s; ignored (owned by %s)", doc->name, rel,
+				 n->owner);
+		}
+		render_conflict(n, doc->name);
+		notify(s, doc->name);
+		return;
+	}
+	if (!was_new && !streq(n->owner, rel))
+		log_info("%s: moved from %s to %s", doc->name, n->owner, rel);
+	free_and_replace_str(&n->owner, rel);
+	claimants_remove(n, rel);
+	render_conflict(n, doc->name);
+	free(n->spec_error);
+	n->spec_error = NULL;
+	if (!doc->spec) {
+		n->spec_error = doc_errors(sf, doc, i + 1 < sf->n_docs ? &sf->docs[i + 1] : NULL);
+		log_warn("%s: invalid spec in %s, keeping the last good intent: %s", doc->name,
+			 rel, n->spec_error);
+		notify(s, doc->name);
+		return;
+	}
+	int64_t gen = 0;
+	int r = store_upsert_vm(s->store, doc->spec, rel, &gen);
+	if (r < 0) {
+		n->spec_error = xasprintf("store: %s", strerror(-r));
+	} else if (r != STORE_UPSERT_UNCHANGED) {
+		static const char *const what[] = { "unchanged", "created", "updated", "moved" };
+		s->stats.upserts++;
+		log_info("%s: intent %s from %s (generation %lld)", doc->name, what[r], rel,
+			 (long long)gen);
+	}
+	notify(s, doc->name);
+}
+
+static void fingerprint_of(const struct stat *st, Fingerprint *fp)
+{
+	*fp = (Fingerprint){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+			     .mtime = st->st_mtim, .ctime = st->st_ctim };
+}
+
+static bool fingerprint_equal(const Fingerprint *a, const Fingerprint *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* Open without following a symlink: spec files are an attack surface on a
+ * root daemon, and a link to /etc/shadow must not be read and quoted back in
+ * diagnostics. Non-blocking so a FIFO cannot stall the loop. */
+static int open_spec(SpecSync *s, const char *rel, struct stat *ret_st)
+{
+	_cleanup_free_ char *p = path_join(s->spec_dir, rel);
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+static SpecFile *parse_fd(SpecSync *s, const char *rel, int fd)
+{
+	_cleanup_free_ char *data = NULL;
+	_cleanup_free_ char *display = spec_sync_display_path(s, rel);
+	size_t len = 0;
+	SpecFile *sf = NULL;
+	int r = read_fd_bounded(fd, SPEC_MAX_FILE_BYTES, &data, &len);
+	if (r < 0) {
+		spec_parse_buffer(display, "", 0, &sf);
+		sf->unreadable = true;
+		if (r == -EFBIG)
+			diags_add(&sf->diags, display, 0, 0, "", "file is larger than %d bytes",
+				  SPEC_MAX_FILE_BYTES);
+		else
+			diags_add(&sf->diags, display, 0, 0, "", "cannot read file: %s",
+				  strerror(-r));
+		return sf;
+	}
+	spec_parse_buffer(display, data, len, &sf);
+	return sf;
+}
+
+/* Documents for another node are not ours to act on or report. */
+static void drop_other_nodes(SpecSync *s, SpecFile *sf)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < sf->n_docs; i++) {
+		SpecDoc *d = &sf->docs[i];
+		if (d->spec && d->spec->node && !streq(d->spec->node, s->node_name)) {
+			log_debug("%s: for node %s, not %s; ignored", d->name, d->spec->node,
+				  s->node_name);
+			free(d->name);
+			vm_spec_free(d->spec);
+			continue;
+		}
+		sf->docs[k++] = *d;
+	}
+	sf->n_docs = k;
+}
+
+static int sync_file_internal(SpecSync *s, const char *rel, bool force)
+{
+	struct stat st;
+	Fingerprint fp;
+	FileEntry *old = hashmap_get(s->files, rel);
+	_cleanup_close_ int fd = -1;
+
+	if (!spec_path_is_candidate(rel))
+		return 0;
+	fd = open_spec(s, rel, &st);
+	if (fd < 0) {
+		forget_file(s, rel);
+		return 0;
+	}
+	fingerprint_of(&st, &fp);
+	s->stats.files_seen++;
+	if (old && !force && fingerprint_equal(&old->fp, &fp))
+		return 0;
+
+	_cleanup_(spec_file_freep) SpecFile *sf = parse_fd(s, rel, fd);
+	s->stats.files_parsed++;
+	drop_other_nodes(s, sf);
+	FileEntry *f = xcalloc(1, sizeof(FileEntry));
+	f->fp = fp;
+	f->unreadable = sf->unreadable;
+	for (size_t i = 0; i < sf->n_docs; i++)
+		if (sf->docs[i].name && sf->docs[i].name_valid &&
+		    !strv_contains(f->names, sf->docs[i].name))
+			strv_push(&f->names, xstrdup(sf->docs[i].name));
+	if (sf->unreadable) {
+		f->file_error = sf->diags.n ? diag_format(&sf->diags.items[0]) : xstrdup("unreadable");
+		log_warn("%s: cannot be read as a whole, keeping the intent it defined: %s", rel,
+			 f->file_error);
+		/* Keep every name the file defined before: we cannot tell which
+		 * documents are still in it. */
+		for (size_t i = 0; old && old->names && old->names[i]; i++) {
+			if (!strv_contains(f->names, old->names[i]))
+				strv_push(&f->names, xstrdup(old->names[i]));
+			NameEntry *n = name_entry(s, old->names[i], false);
+			if (n && streq_ptr(n->owner, rel)) {
+				free(n->spec_error);
+				n->spec_error = xstrdup(f->file_error);
+				notify(s, old->names[i]);
+			}
+		}
+	} else if (sf->diags.n > 0 && sf->n_docs == 0) {
+		log_warn("%s: %s", rel, sf->diags.items[0].message);
+	}
+	/* Names the file stopped defining. */
+	char **gone = NULL;
+	for (size_t i = 0; old && old->names && old->names[i]; i++)
+		if (!strv_contains(f->names, old->names[i]))
+			strv_push(&gone, xstrdup(old->names[i]));
+	file_entry_free(hashmap_put(s->files, rel, f));
+	for (size_t i = 0; gone && gone[i]; i++)
+		release_name(s, rel, gone[i]);
+	strv_free(gone);
+	for (size_t i = 0; i < sf->n_docs; i++)
+		if (sf->docs[i].name && sf->docs[i].name_valid)
+			apply_doc(s, rel, sf, i);
+	return 1;
+}
+
+int spec_sync_file(SpecSync *s, const char *rel)
+{
+	return sync_file_internal(s, rel, false);
+}
+
+bool spec_sync_knows_file(SpecSync *s, const char *rel)
+{
+	return hashmap_contains(s->files, rel);
+}
+
+/* Collect candidate files below dir (relative prefix rel), skipping
+ * dot-entries and symlinks. */
+static void walk(SpecSync *s, int dirfd, const char *rel, unsigned depth, Hashmap *seen)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+	if (!d) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *child =
+			rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		unsigned char type = de->d_type;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (type == DT_DIR && depth < WALK_MAX_DEPTH) {
+			int fd = openat(dirfd(d), de->d_name,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+				walk(s, fd, child, depth + 1, seen);
+		} else if (type == DT_REG && spec_path_is_candidate(child)) {
+			hashmap_put(seen, child, NULL);
+		}
+	}
+	closedir(d);
+}
+
+/* Intent the files no longer back: its owner is gone or does not define it. */
+static void drop_unbacked_intent(SpecSync *s)
+{
+	VmRecord **rows = NULL;
+	size_t n = 0;
+	if (store_list_vms(s->store, &rows, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = rows[i]->name;
+		if (rows[i]->deleted)
+			continue;
+		NameEntry *e = name_entry(s, name, false);
+		if (e && e->owner && file_defines(s, e->owner, name))
+			continue;
+		if (!e) {
+			e = name_entry(s, name, true);
+			free_and_replace_str(&e->owner, rows[i]->source_file);
+		}
+		release_name(s, e->owner, name);
+	}
+	vm_record_list_free(rows, n);
+}
+
+int spec_sync_full(SpecSync *s)
+{
+	_cleanup_(hashmap_freep) Hashmap *seen = hashmap_new();
+	int fd = open(s->spec_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "open spec dir %s: %m", s->spec_dir);
+	walk(s, fd, "", 0, seen);
+
+	_cleanup_strv_free_ char **paths = hashmap_keys_sorted(seen);
+	_cleanup_strv_free_ char **known = hashmap_keys_sorted(s->files);
+	int r = store_begin(s->store);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; known[i]; i++)
+		if (!hashmap_contains(seen, known[i]))
+			forget_file(s, known[i]);
+	for (size_t i = 0; paths[i]; i++)
+		sync_file_internal(s, paths[i], false);
+	drop_unbacked_intent(s);
+	return store_commit(s->store);
+}
+
+bool spec_sync_name_info(SpecSync *s, const char *name, SpecNameInfo *ret)
+{
+	NameEntry *n = name_entry(s, name, false);
+	if (!n || !n->owner)
+		return false;
+	*ret = (SpecNameInfo){ .owner = n->owner, .spec_error = n->spec_error,
+			       .conflict = n->conflict };
+	return true;
+}
+
+void spec_sync_stats(SpecSync *s, SpecSyncStats *ret)
+{
+	*ret = s->stats;
+}
