@@ -40,12 +40,18 @@ void vm_record_free(VmRecord *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VmRecord *, vm_record_free)
 void vm_record_list_free(VmRecord **v, size_t n);
 
-/* Open (creating if needed) and migrate. */
+/* Open (creating if needed) and migrate. A symlink in ANY component of path
+ * is refused with -ELOOP (SQLITE_OPEN_NOFOLLOW checks every component), so
+ * pass realpath(state dir)/banger.db. The SQLite fds are O_CLOEXEC. -EPROTO when the file
+ * was written by a newer banger (its user_version is above ours): we never
+ * downgrade. -EBADMSG when path is not a SQLite database. */
 int store_open(const char *path, Store **ret);
 void store_close(Store *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_close)
 
-/* Group many writes in one transaction (cold sync). Nesting is not allowed. */
+/* Group many writes in one transaction (cold sync): one fsync at commit covers
+ * every row. Nesting is not allowed (-EBUSY); commit/rollback without an open
+ * transaction is -EINVAL. */
 int store_begin(Store *s);
 int store_commit(Store *s);
 int store_rollback(Store *s);
@@ -61,18 +67,27 @@ typedef enum {
  * caller has already decided ownership. Returns a StoreUpsertResult >= 0. */
 int store_upsert_vm(Store *s, const VmSpec *spec, const char *source_file,
 		    int64_t *ret_generation);
+/* The same with the spec already serialized (store_spec.c is the wrapper):
+ * spec_hash must be the sha256 hex of spec_json, and st the state that JSON
+ * says. Same hash but a different st is a caller bug: -EINVAL. */
+int store_upsert_vm_raw(Store *s, const char *name, const char *source_file,
+			const char *spec_json, const char *spec_hash, VmDesiredState st,
+			int64_t *ret_generation);
 
 int store_get_vm(Store *s, const char *name, VmRecord **ret); /* -ENOENT */
 /* All rows ordered by name. */
 int store_list_vms(Store *s, VmRecord ***ret, size_t *ret_n);
 int store_delete_vm(Store *s, const char *name); /* -ENOENT when absent */
 
-/* Durable runtime facts. NULL clears a text field. */
+/* Durable runtime facts. NULL clears a text field. Each returns 1 when the
+ * row changed, 0 when it already held these values (nothing written),
+ * -ENOENT for an unknown name. store_set_guest_ip: -EEXIST when another VM
+ * holds ip (nothing changes). */
 int store_set_guest_ip(Store *s, const char *name, const char *ip);
 int store_set_paths(Store *s, const char *name, const char *vm_dir, const char *api_sock,
 		    const char *log_path);
 int store_set_last_error(Store *s, const char *name, const char *err);
 int store_set_observed_generation(Store *s, const char *name, int64_t gen);
 int store_set_restart_count(Store *s, const char *name, int64_t n);
-/* Names of guest IPs in use (for allocation). */
+/* Guest IPs in use (for allocation), sorted; an empty strv when none. */
 int store_list_guest_ips(Store *s, char ***ret_strv);
