@@ -1,1 +1,162 @@
-int main(void) { return 0; }
+/* bangerd — the banger controller. Flags → DaemonConfig → daemon_run(). */
+#include "daemon/daemon.h"
+#include "util/defaults.h"
+#include "util/log.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bangerd [OPTIONS]\n"
+		"\n"
+		"Keep microVMs in the state their spec files describe. Watches --spec-dir,\n"
+		"stores intent in <state-dir>/banger.db and writes <status-dir>/<name>.status.json.\n"
+		"\n"
+		"  --spec-dir DIR      spec files (BANGER_SPEC_DIR; default " BANGER_DEFAULT_SPEC_DIR ")\n"
+		"  --status-dir DIR    status files (BANGER_STATUS_DIR; default: the spec dir)\n"
+		"  --state-dir DIR     database, VM dirs, lock (BANGER_STATE_DIR; default "
+		BANGER_DEFAULT_STATE_DIR ")\n"
+		"  --runtime-dir DIR   API sockets (default " BANGER_DEFAULT_RUNTIME_DIR ")\n"
+		"  --node-name NAME    act only on VMs whose spec.node is unset or NAME\n"
+		"                      (default: the hostname)\n"
+		"  --driver NAME       auto | firecracker | qemu (default auto)\n"
+		"  --resync SECONDS    periodic full resync (default %d; 0 disables)\n"
+		"  --once              one full sync and reconcile pass, then exit\n"
+		"  --log-level LEVEL   error | warn | info | debug (default info)\n"
+		"  --log-format FMT    text | json (default text)\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT exit cleanly (VMs keep running); SIGHUP: full resync.\n"
+		"Exit status: 0 clean exit, 1 start-up failure, 2 usage error.\n",
+		BANGER_DEFAULT_RESYNC_S);
+}
+
+static char *env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	return xstrdup(v && *v ? v : def);
+}
+
+static int parse_args(int argc, char **argv, DaemonConfig *c)
+{
+	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
+	       O_LEVEL, O_FORMAT };
+	static const struct option opts[] = {
+		{ "spec-dir", required_argument, NULL, O_SPEC },
+		{ "status-dir", required_argument, NULL, O_STATUS },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "runtime-dir", required_argument, NULL, O_RUNTIME },
+		{ "node-name", required_argument, NULL, O_NODE },
+		{ "driver", required_argument, NULL, O_DRIVER },
+		{ "resync", required_argument, NULL, O_RESYNC },
+		{ "once", no_argument, NULL, O_ONCE },
+		{ "log-level", required_argument, NULL, O_LEVEL },
+		{ "log-format", required_argument, NULL, O_FORMAT },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	LogLevel level = LOG_LEVEL_INFO;
+	LogFormat format = LOG_FORMAT_TEXT;
+	uint64_t v;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case O_SPEC:
+			free_and_replace_str(&c->spec_dir, optarg);
+			break;
+		case O_STATUS:
+			free_and_replace_str(&c->status_dir, optarg);
+			break;
+		case O_STATE:
+			free_and_replace_str(&c->state_dir, optarg);
+			break;
+		case O_RUNTIME:
+			free_and_replace_str(&c->runtime_dir, optarg);
+			break;
+		case O_NODE:
+			free_and_replace_str(&c->node_name, optarg);
+			break;
+		case O_DRIVER:
+			if (!streq(optarg, "auto") && !streq(optarg, "firecracker") &&
+			    !streq(optarg, "qemu")) {
+				fprintf(stderr, "bangerd: --driver: expected auto, firecracker or qemu\n");
+				return -EINVAL;
+			}
+			free_and_replace_str(&c->driver, optarg);
+			break;
+		case O_RESYNC:
+			if (parse_u64(optarg, 0, 86400, &v) < 0) {
+				fprintf(stderr, "bangerd: --resync: expected 0..86400 seconds\n");
+				return -EINVAL;
+			}
+			c->resync_s = (unsigned)v;
+			break;
+		case O_ONCE:
+			c->once = true;
+			break;
+		case O_LEVEL: {
+			int l = log_level_from_string(optarg);
+			if (l < 0) {
+				fprintf(stderr, "bangerd: --log-level: expected error, warn, info or debug\n");
+				return -EINVAL;
+			}
+			level = (LogLevel)l;
+			break;
+		}
+		case O_FORMAT:
+			if (streq(optarg, "json"))
+				format = LOG_FORMAT_JSON;
+			else if (streq(optarg, "text"))
+				format = LOG_FORMAT_TEXT;
+			else {
+				fprintf(stderr, "bangerd: --log-format: expected text or json\n");
+				return -EINVAL;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bangerd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	log_setup(level, format, "bangerd");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char host[HOST_NAME_MAX + 1] = "localhost";
+	DaemonConfig c = {
+		.spec_dir = env_or("BANGER_SPEC_DIR", BANGER_DEFAULT_SPEC_DIR),
+		.state_dir = env_or("BANGER_STATE_DIR", BANGER_DEFAULT_STATE_DIR),
+		.runtime_dir = xstrdup(BANGER_DEFAULT_RUNTIME_DIR),
+		.driver = xstrdup("auto"),
+		.resync_s = BANGER_DEFAULT_RESYNC_S,
+	};
+	const char *st = getenv("BANGER_STATUS_DIR");
+	if (st && *st)
+		c.status_dir = xstrdup(st);
+	gethostname(host, sizeof(host) - 1);
+	c.node_name = xstrdup(host);
+
+	int r = parse_args(argc, argv, &c);
+	if (r != 0) {
+		daemon_config_done(&c);
+		return r > 0 ? 0 : 2;
+	}
+	if (!c.status_dir)
+		c.status_dir = xstrdup(c.spec_dir);
+	r = daemon_run(&c);
+	daemon_config_done(&c);
+	return r < 0 ? 1 : 0;
+}

@@ -381,9 +381,6 @@ static int setup(Daemon *d)
 	d->epfd = d->sigfd = d->timerfd = d->lockfd = -1;
 	d->queued = hashmap_new();
 	d->gone = hashmap_new();
-	for (const char *dir : (const char *[]){ c->state_dir, c->runtime_dir, c->status_dir }) {
-		(void)dir;
-	}
 	if ((r = mkdir_p(c->state_dir, 0700)) < 0)
 		return log_errno(r, "create state dir %s: %m", c->state_dir);
 	if ((r = take_lock(d)) < 0)
@@ -421,9 +418,10 @@ static void teardown(Daemon *d)
 			free(v);
 		hashmap_free(d->gone);
 	}
-	for (int fd : (int[]){ d->epfd, d->sigfd, d->timerfd, d->lockfd })
-		if (fd >= 0)
-			close(fd);
+	int fds[] = { d->epfd, d->sigfd, d->timerfd, d->lockfd };
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 static int loop(Daemon *d)

@@ -118,6 +118,11 @@ void vm_spec_hash(const VmSpec *s, char out[65]);
  * ret_why when non-NULL (caller frees). */
 bool vm_spec_boot_equal(const VmSpec *a, const VmSpec *b, char **ret_why);
 
+/* The file-name filter shared by the watcher, the full sync and `banger
+ * validate`: .yaml/.yml/.json only; no component starting with '.'; no
+ * editor or temp files (*~, *.swp, *.tmp, #*#); no *.status.json. */
+bool spec_path_is_candidate(const char *path);
+
 const char *vm_desired_state_to_string(VmDesiredState s);
 int vm_desired_state_from_string(const char *s);
 const char *vmm_kind_to_string(VmmKind k);

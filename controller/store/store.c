@@ -52,6 +52,11 @@ static const char *const store_migrations[] = {
 	" created_at_ms INTEGER NOT NULL,"
 	" updated_at_ms INTEGER NOT NULL"
 	") STRICT;",
+	/* 1 → 2: intent deletion is recorded first and completed by reconcile
+	 * after teardown, so the row (VM dir, guest IP) outlives the spec file
+	 * exactly as long as the VM's resources do. */
+	"ALTER TABLE vms ADD COLUMN deleted_at_ms INTEGER"
+	" CHECK (deleted_at_ms IS NULL OR deleted_at_ms > 0);",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(store_migrations))
 
@@ -64,7 +69,7 @@ static const char *const store_state_names[_VM_STATE_MAX] = {
 #define VM_COLUMNS                                                                                 \
 	"id, name, uid, source_file, spec_json, spec_hash, generation, desired_state, "          \
 	"guest_ip, vm_dir, api_sock, log_path, last_error, observed_generation, "                \
-	"restart_count, created_at_ms, updated_at_ms"
+	"restart_count, created_at_ms, updated_at_ms, deleted_at_ms"
 
 typedef enum {
 	Q_GET_VM,
@@ -81,6 +86,7 @@ typedef enum {
 	Q_SET_OBSERVED_GEN,
 	Q_SET_RESTART_COUNT,
 	Q_LIST_GUEST_IPS,
+	Q_MARK_DELETED,
 	_Q_MAX,
 } StoreQuery;
 
@@ -89,14 +95,14 @@ typedef enum {
 static const char *const store_sql[_Q_MAX] = {
 	[Q_GET_VM] = "SELECT " VM_COLUMNS " FROM vms WHERE name = ?1",
 	[Q_LIST_VMS] = "SELECT " VM_COLUMNS " FROM vms ORDER BY name",
-	[Q_LOOKUP] = "SELECT id, source_file, spec_hash, generation, desired_state "
-		     "FROM vms WHERE name = ?1",
+	[Q_LOOKUP] = "SELECT id, source_file, spec_hash, generation, desired_state, "
+		     "deleted_at_ms IS NOT NULL FROM vms WHERE name = ?1",
 	[Q_INSERT] = "INSERT INTO vms (name, uid, source_file, spec_json, spec_hash, generation, "
 		     "desired_state, created_at_ms, updated_at_ms) "
 		     "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7)",
 	[Q_UPDATE_SPEC] = "UPDATE vms SET source_file = ?1, spec_json = ?2, spec_hash = ?3, "
-			  "desired_state = ?4, generation = generation + 1, updated_at_ms = ?5 "
-			  "WHERE id = ?6",
+			  "desired_state = ?4, generation = generation + 1, updated_at_ms = ?5, "
+			  "deleted_at_ms = NULL WHERE id = ?6",
 	[Q_MOVE] = "UPDATE vms SET source_file = ?1, updated_at_ms = ?2 WHERE id = ?3",
 	[Q_DELETE] = "DELETE FROM vms WHERE name = ?1",
 	[Q_EXISTS] = "SELECT 1 FROM vms WHERE name = ?1",
@@ -112,6 +118,8 @@ static const char *const store_sql[_Q_MAX] = {
 	[Q_SET_RESTART_COUNT] = "UPDATE vms SET restart_count = ?1, updated_at_ms = ?2 "
 				"WHERE name = ?3 AND restart_count IS NOT ?1",
 	[Q_LIST_GUEST_IPS] = "SELECT guest_ip FROM vms WHERE guest_ip IS NOT NULL ORDER BY guest_ip",
+	[Q_MARK_DELETED] = "UPDATE vms SET deleted_at_ms = ?1, updated_at_ms = ?1 "
+			   "WHERE name = ?2 AND deleted_at_ms IS NULL",
 };
 
 struct Store {
@@ -442,6 +450,7 @@ static int vm_record_from_row(Store *s, sqlite3_stmt *st, VmRecord **ret)
 	r->restart_count = sqlite3_column_int64(st, 14);
 	r->created_at_ms = sqlite3_column_int64(st, 15);
 	r->updated_at_ms = sqlite3_column_int64(st, 16);
+	r->deleted = sqlite3_column_type(st, 17) != SQLITE_NULL;
 	*ret = r;
 	return 0;
 }
@@ -574,7 +583,7 @@ static int store_move(Store *s, int64_t id, const char *name, const char *source
 /* What the row for a name holds now, as far as upsert cares. */
 typedef struct {
 	int64_t id, generation;
-	bool same_hash, same_source, same_state;
+	bool same_hash, same_source, same_state, deleted;
 } UpsertLookup;
 
 /* 1 with *ret filled when the row exists, 0 when absent. */
@@ -598,6 +607,7 @@ static int store_upsert_lookup(Store *s, const char *name, const char *source_fi
 		.same_hash = streq_ptr((const char *)sqlite3_column_text(st, 2), spec_hash),
 		.generation = sqlite3_column_int64(st, 3),
 		.same_state = state_from_db(sqlite3_column_text(st, 4)) == (int)state,
+		.deleted = sqlite3_column_int(st, 5) != 0,
 	};
 	return 1;
 }
@@ -619,7 +629,8 @@ int store_upsert_vm_raw(Store *s, const char *name, const char *source_file,
 	if (r == 0) {
 		r = store_insert_vm(s, name, source_file, spec_json, spec_hash, st);
 		cur.generation = 1;
-	} else if (!cur.same_hash) {
+	} else if (!cur.same_hash || cur.deleted) {
+		/* A deleted VM that comes back is a new intent: new generation. */
 		r = store_update_spec(s, cur.id, name, source_file, spec_json, spec_hash, st);
 		cur.generation++;
 	} else if (!cur.same_state)
@@ -648,6 +659,24 @@ static int store_exists(Store *s, const char *name)
 	if (rc == SQLITE_DONE)
 		return 0;
 	return store_fail(s, rc, "vm %s: look up", name);
+}
+
+int store_mark_deleted(Store *s, const char *name)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = store_prepare(s, Q_MARK_DELETED, &st);
+	if (r < 0)
+		return r;
+	int rc = sqlite3_bind_int64(st, 1, time_now_realtime_ms());
+	if (rc == SQLITE_OK)
+		rc = bind_text(st, 2, name);
+	r = store_step_done(s, st, rc, name, "mark deleted");
+	if (r < 0)
+		return r;
+	if (sqlite3_changes(s->db) > 0)
+		return 1;
+	r = store_exists(s, name);
+	return r == 0 ? -ENOENT : r < 0 ? r : 0;
 }
 
 int store_delete_vm(Store *s, const char *name)

@@ -34,6 +34,10 @@ typedef struct {
 	int64_t observed_generation;
 	int64_t restart_count;
 	int64_t created_at_ms, updated_at_ms;
+	/* No spec file defines the VM any more; reconcile tears it down and
+	 * then removes the row. An upsert of the same name revives it with a
+	 * new generation. */
+	bool deleted;
 } VmRecord;
 
 void vm_record_free(VmRecord *r);
@@ -78,6 +82,9 @@ int store_get_vm(Store *s, const char *name, VmRecord **ret); /* -ENOENT */
 /* All rows ordered by name. */
 int store_list_vms(Store *s, VmRecord ***ret, size_t *ret_n);
 int store_delete_vm(Store *s, const char *name); /* -ENOENT when absent */
+/* Record that the intent is gone (teardown pending). 1 when marked, 0 when
+ * already marked, -ENOENT when absent. */
+int store_mark_deleted(Store *s, const char *name);
 
 /* Durable runtime facts. NULL clears a text field. Each returns 1 when the
  * row changed, 0 when it already held these values (nothing written),

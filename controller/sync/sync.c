@@ -1,6 +1,7 @@
 /* sync.c — see sync.h. */
 #include "sync/sync.h"
 #include "spec/spec.h"
+#include "spec/specdir.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
 #include "util/log.h"
@@ -11,8 +12,6 @@
 
 /* Longest diagnostic text kept per name for status messages. */
 #define SPEC_ERROR_MAX 2048
-/* Deepest directory nesting walked below the spec dir. */
-#define WALK_MAX_DEPTH 16
 
 typedef struct {
 	dev_t dev;
@@ -450,40 +449,6 @@ bool spec_sync_knows_file(SpecSync *s, const char *rel)
 	return hashmap_contains(s->files, rel);
 }
 
-/* Collect candidate files below dir (relative prefix rel), skipping
- * dot-entries and symlinks. */
-static void walk(SpecSync *s, int dirfd, const char *rel, unsigned depth, Hashmap *seen)
-{
-	DIR *d = fdopendir(dirfd);
-	struct dirent *de;
-	if (!d) {
-		close(dirfd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		_cleanup_free_ char *child =
-			rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-		unsigned char type = de->d_type;
-		if (type == DT_UNKNOWN) {
-			struct stat st;
-			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				continue;
-			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
-		}
-		if (type == DT_DIR && depth < WALK_MAX_DEPTH) {
-			int fd = openat(dirfd(d), de->d_name,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd >= 0)
-				walk(s, fd, child, depth + 1, seen);
-		} else if (type == DT_REG && spec_path_is_candidate(child)) {
-			hashmap_put(seen, child, NULL);
-		}
-	}
-	closedir(d);
-}
-
 /* Intent the files no longer back: its owner is gone or does not define it. */
 static void drop_unbacked_intent(SpecSync *s)
 {
@@ -510,14 +475,15 @@ static void drop_unbacked_intent(SpecSync *s)
 int spec_sync_full(SpecSync *s)
 {
 	_cleanup_(hashmap_freep) Hashmap *seen = hashmap_new();
-	int fd = open(s->spec_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return log_errno(-errno, "open spec dir %s: %m", s->spec_dir);
-	walk(s, fd, "", 0, seen);
+	_cleanup_strv_free_ char **paths = NULL;
+	int r = spec_dir_list(s->spec_dir, &paths);
+	if (r < 0)
+		return log_errno(r, "read spec dir %s: %m", s->spec_dir);
+	for (size_t i = 0; paths[i]; i++)
+		hashmap_put(seen, paths[i], NULL);
 
-	_cleanup_strv_free_ char **paths = hashmap_keys_sorted(seen);
 	_cleanup_strv_free_ char **known = hashmap_keys_sorted(s->files);
-	int r = store_begin(s->store);
+	r = store_begin(s->store);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; known[i]; i++)

@@ -3,6 +3,7 @@
  * tap_done() returns the process exit status (1 if anything failed). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,15 +11,16 @@ static int tap_n, tap_failed;
 
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
+		bool _c = (cond);                                                                  \
 		tap_n++;                                                                           \
-		if (cond) {                                                                        \
+		if (_c) {                                                                          \
 			printf("ok %d - ", tap_n);                                                 \
 		} else {                                                                           \
 			tap_failed++;                                                              \
 			printf("not ok %d - ", tap_n);                                             \
 		}                                                                                  \
 		printf(__VA_ARGS__);                                                               \
-		if (!(cond))                                                                       \
+		if (!_c)                                                                           \
 			printf("  # failed: %s at %s:%d", #cond, __FILE__, __LINE__);              \
 		printf("\n");                                                                      \
 		fflush(stdout);                                                                    \

@@ -326,6 +326,38 @@ static void test_delete(void)
 	CHECK_INTEQ(store_set_guest_ip(s, "vm", "172.30.0.7"), 1, "ip reusable after delete");
 }
 
+static void test_mark_deleted(void)
+{
+	_cleanup_free_ char *p = db_path("markdel");
+	_cleanup_(store_closep) Store *s = NULL;
+	VmRecord *r = NULL;
+	int64_t gen = 0;
+
+	CHECK_INTEQ(store_open(p, &s), 0, "open");
+	upsert(s, "vm", "/s/a.yaml", "x", VM_STATE_RUNNING, NULL);
+	store_set_guest_ip(s, "vm", "172.30.0.8");
+	store_get_vm(s, "vm", &r);
+	CHECK(!r->deleted, "fresh row is not deleted");
+	_cleanup_free_ char *uid = xstrdup(r->uid);
+	vm_record_free(r);
+
+	CHECK_INTEQ(store_mark_deleted(s, "vm"), 1, "mark deleted");
+	CHECK_INTEQ(store_mark_deleted(s, "vm"), 0, "mark deleted again -> 0");
+	CHECK_INTEQ(store_mark_deleted(s, "ghost"), -ENOENT, "mark unknown -> -ENOENT");
+	store_get_vm(s, "vm", &r);
+	CHECK(r->deleted, "row is marked deleted");
+	CHECK_STREQ(r->guest_ip, "172.30.0.8", "deleted row keeps its ip until removed");
+	vm_record_free(r);
+
+	CHECK_INTEQ(upsert(s, "vm", "/s/a.yaml", "x", VM_STATE_RUNNING, &gen),
+		    STORE_UPSERT_UPDATED, "same spec revives a deleted row");
+	CHECK_INTEQ(gen, 2, "revived VM gets a new generation");
+	store_get_vm(s, "vm", &r);
+	CHECK(!r->deleted, "revived row is live");
+	CHECK_STREQ(r->uid, uid, "revived row keeps its uid");
+	vm_record_free(r);
+}
+
 static void test_reopen_persists(void)
 {
 	_cleanup_free_ char *p = db_path("reopen");
@@ -368,7 +400,7 @@ static void test_reopen_persists(void)
 		    STORE_UPSERT_UNCHANGED, "same spec after reopen is UNCHANGED");
 	CHECK_INTEQ(gen, 2, "and reports the stored generation");
 	store_close(s);
-	CHECK_INTEQ(raw_int(p, "PRAGMA user_version"), 1, "user_version is 1");
+	CHECK_INTEQ(raw_int(p, "PRAGMA user_version"), 2, "user_version is 2");
 }
 
 static void test_migrations(void)
@@ -381,7 +413,7 @@ static void test_migrations(void)
 
 	CHECK_INTEQ(store_open(fresh, &s), 0, "open creates a missing file");
 	store_close(s);
-	CHECK_INTEQ(raw_int(fresh, "PRAGMA user_version"), 1, "fresh db migrated to 1");
+	CHECK_INTEQ(raw_int(fresh, "PRAGMA user_version"), 2, "fresh db migrated to 2");
 	CHECK_INTEQ(raw_int(fresh, "SELECT count(*) FROM sqlite_schema WHERE name = 'vms'"), 1,
 		    "vms table exists");
 
@@ -389,7 +421,7 @@ static void test_migrations(void)
 	close(fd);
 	CHECK_INTEQ(store_open(empty, &s), 0, "open migrates an existing empty file");
 	store_close(s);
-	CHECK_INTEQ(raw_int(empty, "PRAGMA user_version"), 1, "empty file migrated to 1");
+	CHECK_INTEQ(raw_int(empty, "PRAGMA user_version"), 2, "empty file migrated to 2");
 
 	/* journal_mode is persistent in the file: a new connection sees WAL. */
 	sqlite3 *db = NULL;
@@ -449,7 +481,7 @@ static void test_schema_has_no_momentary_columns(void)
 	}
 	sqlite3_finalize(q);
 	sqlite3_close(db);
-	CHECK_INTEQ(ncols, 17, "vms has the 17 documented columns");
+	CHECK_INTEQ(ncols, 18, "vms has the 18 documented columns");
 	CHECK_INTEQ(bad, 0, "no column name contains pid/tap/loop/dm");
 }
 
@@ -617,6 +649,7 @@ int main(void)
 	test_reopen_persists();
 	test_migrations();
 	test_schema_has_no_momentary_columns();
+	test_mark_deleted();
 	test_batch();
 	test_transactions();
 	test_hostile_names();
