@@ -308,9 +308,7 @@ static int jail_link(const VmmLaunchConfig *c, const char *jail, const char *src
 	return 0;
 }
 
-/* Fresh jail root with the VM's files linked in, and api_sock -> the
- * socket inside it. */
-static int jail_prepare(const VmmLaunchConfig *c, const char *jail)
+int fc_jail_prepare(const VmmLaunchConfig *c, const char *jail)
 {
 	_cleanup_free_ char *jail_dir = xstrndup(jail, strlen(jail) - strlen("/root"));
 	_cleanup_free_ char *sock = xasprintf("%s%s", jail, FC_JAIL_API_SOCK);
@@ -362,7 +360,7 @@ static int launch_prepare(const VmmLaunchConfig *c, char ***ret_argv, char **ret
 				 "id of 1-64 [A-Za-z0-9-] (got %s)",
 				 c->name, fc, c->vm_id);
 	_cleanup_free_ char *jail = fc_jail_root(s, fc, c->vm_id);
-	r = jail_prepare(c, jail);
+	r = fc_jail_prepare(c, jail);
 	*ret_jail = TAKE_PTR(jail);
 	if (r < 0)
 		return r;
@@ -400,6 +398,10 @@ static int fc_launch(const VmmLaunchConfig *c, VmmProcess *ret)
 	_cleanup_free_ char *jail = NULL;
 	FcGuestPaths gp;
 	VmmProcess p;
+	if (!c->name || !c->vm_id || !c->vm_dir || !c->api_sock || !c->log_path ||
+	    !c->kernel_path || !c->root_disk)
+		return log_errno(-EINVAL, "firecracker launch: incomplete launch config (name, "
+					  "vm_id, vm_dir, api_sock, log_path, kernel, root disk)");
 	int r = remove_stale_socket(c);
 	if (r < 0)
 		return r;

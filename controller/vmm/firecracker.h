@@ -48,6 +48,12 @@ bool fc_jailer_id_valid(const char *id);
 /* <chroot_base or /srv/jailer>/<basename(fc_bin)>/<vm_id>/root */
 char *fc_jail_root(const VmmSettings *s, const char *fc_bin, const char *vm_id);
 
+/* Make a fresh jail root (removing <jail>/.. first), hard-link the kernel,
+ * initrd and disks into it under the FC_JAIL_* names (disks chowned to the
+ * jailer uid:gid), and make c->api_sock a symlink to <jail>/api.sock.
+ * -EXDEV when the chroot base is on another filesystem than the files. */
+int fc_jail_prepare(const VmmLaunchConfig *c, const char *jail);
+
 /* The files Firecracker is told about, as it will see them. */
 typedef struct {
 	char *kernel;

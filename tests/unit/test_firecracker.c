@@ -6,7 +6,10 @@
 #include "vmm/fc_api.h"
 #include "vmm/firecracker.h"
 
+#include "util/fileio.h"
+
 #include <stdio.h>
+#include <sys/stat.h>
 
 /* vmm.c's driver table names the QEMU driver, which lives on another
  * branch. A weak placeholder satisfies the link without shadowing the real
@@ -103,6 +106,77 @@ static void test_jail_paths(void)
 	CHECK_STREQ(gp.kernel, "/img/vmlinux", "plain kernel path is the host path");
 	CHECK_STREQ(gp.root_disk, c.root_disk, "plain root disk path is the host path");
 	fc_guest_paths_done(&gp);
+}
+
+static bool same_inode(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+	       sa.st_dev == sb.st_dev;
+}
+
+static void touch(const char *path)
+{
+	int r = write_file_atomic(path, "x", 1, 0644);
+	if (r < 0)
+		printf("# cannot create %s: %s\n", path, strerror(-r));
+}
+
+/* Real files in a temp dir: the jail gets hard links under the fixed names,
+ * disks owned by the jailer uid, and api_sock points into the jail. */
+static void test_jail_prepare(void)
+{
+	char tmpl[] = "/tmp/fc-jail-test.XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL, "temp dir");
+	if (!dir)
+		return;
+	_cleanup_free_ char *kernel = path_join(dir, "vmlinux.src");
+	_cleanup_free_ char *root = path_join(dir, "root.img");
+	_cleanup_free_ char *work = path_join(dir, "work.img");
+	_cleanup_free_ char *sock = path_join(dir, "api.sock");
+	_cleanup_free_ char *base = path_join(dir, "jails");
+	touch(kernel);
+	touch(root);
+	touch(work);
+	VmmSettings s = jail_settings;
+	s.chroot_base = base;
+	/* chown to another uid needs root; otherwise "chown" to ourselves. */
+	bool root_user = geteuid() == 0;
+	s.jailer_uid = root_user ? 4242 : getuid();
+	s.jailer_gid = root_user ? 4343 : getgid();
+	VmmLaunchConfig c = base_config(&s);
+	c.kernel_path = kernel;
+	c.root_disk = root;
+	c.work_disk = work;
+	c.api_sock = sock;
+	_cleanup_free_ char *jail = fc_jail_root(&s, "/usr/bin/firecracker", c.vm_id);
+	_cleanup_free_ char *stale = xasprintf("%s/stale-file", jail);
+	mkdir_p(jail, 0755);
+	touch(stale);
+
+	int r = fc_jail_prepare(&c, jail);
+	CHECK_INTEQ(r, 0, "jail prepared");
+	_cleanup_free_ char *jk = xasprintf("%s%s", jail, FC_JAIL_KERNEL);
+	_cleanup_free_ char *jr = xasprintf("%s%s", jail, FC_JAIL_ROOT_DISK);
+	_cleanup_free_ char *jw = xasprintf("%s%s", jail, FC_JAIL_WORK_DISK);
+	_cleanup_free_ char *ji = xasprintf("%s%s", jail, FC_JAIL_INITRD);
+	CHECK(same_inode(kernel, jk), "kernel hard-linked as /vmlinux");
+	CHECK(same_inode(root, jr), "root disk hard-linked as /rootfs");
+	CHECK(same_inode(work, jw), "work disk hard-linked as /work");
+	CHECK(access(ji, F_OK) < 0, "no initrd configured, none linked");
+	CHECK(access(stale, F_OK) < 0, "an old jail's files are gone");
+	struct stat st;
+	CHECK(stat(jr, &st) == 0 && st.st_uid == s.jailer_uid && st.st_gid == s.jailer_gid,
+	      "root disk owned by the jailer uid:gid");
+	if (root_user)
+		CHECK(stat(jk, &st) == 0 && st.st_uid != 4242, "kernel ownership untouched");
+	char target[512];
+	ssize_t n = readlink(sock, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = 0;
+	_cleanup_free_ char *want = xasprintf("%s%s", jail, FC_JAIL_API_SOCK);
+	CHECK_STREQ(target, want, "api_sock is a symlink to the socket in the jail");
+	rm_rf(dir);
 }
 
 static void test_bodies(void)
@@ -252,6 +326,7 @@ int main(void)
 {
 	test_argv();
 	test_jail_paths();
+	test_jail_prepare();
 	test_bodies();
 	test_plan_minimal();
 	test_plan_full();
