@@ -23,6 +23,23 @@
 #define SPEC_MAX_LABELS 64
 #define SPEC_MAX_STRING 4096
 #define SPEC_NAME_MAX 63
+#define SPEC_MAX_DIAGS 200 /* per file; more are summarised in one line */
+
+/* Ranges and defaults of the numeric fields (docs/spec.md). */
+#define SPEC_VCPUS_MIN 1
+#define SPEC_VCPUS_MAX 32
+#define SPEC_VCPUS_DEFAULT 1
+#define SPEC_MEMORY_MIB_MIN 128
+#define SPEC_MEMORY_MIB_MAX 262144
+#define SPEC_MEMORY_MIB_DEFAULT 256
+#define SPEC_WORK_DISK_MIB_MIN 8
+#define SPEC_WORK_DISK_MIB_MAX 1048576
+#define SPEC_TIMEOUT_S_MIN 1
+#define SPEC_TIMEOUT_S_MAX 3600
+#define SPEC_TIMEOUT_S_DEFAULT 120
+#define SPEC_KERNEL_ARGS_MAX 1024
+#define SPEC_LABEL_MAX 63 /* label key and value length */
+#define SPEC_NODE_MAX 253
 
 typedef enum {
 	VM_STATE_RUNNING,
@@ -75,6 +92,7 @@ typedef struct {
 	char *name;        /* metadata.name as written, if it was a string; else NULL */
 	bool name_valid;   /* name is a DNS-1123 label (safe to use in a path) */
 	VmSpec *spec;      /* NULL when this document is invalid */
+	unsigned name_line, name_col; /* position of the name's value (0 if none) */
 } SpecDoc;
 
 typedef struct {
@@ -118,11 +136,17 @@ void vm_spec_hash(const VmSpec *s, char out[65]);
  * ret_why when non-NULL (caller frees). */
 bool vm_spec_boot_equal(const VmSpec *a, const VmSpec *b, char **ret_why);
 
-/* The file-name filter shared by the watcher, the full sync and `banger
- * validate`: .yaml/.yml/.json only; no component starting with '.'; no
- * editor or temp files (*~, *.swp, *.tmp, #*#); no *.status.json. */
+/* The file-name filter shared by the watcher and `banger validate` for
+ * directory walks: true only for *.yaml, *.yml and *.json, and false when
+ * any path component starts with '.' (dotfiles, .git/, editor ".#x"), for
+ * editor and temp files (*~, *.swp, *.swx, *.tmp, #x#) and for our own
+ * *.status.json. "." and ".." components are ignored, so pass paths
+ * relative to the watched root (an absolute path's parent directories
+ * count too). */
 bool spec_path_is_candidate(const char *path);
 
+/* Enum names as written in specs. vmm_kind_to_string(VMM_KIND_DEFAULT) is
+ * "default" (for logs); vmm_kind_from_string() accepts only the drivers. */
 const char *vm_desired_state_to_string(VmDesiredState s);
 int vm_desired_state_from_string(const char *s);
 const char *vmm_kind_to_string(VmmKind k);

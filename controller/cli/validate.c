@@ -1,0 +1,261 @@
+/* validate.c — `banger validate`: run the spec parser over files,
+ * directories (recursively, with the watcher's file-name filter) and stdin,
+ * print every diagnostic, and report names defined twice across files.
+ * Static only: never looks at kernels, images or the network. */
+#include "cli/cli.h"
+#include "spec/spec.h"
+#include "util/fileio.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#define WALK_MAX_DEPTH 32
+
+typedef struct {
+	char *name, *file;
+	unsigned line, col;
+} SeenName;
+
+typedef struct {
+	dev_t dev;
+	ino_t ino;
+} DirId;
+
+typedef struct {
+	SeenName *names;
+	size_t n_names;
+	DirId *dirs; /* directories entered, to stop symlink loops */
+	size_t n_dirs;
+	size_t files, docs, problems, bad_files;
+} Run;
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: banger validate [-f] FILE|DIR|- ...\n"
+		     "\n"
+		     "Check banger/v1 VM spec files without touching the host.\n"
+		     "Directories are searched recursively for *.yaml, *.yml and *.json\n"
+		     "(dot-files, editor temp files and *.status.json are skipped);\n"
+		     "- reads standard input. Every problem is printed to stderr as\n"
+		     "  file:line:col: field.path: message\n"
+		     "\n"
+		     "Exit status: 0 all valid, 1 problems found, 2 usage error.\n");
+}
+
+static void run_free(Run *r)
+{
+	for (size_t i = 0; i < r->n_names; i++) {
+		free(r->names[i].name);
+		free(r->names[i].file);
+	}
+	free(r->names);
+	free(r->dirs);
+}
+
+/* A name defined in an earlier file: report it here, naming the first. */
+static void check_cross_file(Run *r, const SpecFile *f, const SpecDoc *doc)
+{
+	for (size_t i = 0; i < r->n_names; i++) {
+		const SeenName *s = &r->names[i];
+		if (!streq(s->name, doc->name) || streq(s->file, f->path))
+			continue;
+		fprintf(stderr, "%s:%u:%u: metadata.name: VM \"%s\" is also defined in %s:%u:%u\n",
+			f->path, doc->name_line, doc->name_col, doc->name, s->file, s->line,
+			s->col);
+		r->problems++;
+		return;
+	}
+	r->names = xrealloc(r->names, (r->n_names + 1) * sizeof(SeenName));
+	r->names[r->n_names++] = (SeenName){ xstrdup(doc->name), xstrdup(f->path),
+					     doc->name_line, doc->name_col };
+}
+
+static void report(Run *r, const SpecFile *f)
+{
+	size_t before = r->problems;
+
+	r->files++;
+	for (size_t i = 0; i < f->diags.n; i++) {
+		_cleanup_free_ char *line = diag_format(&f->diags.items[i]);
+		fprintf(stderr, "%s\n", line);
+		r->problems++;
+	}
+	for (size_t i = 0; i < f->n_docs; i++) {
+		r->docs++;
+		if (f->docs[i].name && f->docs[i].name_valid)
+			check_cross_file(r, f, &f->docs[i]);
+	}
+	if (f->unreadable && f->diags.n == 0)
+		r->problems++; /* cannot happen: unreadable always says why */
+	if (r->problems > before)
+		r->bad_files++;
+}
+
+static void validate_file(Run *r, const char *path)
+{
+	_cleanup_(spec_file_freep) SpecFile *f = NULL;
+
+	if (spec_parse_file(path, &f) < 0)
+		abort();
+	report(r, f);
+}
+
+static void validate_stdin(Run *r)
+{
+	_cleanup_(spec_file_freep) SpecFile *f = NULL;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	int k = read_fd_bounded(STDIN_FILENO, SPEC_MAX_FILE_BYTES, &data, &len);
+
+	if (k < 0) {
+		fprintf(stderr, "-:0:0: cannot read standard input: %s\n",
+			k == -EFBIG ? "larger than the 1048576 byte limit" : strerror(-k));
+		r->files++;
+		r->problems++;
+		r->bad_files++;
+		return;
+	}
+	if (spec_parse_buffer("-", data, len, &f) < 0)
+		abort();
+	report(r, f);
+}
+
+static bool dir_seen(Run *r, const struct stat *st)
+{
+	for (size_t i = 0; i < r->n_dirs; i++)
+		if (r->dirs[i].dev == st->st_dev && r->dirs[i].ino == st->st_ino)
+			return true;
+	r->dirs = xrealloc(r->dirs, (r->n_dirs + 1) * sizeof(DirId));
+	r->dirs[r->n_dirs++] = (DirId){ st->st_dev, st->st_ino };
+	return false;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted entry names of dir, dot-entries left out. */
+static char **list_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	char **names = NULL;
+	struct dirent *de;
+
+	if (!d)
+		return NULL;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			strv_push(&names, xstrdup(de->d_name));
+	closedir(d);
+	if (names)
+		qsort(names, strv_length(names), sizeof(char *), name_cmp);
+	return names;
+}
+
+static void walk(Run *r, const char *dir, const char *rel, unsigned depth);
+
+static void walk_entry(Run *r, const char *dir, const char *rel, const char *name,
+		       unsigned depth)
+{
+	_cleanup_free_ char *path = path_join(dir, name);
+	_cleanup_free_ char *sub = rel[0] ? path_join(rel, name) : xstrdup(name);
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return; /* dangling symlink or raced away: not a spec file */
+	if (S_ISDIR(st.st_mode)) {
+		if (!dir_seen(r, &st))
+			walk(r, path, sub, depth + 1);
+	} else if (S_ISREG(st.st_mode) && spec_path_is_candidate(sub)) {
+		validate_file(r, path);
+	}
+}
+
+static void walk(Run *r, const char *dir, const char *rel, unsigned depth)
+{
+	_cleanup_strv_free_ char **names = NULL;
+
+	if (depth > WALK_MAX_DEPTH) {
+		fprintf(stderr, "%s:0:0: directories nested deeper than %d levels; not searched\n",
+			dir, WALK_MAX_DEPTH);
+		r->problems++;
+		return;
+	}
+	names = list_dir(dir);
+	for (size_t i = 0; names && names[i]; i++)
+		walk_entry(r, dir, rel, names[i], depth);
+}
+
+static void validate_arg(Run *r, const char *arg)
+{
+	struct stat st;
+	size_t files = r->files;
+
+	if (streq(arg, "-"))
+		return validate_stdin(r);
+	if (stat(arg, &st) < 0 || !S_ISDIR(st.st_mode))
+		return validate_file(r, arg); /* reports the error, if any */
+	dir_seen(r, &st);
+	walk(r, arg, "", 0);
+	if (r->files == files)
+		fprintf(stderr, "%s: no spec files (*.yaml, *.yml, *.json) found\n", arg);
+}
+
+/* Paths from argv (NULL-terminated, owned by argv); NULL and *ret_exit set
+ * on --help or a usage error. */
+static char **parse_args(int argc, char **argv, int *ret_exit)
+{
+	char **paths = NULL;
+	bool only_paths = false;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (only_paths || streq(a, "-") || a[0] != '-') {
+			strv_push(&paths, xstrdup(a));
+		} else if (streq(a, "--")) {
+			only_paths = true;
+		} else if (streq(a, "-f") && i + 1 < argc) {
+			strv_push(&paths, xstrdup(argv[++i]));
+		} else {
+			bool help = streq(a, "--help") || streq(a, "-h");
+			if (!help)
+				fprintf(stderr, "banger validate: %s '%s'\n",
+					streq(a, "-f") ? "missing file after" : "unknown option", a);
+			usage(help ? stdout : stderr);
+			*ret_exit = help ? 0 : 2;
+			strv_free(paths);
+			return NULL;
+		}
+	}
+	if (!paths) {
+		fprintf(stderr, "banger validate: no FILE, DIR or - given\n");
+		usage(stderr);
+		*ret_exit = 2;
+	}
+	return paths;
+}
+
+int cli_validate(int argc, char **argv)
+{
+	_cleanup_strv_free_ char **paths = NULL;
+	Run r = { 0 };
+	int exit_code = 0;
+
+	paths = parse_args(argc, argv, &exit_code);
+	if (!paths)
+		return exit_code;
+	for (size_t i = 0; paths[i]; i++)
+		validate_arg(&r, paths[i]);
+	if (r.problems) {
+		fprintf(stderr, "%zu problem%s in %zu of %zu file%s\n", r.problems,
+			r.problems == 1 ? "" : "s", r.bad_files, r.files, r.files == 1 ? "" : "s");
+		exit_code = 1;
+	} else {
+		printf("%zu file%s, %zu VM%s: all valid\n", r.files, r.files == 1 ? "" : "s",
+		       r.docs, r.docs == 1 ? "" : "s");
+	}
+	run_free(&r);
+	return exit_code;
+}
