@@ -304,8 +304,9 @@ static int dm_activate(const RootDiskRequest *req, RootDisk *d, off_t size)
 	r = record_intent(req, d);
 	if (r < 0)
 		return r;
+	_cleanup_free_ char *dev = NULL; /* == d->dm_dev, which was recorded */
 	return dm_snapshot_create(d->dm_name, d->base_loop, d->cow_loop, (uint64_t)size / 512,
-				  &d->dm_dev);
+				  &dev);
 }
 
 static int prepare_dm(const RootDiskRequest *req, off_t size, bool existing, RootDisk *d)
@@ -321,6 +322,7 @@ static int prepare_dm(const RootDiskRequest *req, off_t size, bool existing, Roo
 	if (!d->dm_name)
 		return log_errno(-EINVAL, "storage %s: vm uid '%s' has no 8 hex digits for a dm "
 					  "name", req->vm_dir, req->vm_uid ? req->vm_uid : "");
+	d->dm_dev = dm_dev_path(d->dm_name);
 	d->cow_file = path_join(req->vm_dir, method_files[COW_DM]);
 	if (!existing) {
 		r = make_disk_file_with(make_cow_store, d->base_image, size, d->cow_file);

@@ -80,9 +80,12 @@ typedef struct RootDisk {
 	char *dm_dev;
 } RootDisk;
 
-/* Called before each kernel object is created, with what is known so far
- * (dm_name/dm_dev/cow_file first, then also base_loop/cow_loop). A negative
- * return aborts root_disk_prepare() with that error, before creating it. */
+/* COW_DM only (the other methods make no kernel objects): called first with
+ * dm_name, dm_dev and cow_file set, before any loop is attached, then again
+ * with base_loop and cow_loop too, before the dm target is created. (The
+ * loops themselves are autoclear and held, so a crash between attaching and
+ * recording them leaves nothing behind.) A negative return aborts
+ * root_disk_prepare() with that error before the next object is made. */
 typedef int (*RootDiskRecordFn)(void *userdata, const RootDisk *partial);
 
 typedef struct {
@@ -99,7 +102,8 @@ typedef struct {
  * root_disk_done()). On failure nothing is left attached; a created cow file
  * may remain (it is reused next time). -EOPNOTSUPP when the existing disk
  * needs what is missing now (root.cow without dm, root.qcow2 for a
- * Firecracker VM) or a forced method is impossible. */
+ * Firecracker VM) or a forced method is impossible. For dm, a target of the
+ * same name left from before must be torn down first (-EEXIST). */
 int root_disk_prepare(const RootDiskRequest *req, RootDisk *ret);
 
 /* Undo the kernel side: remove the dm target (retrying while busy), then

@@ -24,6 +24,9 @@
  * disk from under a running consumer. It is idempotent (an unbound or missing
  * device is success).
  *
+ * Attaching uses LOOP_CONFIGURE (Linux >= 5.8; Debian 12 ships 6.1), which
+ * sets the backing file and flags in one atomic step.
+ *
  * Device names are returned as "/dev/loopN", owned by the caller (free()). */
 #pragma once
 

@@ -154,7 +154,9 @@ check "firecracker cannot use an existing qcow2 disk" \
 # --- reflink on a loop-mounted XFS, in a private mount namespace --------------
 XIMG=$W/xfs.img
 truncate -s 512M "$XIMG"
-if mkfs.xfs -q -m reflink=1 "$XIMG" 2>"$W/mkfs.err"; then
+if ! grep -qw xfs /proc/filesystems; then
+	ok "# SKIP reflink tests: this kernel has no XFS"
+elif mkfs.xfs -q -m reflink=1 "$XIMG" 2>"$W/mkfs.err"; then
 	mkdir -p "$W/mnt"
 	# The mount exists only inside this namespace and dies with it.
 	XOUT=$(unshare -m --propagation private bash -c '
@@ -202,7 +204,7 @@ alloc=$(du -k "$WD" | cut -f1)
 check "work disk is sparse (${alloc} KiB allocated)" test "$alloc" -lt 32768
 check "blkid says ext4" test "$(blkid -o value -s TYPE "$WD")" = ext4
 check "dumpe2fs shows our label" bash -c "dumpe2fs -h '$WD' 2>/dev/null | grep -q 'volume name: *banger-work'"
-check "no temp or log files left" test "$(ls "$W/state/vm1" | grep -c -E '\.(tmp|log)$')" = 0
+check "no temp or log files left" test "$(find "$W/state" -name '*.tmp' -o -name '*.log' | wc -l)" = 0
 check "same size: kept" test "$($TOOL workdisk "$WD" 64)" = 0
 blocks() { dumpe2fs -h "$WD" 2>/dev/null | awk -F: '/^Block count/ {c=$2} /^Block size/ {s=$2} END {print c*s}'; }
 check "grown to 96 MiB" test "$($TOOL workdisk "$WD" 96)" = 1

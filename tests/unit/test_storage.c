@@ -310,7 +310,17 @@ static void test_sparse_copy(void)
 	CHECK_INTEQ(root_disk_prepare(&req, &none), -EOPNOTSUPP,
 		    "forced qcow2 for firecracker refused");
 	CHECK(none.path == NULL, "out param untouched");
+	/* A VM whose disk is a dm exception store cannot silently become a
+	 * plain copy on a host without dm: its data lives in root.cow. */
+	_cleanup_free_ char *dir3 = path_join(dir, "vm3"), *cow = path_join(dir3, "root.cow");
+	CHECK_INTEQ(mkdir(dir3, 0755), 0, "third vm dir");
+	CHECK_INTEQ(write_file_atomic(cow, "", 0, 0600), 0, "existing root.cow");
+	req.vm_dir = dir3;
 	req.method = COW_AUTO;
+	req.qemu = true;
+	if (!dm_available())
+		CHECK_INTEQ(root_disk_prepare(&req, &none), -EOPNOTSUPP,
+			    "existing root.cow without device-mapper: -EOPNOTSUPP");
 	req.base_image = dir;
 	CHECK_INTEQ(root_disk_prepare(&req, &none), -EINVAL, "directory as base refused");
 	CHECK_INTEQ(rm_rf(dir), 0, "cleanup");
