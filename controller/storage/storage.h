@@ -1,0 +1,16 @@
+/* storage.h — everything storage/ offers, in one include.
+ *
+ * storage/ owns the disks a VM boots with and the kernel objects behind
+ * them: loop devices (loop.h), device-mapper snapshot targets (dm.h), the
+ * per-VM copy-on-write root disk over a never-written base image (cow.h),
+ * the ext4 work disk (workdisk.h), and the rule for which files a spec may
+ * name at all (imageroot.h). It depends on util/ only. Files live in the VM
+ * dir and are deleted by the caller with that dir; storage/ never deletes a
+ * disk. */
+#pragma once
+
+#include "storage/cow.h"
+#include "storage/dm.h"
+#include "storage/imageroot.h"
+#include "storage/loop.h"
+#include "storage/workdisk.h"
