@@ -89,7 +89,7 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;
-	optind = 1; /* each command parses its own options */
+	optind = 0; /* GNU getopt: 0 fully re-initialises for the command's own options */
 	if (streq(cmd, "apply"))
 		return cli_apply(&dirs, sub_argc, sub_argv);
 	if (streq(cmd, "delete"))

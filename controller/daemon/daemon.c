@@ -204,7 +204,8 @@ static int full_sync(Daemon *d, const char *why)
 		  (unsigned long long)(b.files_parsed - a.files_parsed),
 		  (unsigned long long)(b.upserts - a.upserts),
 		  (unsigned long long)(b.deletes - a.deletes), (time_now_us() - t0) / 1000.0);
-	d->resync_at = time_now_ms() + (uint64_t)d->cfg->resync_s * 1000;
+	d->resync_at = d->cfg->resync_s ? time_now_ms() + (uint64_t)d->cfg->resync_s * 1000
+					 : UINT64_MAX;
 	return r;
 }
 
@@ -297,6 +298,11 @@ static void arm_timer(Daemon *d)
 		if (*(uint64_t *)v < next)
 			next = *(uint64_t *)v;
 	uint64_t now = time_now_ms();
+	if (next == UINT64_MAX) {
+		struct itimerspec off = { 0 };
+		timerfd_settime(d->timerfd, 0, &off, NULL);
+		return;
+	}
 	uint64_t delta = next > now ? next - now : 1;
 	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(delta / 1000),
 						.tv_nsec = (long)(delta % 1000) * 1000000 } };
@@ -339,6 +345,7 @@ static int take_lock(Daemon *d)
 		int e = errno;
 		ssize_t n = pread(d->lockfd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = 0;
+		buf[strcspn(buf, "\n")] = 0;
 		if (e == EWOULDBLOCK)
 			return log_errno(-EBUSY, "another bangerd (pid %s) owns state dir %s",
 					 buf[0] ? buf : "?", d->cfg->state_dir);
