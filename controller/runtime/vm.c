@@ -1,0 +1,618 @@
+/* vm.c — see vm.h. The order of every start and teardown step, and where
+ * the write-ahead records happen, is the point of this file:
+ *
+ *   start:    image check → VM dir → record tap → tap → root disk (dm:
+ *             record, then create) → work disk → launch → record pid
+ *   teardown: kill VMM → dm target → loops → tap → socket → handles.json
+ *             → (VM dir)
+ */
+#include "runtime/vm.h"
+#include "net/net.h"
+#include "storage/storage.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "util/timeutil.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+struct Runtime {
+	RuntimeConfig cfg;
+	char **image_dirs;
+	char *gateway;
+	unsigned prefix;
+	NetCidr cidr;
+	const VmmDriver *default_driver;
+	HandleCache *cache;
+};
+
+int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
+{
+	Runtime *rt = xcalloc(1, sizeof(Runtime));
+	int r = net_cidr_parse(cfg->cidr, &rt->cidr);
+	if (r < 0) {
+		free(rt);
+		return log_errno(r, "--cidr %s: expected the bridge address, e.g. 172.16.0.1/24",
+				 cfg->cidr);
+	}
+	rt->cfg = *cfg;
+	rt->cfg.state_dir = xstrdup(cfg->state_dir);
+	rt->cfg.runtime_dir = xstrdup(cfg->runtime_dir);
+	rt->cfg.bridge = xstrdup(cfg->bridge);
+	rt->cfg.cidr = xstrdup(cfg->cidr);
+	rt->cfg.driver = xstrdup(cfg->driver);
+	for (size_t i = 0; cfg->image_dirs && cfg->image_dirs[i]; i++)
+		strv_push(&rt->image_dirs, xstrdup(cfg->image_dirs[i]));
+	rt->cfg.image_dirs = rt->image_dirs;
+	rt->gateway = xstrndup(cfg->cidr, strcspn(cfg->cidr, "/"));
+	rt->prefix = rt->cidr.prefix;
+	rt->default_driver = streq(cfg->driver, "auto") ? vmm_driver_auto(&rt->cfg.vmm)
+							 : vmm_driver_by_name(cfg->driver);
+	if (!rt->default_driver) {
+		runtime_free(rt);
+		return log_errno(-EINVAL, "unknown VMM driver %s", cfg->driver);
+	}
+	rt->cache = handle_cache_new();
+	*ret = rt;
+	return 0;
+}
+
+void runtime_free(Runtime *rt)
+{
+	if (!rt)
+		return;
+	free((char *)rt->cfg.state_dir);
+	free((char *)rt->cfg.runtime_dir);
+	free((char *)rt->cfg.bridge);
+	free((char *)rt->cfg.cidr);
+	free((char *)rt->cfg.driver);
+	strv_free(rt->image_dirs);
+	free(rt->gateway);
+	handle_cache_free(rt->cache);
+	free(rt);
+}
+
+HandleCache *runtime_cache(Runtime *rt)
+{
+	return rt->cache;
+}
+
+const char *runtime_gateway(Runtime *rt)
+{
+	return rt->gateway;
+}
+
+void runtime_crashpoint(const char *point)
+{
+	const char *want = getenv("BANGER_CRASHPOINT");
+	if (want && streq(want, point)) {
+		log_warn("crashpoint %s: dying now (test hook)", point);
+		raise(SIGKILL);
+	}
+}
+
+static char *short_id(const char *uid)
+{
+	return xstrndup(uid, 8);
+}
+
+void vm_paths_for(Runtime *rt, const char *uid, VmPaths *ret)
+{
+	_cleanup_free_ char *sid = short_id(uid);
+	ret->vm_dir = xasprintf("%s/vms/%s", rt->cfg.state_dir, uid);
+	ret->api_sock = xasprintf("%s/%s.sock", rt->cfg.runtime_dir, sid);
+	ret->log_path = xasprintf("%s/vmm.log", ret->vm_dir);
+	ret->console_path = xasprintf("%s/console.log", ret->vm_dir);
+	ret->work_disk = xasprintf("%s/work.ext4", ret->vm_dir);
+}
+
+void vm_paths_done(VmPaths *p)
+{
+	free(p->vm_dir);
+	free(p->api_sock);
+	free(p->log_path);
+	free(p->console_path);
+	free(p->work_disk);
+	*p = (VmPaths){ 0 };
+}
+
+const VmmDriver *runtime_driver_for(Runtime *rt, const VmSpec *spec)
+{
+	if (spec->vmm == VMM_KIND_DEFAULT)
+		return rt->default_driver;
+	return vmm_driver_by_name(vmm_kind_to_string(spec->vmm));
+}
+
+int runtime_pick_ip(Runtime *rt, const VmSpec *spec, const char *current, char *const *used,
+		    char **ret_ip)
+{
+	if (spec->guest_ip && current && streq(spec->guest_ip, current)) {
+		*ret_ip = xstrdup(current);
+		return 0;
+	}
+	if (!spec->guest_ip && current && net_cidr_contains(&rt->cidr, current)) {
+		*ret_ip = xstrdup(current);
+		return 0;
+	}
+	/* Our own current IP does not block the new choice. */
+	char **others = NULL;
+	for (size_t i = 0; used && used[i]; i++)
+		if (!current || !streq(used[i], current))
+			strv_push(&others, xstrdup(used[i]));
+	int r = net_ip_allocate(&rt->cidr, others, spec->guest_ip, ret_ip);
+	strv_free(others);
+	return r;
+}
+
+bool vm_alive(Runtime *rt, const char *name)
+{
+	VmHandles *h = handle_cache_get(rt->cache, name);
+	return h && h->pid > 0 && proc_alive(h->pid, h->pid_start_time);
+}
+
+/* ---- start ---------------------------------------------------------------- */
+
+typedef struct {
+	const char *vm_dir;
+	VmHandles *h;
+} RecordCtx;
+
+/* Write-ahead for dm-snapshot objects (storage/cow.h). */
+static int record_disk(void *userdata, const RootDisk *d)
+{
+	RecordCtx *c = userdata;
+	free_and_replace_str(&c->h->cow_file, d->cow_file);
+	free_and_replace_str(&c->h->base_loop, d->base_loop);
+	free_and_replace_str(&c->h->cow_loop, d->cow_loop);
+	free_and_replace_str(&c->h->dm_name, d->dm_name);
+	free_and_replace_str(&c->h->dm_dev, d->dm_dev);
+	return vm_handles_write(c->vm_dir, c->h);
+}
+
+static RootDisk disk_from_handles(const VmHandles *h)
+{
+	return (RootDisk){ .cow_file = h->cow_file, .base_loop = h->base_loop,
+			   .cow_loop = h->cow_loop, .dm_name = h->dm_name, .dm_dev = h->dm_dev };
+}
+
+/* Undo the momentary objects of a failed start (disks stay for next time). */
+static void undo_start(Runtime *rt, const char *vm_dir, VmHandles *h)
+{
+	RootDisk d = disk_from_handles(h);
+	root_disk_teardown(&d);
+	if (h->tap)
+		net_tap_delete(h->tap);
+	VmHandles *fresh = vm_handles_new();
+	vm_handles_write(vm_dir, fresh);
+	vm_handles_free(fresh);
+	(void)rt;
+}
+
+typedef struct {
+	char *kernel, *initrd, *rootfs;
+} Images;
+
+static void images_done(Images *i)
+{
+	free(i->kernel);
+	free(i->initrd);
+	free(i->rootfs);
+}
+
+static int check_images(Runtime *rt, const VmSpec *s, Images *ret, char **ret_error)
+{
+	int r = image_path_check(s->kernel_path, rt->image_dirs, &ret->kernel);
+	if (r >= 0 && s->initrd_path)
+		r = image_path_check(s->initrd_path, rt->image_dirs, &ret->initrd);
+	if (r >= 0)
+		r = image_path_check(s->rootfs_path, rt->image_dirs, &ret->rootfs);
+	if (r < 0) {
+		_cleanup_free_ char *roots = xstrdup("");
+		for (size_t i = 0; rt->image_dirs && rt->image_dirs[i]; i++) {
+			char *n = xasprintf("%s%s%s", roots, i ? ", " : "", rt->image_dirs[i]);
+			free(roots);
+			roots = n;
+		}
+		*ret_error = xasprintf("image check failed (%s): kernel, initrd and rootfs must be "
+				       "readable regular files inside the image dirs [%s]",
+				       strerror(-r), roots);
+	}
+	return r;
+}
+
+static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_dir,
+			 VmHandles *h, char **ret_error)
+{
+	int r = net_bridge_ensure(rt->cfg.bridge, rt->cfg.cidr);
+	if (r < 0) {
+		*ret_error = xasprintf("bridge %s: %s", rt->cfg.bridge, strerror(-r));
+		return r;
+	}
+	free(h->tap);
+	h->tap = net_tap_name_for(req->uid);
+	if ((r = vm_handles_write(vm_dir, h)) < 0) {
+		*ret_error = xasprintf("record tap: %s", strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("tap-recorded");
+	r = net_tap_ensure(h->tap, rt->cfg.bridge, 0);
+	if (r < 0) {
+		*ret_error = xasprintf("tap %s: %s", h->tap, strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("tap-created");
+	return 0;
+}
+
+static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *drv,
+		       const VmPaths *p, const Images *img, VmHandles *h, char **ret_error)
+{
+	RecordCtx ctx = { .vm_dir = p->vm_dir, .h = h };
+	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .base_image = img->rootfs,
+			       .qemu = streq(drv->name, "qemu"), .method = COW_AUTO,
+			       .record = record_disk, .userdata = &ctx };
+	RootDisk disk = { 0 };
+	int r = root_disk_prepare(&rq, &disk);
+	if (r < 0) {
+		*ret_error = xasprintf("root disk: %s", strerror(-r));
+		return r;
+	}
+	free_and_replace_str(&h->root_disk, disk.path);
+	free_and_replace_str(&h->root_format, disk.format);
+	log_info("%s: root disk %s (%s%s)", req->name, disk.path, cow_method_to_string(disk.method),
+		 disk.reused ? ", kept" : "");
+	root_disk_done(&disk);
+	if ((r = vm_handles_write(p->vm_dir, h)) < 0) {
+		*ret_error = xasprintf("record root disk: %s", strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("disk-ready");
+	if (req->spec->work_disk_mib) {
+		r = work_disk_ensure(p->work_disk, req->spec->work_disk_mib);
+		if (r < 0) {
+			*ret_error = xasprintf("work disk %s: %s", p->work_disk, strerror(-r));
+			return r;
+		}
+	}
+	(void)rt;
+	return 0;
+}
+
+static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *drv,
+		     const VmPaths *p, const Images *img, VmHandles *h, char **ret_error)
+{
+	const VmSpec *s = req->spec;
+	_cleanup_free_ char *mac = s->mac ? xstrdup(s->mac)
+					  : req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
+	VmmLaunchConfig c = {
+		.settings = &rt->cfg.vmm,
+		.name = req->name,
+		.vm_id = req->uid,
+		.vm_dir = p->vm_dir,
+		.api_sock = p->api_sock,
+		.log_path = p->log_path,
+		.console_path = p->console_path,
+		.kernel_path = img->kernel,
+		.initrd_path = img->initrd,
+		.user_args = s->kernel_args,
+		.root_disk = h->root_disk,
+		.root_disk_format = h->root_format,
+		.work_disk = s->work_disk_mib ? p->work_disk : NULL,
+		.tap = h->tap,
+		.mac = mac,
+		.guest_ip = h->tap ? req->guest_ip : NULL,
+		.gateway_ip = rt->gateway,
+		.prefix_len = rt->prefix,
+		.vcpus = s->vcpus,
+		.memory_mib = s->memory_mib,
+	};
+	VmmProcess proc;
+	/* A fresh console per boot: readiness and panic detection read it. */
+	truncate(p->console_path, 0);
+	int r = drv->launch(&c, &proc);
+	if (r < 0) {
+		*ret_error = xasprintf("%s launch failed: %s (see %s)", drv->name, strerror(-r),
+				       p->log_path);
+		return r;
+	}
+	h->pid = proc.pid;
+	h->pid_start_time = proc.start_time;
+	h->started_at_ms = time_now_realtime_ms();
+	runtime_crashpoint("launched");
+	if ((r = vm_handles_write(p->vm_dir, h)) < 0)
+		log_warn_errno(r, "%s: record pid %d: %m (rediscovery will find it by socket)",
+			       req->name, (int)proc.pid);
+	return 0;
+}
+
+int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
+{
+	const VmmDriver *drv = runtime_driver_for(rt, req->spec);
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	Images img = { 0 };
+	int r;
+
+	*ret_error = NULL;
+	if (!drv || !drv->available(&rt->cfg.vmm)) {
+		*ret_error = xasprintf("VMM %s is not available on this host",
+				       drv ? drv->name : "(unknown)");
+		return -ENOEXEC;
+	}
+	if ((r = check_images(rt, req->spec, &img, ret_error)) < 0)
+		goto out;
+	vm_paths_for(rt, req->uid, &p);
+	if ((r = mkdir_p(p.vm_dir, 0700)) < 0 || (r = mkdir_p(rt->cfg.runtime_dir, 0700)) < 0) {
+		*ret_error = xasprintf("create %s: %s", p.vm_dir, strerror(-r));
+		goto out;
+	}
+	VmHandles *h = vm_handles_new();
+	handle_cache_put(rt->cache, req->name, h);
+	h->vmm = xstrdup(drv->name);
+	if (req->spec->network_enabled && req->guest_ip &&
+	    (r = start_network(rt, req, p.vm_dir, h, ret_error)) < 0)
+		goto fail;
+	if ((r = start_disks(rt, req, drv, &p, &img, h, ret_error)) < 0)
+		goto fail;
+	if ((r = start_vmm(rt, req, drv, &p, &img, h, ret_error)) < 0)
+		goto fail;
+	log_info("%s: %s started (pid %d, tap %s, ip %s)", req->name, drv->name, (int)h->pid,
+		 h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-");
+	goto out;
+fail:
+	log_warn("%s: start failed: %s", req->name, *ret_error);
+	undo_start(rt, p.vm_dir, h);
+	handle_cache_drop(rt->cache, req->name);
+out:
+	images_done(&img);
+	return r;
+}
+
+/* ---- stop and teardown ---------------------------------------------------- */
+
+static const VmmDriver *driver_of(Runtime *rt, const VmHandles *h)
+{
+	const VmmDriver *d = h && h->vmm ? vmm_driver_by_name(h->vmm) : NULL;
+	return d ? d : rt->default_driver;
+}
+
+int vm_request_stop(Runtime *rt, const char *name, const char *api_sock)
+{
+	VmHandles *h = handle_cache_get(rt->cache, name);
+	if (!vm_alive(rt, name))
+		return -ESRCH;
+	return driver_of(rt, h)->request_stop(api_sock);
+}
+
+int vm_kill(Runtime *rt, const char *name)
+{
+	VmHandles *h = handle_cache_get(rt->cache, name);
+	if (!h || h->pid <= 0)
+		return -ESRCH;
+	VmmProcess p = { .pid = h->pid, .start_time = h->pid_start_time };
+	return driver_of(rt, h)->kill(&p);
+}
+
+/* Kill whatever serves the socket, verified by start time, and wait for it
+ * (SIGKILL takes milliseconds; the wait is bounded). */
+static int kill_socket_holder(const char *api_sock, const VmHandles *h)
+{
+	pid_t pid = 0;
+	uint64_t st = 0;
+	if (h && h->pid > 0 && proc_alive(h->pid, h->pid_start_time)) {
+		pid = h->pid;
+		st = h->pid_start_time;
+	} else if (api_sock && proc_find_by_unix_socket(api_sock, &pid) >= 0) {
+		if (proc_start_time(pid, &st) < 0)
+			return 0;
+	} else
+		return 0;
+	if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
+		return -errno;
+	return proc_wait_exit(pid, st, 5000);
+}
+
+int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_sock,
+		bool remove_dir)
+{
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	_cleanup_(vm_handles_freep) VmHandles *from_file = NULL;
+	int r = 0, k;
+
+	vm_paths_for(rt, uid, &p);
+	VmHandles *h = handle_cache_get(rt->cache, name);
+	if (!h && vm_handles_read(p.vm_dir, &from_file) >= 0)
+		h = from_file;
+	if (!api_sock)
+		api_sock = p.api_sock;
+
+	if ((k = kill_socket_holder(api_sock, h)) < 0 && r == 0)
+		r = k;
+	if (h) {
+		RootDisk d = disk_from_handles(h);
+		if ((k = root_disk_teardown(&d)) < 0 && r == 0)
+			r = k;
+	}
+	/* The tap's name is deterministic: delete it even if never recorded. */
+	_cleanup_free_ char *tap = net_tap_name_for(uid);
+	if (tap && (k = net_tap_delete(tap)) < 0 && r == 0)
+		r = k;
+	if (unlink(api_sock) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
+	if (remove_dir)
+		k = rm_rf(p.vm_dir);
+	else
+		k = vm_handles_remove(p.vm_dir);
+	if (k < 0 && k != -ENOENT && r == 0)
+		r = k;
+	handle_cache_drop(rt->cache, name);
+	if (r < 0)
+		log_warn_errno(r, "%s: teardown incomplete: %m (will retry)", name);
+	else
+		log_info("%s: torn down%s", name, remove_dir ? " and removed" : "");
+	return r;
+}
+
+int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *api_sock)
+{
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	VmHandles *h = NULL;
+	pid_t pid = 0;
+	uint64_t st = 0;
+
+	vm_paths_for(rt, uid, &p);
+	if (!api_sock)
+		api_sock = p.api_sock;
+	if (vm_handles_read(p.vm_dir, &h) < 0)
+		h = vm_handles_new();
+	/* The socket is the identity: whoever holds OUR socket is our VMM. */
+	if (proc_find_by_unix_socket(api_sock, &pid) >= 0 && proc_start_time(pid, &st) >= 0) {
+		if (h->pid != pid || h->pid_start_time != st) {
+			log_info("%s: VMM pid %d found by its socket (scratch file said %d)", name,
+				 (int)pid, (int)h->pid);
+			h->pid = pid;
+			h->pid_start_time = st;
+			vm_handles_write(p.vm_dir, h);
+		}
+		handle_cache_put(rt->cache, name, h);
+		log_info("%s: adopted running VMM (pid %d)", name, (int)pid);
+		return 1;
+	}
+	handle_cache_put(rt->cache, name, h);
+	if (vm_handles_any(h) || access(api_sock, F_OK) == 0) {
+		log_info("%s: VMM not running; tearing down what it left", name);
+		vm_teardown(rt, name, uid, api_sock, false);
+	} else
+		handle_cache_drop(rt->cache, name);
+	return 0;
+}
+
+/* ---- orphans --------------------------------------------------------------- */
+
+static bool uid_known(char *const *uids, const char *prefix8)
+{
+	for (size_t i = 0; uids && uids[i]; i++)
+		if (strncmp(uids[i], prefix8, 8) == 0)
+			return true;
+	return false;
+}
+
+static int sweep_taps(char *const *uids)
+{
+	_cleanup_strv_free_ char **taps = NULL;
+	int n = 0;
+	if (net_list_links(NET_TAP_PREFIX, &taps) < 0)
+		return 0;
+	for (size_t i = 0; taps && taps[i]; i++) {
+		const char *id = taps[i] + strlen(NET_TAP_PREFIX);
+		if (strlen(id) == 8 && uid_known(uids, id))
+			continue;
+		log_info("orphan tap %s: deleting", taps[i]);
+		if (net_tap_delete(taps[i]) >= 0)
+			n++;
+	}
+	return n;
+}
+
+/* The uid a path under <state>/vms/<uid>/ belongs to (NULL if none). */
+static char *uid_of_path(Runtime *rt, const char *path)
+{
+	_cleanup_free_ char *prefix = xasprintf("%s/vms/", rt->cfg.state_dir);
+	if (!startswith(path, prefix))
+		return NULL;
+	const char *u = path + strlen(prefix);
+	return xstrndup(u, strcspn(u, "/"));
+}
+
+static int sweep_loops(Runtime *rt, char *const *uids)
+{
+	_cleanup_strv_free_ char **devs = NULL;
+	int n = 0;
+	if (loop_list_backed_under(rt->cfg.state_dir, &devs) < 0)
+		return 0;
+	for (size_t i = 0; devs && devs[i]; i++) {
+		_cleanup_free_ char *file = NULL, *uid = NULL;
+		if (loop_backing_file(devs[i], &file) < 0)
+			continue;
+		uid = uid_of_path(rt, file);
+		if (uid && strv_contains(uids, uid))
+			continue;
+		log_info("orphan loop device %s (%s): detaching", devs[i], file);
+		if (loop_detach(devs[i]) >= 0)
+			n++;
+	}
+	return n;
+}
+
+static int sweep_dm(char *const *uids)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	int n = 0;
+	if (!dm_available() || dm_list("banger-", &names) < 0)
+		return 0;
+	for (size_t i = 0; names && names[i]; i++) {
+		const char *id = names[i] + strlen("banger-");
+		if (strlen(id) == 8 && uid_known(uids, id))
+			continue;
+		log_info("orphan dm target %s: removing", names[i]);
+		if (dm_remove(names[i]) >= 0)
+			n++;
+	}
+	return n;
+}
+
+static int sweep_sockets(Runtime *rt, char *const *uids)
+{
+	DIR *d = opendir(rt->cfg.runtime_dir);
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (!endswith(de->d_name, ".sock") || strlen(de->d_name) != 13)
+			continue;
+		_cleanup_free_ char *id = xstrndup(de->d_name, 8);
+		if (uid_known(uids, id))
+			continue;
+		_cleanup_free_ char *sock = path_join(rt->cfg.runtime_dir, de->d_name);
+		log_info("orphan VMM socket %s: stopping its process", sock);
+		kill_socket_holder(sock, NULL);
+		unlink(sock);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int sweep_dirs(Runtime *rt, char *const *uids)
+{
+	_cleanup_free_ char *vms = xasprintf("%s/vms", rt->cfg.state_dir);
+	DIR *d = opendir(vms);
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || strv_contains(uids, de->d_name))
+			continue;
+		_cleanup_free_ char *p = path_join(vms, de->d_name);
+		log_info("orphan VM dir %s: removing", p);
+		if (rm_rf(p) >= 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+int runtime_sweep_orphans(Runtime *rt, char *const *known_uids)
+{
+	/* Processes first: they hold taps and disks open. */
+	int n = sweep_sockets(rt, known_uids);
+	n += sweep_dm(known_uids);
+	n += sweep_loops(rt, known_uids);
+	n += sweep_taps(known_uids);
+	n += sweep_dirs(rt, known_uids);
+	return n;
+}
