@@ -61,7 +61,7 @@ static int send_all(QmpClient *c, const char *data, size_t n, uint64_t deadline)
 /* Take the first complete line out of the buffer (without "\r\n"). */
 static char *take_line(QmpClient *c)
 {
-	char *nl = memchr(c->buf, '\n', c->len);
+	char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
 	if (!nl)
 		return NULL;
 	size_t n = (size_t)(nl - c->buf);
