@@ -101,4 +101,6 @@ format:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Only our own dependency files: build/guest holds a kernel tree whose *.d
+# entries (even directories) must not be read as make rules.
+-include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/bench -name '*.d' -type f 2>/dev/null)

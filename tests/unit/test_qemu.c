@@ -1,0 +1,345 @@
+/* Unit tests for the QEMU driver's pure parts (argv building, option
+ * escaping, TSC parsing) and for the QMP client against a scripted peer on a
+ * socketpair: events and stale replies interleaved with the real reply,
+ * replies split across writes, error classes, timeouts, EOF. */
+#include "tap.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "vmm/qemu.h"
+#include "vmm/qmp.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+static const VmmSettings settings = { 0 };
+
+static VmmLaunchConfig base_config(void)
+{
+	return (VmmLaunchConfig){
+		.settings = &settings,
+		.name = "vm1",
+		.vm_id = "abc123",
+		.vm_dir = "/run/banger/vm1",
+		.api_sock = "/run/banger/vm1/api.sock",
+		.log_path = "/run/banger/vm1/vmm.log",
+		.console_path = "/run/banger/vm1/console.log",
+		.kernel_path = "/guest/bzImage",
+		.root_disk = "/run/banger/vm1/root.img",
+		.root_disk_format = "raw",
+		.vcpus = 2,
+		.memory_mib = 256,
+	};
+}
+
+/* Index of the first element equal to s, or -1. */
+static int find_arg(char **v, const char *s)
+{
+	for (int i = 0; v[i]; i++)
+		if (streq(v[i], s))
+			return i;
+	return -1;
+}
+
+/* The value following the n-th (0-based) occurrence of flag, or NULL. */
+static const char *arg_after(char **v, const char *flag, int n)
+{
+	for (int i = 0; v[i]; i++)
+		if (streq(v[i], flag) && n-- == 0)
+			return v[i + 1];
+	return NULL;
+}
+
+static int count_arg(char **v, const char *s)
+{
+	int n = 0;
+	for (int i = 0; v[i]; i++)
+		n += streq(v[i], s);
+	return n;
+}
+
+static void test_argv_minimal(void)
+{
+	VmmLaunchConfig c = base_config();
+	_cleanup_strv_free_ char **v = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "/usr/bin/qemu-system-x86_64", false, 2100000, &v), 0,
+		    "minimal config builds");
+	if (!v)
+		return;
+	CHECK_STREQ(v[0], "/usr/bin/qemu-system-x86_64", "argv[0] is the resolved binary");
+	CHECK_STREQ(arg_after(v, "-M", 0), "microvm,acpi=off", "microvm without ACPI");
+	CHECK_STREQ(arg_after(v, "-accel", 0), "tcg", "TCG when kvm=false");
+	CHECK_STREQ(arg_after(v, "-m", 0), "256", "memory");
+	CHECK_STREQ(arg_after(v, "-smp", 0), "2", "vcpus");
+	CHECK_STREQ(arg_after(v, "-name", 0), "guest=vm1", "name");
+	CHECK(find_arg(v, "-nodefaults") > 0 && find_arg(v, "-no-user-config") > 0 &&
+		      find_arg(v, "-no-reboot") > 0,
+	      "-nodefaults -no-user-config -no-reboot");
+	CHECK_STREQ(arg_after(v, "-display", 0), "none", "no display");
+	CHECK_STREQ(arg_after(v, "-device", 0), "i8042", "i8042 for Ctrl-Alt-Del");
+	CHECK_STREQ(arg_after(v, "-chardev", 0), "file,id=console,path=/run/banger/vm1/console.log",
+		    "console chardev is a file");
+	CHECK_STREQ(arg_after(v, "-serial", 0), "chardev:console", "serial on the console chardev");
+	CHECK_STREQ(arg_after(v, "-chardev", 1),
+		    "socket,id=qmp,path=/run/banger/vm1/api.sock,server=on,wait=off",
+		    "QMP socket listens without waiting");
+	CHECK_STREQ(arg_after(v, "-mon", 0), "chardev=qmp,mode=control", "QMP monitor");
+	CHECK_STREQ(arg_after(v, "-kernel", 0), "/guest/bzImage", "kernel");
+	CHECK_INTEQ(find_arg(v, "-initrd"), -1, "no initrd");
+	CHECK_STREQ(arg_after(v, "-append", 0),
+		    "console=ttyS0 reboot=k panic=-1 root=/dev/vda rw tsc_early_khz=2100000 "
+		    "i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd",
+		    "guest command line without network");
+	CHECK_INTEQ(count_arg(v, "-drive"), 1, "one drive");
+	CHECK_STREQ(arg_after(v, "-drive", 0), "file=/run/banger/vm1/root.img,if=none,id=root,format=raw",
+		    "raw root drive");
+	CHECK_STREQ(arg_after(v, "-device", 1), "virtio-blk-device,drive=root", "root is virtio-blk");
+	CHECK_INTEQ(find_arg(v, "-netdev"), -1, "no network without tap");
+}
+
+static void test_argv_full(void)
+{
+	VmmLaunchConfig c = base_config();
+	c.root_disk_format = "qcow2";
+	c.root_disk = "/run/banger/vm1/root.qcow2";
+	c.initrd_path = "/guest/initrd.gz";
+	c.work_disk = "/run/banger/vm1/work.img";
+	c.tap = "bt-vm1";
+	c.mac = "52:54:00:00:00:11";
+	c.guest_ip = "172.16.0.2";
+	c.gateway_ip = "172.16.0.1";
+	c.prefix_len = 24;
+	c.user_args = "init=/init quiet";
+	_cleanup_strv_free_ char **v = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", true, 2100000, &v), 0, "full config builds");
+	if (!v)
+		return;
+	CHECK_STREQ(arg_after(v, "-accel", 0), "kvm", "KVM when kvm=true");
+	CHECK_STREQ(arg_after(v, "-initrd", 0), "/guest/initrd.gz", "initrd");
+	CHECK_STREQ(arg_after(v, "-append", 0),
+		    "console=ttyS0 reboot=k panic=-1 root=/dev/vda rw tsc_early_khz=2100000 "
+		    "i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
+		    "ip=172.16.0.2::172.16.0.1:255.255.255.0:vm1:eth0:off init=/init quiet",
+		    "guest command line with ip= and user args last");
+	CHECK_INTEQ(count_arg(v, "-drive"), 2, "two drives");
+	CHECK_STREQ(arg_after(v, "-drive", 0),
+		    "file=/run/banger/vm1/root.qcow2,if=none,id=root,format=qcow2",
+		    "qcow2 root drive first (/dev/vda)");
+	CHECK_STREQ(arg_after(v, "-drive", 1), "file=/run/banger/vm1/work.img,if=none,id=work,format=raw",
+		    "raw work drive second (/dev/vdb)");
+	CHECK(find_arg(v, "virtio-blk-device,drive=root") < find_arg(v, "virtio-blk-device,drive=work"),
+	      "root device precedes work device");
+	CHECK_STREQ(arg_after(v, "-netdev", 0), "tap,id=net0,ifname=bt-vm1,script=no,downscript=no",
+		    "tap netdev without scripts");
+	CHECK(find_arg(v, "virtio-net-device,netdev=net0,mac=52:54:00:00:00:11") > 0,
+	      "virtio-net with the MAC");
+	CHECK_INTEQ(find_arg(v, "-accel") < find_arg(v, "-kernel"), 1, "machine options first");
+}
+
+static void test_argv_invalid(void)
+{
+	char **v = NULL;
+	VmmLaunchConfig c = base_config();
+	c.root_disk_format = "vmdk";
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "unknown format refused");
+	c = base_config();
+	c.tap = "tap0";
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "tap without MAC refused");
+	c = base_config();
+	c.kernel_path = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "missing kernel refused");
+	c = base_config();
+	c.vcpus = 0;
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "zero vcpus refused");
+	CHECK(v == NULL, "out-parameter untouched on failure");
+
+	c = base_config();
+	c.root_disk_format = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), 0, "NULL format means raw");
+	if (v) {
+		CHECK(strstr(arg_after(v, "-drive", 0), "format=raw") != NULL, "defaults to raw");
+		CHECK(strstr(arg_after(v, "-append", 0), "tsc_early_khz") == NULL,
+		      "no tsc_early_khz when the rate is unknown");
+		strv_free(v);
+	}
+}
+
+static void test_escape(void)
+{
+	_cleanup_free_ char *a = qemu_opt_escape("/tmp/a,b/c,,d");
+	CHECK_STREQ(a, "/tmp/a,,b/c,,,,d", "commas doubled");
+	VmmLaunchConfig c = base_config();
+	c.root_disk = "/srv/x,format=qcow2/root.img";
+	_cleanup_strv_free_ char **v = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), 0, "comma path builds");
+	if (v)
+		CHECK_STREQ(arg_after(v, "-drive", 0),
+			    "file=/srv/x,,format=qcow2/root.img,if=none,id=root,format=raw",
+			    "a comma in a path cannot inject options");
+}
+
+static void test_tsc(void)
+{
+	CHECK_INTEQ(qemu_parse_tsc_khz("processor\t: 0\nmodel name\t: X\ncpu MHz\t\t: 2100.000\n"
+				       "cpu MHz\t\t: 999.0\n"),
+		    2100000, "first cpu MHz line");
+	CHECK_INTEQ(qemu_parse_tsc_khz("cpu MHz\t\t: 2893.2046\n"), 2893205, "rounded to kHz");
+	CHECK_INTEQ(qemu_parse_tsc_khz("processor\t: 0\n"), 0, "absent -> 0");
+	CHECK_INTEQ(qemu_parse_tsc_khz("cpu MHz\t\t: garbage\n"), 0, "garbage -> 0");
+	CHECK_INTEQ(qemu_parse_tsc_khz("cpu MHz\nflags: a:b\n"), 0, "colon on another line -> 0");
+}
+
+/* ---- QMP over a socketpair ---------------------------------------- */
+
+static void put(int fd, const char *s)
+{
+	ssize_t _unused_ w = write(fd, s, strlen(s));
+}
+
+/* Read what the client sent so far (non-blocking). */
+static char *drain(int fd)
+{
+	static char buf[8192];
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
+
+static const char greeting[] =
+	"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}, "
+	"\"capabilities\": [\"oob\"]}}\r\n";
+
+static void test_qmp_interleaved(void)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	_cleanup_qmp_ QmpClient *q = NULL;
+	qmp_client_from_fd(sv[0], 1000, &q);
+
+	put(sv[1], greeting);
+	put(sv[1], "{\"return\": {}, \"id\": 1}\r\n");
+	CHECK_INTEQ(qmp_handshake(q), 0, "handshake");
+	const char *sent = drain(sv[1]); /* CHECK evaluates its condition twice */
+	CHECK(strstr(sent, "\"execute\":\"qmp_capabilities\"") != NULL,
+	      "client sent qmp_capabilities");
+
+	put(sv[1], "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\r\n"
+		   "\r\n"
+		   "{\"return\": {\"status\": \"paused\"}, \"id\": 99}\r\n"
+		   "{\"event\": \"NIC_RX_FILTER_CHANGED\", \"data\": {}}\r\n"
+		   "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, "
+		   "\"id\": 2}\r\n"
+		   "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true}}\r\n");
+	json_object *ret = NULL, *st = NULL;
+	CHECK_INTEQ(qmp_execute(q, "query-status", NULL, &ret), 0, "reply found among events");
+	CHECK(ret && json_object_object_get_ex(ret, "status", &st) &&
+		      streq(json_object_get_string(st), "running"),
+	      "the reply with our id, not the stale one");
+	CHECK_INTEQ(qmp_events_skipped(q), 3, "two events and one stale reply skipped");
+	json_object_put(ret);
+	sent = drain(sv[1]);
+	CHECK(strstr(sent, "\"execute\":\"query-status\"") && strstr(sent, "\"id\":2"),
+	      "command sent with id 2");
+
+	/* The trailing SHUTDOWN event is still buffered; the next reply follows it. */
+	put(sv[1], "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not "
+		   "been found\"}, \"id\": 3}\r\n");
+	CHECK_INTEQ(qmp_execute(q, "nope", NULL, NULL), -EOPNOTSUPP, "CommandNotFound");
+	CHECK_STREQ(qmp_last_error(q), "The command nope has not been found", "error desc kept");
+
+	json_object *args = json_object_new_object();
+	json_object_object_add(args, "keys", json_object_new_array());
+	put(sv[1], "{\"error\": {\"class\": \"GenericError\", \"desc\": \"bad keys\"}, \"id\": 4}\n");
+	CHECK_INTEQ(qmp_execute(q, "send-key", args, NULL), -EREMOTEIO, "GenericError");
+	sent = drain(sv[1]);
+	CHECK(strstr(sent, "\"arguments\":{\"keys\":[]}") != NULL, "arguments sent");
+	json_object_put(args);
+	close(sv[1]);
+}
+
+/* A peer that dribbles a reply in pieces with pauses, as a slow QEMU might. */
+static void test_qmp_split(void)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	pid_t pid = fork();
+	if (pid == 0) {
+		const char *pieces[] = { "{\"QMP\": {\"version\"", ": {}}}\r", "\n{\"ret",
+					 "urn\": {}}\r\n{\"event\": \"X\"}\r\n{\"return\": [1,",
+					 " 2, 3]}\r\n" };
+		close(sv[0]);
+		for (size_t i = 0; i < ELEMENTSOF(pieces); i++) {
+			put(sv[1], pieces[i]);
+			usleep(20000);
+		}
+		char b[256];
+		while (read(sv[1], b, sizeof(b)) > 0) /* keep the peer open until the client closes */
+			;
+		_exit(0);
+	}
+	close(sv[1]);
+	_cleanup_qmp_ QmpClient *q = NULL;
+	qmp_client_from_fd(sv[0], 2000, &q);
+	CHECK_INTEQ(qmp_handshake(q), 0, "handshake from split lines");
+	json_object *ret = NULL;
+	CHECK_INTEQ(qmp_execute(q, "query-cpus-fast", NULL, &ret), 0, "reply split across writes");
+	CHECK(ret && json_object_is_type(ret, json_type_array) && json_object_array_length(ret) == 3,
+	      "array reply intact");
+	json_object_put(ret);
+	qmp_close(TAKE_PTR(q));
+	waitpid(pid, NULL, 0);
+}
+
+static void test_qmp_failures(void)
+{
+	int sv[2];
+	_cleanup_qmp_ QmpClient *q = NULL;
+
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	qmp_client_from_fd(sv[0], 1000, &q);
+	put(sv[1], "{\"hello\": 1}\n");
+	CHECK_INTEQ(qmp_handshake(q), -EPROTO, "greeting without QMP key");
+	qmp_close(TAKE_PTR(q));
+	close(sv[1]);
+
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	qmp_client_from_fd(sv[0], 1000, &q);
+	put(sv[1], "not json at all\n");
+	CHECK_INTEQ(qmp_handshake(q), -EPROTO, "garbage greeting");
+	qmp_close(TAKE_PTR(q));
+	close(sv[1]);
+
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	qmp_client_from_fd(sv[0], 150, &q);
+	put(sv[1], greeting);
+	put(sv[1], "{\"return\": {}}\n{\"event\": \"STOP\"}\n");
+	CHECK_INTEQ(qmp_handshake(q), 0, "reply without id accepted");
+	uint64_t t0 = time_now_ms();
+	CHECK_INTEQ(qmp_execute(q, "query-status", NULL, NULL), -ETIMEDOUT, "silent peer times out");
+	uint64_t dt = time_now_ms() - t0;
+	CHECK(dt >= 140 && dt < 1000, "timeout honoured (%llu ms)", (unsigned long long)dt);
+	shutdown(sv[1], SHUT_WR);
+	CHECK_INTEQ(qmp_execute(q, "query-status", NULL, NULL), -ECONNRESET, "EOF reported");
+	close(sv[1]);
+	CHECK_INTEQ(qmp_execute(q, "query-status", NULL, NULL), -EPIPE, "closed peer reported");
+	qmp_close(TAKE_PTR(q));
+
+	CHECK_INTEQ(qmp_connect("/nonexistent/banger-qmp.sock", 100, &q), -ENOENT,
+		    "connect to a missing socket");
+	CHECK(q == NULL, "no client on failure");
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	test_argv_minimal();
+	test_argv_full();
+	test_argv_invalid();
+	test_escape();
+	test_tsc();
+	test_qmp_interleaved();
+	test_qmp_split();
+	test_qmp_failures();
+	return tap_done();
+}
