@@ -18,11 +18,6 @@
 
 #include <stdio.h>
 
-/* vmm.c's driver table names the QEMU driver, which lives on another
- * branch; a weak placeholder satisfies the link and yields to the real
- * definition. Never called here. */
-__attribute__((weak)) const VmmDriver vmm_qemu_driver = { .name = "qemu-placeholder" };
-
 static const VmmDriver *drv = &vmm_firecracker_driver;
 
 static int usage(void)

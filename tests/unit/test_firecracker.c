@@ -11,11 +11,6 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-/* vmm.c's driver table names the QEMU driver, which lives on another
- * branch. A weak placeholder satisfies the link without shadowing the real
- * one once both are in libbanger.a; nothing here calls it. */
-__attribute__((weak)) const VmmDriver vmm_qemu_driver = { .name = "qemu-placeholder" };
-
 static const VmmSettings plain_settings = { 0 };
 static const VmmSettings jail_settings = {
 	.jailer_bin = "/usr/bin/jailer",
