@@ -22,7 +22,17 @@ static void usage(FILE *f)
 		"  --runtime-dir DIR   API sockets (default " BANGER_DEFAULT_RUNTIME_DIR ")\n"
 		"  --node-name NAME    act only on VMs whose spec.node is unset or NAME\n"
 		"                      (default: the hostname)\n"
-		"  --driver NAME       auto | firecracker | qemu (default auto)\n"
+		"  --driver NAME       auto | firecracker | qemu (default auto: firecracker when\n"
+		"                      its binary is found and KVM works, else qemu)\n"
+		"  --bridge NAME       host bridge for guest taps (default " BANGER_DEFAULT_BRIDGE ")\n"
+		"  --cidr ADDR/N       bridge address and guest subnet (default " BANGER_DEFAULT_CIDR ")\n"
+		"  --image-dir DIR     kernels, initrds and rootfs images must resolve inside one\n"
+		"                      of these (repeatable; default " BANGER_DEFAULT_IMAGE_DIR ")\n"
+		"  --stop-timeout S    graceful stop before SIGKILL (default 10)\n"
+		"  --firecracker-bin P firecracker binary (default: from PATH)\n"
+		"  --jailer-bin P      launch firecracker through this jailer\n"
+		"  --jailer-uid N, --jailer-gid N, --chroot-base DIR   jailer settings\n"
+		"  --qemu-bin P        qemu-system-x86_64 binary (default: from PATH)\n"
 		"  --resync SECONDS    periodic full resync (default %d; 0 disables)\n"
 		"  --once              one full sync and reconcile pass, then exit\n"
 		"  --log-level LEVEL   error | warn | info | debug (default info)\n"
@@ -43,7 +53,8 @@ static char *env_or(const char *name, const char *def)
 static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
-	       O_LEVEL, O_FORMAT };
+	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
+	       O_JGID, O_CHROOT, O_QEMU };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -55,11 +66,22 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "once", no_argument, NULL, O_ONCE },
 		{ "log-level", required_argument, NULL, O_LEVEL },
 		{ "log-format", required_argument, NULL, O_FORMAT },
+		{ "bridge", required_argument, NULL, O_BRIDGE },
+		{ "cidr", required_argument, NULL, O_CIDR },
+		{ "image-dir", required_argument, NULL, O_IMAGE },
+		{ "stop-timeout", required_argument, NULL, O_STOP },
+		{ "firecracker-bin", required_argument, NULL, O_FC },
+		{ "jailer-bin", required_argument, NULL, O_JAILER },
+		{ "jailer-uid", required_argument, NULL, O_JUID },
+		{ "jailer-gid", required_argument, NULL, O_JGID },
+		{ "chroot-base", required_argument, NULL, O_CHROOT },
+		{ "qemu-bin", required_argument, NULL, O_QEMU },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	LogLevel level = LOG_LEVEL_INFO;
 	LogFormat format = LOG_FORMAT_TEXT;
+	bool image_dirs_set = false;
 	uint64_t v;
 	int o;
 
@@ -117,6 +139,54 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 				return -EINVAL;
 			}
 			break;
+		case O_BRIDGE:
+			if (strlen(optarg) < 1 || strlen(optarg) > 15) {
+				fprintf(stderr, "bangerd: --bridge: expected 1..15 characters\n");
+				return -EINVAL;
+			}
+			free_and_replace_str(&c->bridge, optarg);
+			break;
+		case O_CIDR:
+			free_and_replace_str(&c->cidr, optarg);
+			break;
+		case O_IMAGE:
+			if (!image_dirs_set) {
+				strv_free(c->image_dirs);
+				c->image_dirs = NULL;
+				image_dirs_set = true;
+			}
+			strv_push(&c->image_dirs, xstrdup(optarg));
+			break;
+		case O_STOP:
+			if (parse_u64(optarg, 1, 3600, &v) < 0) {
+				fprintf(stderr, "bangerd: --stop-timeout: expected 1..3600 seconds\n");
+				return -EINVAL;
+			}
+			c->stop_timeout_s = (unsigned)v;
+			break;
+		case O_FC:
+			free_and_replace_str(&c->firecracker_bin, optarg);
+			break;
+		case O_JAILER:
+			free_and_replace_str(&c->jailer_bin, optarg);
+			break;
+		case O_JUID:
+		case O_JGID:
+			if (parse_u64(optarg, 0, 4294967294ULL, &v) < 0) {
+				fprintf(stderr, "bangerd: --jailer-uid/--jailer-gid: expected a number\n");
+				return -EINVAL;
+			}
+			if (o == O_JUID)
+				c->jailer_uid = (uid_t)v;
+			else
+				c->jailer_gid = (gid_t)v;
+			break;
+		case O_CHROOT:
+			free_and_replace_str(&c->chroot_base, optarg);
+			break;
+		case O_QEMU:
+			free_and_replace_str(&c->qemu_bin, optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -142,7 +212,11 @@ int main(int argc, char **argv)
 		.runtime_dir = xstrdup(BANGER_DEFAULT_RUNTIME_DIR),
 		.driver = xstrdup("auto"),
 		.resync_s = BANGER_DEFAULT_RESYNC_S,
+		.stop_timeout_s = 10,
+		.bridge = xstrdup(BANGER_DEFAULT_BRIDGE),
+		.cidr = xstrdup(BANGER_DEFAULT_CIDR),
 	};
+	strv_push(&c.image_dirs, xstrdup(BANGER_DEFAULT_IMAGE_DIR));
 	const char *st = getenv("BANGER_STATUS_DIR");
 	if (st && *st)
 		c.status_dir = xstrdup(st);

@@ -1,15 +1,9 @@
 /* daemon.c — see daemon.h. */
-#include "daemon/daemon.h"
-#include "reconcile/decide.h"
+#include "daemon/daemon-internal.h"
 #include "spec/spec.h"
-#include "status/status.h"
-#include "store/store.h"
-#include "sync/sync.h"
 #include "util/fileio.h"
-#include "util/hashmap.h"
 #include "util/log.h"
 #include "util/timeutil.h"
-#include "watch/watcher.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -27,24 +21,6 @@
 /* Structural events (directories, symlink swaps) are coalesced this long. */
 #define RESYNC_DEBOUNCE_MS 50
 
-enum { TAG_SIGNAL = 1, TAG_WATCH, TAG_TIMER };
-
-typedef struct {
-	const DaemonConfig *cfg;
-	Store *store;
-	StatusWriter *status;
-	SpecSync *sync;
-	Watcher *watcher;
-	int epfd, sigfd, timerfd, lockfd;
-	/* work queue: FIFO of names, deduplicated through `queued` */
-	char **queue;
-	size_t qhead, qlen, qcap;
-	Hashmap *queued;
-	Hashmap *gone; /* rel path → deadline (uint64_t *, monotonic ms) */
-	uint64_t resync_at, resync_soon_at;
-	bool stop;
-} Daemon;
-
 void daemon_config_done(DaemonConfig *c)
 {
 	free(c->spec_dir);
@@ -53,9 +29,16 @@ void daemon_config_done(DaemonConfig *c)
 	free(c->runtime_dir);
 	free(c->node_name);
 	free(c->driver);
+	free(c->bridge);
+	free(c->cidr);
+	strv_free(c->image_dirs);
+	free(c->firecracker_bin);
+	free(c->jailer_bin);
+	free(c->chroot_base);
+	free(c->qemu_bin);
 }
 
-static void enqueue(Daemon *d, const char *name)
+void daemon_enqueue(Daemon *d, const char *name)
 {
 	if (hashmap_contains(d->queued, name))
 		return;
@@ -86,88 +69,7 @@ static char *dequeue(Daemon *d)
 
 static void on_spec_changed(void *userdata, const char *name)
 {
-	enqueue(userdata, name);
-}
-
-/* ---- status ------------------------------------------------------------ */
-
-static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
-			      const SpecNameInfo *info, const Decision *dec)
-{
-	int64_t now = time_now_realtime_ms();
-	VmStatus *st = vm_status_new(name);
-	const char *owner = row ? row->source_file : info ? info->owner : NULL;
-
-	if (owner)
-		st->source_file = spec_sync_display_path(d->sync, owner);
-	if (row) {
-		st->spec_hash = xstrdup(row->spec_hash);
-		st->generation = row->generation;
-		st->observed_generation = row->generation;
-		st->guest_ip = xstrdup(row->guest_ip);
-		st->restart_count = row->restart_count;
-		st->last_error = xstrdup(row->last_error);
-	}
-	st->phase = dec->phase;
-	if (info && info->spec_error) {
-		_cleanup_free_ char *msg = xasprintf(
-			"%s%s", info->spec_error,
-			row ? " (running on the last valid spec)" : "");
-		vm_status_set_condition(st, "SpecValid", COND_FALSE, "InvalidSpec", msg, now);
-		free_and_replace_str(&st->last_error, info->spec_error);
-	} else
-		vm_status_set_condition(st, "SpecValid", COND_TRUE, "Valid", "", now);
-	if (info && info->conflict)
-		vm_status_set_condition(st, "NameConflict", COND_TRUE, "DuplicateName",
-					info->conflict, now);
-	bool ready = dec->phase == VM_PHASE_RUNNING;
-	const char *msg = dec->phase == VM_PHASE_INVALID ? "the spec has never been valid"
-			  : dec->phase == VM_PHASE_STOPPED ? "spec.state is Stopped"
-			  : dec->phase == VM_PHASE_PENDING ? "waiting to be started"
-							   : "";
-	vm_status_set_condition(st, "Ready", ready ? COND_TRUE : COND_FALSE, dec->reason, msg,
-				now);
-	vm_status_inherit_transitions(st, status_writer_last(d->status, name));
-	return st;
-}
-
-/* One reconcile pass for one VM. */
-static int reconcile_name(Daemon *d, const char *name)
-{
-	_cleanup_(vm_record_freep) VmRecord *row = NULL;
-	SpecNameInfo info;
-	bool known;
-	int r = store_get_vm(d->store, name, &row);
-
-	if (r < 0 && r != -ENOENT)
-		return r;
-	known = spec_sync_name_info(d->sync, name, &info);
-	DesiredView dv = {
-		.has_intent = row && !row->deleted,
-		.intent_deleted = row && row->deleted,
-		.spec_error = known && info.spec_error,
-		.state = row ? row->desired_state : VM_STATE_RUNNING,
-	};
-	ObservedView ov = { 0 };
-	Decision dec = reconcile_decide(&dv, &ov);
-
-	log_debug("%s: decide %s → %s", name, vm_phase_to_string(dec.phase),
-		  step_to_string(dec.step));
-	if (dec.step == STEP_FORGET) {
-		if (row && (r = store_delete_vm(d->store, name)) < 0 && r != -ENOENT)
-			return r;
-		if (status_writer_last(d->status, name) || row)
-			status_writer_remove(d->status, name);
-		return 0;
-	}
-	if (!dns_label_valid(name))
-		return 0;
-	_cleanup_(vm_status_freep) VmStatus *st =
-		build_status(d, name, row, known ? &info : NULL, &dec);
-	r = status_writer_write(d->status, st);
-	if (r > 0)
-		log_info("%s: phase %s (%s)", name, vm_phase_to_string(st->phase), dec.reason);
-	return r < 0 ? r : 0;
+	daemon_enqueue(userdata, name);
 }
 
 static void run_queue(Daemon *d)
@@ -189,7 +91,7 @@ static void enqueue_status_orphans(Daemon *d)
 {
 	_cleanup_strv_free_ char **names = status_writer_names(d->status);
 	for (size_t i = 0; names[i]; i++)
-		enqueue(d, names[i]);
+		daemon_enqueue(d, names[i]);
 }
 
 static int full_sync(Daemon *d, const char *why)
@@ -220,10 +122,13 @@ static int initial_sync(Daemon *d)
 	int r = full_sync(d, "start");
 	if (r < 0)
 		return r;
+	/* Adopt what runs, clean what died, remove what nobody owns — before
+	 * the first decision, so a restart never restarts a healthy VM. */
+	reconcile_rediscover_all(d);
 	/* Level-triggered: every VM is looked at once at start. */
 	if (store_list_vms(d->store, &rows, &n) >= 0) {
 		for (size_t i = 0; i < n; i++)
-			enqueue(d, rows[i]->name);
+			daemon_enqueue(d, rows[i]->name);
 		vm_record_list_free(rows, n);
 	}
 	enqueue_status_orphans(d);
@@ -285,11 +190,14 @@ static void handle_timers(Daemon *d)
 	}
 	if (d->resync_at <= now)
 		full_sync(d, "periodic");
+	reconcile_due(d, now);
 }
 
 static void arm_timer(Daemon *d)
 {
-	uint64_t next = d->resync_at;
+	uint64_t next = reconcile_due(d, time_now_ms());
+	if (d->resync_at < next)
+		next = d->resync_at;
 	size_t st = 0;
 	void *v;
 	if (d->resync_soon_at && d->resync_soon_at < next)
@@ -298,6 +206,8 @@ static void arm_timer(Daemon *d)
 		if (*(uint64_t *)v < next)
 			next = *(uint64_t *)v;
 	uint64_t now = time_now_ms();
+	if (d->qlen > 0) /* work was requeued by reconcile_due */
+		next = now;
 	if (next == UINT64_MAX) {
 		struct itimerspec off = { 0 };
 		timerfd_settime(d->timerfd, 0, &off, NULL);
@@ -323,10 +233,6 @@ static void handle_signal(Daemon *d)
 		case SIGHUP:
 			log_info("SIGHUP: full resync");
 			full_sync(d, "SIGHUP");
-			break;
-		case SIGCHLD:
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
 			break;
 		}
 	}
@@ -364,7 +270,6 @@ static int setup_fds(Daemon *d)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -372,10 +277,12 @@ static int setup_fds(Daemon *d)
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0)
 		return log_errno(-errno, "event loop set-up: %m");
-	struct epoll_event e = { .events = EPOLLIN };
-	e.data.u32 = TAG_SIGNAL;
+	d->sig_src.kind = SRC_SIGNAL;
+	d->watch_src.kind = SRC_WATCH;
+	d->timer_src.kind = SRC_TIMER;
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &d->sig_src };
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &e);
-	e.data.u32 = TAG_TIMER;
+	e.data.ptr = &d->timer_src;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &e);
 	return 0;
 }
@@ -388,6 +295,7 @@ static int setup(Daemon *d)
 	d->epfd = d->sigfd = d->timerfd = d->lockfd = -1;
 	d->queued = hashmap_new();
 	d->gone = hashmap_new();
+	d->vms = hashmap_new();
 	if ((r = mkdir_p(c->state_dir, 0700)) < 0)
 		return log_errno(r, "create state dir %s: %m", c->state_dir);
 	if ((r = take_lock(d)) < 0)
@@ -405,12 +313,33 @@ static int setup(Daemon *d)
 		return r;
 	if ((r = setup_fds(d)) < 0)
 		return r;
+	RuntimeConfig rc = {
+		.state_dir = c->state_dir,
+		.runtime_dir = c->runtime_dir,
+		.bridge = c->bridge,
+		.cidr = c->cidr,
+		.image_dirs = c->image_dirs,
+		.driver = c->driver,
+		.vmm = { .firecracker_bin = c->firecracker_bin, .jailer_bin = c->jailer_bin,
+			 .jailer_uid = c->jailer_uid, .jailer_gid = c->jailer_gid,
+			 .chroot_base = c->chroot_base, .qemu_bin = c->qemu_bin },
+	};
+	if ((r = runtime_new(&rc, &d->rt)) < 0)
+		return r;
 	return 0;
 }
 
 static void teardown(Daemon *d)
 {
 	watcher_stop(d->watcher);
+	if (d->vms) {
+		size_t st = 0;
+		void *v;
+		while (hashmap_iter(d->vms, &st, NULL, &v))
+			vm_state_free(d, v);
+		hashmap_free(d->vms);
+	}
+	runtime_free(d->rt);
 	spec_sync_free(d->sync);
 	status_writer_free(d->status);
 	store_close(d->store);
@@ -433,24 +362,31 @@ static void teardown(Daemon *d)
 
 static int loop(Daemon *d)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.u32 = TAG_WATCH };
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &d->watch_src };
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, watcher_fd(d->watcher), &e);
 	while (!d->stop) {
-		struct epoll_event evs[8];
+		struct epoll_event evs[16];
 		arm_timer(d);
 		int n = epoll_wait(d->epfd, evs, ELEMENTSOF(evs), -1);
 		if (n < 0 && errno != EINTR)
 			return log_errno(-errno, "epoll_wait: %m");
 		for (int i = 0; i < n; i++) {
-			switch (evs[i].data.u32) {
-			case TAG_SIGNAL:
+			LoopSource *src = evs[i].data.ptr;
+			switch (src->kind) {
+			case SRC_SIGNAL:
 				handle_signal(d);
 				break;
-			case TAG_WATCH:
+			case SRC_WATCH:
 				handle_watch(d);
 				break;
-			case TAG_TIMER:
+			case SRC_TIMER:
 				handle_timers(d);
+				break;
+			case SRC_PIDFD:
+				reconcile_on_pidfd(d, src->vm);
+				break;
+			case SRC_PROBE:
+				reconcile_on_probe(d, src->vm);
 				break;
 			}
 		}

@@ -10,6 +10,8 @@
 
 #include "util/util.h"
 
+#include <sys/types.h>
+
 typedef struct {
 	char *spec_dir;
 	char *status_dir;
@@ -18,7 +20,14 @@ typedef struct {
 	char *node_name;
 	char *driver; /* "auto" | "firecracker" | "qemu" */
 	unsigned resync_s;
+	unsigned stop_timeout_s; /* graceful stop before SIGKILL */
 	bool once;
+	char *bridge;
+	char *cidr;
+	char **image_dirs; /* strv */
+	char *firecracker_bin, *jailer_bin, *chroot_base, *qemu_bin;
+	uid_t jailer_uid;
+	gid_t jailer_gid;
 } DaemonConfig;
 
 void daemon_config_done(DaemonConfig *c);

@@ -1,19 +1,10 @@
-/* decide.c — see decide.h.
- *
- *   no intent, no spec ........................ FORGET (or TEARDOWN if anything runs)
- *   no intent, invalid spec ................... Invalid
- *   intent deleted ............................ TEARDOWN → FORGET
- *   Stopped  + alive .......................... STOP     (Stopping)
- *   Stopped  + leftovers ...................... TEARDOWN (Stopping)
- *   Stopped  + nothing ........................ NONE     (Stopped)
- *   Running  + alive .......................... NONE     (Running)
- *   Running  + not alive ...................... START    (Pending → Starting)
- */
+/* decide.c — see decide.h for the state diagram. */
 #include "reconcile/decide.h"
 
 static const char *const step_names[_STEP_MAX] = {
-	[STEP_NONE] = "none",	       [STEP_FORGET] = "forget", [STEP_START] = "start",
-	[STEP_STOP] = "stop",	       [STEP_TEARDOWN] = "teardown",
+	[STEP_NONE] = "none",	       [STEP_WAIT] = "wait",	     [STEP_FORGET] = "forget",
+	[STEP_START] = "start",	       [STEP_STOP] = "stop",	     [STEP_KILL] = "kill",
+	[STEP_CLEANUP] = "cleanup",    [STEP_FAIL_BOOT] = "fail-boot", [STEP_DELETE] = "delete",
 };
 
 const char *step_to_string(Step s)
@@ -21,27 +12,83 @@ const char *step_to_string(Step s)
 	return s < _STEP_MAX ? step_names[s] : "unknown";
 }
 
+uint64_t reconcile_backoff_ms(unsigned failures)
+{
+	uint64_t ms = 1000;
+	for (unsigned i = 1; i < failures && ms < 300000; i++)
+		ms *= 2;
+	return ms > 300000 ? 300000 : ms;
+}
+
+#define D(step, phase, reason) ((Decision){ (step), (phase), (reason) })
+
+/* The VM runs but must not: graceful first, then force. */
+static Decision stop_it(const ObservedView *o, const char *reason)
+{
+	if (!o->stop_requested)
+		return D(STEP_STOP, VM_PHASE_STOPPING, reason);
+	if (o->stop_overdue)
+		return D(STEP_KILL, VM_PHASE_STOPPING, reason);
+	return D(STEP_WAIT, VM_PHASE_STOPPING, reason);
+}
+
 static Decision decide_without_intent(const DesiredView *d, const ObservedView *o)
 {
-	if (o->alive || o->has_resources)
-		return (Decision){ STEP_TEARDOWN, VM_PHASE_STOPPING, "Deleting" };
-	if (d->spec_error && !d->intent_deleted)
-		return (Decision){ STEP_NONE, VM_PHASE_INVALID, "InvalidSpec" };
-	return (Decision){ STEP_FORGET, VM_PHASE_STOPPED, "Deleted" };
+	if (o->alive)
+		return stop_it(o, "Deleting");
+	if (d->intent_deleted || o->has_resources)
+		return D(STEP_DELETE, VM_PHASE_STOPPING, "Deleting");
+	if (d->spec_error)
+		return D(STEP_NONE, VM_PHASE_INVALID, "InvalidSpec");
+	return D(STEP_FORGET, VM_PHASE_STOPPED, "Deleted");
+}
+
+static Decision decide_stopped(const ObservedView *o)
+{
+	if (o->alive)
+		return stop_it(o, "Stopping");
+	if (o->has_resources)
+		return D(STEP_CLEANUP, VM_PHASE_STOPPING, "Stopping");
+	return D(STEP_NONE, VM_PHASE_STOPPED, "Stopped");
+}
+
+/* Running wanted, the VMM is up. */
+static Decision decide_alive(const DesiredView *d, const ObservedView *o)
+{
+	if (d->boot_changed)
+		return stop_it(o, "SpecChanged");
+	if (o->stop_requested) /* a stop we asked for before the spec came back */
+		return stop_it(o, "Stopping");
+	if (o->ready)
+		return D(STEP_NONE, VM_PHASE_RUNNING, "Ready");
+	if (o->boot_overdue)
+		return D(STEP_FAIL_BOOT, VM_PHASE_FAILED, "BootTimeout");
+	return D(STEP_WAIT, VM_PHASE_STARTING, "Booting");
+}
+
+/* Running wanted, no VMM: clean up, then start unless policy or backoff
+ * says otherwise. */
+static Decision decide_dead(const DesiredView *d, const ObservedView *o)
+{
+	if (o->has_resources)
+		return D(STEP_CLEANUP, VM_PHASE_PENDING, "CleaningUp");
+	bool failed = (o->exited && !o->exit_ok) || o->start_failed;
+	if (o->exited && o->exit_ok && d->restart_policy != RESTART_ALWAYS)
+		return D(STEP_NONE, VM_PHASE_STOPPED, "Completed");
+	if (failed && d->restart_policy == RESTART_NEVER)
+		return D(STEP_NONE, VM_PHASE_FAILED, o->start_failed ? "StartFailed" : "Crashed");
+	if ((o->exited || o->start_failed) && o->in_backoff)
+		return D(STEP_WAIT, VM_PHASE_FAILED, "CrashLoopBackOff");
+	return D(STEP_START, VM_PHASE_PENDING, "Starting");
 }
 
 Decision reconcile_decide(const DesiredView *d, const ObservedView *o)
 {
 	if (!d->has_intent)
 		return decide_without_intent(d, o);
-	if (d->state == VM_STATE_STOPPED) {
-		if (o->alive)
-			return (Decision){ STEP_STOP, VM_PHASE_STOPPING, "Stopping" };
-		if (o->has_resources)
-			return (Decision){ STEP_TEARDOWN, VM_PHASE_STOPPING, "Stopping" };
-		return (Decision){ STEP_NONE, VM_PHASE_STOPPED, "Stopped" };
-	}
+	if (d->state == VM_STATE_STOPPED)
+		return decide_stopped(o);
 	if (o->alive)
-		return (Decision){ STEP_NONE, VM_PHASE_RUNNING, "Running" };
-	return (Decision){ STEP_START, VM_PHASE_PENDING, "Starting" };
+		return decide_alive(d, o);
+	return decide_dead(d, o);
 }

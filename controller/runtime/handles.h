@@ -35,6 +35,9 @@ typedef struct {
 	char *cow_loop;
 	char *dm_name;
 	char *dm_dev;
+	/* canonical spec the VMM was launched with: a spec edit is compared
+	 * with it to decide whether the running VM must restart */
+	char *spec_json;
 } VmHandles;
 
 VmHandles *vm_handles_new(void);

@@ -351,6 +351,7 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	VmHandles *h = vm_handles_new();
 	handle_cache_put(rt->cache, req->name, h);
 	h->vmm = xstrdup(drv->name);
+	h->spec_json = vm_spec_to_canonical_json(req->spec);
 	if (req->spec->network_enabled && req->guest_ip &&
 	    (r = start_network(rt, req, p.vm_dir, h, ret_error)) < 0)
 		goto fail;

@@ -7,6 +7,16 @@ SRC=${BANGER_SRC_DIR:-$PWD}
 _n=0
 _failed=0
 
+# Re-exec the calling script in a private network namespace (bangerd creates
+# bridges and taps, and sweeps bgr-* taps it does not know: never on the
+# host's own network). Call first thing: private_netns "$0" "$@"
+private_netns() {
+	if [ -z "${BANGER_IN_NETNS:-}" ]; then
+		BANGER_IN_NETNS=1 exec unshare -n -- bash "$@"
+	fi
+	ip link set lo up
+}
+
 ok() { _n=$((_n + 1)); echo "ok $_n - $*"; }
 not_ok() { _n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n - $*"; }
 # check DESCRIPTION COMMAND...: ok when the command succeeds.
@@ -75,3 +85,43 @@ stop_bangerd() {
 # status_field NAME EXPR (status dir $STATUS)
 status_field() { json "$STATUS/$1.status.json" "$2"; }
 status_is() { [ "$(status_field "$1" "$2")" = "$3" ]; }
+
+# ---- real guests ---------------------------------------------------------------
+GUEST_DIR=${BANGER_GUEST_DIR:-$SRC/build/guest}
+need_guest() {
+	[ -f "$GUEST_DIR/bzImage" ] && [ -f "$GUEST_DIR/rootfs.ext4" ] ||
+		skip_all "no guest image in $GUEST_DIR (run make guest-image)"
+	command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
+}
+# guest_yaml NAME [MEMORY] [STATE] [EXTRA-SPEC-LINES] [LABELS]
+guest_yaml() {
+	cat <<YAML
+apiVersion: banger/v1
+kind: VM
+metadata:
+  name: $1
+  labels: {team: ${5:-a}}
+spec:
+  state: ${3:-Running}
+  vmm: qemu
+  memoryMiB: ${2:-128}
+  kernel: {path: $GUEST_DIR/bzImage}
+  rootfs: {path: $GUEST_DIR/rootfs.ext4}
+  readiness: {tcpPort: 80, timeoutSeconds: 90}
+${4:-}
+YAML
+}
+is_ready() { status_is "$1" '[c["status"] for c in d["conditions"] if c["type"]=="Ready"][0]' True 2>/dev/null; }
+vm_pid() { status_field "$1" 'd["runtime"]["pid"]'; }
+vm_ip() { status_field "$1" 'd["runtime"]["guestIP"]'; }
+# Everything a VM could leave behind, for leak checks: prints what it finds.
+leaks() {
+	local state=$1
+	ip -o link show 2>/dev/null | grep -o 'bgr-[0-9a-f]*' || true
+	losetup -a 2>/dev/null | grep -F "$state" || true
+	ls "$state/run/" 2>/dev/null | grep '\.sock$' || true
+	for p in $(pgrep -f "qemu-system-x86_64.*$state" 2>/dev/null); do echo "process $p"; done
+	ls "$state/vms" 2>/dev/null || true
+}
+# pid_gone PID: no such process, or only its zombie is left.
+pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }

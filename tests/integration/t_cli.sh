@@ -1,6 +1,7 @@
 #!/bin/bash
 # banger apply / get / describe / delete against a real bangerd.
 . "$(dirname "$0")/lib.sh"
+private_netns "$0" "$@"
 
 T=$(mktemp -d /tmp/banger-t-cli.XXXXXX)
 cleanup() { stop_bangerd; rm -rf "$T"; }

@@ -3,6 +3,7 @@
 # file operations the way operators and GitOps tools make them. VMs here are
 # `state: Stopped`, so nothing boots: this is about files → intent → status.
 . "$(dirname "$0")/lib.sh"
+private_netns "$0" "$@"
 
 T=$(mktemp -d /tmp/banger-t-decl.XXXXXX)
 cleanup() { stop_bangerd; rm -rf "$T"; }

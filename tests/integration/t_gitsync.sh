@@ -1,6 +1,7 @@
 #!/bin/bash
 # git-sync: the spec dir is a symlink swapped atomically to a new checkout.
 . "$(dirname "$0")/lib.sh"
+private_netns "$0" "$@"
 
 T=$(mktemp -d /tmp/banger-t-gitsync.XXXXXX)
 cleanup() { stop_bangerd; rm -rf "$T"; }

@@ -1,0 +1,78 @@
+/* daemon-internal.h — state shared by daemon.c (event loop, sync, signals)
+ * and reconciler.c (the per-VM reconcile pass). Not a public interface. */
+#pragma once
+
+#include "daemon/daemon.h"
+#include "reconcile/decide.h"
+#include "runtime/vm.h"
+#include "status/status.h"
+#include "store/store.h"
+#include "sync/sync.h"
+#include "util/hashmap.h"
+#include "watch/watcher.h"
+
+typedef struct Daemon Daemon;
+typedef struct VmState VmState;
+
+/* What an epoll event points at. */
+typedef enum { SRC_SIGNAL = 1, SRC_WATCH, SRC_TIMER, SRC_PIDFD, SRC_PROBE } SourceKind;
+typedef struct {
+	SourceKind kind;
+	VmState *vm; /* SRC_PIDFD / SRC_PROBE */
+} LoopSource;
+
+/* Momentary per-VM controller state: what this controller is in the middle
+ * of doing. Rebuilt from scratch after a restart (adoption seeds it). */
+struct VmState {
+	char *name;
+	LoopSource pid_src, probe_src;
+	int pidfd;
+	pid_t watched_pid;
+	int probe_fd;
+	uint64_t probe_started, next_probe;
+	bool stop_requested;
+	uint64_t stop_deadline;
+	bool ready;
+	uint64_t boot_deadline;
+	bool exited, exit_ok, start_failed;
+	char *exit_desc; /* set by the pidfd handler; accounted by the next pass */
+	unsigned failures;
+	uint64_t backoff_until;
+	uint64_t running_since;
+	uint64_t wake_at; /* requeue-after (monotonic ms), 0: none */
+	char *last_error;
+	char *why;        /* e.g. "memoryMiB 256→512" for a spec-change restart */
+	int64_t observed_generation;
+};
+
+struct Daemon {
+	const DaemonConfig *cfg;
+	Store *store;
+	StatusWriter *status;
+	SpecSync *sync;
+	Watcher *watcher;
+	Runtime *rt;
+	int epfd, sigfd, timerfd, lockfd;
+	LoopSource sig_src, watch_src, timer_src;
+	/* work queue: FIFO of names, deduplicated through `queued` */
+	char **queue;
+	size_t qhead, qlen, qcap;
+	Hashmap *queued;
+	Hashmap *gone; /* rel path → deadline (uint64_t *, monotonic ms) */
+	Hashmap *vms;  /* name → VmState */
+	uint64_t resync_at, resync_soon_at;
+	bool stop;
+};
+
+void daemon_enqueue(Daemon *d, const char *name);
+
+/* reconciler.c */
+int reconcile_name(Daemon *d, const char *name);
+void reconcile_on_pidfd(Daemon *d, VmState *vs);
+void reconcile_on_probe(Daemon *d, VmState *vs);
+/* Adopt running VMs and clean dead ones at start-up; sweep orphans. */
+void reconcile_rediscover_all(Daemon *d);
+/* Requeue VMs whose wake-up time passed; returns the next wake-up (or
+ * UINT64_MAX). */
+uint64_t reconcile_due(Daemon *d, uint64_t now);
+void vm_state_free(Daemon *d, VmState *vs);
