@@ -139,8 +139,10 @@ kernel_make() {
 	start=$(date +%s)
 	make -C "$src" O="$kb" -j"$JOBS" bzImage >>"$log" 2>&1 &
 	pid=$!
-	# If we are interrupted, do not leave a compiler running.
+	# If we are interrupted, do not leave a compiler running: the background
+	# make ignores SIGINT (non-interactive shell), so pass on a SIGTERM.
 	trap 'kill "$pid" 2>/dev/null || true' EXIT
+	trap 'exit 130' INT TERM
 	while kill -0 "$pid" 2>/dev/null; do
 		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
 			sleep 2
@@ -149,7 +151,7 @@ kernel_make() {
 		n=$(grep -c '^  CC ' "$log" || true)
 		say "kernel: compiling... $n files compiled, $(($(date +%s) - start)) s"
 	done
-	trap - EXIT
+	trap - EXIT INT TERM
 	if ! wait "$pid"; then
 		tail -n 30 "$log" >&2
 		die "kernel build failed after $(($(date +%s) - start)) s (full log: $log)"
