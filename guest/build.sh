@@ -256,6 +256,7 @@ build_rootfs() {
 	if [ ! -f "$cache/rootfs.ext4" ]; then
 		say "rootfs: building (busybox-static $bbver)"
 		stage=$OUT/rootfs.d
+		: >"$OUT/rootfs.log"
 		rm -rf "$stage" "$cache.tmp"
 		mkdir -p "$stage" "$cache.tmp"
 		rootfs_stage "$stage"
