@@ -62,22 +62,21 @@ hash_of() { sha256sum | cut -c1-16; }
 
 # ---------------------------------------------------------------- kernel ---
 
-# The linux-source version apt would install now; falls back to the newest
-# .deb already downloaded when apt's lists are unavailable.
+# The linux-source version apt would install now; falls back to the source
+# tree already unpacked when apt's lists are unavailable.
 kernel_pkg_version() {
 	local v
 	v=$(apt-cache show --no-all-versions "$KPKG" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
 	if [ -z "$v" ]; then
-		local deb
-		deb=$(find "$OUT/debs" -name "${KPKG}_*_all.deb" 2>/dev/null | sort -V | tail -n1)
-		[ -n "$deb" ] && v=$(dpkg-deb -f "$deb" Version)
+		v=$(find "$OUT/src" -mindepth 2 -maxdepth 2 -name .banger-unpacked 2>/dev/null |
+			sed 's|/.banger-unpacked$||; s|.*/||' | sort -V | tail -n1)
 	fi
 	[ -n "$v" ] || die "cannot find a version of $KPKG (run apt-get update?)"
 	echo "$v"
 }
 
 # Download and unpack the kernel source once per package version into
-# OUT/src/<version>; older trees are removed.
+# OUT/src/<version>; older trees, and the .deb once unpacked, are removed.
 kernel_fetch_source() {
 	local ver=$1
 	local src=$OUT/src/$ver
@@ -102,6 +101,7 @@ kernel_fetch_source() {
 		tar -xJ -C "$src.tmp" --strip-components=1
 	touch "$src.tmp/.banger-unpacked"
 	mv "$src.tmp" "$src"
+	rm -f "$deb"
 }
 
 # kernel_check_config CONFIG: the options we rely on are really in it.
@@ -139,8 +139,10 @@ kernel_make() {
 	start=$(date +%s)
 	make -C "$src" O="$kb" -j"$JOBS" bzImage >>"$log" 2>&1 &
 	pid=$!
-	# If we are interrupted, do not leave a compiler running.
+	# If we are interrupted, do not leave a compiler running: the background
+	# make ignores SIGINT (non-interactive shell), so pass on a SIGTERM.
 	trap 'kill "$pid" 2>/dev/null || true' EXIT
+	trap 'exit 130' INT TERM
 	while kill -0 "$pid" 2>/dev/null; do
 		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
 			sleep 2
@@ -149,7 +151,7 @@ kernel_make() {
 		n=$(grep -c '^  CC ' "$log" || true)
 		say "kernel: compiling... $n files compiled, $(($(date +%s) - start)) s"
 	done
-	trap - EXIT
+	trap - EXIT INT TERM
 	if ! wait "$pid"; then
 		tail -n 30 "$log" >&2
 		die "kernel build failed after $(($(date +%s) - start)) s (full log: $log)"
@@ -174,7 +176,13 @@ build_kernel() {
 		log=$OUT/kernel.log
 		: >"$log"
 		kernel_fetch_source "$ver"
+		# Objects from another source version are not reusable; objects from
+		# an older fragment are (kbuild rebuilds what the new .config touches).
+		if [ "$(cat "$kb/.banger-source" 2>/dev/null)" != "$ver" ]; then
+			rm -rf "$kb"
+		fi
 		mkdir -p "$kb"
+		echo "$ver" >"$kb/.banger-source"
 		say "kernel: configuring (tinyconfig + $(basename "$FRAGMENT"))"
 		{
 			make -C "$src" O="$kb" tinyconfig
@@ -248,6 +256,7 @@ build_rootfs() {
 	if [ ! -f "$cache/rootfs.ext4" ]; then
 		say "rootfs: building (busybox-static $bbver)"
 		stage=$OUT/rootfs.d
+		: >"$OUT/rootfs.log"
 		rm -rf "$stage" "$cache.tmp"
 		mkdir -p "$stage" "$cache.tmp"
 		rootfs_stage "$stage"
@@ -257,6 +266,11 @@ build_rootfs() {
 			-U "$FIXED_UUID" -E "hash_seed=$FIXED_UUID,root_owner=0:0" \
 			-d "$stage" "$cache.tmp/rootfs.ext4" >>"$OUT/rootfs.log" 2>&1 ||
 			die "mkfs.ext4 failed (see $OUT/rootfs.log)"
+		# mkfs copies each file's ctime, which no tool can set on the staging
+		# tree; pin them in the image instead (debugfs updates the checksums).
+		(cd "$stage" && find . | sed "s|^\.||; s|^\$|/|; s|.*|sif & ctime @$FIXED_EPOCH|") |
+			E2FSPROGS_FAKE_TIME=$FIXED_EPOCH debugfs -w -f - "$cache.tmp/rootfs.ext4" \
+				>>"$OUT/rootfs.log" 2>&1 || die "debugfs failed (see $OUT/rootfs.log)"
 		e2fsck -fn "$cache.tmp/rootfs.ext4" >>"$OUT/rootfs.log" 2>&1 ||
 			die "fresh rootfs fails e2fsck (see $OUT/rootfs.log)"
 		rm -rf "$stage"
