@@ -72,7 +72,8 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libbanger.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbanger.a $(LDFLAGS) $(PKG_LIBS)
 
 test: deps
-	@scripts/install-deps.sh test
+	@scripts/install-deps.sh test guest
+	$(MAKE) guest-image
 	$(MAKE) all-tests
 	BUILD=$(BUILD) tests/run.sh
 
