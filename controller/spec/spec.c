@@ -77,6 +77,13 @@ static void builder_fatal(Builder *b, unsigned line, unsigned col, const char *m
 	b->stop = true;
 }
 
+/* Hostile input can produce a problem per node; past the report cap only
+ * one is needed to keep the document invalid, so stop formatting them. */
+static bool builder_room(const Builder *b)
+{
+	return b->doc_diags.n <= SPEC_MAX_DIAGS;
+}
+
 static char *tag_display(const char *tag)
 {
 	static const char core[] = "tag:yaml.org,2002:";
@@ -134,8 +141,11 @@ static char *builder_path(const Builder *b, bool with_next)
  * file): the rest of the document is still checked. */
 static void builder_check_props(Builder *b, const YNode *n, const char *anchor, const char *tag)
 {
-	_cleanup_free_ char *path = builder_path(b, true);
+	_cleanup_free_ char *path = NULL;
 
+	if ((!anchor && !tag) || !builder_room(b))
+		return;
+	path = builder_path(b, true);
 	if (anchor)
 		diags_add(&b->doc_diags, b->file, n->line, n->col, path,
 			  "YAML anchors (&%s) are not supported; write the value out", anchor);
@@ -184,13 +194,13 @@ static void builder_check_keys(Builder *b, const YNode *map)
 		YNode *k = map->items[i];
 		if (k->kind == YNODE_SCALAR)
 			keys[nk++] = k;
-		else if (k->kind != YNODE_ALIAS)
+		else if (k->kind != YNODE_ALIAS && builder_room(b))
 			diags_add(&b->doc_diags, b->file, k->line, k->col, path,
 				  "mapping keys must be strings, got %s",
 				  k->kind == YNODE_MAP ? "a mapping" : "a sequence");
 	}
 	qsort(keys, nk, sizeof(YNode *), key_cmp);
-	for (size_t i = 1, g = 0; i < nk; i++) {
+	for (size_t i = 1, g = 0; i < nk && builder_room(b); i++) {
 		const YNode *first = keys[g], *k = keys[i];
 		if (k->len != first->len || memcmp(k->value, first->value, k->len)) {
 			g = i;
@@ -296,7 +306,7 @@ static void builder_check_duplicate_name(Builder *b, SpecDoc *doc)
 		YNode tmp = { .value = doc->name, .len = strlen(doc->name) };
 		q = ynode_quote(&tmp);
 		diags_add(&b->doc_diags, b->file, doc->name_line, doc->name_col, "metadata.name",
-			  "duplicate name %s: already defined by the document at line %u", q,
+			  "duplicate name %s: already defined at line %u", q,
 			  o->name_line);
 		vm_spec_free(TAKE_PTR(doc->spec));
 		return;
@@ -357,11 +367,13 @@ static void builder_scalar(Builder *b, const yaml_event_t *ev)
 static void builder_alias(Builder *b, const yaml_event_t *ev)
 {
 	YNode *n = node_from_event(ev, YNODE_ALIAS);
-	_cleanup_free_ char *path = builder_path(b, true);
 
-	diags_add(&b->doc_diags, b->file, n->line, n->col, path,
-		  "YAML aliases (*%s) are not supported; write the value out",
-		  (const char *)ev->data.alias.anchor);
+	if (builder_room(b)) {
+		_cleanup_free_ char *path = builder_path(b, true);
+		diags_add(&b->doc_diags, b->file, n->line, n->col, path,
+			  "YAML aliases (*%s) are not supported; write the value out",
+			  (const char *)ev->data.alias.anchor);
+	}
 	builder_add(b, n);
 }
 
