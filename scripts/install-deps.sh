@@ -6,7 +6,7 @@ set -eu
 
 pkgs_build="make gcc pkg-config libsqlite3-dev libyaml-dev libjson-c-dev libinotifytools0-dev
  libdevmapper-dev libnl-3-dev libnl-route-3-dev libcurl4-openssl-dev"
-pkgs_test="$pkgs_build python3 python3-jsonschema iproute2 curl e2fsprogs util-linux procps
+pkgs_test="$pkgs_build python3 python3-jsonschema python3-yaml iproute2 curl e2fsprogs util-linux procps
  qemu-system-x86 qemu-utils busybox-static cpio xfsprogs"
 pkgs_guest="busybox-static e2fsprogs cpio flex bison libelf-dev bc xz-utils gcc make"
 pkgs_demo="$pkgs_test"

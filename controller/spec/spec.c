@@ -525,7 +525,8 @@ int spec_parse_file(const char *path, SpecFile **ret)
 	}
 	if (r < 0) {
 		SpecFile *f = spec_file_new(path);
-		diags_add(&f->diags, f->path, 0, 0, "", "cannot read file: %s", strerror(-r));
+		diags_add(&f->diags, f->path, 0, 0, "", "cannot read file: %s",
+			  r == -EINVAL ? "not a regular file" : strerror(-r));
 		f->unreadable = true;
 		*ret = f;
 		return 0;
