@@ -68,10 +68,13 @@ static void offset_to_position(const char *data, size_t off, unsigned *line, uns
 	*col = c;
 }
 
-/* A file-level problem that makes the document list untrustworthy. */
+static void builder_emit_doc_diags(Builder *b);
+
+/* A file-level problem that makes the document list untrustworthy. The
+ * problems already found in the unfinished document are still reported. */
 static void builder_fatal(Builder *b, unsigned line, unsigned col, const char *msg)
 {
-	diags_move(&b->f->diags, &b->doc_diags);
+	builder_emit_doc_diags(b);
 	diags_add(&b->f->diags, b->file, line, col, "", "%s", msg);
 	b->f->unreadable = true;
 	b->stop = true;
