@@ -193,10 +193,14 @@ static void validate_arg(Run *r, const char *arg)
 	struct stat st;
 	size_t files = r->files;
 
-	if (streq(arg, "-"))
-		return validate_stdin(r);
-	if (stat(arg, &st) < 0 || !S_ISDIR(st.st_mode))
-		return validate_file(r, arg); /* reports the error, if any */
+	if (streq(arg, "-")) {
+		validate_stdin(r);
+		return;
+	}
+	if (stat(arg, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		validate_file(r, arg); /* reports the error, if any */
+		return;
+	}
 	dir_seen(r, &st);
 	walk(r, arg, "", 0);
 	if (r->files == files)

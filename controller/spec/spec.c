@@ -68,13 +68,23 @@ static void offset_to_position(const char *data, size_t off, unsigned *line, uns
 	*col = c;
 }
 
-/* A file-level problem that makes the document list untrustworthy. */
+static void builder_emit_doc_diags(Builder *b);
+
+/* A file-level problem that makes the document list untrustworthy. The
+ * problems already found in the unfinished document are still reported. */
 static void builder_fatal(Builder *b, unsigned line, unsigned col, const char *msg)
 {
-	diags_move(&b->f->diags, &b->doc_diags);
+	builder_emit_doc_diags(b);
 	diags_add(&b->f->diags, b->file, line, col, "", "%s", msg);
 	b->f->unreadable = true;
 	b->stop = true;
+}
+
+/* Hostile input can produce a problem per node; past the report cap only
+ * one is needed to keep the document invalid, so stop formatting them. */
+static bool builder_room(const Builder *b)
+{
+	return b->doc_diags.n <= SPEC_MAX_DIAGS;
 }
 
 static char *tag_display(const char *tag)
@@ -134,8 +144,11 @@ static char *builder_path(const Builder *b, bool with_next)
  * file): the rest of the document is still checked. */
 static void builder_check_props(Builder *b, const YNode *n, const char *anchor, const char *tag)
 {
-	_cleanup_free_ char *path = builder_path(b, true);
+	_cleanup_free_ char *path = NULL;
 
+	if ((!anchor && !tag) || !builder_room(b))
+		return;
+	path = builder_path(b, true);
 	if (anchor)
 		diags_add(&b->doc_diags, b->file, n->line, n->col, path,
 			  "YAML anchors (&%s) are not supported; write the value out", anchor);
@@ -184,13 +197,13 @@ static void builder_check_keys(Builder *b, const YNode *map)
 		YNode *k = map->items[i];
 		if (k->kind == YNODE_SCALAR)
 			keys[nk++] = k;
-		else if (k->kind != YNODE_ALIAS)
+		else if (k->kind != YNODE_ALIAS && builder_room(b))
 			diags_add(&b->doc_diags, b->file, k->line, k->col, path,
 				  "mapping keys must be strings, got %s",
 				  k->kind == YNODE_MAP ? "a mapping" : "a sequence");
 	}
 	qsort(keys, nk, sizeof(YNode *), key_cmp);
-	for (size_t i = 1, g = 0; i < nk; i++) {
+	for (size_t i = 1, g = 0; i < nk && builder_room(b); i++) {
 		const YNode *first = keys[g], *k = keys[i];
 		if (k->len != first->len || memcmp(k->value, first->value, k->len)) {
 			g = i;
@@ -296,7 +309,7 @@ static void builder_check_duplicate_name(Builder *b, SpecDoc *doc)
 		YNode tmp = { .value = doc->name, .len = strlen(doc->name) };
 		q = ynode_quote(&tmp);
 		diags_add(&b->doc_diags, b->file, doc->name_line, doc->name_col, "metadata.name",
-			  "duplicate name %s: already defined by the document at line %u", q,
+			  "duplicate name %s: already defined at line %u", q,
 			  o->name_line);
 		vm_spec_free(TAKE_PTR(doc->spec));
 		return;
@@ -357,11 +370,13 @@ static void builder_scalar(Builder *b, const yaml_event_t *ev)
 static void builder_alias(Builder *b, const yaml_event_t *ev)
 {
 	YNode *n = node_from_event(ev, YNODE_ALIAS);
-	_cleanup_free_ char *path = builder_path(b, true);
 
-	diags_add(&b->doc_diags, b->file, n->line, n->col, path,
-		  "YAML aliases (*%s) are not supported; write the value out",
-		  (const char *)ev->data.alias.anchor);
+	if (builder_room(b)) {
+		_cleanup_free_ char *path = builder_path(b, true);
+		diags_add(&b->doc_diags, b->file, n->line, n->col, path,
+			  "YAML aliases (*%s) are not supported; write the value out",
+			  (const char *)ev->data.alias.anchor);
+	}
 	builder_add(b, n);
 }
 
@@ -513,7 +528,8 @@ int spec_parse_file(const char *path, SpecFile **ret)
 	}
 	if (r < 0) {
 		SpecFile *f = spec_file_new(path);
-		diags_add(&f->diags, f->path, 0, 0, "", "cannot read file: %s", strerror(-r));
+		diags_add(&f->diags, f->path, 0, 0, "", "cannot read file: %s",
+			  r == -EINVAL ? "not a regular file" : strerror(-r));
 		f->unreadable = true;
 		*ret = f;
 		return 0;

@@ -125,7 +125,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(VmSpec *, vm_spec_free)
  * with the same meaning (comments, key order, explicit defaults aside) give
  * the same bytes. Caller frees. */
 char *vm_spec_to_canonical_json(const VmSpec *s);
-/* Parse canonical JSON back (as stored in SQLite). -EINVAL on bad input. */
+/* Parse canonical JSON back (as stored in SQLite). It goes through the same
+ * validator as a spec file, so exactly one valid document with no problem
+ * is required. -EINVAL on bad input; *ret untouched then. */
 int vm_spec_from_json(const char *json, VmSpec **ret);
 /* sha256 hex of the canonical JSON. */
 void vm_spec_hash(const VmSpec *s, char out[65]);
@@ -133,7 +135,7 @@ void vm_spec_hash(const VmSpec *s, char out[65]);
 /* Boot-relevant equality: everything but labels, state, node, readiness and
  * restartPolicy. When it differs a running VM must be restarted. Writes a
  * human summary of the first few differences ("memoryMiB 256→512") to
- * ret_why when non-NULL (caller frees). */
+ * ret_why when non-NULL (caller frees; set to NULL when equal). */
 bool vm_spec_boot_equal(const VmSpec *a, const VmSpec *b, char **ret_why);
 
 /* The file-name filter shared by the watcher and `banger validate` for

@@ -33,12 +33,14 @@ static void _printf_(4, 5) verr(V *v, const YNode *n, const char *path, const ch
 	_cleanup_free_ char *msg = NULL;
 	va_list ap;
 
+	v->errors++;
+	if (v->d->n > SPEC_MAX_DIAGS)
+		return; /* hostile input; the file-level report is capped anyway */
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		abort();
 	va_end(ap);
 	diags_add(v->d, v->file, n->line, n->col, path, "%s", msg);
-	v->errors++;
 }
 
 /* ---- scalar helpers: each reports its own error and returns false ---- */
@@ -262,7 +264,10 @@ static void walk_map(V *v, const YNode *n, const char *path, const Field *fields
 			if (k->len == strlen(fields[f].name) && streq(k->value, fields[f].name))
 				break;
 		if (f == nf) {
-			unknown_field(v, k, path, fields, nf);
+			if (v->d->n > SPEC_MAX_DIAGS)
+				v->errors++; /* past the report cap: skip the hint search */
+			else
+				unknown_field(v, k, path, fields, nf);
 			continue;
 		}
 		seen[f] = true;
@@ -496,7 +501,8 @@ static void f_labels(V *v, const YNode *n, const char *path)
 	}
 	for (size_t i = 0; i + 1 < n->n; i += 2)
 		label_add(v, n->items[i], n->items[i + 1], path);
-	qsort(v->s->labels, v->s->n_labels, sizeof(SpecLabel), label_cmp);
+	if (v->s->n_labels > 1)
+		qsort(v->s->labels, v->s->n_labels, sizeof(SpecLabel), label_cmp);
 }
 
 static void f_state(V *v, const YNode *n, const char *path)
