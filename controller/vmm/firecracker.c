@@ -384,7 +384,15 @@ static int launch_spawn(const VmmLaunchConfig *c, char **argv, VmmProcess *ret)
 		return log_errno(r, "vm %s: spawn %s: %m", c->name, argv[0]);
 	r = proc_start_time(pid, &st);
 	if (r < 0) {
-		kill_and_reap(pid);
+		/* It already exited (a zombie has no start time for us): report
+		 * how, as wait_for_socket would have. */
+		int status = 0;
+		kill(pid, SIGKILL);
+		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			return log_errno(-ECHILD,
+					 "vm %s: firecracker exited (status %d) before its API "
+					 "socket %s appeared; see %s",
+					 c->name, WEXITSTATUS(status), c->api_sock, c->log_path);
 		return log_errno(r, "vm %s: firecracker (pid %d) vanished right after start: %m",
 				 c->name, (int)pid);
 	}

@@ -10,6 +10,8 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -33,14 +35,13 @@ struct Watcher {
 	WatchEvent *queue;
 	size_t n, cap;
 	bool overflowed;
+	atomic_bool stopping;
 };
 
 static void push(Watcher *w, WatchEventKind kind, const char *rel)
 {
 	uint64_t one = 1;
-	int old;
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 	pthread_mutex_lock(&w->lock);
 	if (w->n >= QUEUE_MAX) {
 		w->overflowed = true;
@@ -53,7 +54,6 @@ static void push(Watcher *w, WatchEventKind kind, const char *rel)
 	}
 	pthread_mutex_unlock(&w->lock);
 	ssize_t _unused_ k = write(w->efd, &one, sizeof(one));
-	pthread_setcancelstate(old, NULL);
 }
 
 /* Dot-directories (.git above all) are never watched: git churns there and
@@ -182,13 +182,27 @@ static void handle_event(Watcher *w, struct inotify_event *ev)
 	/* IN_CREATE of a file: wait for IN_CLOSE_WRITE, the file is half-written. */
 }
 
+/* watcher_stop interrupts the thread's blocking select() with this signal
+ * (no SA_RESTART), so the thread can leave on its own: no periodic wake-up,
+ * and no pthread_cancel unwinding through library code. */
+#define WAKE_SIGNAL SIGUSR1
+
+static void wake_handler(int sig)
+{
+	(void)sig;
+}
+
 static void *thread_main(void *arg)
 {
 	Watcher *w = arg;
-	for (;;) {
-		/* Blocks in select(): a cancellation point, so watcher_stop can end
-		 * us without a periodic wake-up. */
+	sigset_t wake;
+	sigemptyset(&wake);
+	sigaddset(&wake, WAKE_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	while (!atomic_load(&w->stopping)) {
 		struct inotify_event *ev = inotifytools_next_event(-1);
+		if (atomic_load(&w->stopping))
+			break;
 		if (!ev) {
 			int e = inotifytools_error();
 			if (e == EINTR || e == 0)
@@ -228,6 +242,14 @@ int watcher_start(const char *spec_dir, Watcher **ret)
 		watcher_stop(w);
 		return log_errno(r, "watch %s: %m", spec_dir);
 	}
+	struct sigaction sa = { .sa_handler = wake_handler }; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	sigaction(WAKE_SIGNAL, &sa, NULL);
+	/* Only the watcher thread takes the wake signal. */
+	sigset_t wake;
+	sigemptyset(&wake);
+	sigaddset(&wake, WAKE_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &wake, NULL);
 	r = -pthread_create(&w->thread, NULL, thread_main, w);
 	if (r < 0) {
 		watcher_stop(w);
@@ -243,8 +265,12 @@ void watcher_stop(Watcher *w)
 	if (!w)
 		return;
 	if (w->thread_started) {
-		pthread_cancel(w->thread);
-		pthread_join(w->thread, NULL);
+		atomic_store(&w->stopping, true);
+		/* Retry: the signal may land just before the thread enters select. */
+		while (pthread_tryjoin_np(w->thread, NULL) == EBUSY) {
+			pthread_kill(w->thread, WAKE_SIGNAL);
+			usleep(1000);
+		}
 	}
 	inotifytools_cleanup();
 	watch_events_free(w->queue, w->n);
