@@ -405,14 +405,10 @@ static int kill_socket_holder(const char *api_sock, const VmHandles *h)
 	if (h && h->pid > 0 && proc_alive(h->pid, h->pid_start_time)) {
 		pid = h->pid;
 		st = h->pid_start_time;
-	} else if (api_sock && proc_find_by_unix_socket(api_sock, &pid) >= 0) {
-		if (proc_start_time(pid, &st) < 0)
-			return 0;
-	} else
+	} else if (!api_sock || proc_find_socket_owner(api_sock, &pid, &st) < 0)
 		return 0;
-	if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
-		return -errno;
-	return proc_wait_exit(pid, st, 5000);
+	int r = proc_kill_verified(pid, st, 5000);
+	return r == -ESRCH ? 0 : r;
 }
 
 int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_sock,
@@ -469,7 +465,7 @@ int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *ap
 	if (vm_handles_read(p.vm_dir, &h) < 0)
 		h = vm_handles_new();
 	/* The socket is the identity: whoever holds OUR socket is our VMM. */
-	if (proc_find_by_unix_socket(api_sock, &pid) >= 0 && proc_start_time(pid, &st) >= 0) {
+	if (proc_find_socket_owner(api_sock, &pid, &st) >= 0) {
 		if (h->pid != pid || h->pid_start_time != st) {
 			log_info("%s: VMM pid %d found by its socket (scratch file said %d)", name,
 				 (int)pid, (int)h->pid);

@@ -286,3 +286,34 @@ int proc_run(char *const argv[], const char *log_path, unsigned timeout_ms)
 		return WEXITSTATUS(status);
 	return -ECHILD;
 }
+
+int proc_find_socket_owner(const char *path, pid_t *ret_pid, uint64_t *ret_start_time)
+{
+	pid_t pid;
+	uint64_t st;
+	int r = proc_find_by_unix_socket(path, &pid);
+	if (r < 0)
+		return r;
+	r = proc_start_time(pid, &st);
+	if (r < 0)
+		return r;
+	*ret_pid = pid;
+	*ret_start_time = st;
+	return 0;
+}
+
+int proc_kill_verified(pid_t pid, uint64_t start_time, unsigned timeout_ms)
+{
+	_cleanup_close_ int pfd = proc_pidfd_open(pid);
+	if (pfd < 0)
+		return pfd;
+	/* Checked after the pidfd is open: from here on the pidfd names this
+	 * process even if the pid is reused. */
+	if (!proc_alive(pid, start_time))
+		return -ESRCH;
+	if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) < 0)
+		return -errno;
+	int r = wait_pidfd(pfd, timeout_ms);
+	waitpid(pid, NULL, WNOHANG); /* reap when it is our child */
+	return r;
+}

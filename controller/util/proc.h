@@ -30,6 +30,14 @@ bool proc_alive(pid_t pid, uint64_t start_time);
  * (via /proc/net/unix inode + /proc/<pid>/fd). -ESRCH when none. */
 int proc_find_by_unix_socket(const char *path, pid_t *ret_pid);
 
+/* proc_find_by_unix_socket plus the owner's start time: its identity. */
+int proc_find_socket_owner(const char *path, pid_t *ret_pid, uint64_t *ret_start_time);
+
+/* SIGKILL pid if it is still the process that started at start_time — sent
+ * through a pidfd, so a recycled pid is never hit — then wait up to
+ * timeout_ms for it to go. -ESRCH when it was already gone. */
+int proc_kill_verified(pid_t pid, uint64_t start_time, unsigned timeout_ms);
+
 /* Resolve a program name through PATH (or return a copy if it has a '/').
  * -ENOENT when not found/executable. */
 int find_executable(const char *name, char **ret);

@@ -455,11 +455,11 @@ static int fc_request_stop(const char *api_sock)
 
 static int fc_kill(const VmmProcess *p)
 {
-	if (!proc_alive(p->pid, p->start_time))
-		return -ESRCH;
-	if (kill(p->pid, SIGKILL) < 0)
-		return log_errno(-errno, "kill firecracker pid %d: %m", (int)p->pid);
-	return 0;
+	/* Waiting is the caller's (pidfd); only the signal is sent here. */
+	int r = proc_kill_verified(p->pid, p->start_time, 0);
+	if (r < 0 && r != -ESRCH && r != -ETIMEDOUT)
+		return log_errno(r, "kill firecracker pid %d: %m", (int)p->pid);
+	return r == -ETIMEDOUT ? 0 : r;
 }
 
 /* The pid listening on path, asked of the socket itself (SO_PEERCRED is the

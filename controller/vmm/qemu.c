@@ -385,32 +385,20 @@ static int qemu_request_stop(const char *api_sock)
  * cannot reach a process that recycled the pid in between. */
 static int qemu_kill(const VmmProcess *p)
 {
-	_cleanup_close_ int pfd = proc_pidfd_open(p->pid);
-	if (pfd < 0)
-		return pfd == -ESRCH ? -ESRCH : log_errno(pfd, "pidfd_open %d: %m", (int)p->pid);
-	if (!proc_alive(p->pid, p->start_time))
-		return -ESRCH;
-	if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) < 0)
-		return errno == ESRCH ? -ESRCH : log_errno(-errno, "kill %d: %m", (int)p->pid);
-	if (proc_wait_exit(p->pid, p->start_time, QEMU_KILL_WAIT_MS) < 0)
+	int r = proc_kill_verified(p->pid, p->start_time, QEMU_KILL_WAIT_MS);
+	if (r == -ETIMEDOUT) {
 		log_warn("qemu pid %d: still present %u ms after SIGKILL", (int)p->pid,
 			 QEMU_KILL_WAIT_MS);
-	return 0;
+		return 0;
+	}
+	if (r < 0 && r != -ESRCH)
+		return log_errno(r, "kill qemu pid %d: %m", (int)p->pid);
+	return r;
 }
 
 static int qemu_find(const char *api_sock, VmmProcess *ret)
 {
-	pid_t pid;
-	uint64_t st;
-	int r = proc_find_by_unix_socket(api_sock, &pid);
-	if (r < 0)
-		return r;
-	r = proc_start_time(pid, &st);
-	if (r < 0)
-		return r;
-	ret->pid = pid;
-	ret->start_time = st;
-	return 0;
+	return proc_find_socket_owner(api_sock, &ret->pid, &ret->start_time);
 }
 
 static int qemu_describe(const char *api_sock, char **ret_json)
