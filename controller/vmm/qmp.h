@@ -10,7 +10,11 @@
  * Every operation is bounded by the client's timeout (poll before each read
  * and write), so a wedged QEMU cannot stall the caller: the controller's
  * event loop calls this for short exchanges only. One QmpClient owns one
- * socket (CLOEXEC); qmp_close() accepts NULL. */
+ * socket (CLOEXEC); qmp_close() accepts NULL.
+ *
+ * QEMU serves one QMP client per socket at a time: a second connect is
+ * accepted by the kernel but greeted only after the first client leaves, so
+ * callers connect, exchange and close promptly (never hold a client). */
 #pragma once
 
 #include "util/util.h"
@@ -45,7 +49,8 @@ int qmp_execute(QmpClient *c, const char *command, json_object *args, json_objec
 /* The "desc" of the last error reply, or "" (owned by the client). */
 const char *qmp_last_error(const QmpClient *c);
 
-/* Number of event lines skipped so far (for tests and debug logs). */
+/* Lines skipped so far while waiting for replies: events, and replies whose
+ * id is not the awaited one (left over from an exchange that timed out). */
 unsigned qmp_events_skipped(const QmpClient *c);
 
 void qmp_close(QmpClient *c);
