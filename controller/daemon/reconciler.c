@@ -593,9 +593,16 @@ void reconcile_rediscover_all(Daemon *d)
 	char **uids = NULL;
 	if (store_list_vms(d->store, &rows, &n) < 0)
 		return;
+	uids = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		VmRecord *row = rows[i];
-		strv_push(&uids, xstrdup(row->uid));
+		uids[i] = xstrdup(row->uid);
+		/* Never started (no paths recorded before the first start): there
+		 * is nothing to find, and the orphan sweep covers the rest. */
+		if (!row->vm_dir) {
+			vm_state(d, row->name)->observed_generation = row->observed_generation;
+			continue;
+		}
 		if (vm_rediscover(d->rt, row->name, row->uid, row->api_sock) > 0) {
 			VmState *vs = vm_state(d, row->name);
 			VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);

@@ -103,6 +103,28 @@ void vm_status_set_condition(VmStatus *s, const char *type, CondStatus st, const
 	free_and_replace_str(&c->message, message ? message : "");
 }
 
+VmStatus *vm_status_dup(const VmStatus *s)
+{
+	VmStatus *d = vm_status_new(s->name);
+	d->source_file = xstrdup(s->source_file);
+	d->spec_hash = xstrdup(s->spec_hash);
+	d->generation = s->generation;
+	d->observed_generation = s->observed_generation;
+	d->phase = s->phase;
+	for (size_t i = 0; i < s->n_conditions; i++) {
+		const Condition *c = &s->conditions[i];
+		vm_status_set_condition(d, c->type, c->status, c->reason, c->message,
+					c->last_transition_ms);
+	}
+	d->pid = s->pid;
+	d->guest_ip = xstrdup(s->guest_ip);
+	d->tap = xstrdup(s->tap);
+	d->started_at_ms = s->started_at_ms;
+	d->restart_count = s->restart_count;
+	d->last_error = xstrdup(s->last_error);
+	return d;
+}
+
 void vm_status_inherit_transitions(VmStatus *s, const VmStatus *prev)
 {
 	if (!prev)
@@ -391,11 +413,7 @@ int status_writer_write(StatusWriter *w, const VmStatus *s)
 	}
 	memcpy(e->digest, digest, 32);
 	vm_status_free(e->last);
-	VmStatus *copy = NULL;
-	if (vm_status_from_json(json, &copy) == 0)
-		e->last = copy;
-	else
-		e->last = NULL;
+	e->last = vm_status_dup(s);
 	return 1;
 }
 

@@ -67,6 +67,7 @@ const char *cond_status_to_string(CondStatus s);
 
 VmStatus *vm_status_new(const char *name);
 void vm_status_free(VmStatus *s);
+VmStatus *vm_status_dup(const VmStatus *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VmStatus *, vm_status_free)
 
 /* Set (or add) condition `type`. lastTransitionTime changes only when the
