@@ -35,6 +35,9 @@ struct VmState {
 	bool ready;
 	uint64_t boot_deadline;
 	bool exited, exit_ok, start_failed;
+	bool boot_failed;  /* we killed it for a boot timeout: its exit is a failure
+			    * already counted, not a stop and not a new crash */
+	int64_t failed_generation; /* generation the failures were counted against */
 	char *exit_desc; /* set by the pidfd handler; accounted by the next pass */
 	unsigned failures;
 	uint64_t backoff_until;
@@ -52,7 +55,7 @@ struct Daemon {
 	SpecSync *sync;
 	Watcher *watcher;
 	Runtime *rt;
-	int epfd, sigfd, timerfd, lockfd;
+	int epfd, sigfd, timerfd, lockfd, runlockfd;
 	LoopSource sig_src, watch_src, timer_src;
 	/* work queue: FIFO of names, deduplicated through `queued` */
 	char **queue;

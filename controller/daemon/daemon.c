@@ -179,6 +179,15 @@ static void handle_gone(Daemon *d, uint64_t now)
 	}
 }
 
+/* Level-triggered safety net: every VM that has momentary state (a process,
+ * a tap, disks attached) is looked at again, whatever the events said. */
+static void enqueue_live(Daemon *d)
+{
+	_cleanup_strv_free_ char **names = handle_cache_names(runtime_cache(d->rt));
+	for (size_t i = 0; names[i]; i++)
+		daemon_enqueue(d, names[i]);
+}
+
 static void handle_timers(Daemon *d)
 {
 	uint64_t now = time_now_ms(), exp;
@@ -188,8 +197,10 @@ static void handle_timers(Daemon *d)
 		d->resync_soon_at = 0;
 		full_sync(d, "watch");
 	}
-	if (d->resync_at <= now)
+	if (d->resync_at <= now) {
 		full_sync(d, "periodic");
+		enqueue_live(d);
+	}
 	reconcile_due(d, now);
 }
 
@@ -233,6 +244,7 @@ static void handle_signal(Daemon *d)
 		case SIGHUP:
 			log_info("SIGHUP: full resync");
 			full_sync(d, "SIGHUP");
+			enqueue_live(d);
 			break;
 		}
 	}
@@ -240,25 +252,29 @@ static void handle_signal(Daemon *d)
 
 /* ---- set-up ------------------------------------------------------------ */
 
-static int take_lock(Daemon *d)
+/* One bangerd per state dir and per runtime dir: the runtime dir holds the
+ * API sockets the orphan sweep judges, so two controllers sharing it would
+ * take each other's VMs for orphans. */
+static int take_lock(Daemon *d, const char *dir, int *ret_fd)
 {
-	_cleanup_free_ char *p = path_join(d->cfg->state_dir, "bangerd.lock");
+	_cleanup_free_ char *p = path_join(dir, "bangerd.lock");
 	char buf[32];
-	d->lockfd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (d->lockfd < 0)
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
 		return log_errno(-errno, "open %s: %m", p);
-	if (flock(d->lockfd, LOCK_EX | LOCK_NB) < 0) {
+	*ret_fd = fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
-		ssize_t n = pread(d->lockfd, buf, sizeof(buf) - 1, 0);
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = 0;
 		buf[strcspn(buf, "\n")] = 0;
 		if (e == EWOULDBLOCK)
-			return log_errno(-EBUSY, "another bangerd (pid %s) owns state dir %s",
-					 buf[0] ? buf : "?", d->cfg->state_dir);
+			return log_errno(-EBUSY, "another bangerd (pid %s) owns %s",
+					 buf[0] ? buf : "?", dir);
 		return log_errno(-e, "lock %s: %m", p);
 	}
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(d->lockfd, 0) < 0 || pwrite(d->lockfd, buf, (size_t)n, 0) < 0)
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) < 0)
 		log_warn_errno(-errno, "write pid to %s: %m", p);
 	return 0;
 }
@@ -292,18 +308,25 @@ static int setup(Daemon *d)
 	const DaemonConfig *c = d->cfg;
 	int r;
 
-	d->epfd = d->sigfd = d->timerfd = d->lockfd = -1;
+	d->epfd = d->sigfd = d->timerfd = d->lockfd = d->runlockfd = -1;
 	d->queued = hashmap_new();
 	d->gone = hashmap_new();
 	d->vms = hashmap_new();
 	if ((r = mkdir_p(c->state_dir, 0700)) < 0)
 		return log_errno(r, "create state dir %s: %m", c->state_dir);
-	if ((r = take_lock(d)) < 0)
+	if ((r = mkdir_p(c->runtime_dir, 0700)) < 0)
+		return log_errno(r, "create runtime dir %s: %m", c->runtime_dir);
+	if ((r = take_lock(d, c->state_dir, &d->lockfd)) < 0 ||
+	    (r = take_lock(d, c->runtime_dir, &d->runlockfd)) < 0)
 		return r;
 	struct stat st;
 	if (stat(c->spec_dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		return log_errno(-ENOTDIR, "spec dir %s is not a directory", c->spec_dir);
-	_cleanup_free_ char *db = path_join(c->state_dir, "banger.db");
+	/* SQLite refuses a path with a symlink in it (we open NOFOLLOW). */
+	_cleanup_free_ char *real_state = realpath(c->state_dir, NULL);
+	if (!real_state)
+		return log_errno(-errno, "resolve state dir %s: %m", c->state_dir);
+	_cleanup_free_ char *db = path_join(real_state, "banger.db");
 	if ((r = store_open(db, &d->store)) < 0)
 		return r;
 	if ((r = status_writer_new(c->status_dir, &d->status)) < 0)
@@ -354,7 +377,7 @@ static void teardown(Daemon *d)
 			free(v);
 		hashmap_free(d->gone);
 	}
-	int fds[] = { d->epfd, d->sigfd, d->timerfd, d->lockfd };
+	int fds[] = { d->epfd, d->sigfd, d->timerfd, d->lockfd, d->runlockfd };
 	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

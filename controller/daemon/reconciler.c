@@ -4,8 +4,9 @@
  *
  * Nothing here waits for a VM: exits arrive as pidfd events, readiness as
  * non-blocking connects in the event loop, deadlines as requeue-after
- * times. Each step is short and bounded (the launch waits at most a few
- * hundred ms for the VMM's API socket). */
+ * times. Each step is short and bounded: the launch waits for the VMM's
+ * API socket (typically ~100 ms; at most 5 s for QEMU, 3 s plus the API calls
+ * for Firecracker) and disk preparation runs qemu-img/mkfs.ext4 at most. */
 #include "daemon/daemon-internal.h"
 #include "net/net.h"
 #include "util/fileio.h"
@@ -115,7 +116,11 @@ void reconcile_on_pidfd(Daemon *d, VmState *vs)
 	bool ok = known && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	pidfd_close(d, vs);
 	probe_close(d, vs);
-	if (vs->stop_requested) {
+	if (vs->boot_failed) {
+		vs->boot_failed = false;
+		vs->exited = true;
+		vs->exit_ok = false;
+	} else if (vs->stop_requested) {
 		log_info("%s: VMM (pid %d) stopped", vs->name, (int)pid);
 		vs->stop_requested = false;
 		vs->exited = false;
@@ -182,21 +187,24 @@ static void probe_start(Daemon *d, VmState *vs, const char *ip, unsigned port)
 static char *console_tail(Daemon *d, const VmRecord *row)
 {
 	_cleanup_(vm_paths_done) VmPaths p = { 0 };
-	_cleanup_free_ char *data = NULL;
-	size_t len = 0;
 	vm_paths_for(d->rt, row->uid, &p);
-	_cleanup_close_ int fd = open(p.console_path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(p.console_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return NULL;
 	off_t size = lseek(fd, 0, SEEK_END);
 	off_t from = size > CONSOLE_TAIL_BYTES ? size - CONSOLE_TAIL_BYTES : 0;
-	if (lseek(fd, from, SEEK_SET) < 0 || read_fd_bounded(fd, CONSOLE_TAIL_BYTES, &data, &len) < 0)
+	char *data = xmalloc(CONSOLE_TAIL_BYTES + 1);
+	ssize_t n = pread(fd, data, CONSOLE_TAIL_BYTES, from);
+	if (n <= 0) {
+		free(data);
 		return NULL;
-	/* Only printable text goes into status. */
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)data[i] < 0x20 && data[i] != '\n')
+	}
+	data[n] = 0;
+	/* Only printable text goes into status (the guest writes what it likes). */
+	for (ssize_t i = 0; i < n; i++)
+		if (((unsigned char)data[i] < 0x20 && data[i] != '\n') || data[i] == 0x7f)
 			data[i] = ' ';
-	return TAKE_PTR(data);
+	return data;
 }
 
 /* "guest kernel panic: <line>" when the console shows one. */
@@ -205,7 +213,10 @@ static char *panic_line(const char *tail)
 	const char *p = tail ? strstr(tail, "Kernel panic") : NULL;
 	if (!p)
 		return NULL;
-	return xasprintf("guest kernel panic: %.*s", (int)strcspn(p, "\n"), p);
+	int n = (int)strcspn(p, "\n");
+	while (n > 0 && p[n - 1] == ' ')
+		n--;
+	return xasprintf("guest kernel panic: %.*s", n, p);
 }
 
 static void note_failure(Daemon *d, VmState *vs, const VmRecord *row, const char *what)
@@ -215,6 +226,7 @@ static void note_failure(Daemon *d, VmState *vs, const VmRecord *row, const char
 		vs->failures = 0;
 	vs->running_since = 0;
 	vs->failures++;
+	vs->failed_generation = row->generation;
 	vs->backoff_until = now + reconcile_backoff_ms(vs->failures);
 	_cleanup_free_ char *tail = console_tail(d, row);
 	_cleanup_free_ char *panic = panic_line(tail);
@@ -224,6 +236,7 @@ static void note_failure(Daemon *d, VmState *vs, const VmRecord *row, const char
 		set_error(vs, what);
 	log_warn("%s: %s; restart back-off %llu ms", vs->name, vs->last_error ? vs->last_error : "failed",
 		 (unsigned long long)reconcile_backoff_ms(vs->failures));
+	store_set_last_error(d->store, row->name, vs->last_error);
 }
 
 static int ensure_ip_and_paths(Daemon *d, const VmRecord *row, const VmSpec *spec,
@@ -278,6 +291,7 @@ static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *
 	free(vs->why);
 	vs->why = NULL;
 	set_error(vs, NULL);
+	store_set_last_error(d->store, row->name, NULL);
 	daemon_enqueue(d, row->name);
 	return;
 failed:
@@ -288,6 +302,7 @@ failed:
 	note_failure(d, vs, row, err);
 	/* A broken console from an earlier boot must not mask this error. */
 	set_error(vs, err);
+	store_set_last_error(d->store, row->name, err);
 }
 
 static void do_stop(Daemon *d, VmState *vs, const VmRecord *row)
@@ -319,12 +334,13 @@ static void do_fail_boot(Daemon *d, VmState *vs, const VmRecord *row, const VmSp
 		      : xasprintf("not ready after %u s (tcp port %u); console tail:\n%s",
 				  spec->readiness_timeout_s, spec->readiness_tcp_port,
 				  tail ? tail : "(empty)");
-	vs->stop_requested = true; /* the exit that follows is ours */
+	vs->boot_failed = true; /* the exit that follows is this failure */
 	vm_kill(d->rt, vs->name);
 	vs->exited = true;
 	vs->exit_ok = false;
 	note_failure(d, vs, row, msg);
 	set_error(vs, msg);
+	store_set_last_error(d->store, row->name, msg);
 }
 
 static int do_delete(Daemon *d, const VmRecord *row, const char *name)
@@ -389,6 +405,8 @@ static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
 	}
 	if (vs && vs->last_error)
 		st->last_error = xstrdup(vs->last_error);
+	else if (row && row->last_error && dec->phase != VM_PHASE_RUNNING)
+		st->last_error = xstrdup(row->last_error); /* from before a restart */
 	if (info && info->spec_error) {
 		_cleanup_free_ char *msg = xasprintf("%s%s", info->spec_error,
 						     row ? " (acting on the last valid spec)" : "");
@@ -490,8 +508,20 @@ int reconcile_name(Daemon *d, const char *name)
 		return log_errno(-EBADMSG, "%s: stored spec does not parse", name);
 	bool known = spec_sync_name_info(d->sync, name, &info);
 	VmState *vs = vm_state(d, name);
+	if (row && vs->failed_generation && vs->failed_generation != row->generation) {
+		/* A new spec is a new chance: forget the old failures. */
+		vs->failures = 0;
+		vs->backoff_until = 0;
+		vs->exited = vs->start_failed = false;
+		vs->failed_generation = 0;
+	}
 	if (vs->exit_desc && row) {
-		/* An exit nobody asked for: count it, back off, keep the reason. */
+		/* An exit nobody asked for: count it, back off, keep the reason.
+		 * A guest kernel panic resets the VM, which QEMU (-no-reboot)
+		 * turns into a clean exit: the console tells the truth. */
+		_cleanup_free_ char *tail = console_tail(d, row);
+		if (vs->exit_ok && tail && strstr(tail, "Kernel panic"))
+			vs->exit_ok = false;
 		if (!vs->exit_ok)
 			note_failure(d, vs, row, vs->exit_desc);
 		else

@@ -247,10 +247,37 @@ static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_
 	return 0;
 }
 
+/* A root disk is a copy of (or an overlay on) one base image. When the spec
+ * now names another base, the old disk must go: an overlay or exception
+ * store over a different base is garbage. root.base records the base the
+ * disk was made from. The work disk is the VM's data and is kept. */
+static int drop_disk_of_other_base(const VmPaths *p, const char *base)
+{
+	static const char *const disks[] = { "root.cow", "root.reflink.img", "root.qcow2", "root.img" };
+	_cleanup_free_ char *marker = path_join(p->vm_dir, "root.base"), *old = NULL;
+	if (read_file_bounded(marker, 4096, &old, NULL) >= 0 && streq(old, base))
+		return 0;
+	bool had = false;
+	for (size_t i = 0; i < ELEMENTSOF(disks); i++) {
+		_cleanup_free_ char *d = path_join(p->vm_dir, disks[i]);
+		if (unlink(d) == 0)
+			had = true;
+	}
+	if (had)
+		log_info("root disk of %s was made from %s; base is now %s: recreating it",
+			 p->vm_dir, old ? old : "another image", base);
+	return write_file_atomic(marker, base, strlen(base), 0600);
+}
+
 static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *drv,
 		       const VmPaths *p, const Images *img, VmHandles *h, char **ret_error)
 {
 	RecordCtx ctx = { .vm_dir = p->vm_dir, .h = h };
+	int k = drop_disk_of_other_base(p, img->rootfs);
+	if (k < 0) {
+		*ret_error = xasprintf("root disk: record base image: %s", strerror(-k));
+		return k;
+	}
 	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .base_image = img->rootfs,
 			       .qemu = streq(drv->name, "qemu"), .method = COW_AUTO,
 			       .record = record_disk, .userdata = &ctx };

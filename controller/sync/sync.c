@@ -424,6 +424,15 @@ static int sync_file_internal(SpecSync *s, const char *rel, bool force)
 	} else if (sf->diags.n > 0 && sf->n_docs == 0) {
 		log_warn("%s: %s", rel, sf->diags.items[0].message);
 	}
+	/* A document without a usable name has no status file to carry its
+	 * errors: the log is the only place they show (and `banger validate`). */
+	for (size_t i = 0; i < sf->n_docs; i++) {
+		if (sf->docs[i].name && sf->docs[i].name_valid)
+			continue;
+		_cleanup_free_ char *why = sf->diags.n ? diag_format(&sf->diags.items[0]) : NULL;
+		log_warn("%s: document at line %u has no valid metadata.name; ignored%s%s", rel,
+			 sf->docs[i].line, why ? ": " : "", why ? why : "");
+	}
 	/* Names the file stopped defining. */
 	char **gone = NULL;
 	for (size_t i = 0; old && old->names && old->names[i]; i++)
