@@ -1,7 +1,10 @@
 /* get.c — `banger get` and `banger describe`, from status files only. */
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "store/store.h"
 #include "util/fileio.h"
+
+#include <fcntl.h>
 #include "util/timeutil.h"
 
 #include <getopt.h>
@@ -204,6 +207,46 @@ int cli_get(const CliDirs *dirs, int argc, char **argv)
 	return rc;
 }
 
+/* What the store knows (read-only) and the end of the guest console. Quietly
+ * skipped when the state dir is not readable by this user. */
+static void describe_durable(const CliDirs *dirs, const char *name)
+{
+	_cleanup_free_ char *db = path_join(dirs->state_dir, "banger.db");
+	_cleanup_(store_closep) Store *st = NULL;
+	_cleanup_(vm_record_freep) VmRecord *r = NULL;
+	if (access(db, R_OK) < 0 || store_open_readonly(db, &st) < 0 ||
+	    store_get_vm(st, name, &r) < 0)
+		return;
+	printf("Durable:\n");
+	printf("  %-18s %s\n", "UID:", r->uid);
+	printf("  %-18s %s\n", "VM dir:", r->vm_dir ? r->vm_dir : "- (never started)");
+	printf("  %-18s %s\n", "API socket:", r->api_sock ? r->api_sock : "-");
+	printf("  %-18s %s\n", "VMM log:", r->log_path ? r->log_path : "-");
+	if (r->deleted)
+		printf("  %-18s %s\n", "Deleted:", "yes (teardown pending)");
+	if (!r->vm_dir)
+		return;
+	_cleanup_free_ char *console = path_join(r->vm_dir, "console.log");
+	_cleanup_close_ int fd = open(console, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	char buf[1025];
+	off_t size = lseek(fd, 0, SEEK_END);
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, size > 1024 ? size - 1024 : 0);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	char *start = size > 1024 ? strchr(buf, '\n') : buf; /* from a line start */
+	printf("Console (%s, last lines):\n", console);
+	for (char *line = start ? start + (start != buf) : buf, *save = NULL;
+	     (line = strtok_r(line, "\n", &save)); line = NULL) {
+		for (char *c = line; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = ' ';
+		printf("  %s\n", line);
+	}
+}
+
 static void describe_usage(FILE *f)
 {
 	fprintf(f, "Usage: banger describe NAME\n"
@@ -259,6 +302,7 @@ int cli_describe(const CliDirs *dirs, int argc, char **argv)
 	}
 	if (s->last_error)
 		printf("%-20s %s\n", "Last error:", s->last_error);
+	describe_durable(dirs, s->name);
 	vm_status_free(s);
 	return 0;
 }

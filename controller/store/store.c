@@ -345,6 +345,33 @@ int store_open(const char *path, Store **ret)
 	return 0;
 }
 
+int store_open_readonly(const char *path, Store **ret)
+{
+	Store *s = xcalloc(1, sizeof(*s));
+	int64_t v = 0;
+	int r = 0;
+	s->path = xstrdup(path);
+	int rc = sqlite3_open_v2(path, &s->db,
+				 SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX |
+					 SQLITE_OPEN_EXRESCODE,
+				 NULL);
+	if (rc != SQLITE_OK)
+		r = store_errno(s->db, rc);
+	if (r >= 0) {
+		sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+		r = store_query_int(s, "PRAGMA user_version", &v);
+	}
+	/* A reader must not guess at another schema. */
+	if (r >= 0 && v != STORE_SCHEMA_VERSION)
+		r = -EPROTO;
+	if (r < 0) {
+		store_close(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
 void store_close(Store *s)
 {
 	if (!s)

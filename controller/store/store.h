@@ -20,7 +20,7 @@ typedef struct {
 	int64_t id;
 	char *name;
 	char *uid;         /* random, fixed at first insert; short id = first 8 hex chars */
-	char *source_file; /* absolute path of the spec file that owns the name */
+	char *source_file; /* path of the owning spec file, relative to the spec dir */
 	char *spec_json;   /* canonical JSON (spec/spec.h) */
 	char *spec_hash;   /* sha256 hex of spec_json */
 	int64_t generation; /* 1 at insert, +1 each time spec_hash changes */
@@ -50,6 +50,9 @@ void vm_record_list_free(VmRecord **v, size_t n);
  * was written by a newer banger (its user_version is above ours): we never
  * downgrade. -EBADMSG when path is not a SQLite database. */
 int store_open(const char *path, Store **ret);
+/* Open for reading only (the CLI): no creation, no migration; -EPROTO when
+ * the schema is not exactly the one this build knows. */
+int store_open_readonly(const char *path, Store **ret);
 void store_close(Store *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_close)
 

@@ -30,6 +30,7 @@ for n in 1 2 3; do
 	body=$(curl -s -m 5 "http://$(vm_ip web-$n)/")
 	check "web-$n answers HTTP with its own name ($body)" test "$body" = "ok web-$n"
 done
+check "describe shows durable facts and the guest console" bash -c "'$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' describe web-2 | grep -q 'banger-guest: ready host=web-2'"
 check "each VM has its own tap" test "$(ip -o link show | grep -c 'bgr-')" = 3
 check "phase Running" status_is web-1 'd["phase"]' Running
 
