@@ -4,13 +4,11 @@
  * Static only: never looks at kernels, images or the network. */
 #include "cli/cli.h"
 #include "spec/spec.h"
+#include "spec/specdir.h"
 #include "util/fileio.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <sys/stat.h>
-
-#define WALK_MAX_DEPTH 32
 
 typedef struct {
 	char *name, *file;
@@ -18,15 +16,8 @@ typedef struct {
 } SeenName;
 
 typedef struct {
-	dev_t dev;
-	ino_t ino;
-} DirId;
-
-typedef struct {
 	SeenName *names;
 	size_t n_names;
-	DirId *dirs; /* directories entered, to stop symlink loops */
-	size_t n_dirs;
 	size_t files, docs, problems, bad_files;
 } Run;
 
@@ -36,7 +27,8 @@ static void usage(FILE *out)
 		     "\n"
 		     "Check banger/v1 VM spec files without touching the host.\n"
 		     "Directories are searched recursively for *.yaml, *.yml and *.json\n"
-		     "(dot-files, editor temp files and *.status.json are skipped);\n"
+		     "exactly as bangerd reads them (dot-files, editor temp files and\n"
+		     "*.status.json are skipped; symlinks below the top are not followed);\n"
 		     "- reads standard input. Every problem is printed to stderr as\n"
 		     "  file:line:col: field.path: message\n"
 		     "\n"
@@ -50,7 +42,6 @@ static void run_free(Run *r)
 		free(r->names[i].file);
 	}
 	free(r->names);
-	free(r->dirs);
 }
 
 /* A name defined in an earlier file: report it here, naming the first. */
@@ -121,73 +112,6 @@ static void validate_stdin(Run *r)
 	report(r, f);
 }
 
-static bool dir_seen(Run *r, const struct stat *st)
-{
-	for (size_t i = 0; i < r->n_dirs; i++)
-		if (r->dirs[i].dev == st->st_dev && r->dirs[i].ino == st->st_ino)
-			return true;
-	r->dirs = xrealloc(r->dirs, (r->n_dirs + 1) * sizeof(DirId));
-	r->dirs[r->n_dirs++] = (DirId){ st->st_dev, st->st_ino };
-	return false;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted entry names of dir, dot-entries left out. */
-static char **list_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	char **names = NULL;
-	struct dirent *de;
-
-	if (!d)
-		return NULL;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			strv_push(&names, xstrdup(de->d_name));
-	closedir(d);
-	if (names)
-		qsort(names, strv_length(names), sizeof(char *), name_cmp);
-	return names;
-}
-
-static void walk(Run *r, const char *dir, const char *rel, unsigned depth);
-
-static void walk_entry(Run *r, const char *dir, const char *rel, const char *name,
-		       unsigned depth)
-{
-	_cleanup_free_ char *path = path_join(dir, name);
-	_cleanup_free_ char *sub = rel[0] ? path_join(rel, name) : xstrdup(name);
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return; /* dangling symlink or raced away: not a spec file */
-	if (S_ISDIR(st.st_mode)) {
-		if (!dir_seen(r, &st))
-			walk(r, path, sub, depth + 1);
-	} else if (S_ISREG(st.st_mode) && spec_path_is_candidate(sub)) {
-		validate_file(r, path);
-	}
-}
-
-static void walk(Run *r, const char *dir, const char *rel, unsigned depth)
-{
-	_cleanup_strv_free_ char **names = NULL;
-
-	if (depth > WALK_MAX_DEPTH) {
-		fprintf(stderr, "%s:0:0: directories nested deeper than %d levels; not searched\n",
-			dir, WALK_MAX_DEPTH);
-		r->problems++;
-		return;
-	}
-	names = list_dir(dir);
-	for (size_t i = 0; names && names[i]; i++)
-		walk_entry(r, dir, rel, names[i], depth);
-}
-
 static void validate_arg(Run *r, const char *arg)
 {
 	struct stat st;
@@ -201,8 +125,18 @@ static void validate_arg(Run *r, const char *arg)
 		validate_file(r, arg); /* reports the error, if any */
 		return;
 	}
-	dir_seen(r, &st);
-	walk(r, arg, "", 0);
+	/* Exactly the files bangerd would read from this directory. */
+	_cleanup_strv_free_ char **rel = NULL;
+	int k = spec_dir_list(arg, &rel);
+	if (k < 0) {
+		fprintf(stderr, "%s:0:0: cannot read directory: %s\n", arg, strerror(-k));
+		r->problems++;
+		return;
+	}
+	for (size_t i = 0; rel[i]; i++) {
+		_cleanup_free_ char *path = path_join(arg, rel[i]);
+		validate_file(r, path);
+	}
 	if (r->files == files)
 		fprintf(stderr, "%s: no spec files (*.yaml, *.yml, *.json) found\n", arg);
 }
