@@ -152,11 +152,20 @@ check "a block device inside the root is refused as a block device" \
 	bash -c "'${VI[0]}' ${VI[*]:1} start x $U '$IMG/sda' '$IMG/rootfs.ext4' 172.16.0.99 2>&1 >/dev/null | grep -q 'is a block device'"
 check "a good image in the same root passes the check (control)" \
 	bash -c "'${VI[0]}' ${VI[*]:1} start ctl $U '$IMG/bzImage' '$IMG/rootfs.ext4' 172.16.0.99 >/dev/null 2>&1"
-"${VI[@]}" teardown ctl $U --remove >/dev/null 2>&1
-left=$(leaks "$STATE")
-check "control VM torn down: nothing left: '$left'" test -z "$left"
 
-# ---- the orphan sweep over the runtime's own leftovers ----------------------------
+# ---- the orphan sweep, directly: only what no known uid owns goes -------------------
+ip tuntap add dev bgr-cafe0001 mode tap
+mkdir -p "$STATE/vms/cafe0002000000000000000000000000"
+CPID=$(vmm_pids $U)
+out=$(vt sweep $U)
+check "sweep with the control VM known removes the orphan tap and dir ($out)" test "$out" = "removed 2"
+check "...the orphan tap is gone" bash -c "! ip link show bgr-cafe0001 2>/dev/null"
+check "...the stray VM dir is gone" test ! -e "$STATE/vms/cafe0002000000000000000000000000"
+check "...the known VM's VMM (pid $CPID), tap, socket and dir are kept" \
+	bash -c "test -n '$CPID' && test '$(vmm_pids $U)' = '$CPID' && ip link show $(tap_of $U) >/dev/null && test -S '$STATE/run/${U:0:8}.sock' && test -d '$STATE/vms/$U'"
 out=$(vt sweep)
-check "sweep on a clean state removes nothing ($out)" test "$out" = "removed 0"
+check "sweep with nothing known removes the control VM's socket+VMM, tap and dir ($out)" test "$out" = "removed 3"
+check "...its VMM is stopped" wait_until 5 pid_gone "$CPID"
+left=$(leaks "$STATE")
+check "...nothing left: '$left'" test -z "$left"
 done_testing
