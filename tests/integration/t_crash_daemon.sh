@@ -42,6 +42,7 @@ kill_bangerd() {
 	wait "$BANGERD_PID" 2>/dev/null
 	BANGERD_PID=
 }
+nsocks() { local f n=0; for f in "$STATE"/run/*.sock; do [ -S "$f" ] && n=$((n + 1)); done; echo $n; }
 # Milliseconds → a `sleep` argument.
 msleep() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
 
@@ -73,7 +74,7 @@ check "restart: adoption logged, no new launch" bash -c "grep -q 'c1: adopted ru
 body=$(curl -s -m 5 "http://$(vm_ip c1)/")
 check "restart: c1 answers HTTP ($body)" test "$body" = "ok c1"
 check "restart: one tap, one socket, one VM dir" \
-	test "$(ip -o link show | grep -c 'bgr-')/$(ls "$STATE/run" | grep -c '\.sock$')/$(ls "$STATE/vms" | wc -l)" = 1/1/1
+	test "$(ip -o link show | grep -c 'bgr-')/$(nsocks)/$(ls "$STATE/vms" | wc -l)" = 1/1/1
 
 # ---- 2. the storm --------------------------------------------------------------
 SEED=${BANGER_STORM_SEED:-$((($$ * 7919 + ${EPOCHREALTIME/./}) % 1000000))}
@@ -145,7 +146,7 @@ for n in "${running[@]}"; do
 	check "storm: $n answers HTTP ($body)" test "$body" = "ok $n"
 done
 check "storm: one tap and one socket per running VM (${#running[@]})" \
-	test "$(ip -o link show | grep -c 'bgr-')/$(ls "$STATE/run" | grep -c '\.sock$')" = "${#running[@]}/${#running[@]}"
+	test "$(ip -o link show | grep -c 'bgr-')/$(nsocks)" = "${#running[@]}/${#running[@]}"
 # Rows (live intent) are exactly the present specs; every VM dir is a row's.
 rows_and_dirs() {
 	/usr/bin/python3 - "$STATE" "$@" <<'PY'
