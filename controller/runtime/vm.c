@@ -355,6 +355,22 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 	return 0;
 }
 
+/* Idempotent start: a process serving this VM's socket is this VM's VMM
+ * (the path derives from the uid), one the cache does not know — a start
+ * that died before recording its pid, seen by a rediscovery that ran before
+ * the VMM bound its socket, or a caller that skipped rediscovery. Adopt it:
+ * launching a second VMM would fail on the busy socket (and the image
+ * locks), and undoing that failed start would delete the live VMM's tap. */
+static bool adopt_unknown_vmm(Runtime *rt, const VmStartRequest *req, const char *api_sock)
+{
+	pid_t pid;
+	if (proc_find_by_unix_socket(api_sock, &pid) < 0)
+		return false;
+	log_warn("%s: start requested, but pid %d already serves %s: adopting it", req->name,
+		 (int)pid, api_sock);
+	return vm_rediscover(rt, req->name, req->uid, api_sock) > 0;
+}
+
 int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 {
 	const VmmDriver *drv = runtime_driver_for(rt, req->spec);
@@ -368,9 +384,11 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 				       drv ? drv->name : "(unknown)");
 		return -ENOEXEC;
 	}
+	vm_paths_for(rt, req->uid, &p);
+	if (vm_alive(rt, req->name) || adopt_unknown_vmm(rt, req, p.api_sock))
+		return 0;
 	if ((r = check_images(rt, req->spec, &img, ret_error)) < 0)
 		goto out;
-	vm_paths_for(rt, req->uid, &p);
 	if ((r = mkdir_p(p.vm_dir, 0700)) < 0 || (r = mkdir_p(rt->cfg.runtime_dir, 0700)) < 0) {
 		*ret_error = xasprintf("create %s: %s", p.vm_dir, strerror(-r));
 		goto out;

@@ -60,7 +60,9 @@ typedef struct {
 
 /* Check images, make the VM dir, tap, root disk and work disk, launch the
  * VMM. On failure every momentary object made here is undone (disks are
- * kept) and *ret_error says what failed for status. */
+ * kept) and *ret_error says what failed for status. Idempotent: when the
+ * VM's VMM already runs (cached, or found serving its socket) it is kept
+ * (adopted into the cache) and nothing is created: returns 0. */
 int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error);
 
 /* Ask the guest to shut down (returns at once). */
