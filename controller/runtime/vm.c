@@ -429,6 +429,8 @@ int vm_request_stop(Runtime *rt, const char *name, const char *api_sock)
 	VmHandles *h = handle_cache_get(rt->cache, name);
 	if (!vm_alive(rt, name))
 		return -ESRCH;
+	if (!api_sock)
+		return -EINVAL;
 	return driver_of(rt, h)->request_stop(api_sock);
 }
 
