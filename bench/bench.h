@@ -67,9 +67,9 @@ static BENCH_UNUSED long self_maxrss_kb(void)
 	return ru.ru_maxrss;
 }
 
-/* utime + stime of pid in milliseconds (all threads), from /proc/<pid>/stat.
+/* utime and stime of pid in milliseconds (all threads), from /proc/<pid>/stat.
  * Resolution is one clock tick (usually 10 ms): average over many runs. */
-static BENCH_UNUSED int proc_cpu_ms(pid_t pid, double *ret)
+static BENCH_UNUSED int proc_cpu_split_ms(pid_t pid, double *ret_user, double *ret_sys)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -87,8 +87,18 @@ static BENCH_UNUSED int proc_cpu_ms(pid_t pid, double *ret)
 	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
 			 &st) != 2)
 		return -EBADMSG;
-	*ret = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+	*ret_user = (double)ut * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+	*ret_sys = (double)st * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 	return 0;
+}
+
+static BENCH_UNUSED int proc_cpu_ms(pid_t pid, double *ret)
+{
+	double u, s;
+	int r = proc_cpu_split_ms(pid, &u, &s);
+	if (r == 0)
+		*ret = u + s;
+	return r;
 }
 
 /* A "Key:   123 kB" field of /proc/<pid>/status, in kB. */

@@ -120,15 +120,17 @@ int main(int argc, char **argv)
 			die("no \"" DONE_MARK "\" after %d s; see %s", TIMEOUT_MS / 1000, argv[1]);
 	}
 	uint64_t t1 = now_ns();
-	double cpu_ms = 0;
-	proc_cpu_ms(pid, &cpu_ms);
+	double user_ms = 0, sys_ms = 0;
+	proc_cpu_split_ms(pid, &user_ms, &sys_ms);
 	long hwm = proc_status_kb(pid, "VmHWM");
 	long good = verify(argv[2], n, &total);
 
 	printf("pid=%d\n", (int)pid);
 	printf("cold_ms=%.1f\n", (double)(t1 - t0) / 1e6);
 	printf("daemon_ms=%ld\n", daemon_ms);
-	printf("cpu_ms=%.0f\n", cpu_ms);
+	printf("cpu_ms=%.0f\n", user_ms + sys_ms);
+	printf("user_ms=%.0f\n", user_ms);
+	printf("sys_ms=%.0f\n", sys_ms);
 	printf("hwm_kb=%ld\n", hwm);
 	printf("verified=%ld\n", good);
 	printf("status_files=%ld\n", total);

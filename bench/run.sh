@@ -14,7 +14,7 @@
 #   BENCH_SECTIONS="noop_resync" make bench
 #
 # Knobs (environment): BENCH_N (spec files, 10000), BENCH_EDITS (200),
-# BENCH_HUPS (20), BENCH_COLD_RUNS (3), BENCH_WORK (where the work dir
+# BENCH_HUPS (20), BENCH_COLD_RUNS (5), BENCH_WORK (where the work dir
 # bench-work.XXXXXX is made, default $BUILD), BENCH_STATUS_IN_SPEC_DIR=1 (status files next to the
 # specs, bangerd's default, instead of a separate status dir), BENCH_KEEP=1
 # (keep the work dir).
@@ -25,7 +25,7 @@ BB=$BUILD/bench
 N=${BENCH_N:-10000}
 EDITS=${BENCH_EDITS:-200}
 HUPS=${BENCH_HUPS:-20}
-COLD_RUNS=${BENCH_COLD_RUNS:-3}
+COLD_RUNS=${BENCH_COLD_RUNS:-5}
 DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss"
 SECTIONS=${BENCH_SECTIONS:-$DEFAULT_SECTIONS}
 mkdir -p "${BENCH_WORK:-$BUILD}"
@@ -205,7 +205,7 @@ section_cold_sync() {
 		kv "$WORK/cold.out" cpu_ms >>"$WORK/cold.cpu"
 		local fs
 		fs=$(sed -n 's/.*full sync (start): .* in \([0-9.]*\) ms.*/\1/p' "$LOG" | head -n1)
-		echo "  run $i: bangerd $(kv "$WORK/cold.out" cold_ms) ms (daemon: $(kv "$WORK/cold.out" daemon_ms) ms, of which files → SQLite $fs ms; CPU $(kv "$WORK/cold.out" cpu_ms) ms, $(kv "$WORK/cold.out" verified)/$N status files verified, $(kv "$WORK/cold.out" status_files) in dir); baseline $(kv "$WORK/cold-base.out" cold_ms) ms"
+		echo "  run $i: bangerd $(kv "$WORK/cold.out" cold_ms) ms (daemon: $(kv "$WORK/cold.out" daemon_ms) ms, of which files → SQLite $fs ms; CPU $(kv "$WORK/cold.out" user_ms) user + $(kv "$WORK/cold.out" sys_ms) sys ms, $(kv "$WORK/cold.out" verified)/$N status files verified, $(kv "$WORK/cold.out" status_files) in dir); baseline $(kv "$WORK/cold-base.out" cold_ms) ms"
 	done
 	COLD_HWM_KB=$(max <"$WORK/cold.hwm")
 	if [ $bad = 1 ]; then
@@ -232,6 +232,7 @@ section_noop_resync() {
 		return
 	fi
 	echo "  bangerd log 'full sync (SIGHUP) … in X ms': median $(kv "$WORK/hup.out" log_ms_median), min $(kv "$WORK/hup.out" log_ms_min), max $(kv "$WORK/hup.out" log_ms_max) ms over $(kv "$WORK/hup.out" files) files; kill → log line median $(kv "$WORK/hup.out" wall_ms_median) ms"
+	echo "  bangerd per resync: CPU $(kv "$WORK/hup.out" cpu_ms_per_resync) ms (/proc stat, tick resolution), $(kv "$WORK/hup.out" sched_run_ms_per_resync) ms on CPU and $(kv "$WORK/hup.out" sched_wait_ms_per_resync) ms runnable but waiting for a CPU (schedstat)"
 	echo "  baseline_scan: CPU $(kv "$WORK/scan.out" cpu_ms_per_pass) ms, wall $(kv "$WORK/scan.out" wall_ms_per_pass) ms per pass over $(kv "$WORK/scan.out" files) files"
 	[ "$(kv "$WORK/hup.out" not_noop)" = 0 ] || note "WARNING: $(kv "$WORK/hup.out" not_noop) SIGHUP resyncs parsed/upserted/deleted something: not a no-op"
 	result "no-op resync: daemon's log timing (median)" "$(kv "$WORK/hup.out" log_ms_median)" "$(kv "$WORK/scan.out" wall_ms_per_pass)" ms lt 50
