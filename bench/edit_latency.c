@@ -1,6 +1,6 @@
 /* edit_latency — edit → status-updated latency, as an operator sees it.
  *
- *   edit_latency SPEC_DIR STATUS_DIR NAME COUNT generation|memory
+ *   edit_latency SPEC_DIR STATUS_DIR NAME COUNT generation|memory [SAMPLES]
  *
  * COUNT times: durably rewrite SPEC_DIR/NAME.yaml with a new memoryMiB
  * (write temp, fsync, rename, fsync dir — what a careful editor or git-sync
@@ -11,6 +11,10 @@
  *   memory     — baseline_inotify: "memoryMiB" equals the value just written.
  * A status write that does not yet reflect the edit is ignored, and the
  * wait goes on (up to 10 s, then the edit counts as a timeout).
+ *
+ * SAMPLES, when given, gets every latency (µs) appended, one per line, so
+ * percentiles can be taken over several invocations (run.sh alternates
+ * bangerd and baseline in blocks).
  *
  * The edits are sequential with a 5 ms pause, so this is latency, not
  * throughput. memoryMiB runs 512, 514, … so every edit really changes the
@@ -71,8 +75,8 @@ static void drain(int ifd)
 int main(int argc, char **argv)
 {
 	char file[256], status_name[256], text[1024];
-	if (argc != 6)
-		die("usage: edit_latency SPEC_DIR STATUS_DIR NAME COUNT generation|memory");
+	if (argc != 6 && argc != 7)
+		die("usage: edit_latency SPEC_DIR STATUS_DIR NAME COUNT generation|memory [SAMPLES]");
 	const char *spec_dir = argv[1], *name = argv[3];
 	int count = (int)strtol(argv[4], NULL, 10);
 	Watch w = { .status_name = status_name, .by_generation = strcmp(argv[5], "generation") == 0 };
@@ -119,6 +123,14 @@ int main(int argc, char **argv)
 		wr[ok] = (tw - t0) / 1000;
 		lat[ok++] = (t1 - t0) / 1000;
 		sum += (double)(t1 - t0) / 1000.0;
+	}
+	if (argc == 7) {
+		FILE *f = fopen(argv[6], "ae");
+		if (!f)
+			die("open %s: %m", argv[6]);
+		for (size_t i = 0; i < ok; i++)
+			fprintf(f, "%llu\n", (unsigned long long)lat[i]);
+		fclose(f);
 	}
 	printf("edits=%d\n", count);
 	printf("ok=%zu\n", ok);

@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 		die("hup_cpu: bad arguments or log %s: %m", argv[2]);
 	t.off = lseek(t.rfd, 0, SEEK_END);
 	double *ms = calloc((size_t)k, sizeof(double)), *wall = calloc((size_t)k, sizeof(double));
-	double c0, c1;
+	double c0 = 0, c1 = 0;
 	uint64_t run0, wait0, run1, wait1;
 	unsigned long files = 0, parsed, ups, dels, noop_violations = 0;
 
