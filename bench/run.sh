@@ -39,7 +39,9 @@ WORK=$(realpath "$(mktemp -d "${BENCH_WORK:-$BUILD}/bench-work.XXXXXX")")
 # after deleting 10,000 in the same block group costs seconds of kernel CPU.
 # Every cold run therefore gets new state and status dirs (run_dirs).
 SPEC=$WORK/specs
-STATE= STATUS= LOG=
+STATE=''
+STATUS=''
+LOG=''
 RUN=0
 
 DAEMON_PID=
@@ -298,7 +300,9 @@ section_noop_resync() {
 EDIT_BLOCKS=${BENCH_EDIT_BLOCKS:-4}
 SETTLE=0.5
 section_edit_latency() {
-	local a=vm-$(printf %05d $((N / 2))) b=vm-$(printf %05d $((N / 2 + 1)))
+	local a b
+	a=vm-$(printf %05d $((N / 2)))
+	b=vm-$(printf %05d $((N / 2 + 1)))
 	local per=$((EDITS / EDIT_BLOCKS)) blk f
 	echo "== edit → status latency: $((per * EDIT_BLOCKS)) durable edits ($EDIT_BLOCKS alternating blocks of $per) with $N files present"
 	if ! daemon_ensure; then
@@ -351,7 +355,8 @@ section_peak_rss() {
 		daemon_ensure && DAEMON_HWM_KB=$COLD_HWM_KB
 	fi
 	[ -f "$WORK/cold-base.out" ] || { specs_ensure && baseline_dir rss && "$BB/baseline_cold" "$SPEC" "$BSTATUS" >"$WORK/cold-base.out"; }
-	local base=$(kv "$WORK/cold-base.out" hwm_kb)
+	local base
+	base=$(kv "$WORK/cold-base.out" hwm_kb)
 	to_mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f", k / 1024 }'; }
 	echo "  after cold sync (max over runs): $(to_mib "$COLD_HWM_KB") MiB; last daemon's whole life (cold sync, $HUPS resyncs, $EDITS edits): $(to_mib "$DAEMON_HWM_KB") MiB; baseline_cold: $(to_mib "$base") MiB"
 	result "peak RSS (VmHWM) after cold sync" "$(to_mib "$COLD_HWM_KB")" "$(to_mib "$base")" MiB lt 64
