@@ -11,7 +11,8 @@ static int cmp_strp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void walk(int fd, const char *rel, unsigned depth, char ***out, size_t *n)
+/* out grows geometrically (*cap slots): a resync lists every file. */
+static void walk(int fd, const char *rel, unsigned depth, char ***out, size_t *n, size_t *cap)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *de;
@@ -35,9 +36,12 @@ static void walk(int fd, const char *rel, unsigned depth, char ***out, size_t *n
 			int sub = openat(dirfd(d), de->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub >= 0)
-				walk(sub, child, depth + 1, out, n);
+				walk(sub, child, depth + 1, out, n, cap);
 		} else if (type == DT_REG && spec_path_is_candidate(child)) {
-			*out = xrealloc(*out, (*n + 2) * sizeof(char *));
+			if (*n + 2 > *cap) {
+				*cap = *cap * 2 + 16;
+				*out = xrealloc(*out, *cap * sizeof(char *));
+			}
 			(*out)[(*n)++] = TAKE_PTR(child);
 			(*out)[*n] = NULL;
 		}
@@ -48,13 +52,13 @@ static void walk(int fd, const char *rel, unsigned depth, char ***out, size_t *n
 int spec_dir_list(const char *dir, char ***ret_rel_strv)
 {
 	char **out = xcalloc(1, sizeof(char *));
-	size_t n = 0;
+	size_t n = 0, cap = 1;
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		free(out);
 		return -errno;
 	}
-	walk(fd, "", 0, &out, &n);
+	walk(fd, "", 0, &out, &n, &cap);
 	qsort(out, n, sizeof(char *), cmp_strp);
 	*ret_rel_strv = out;
 	return 0;

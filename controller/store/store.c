@@ -87,6 +87,7 @@ typedef enum {
 	Q_SET_RESTART_COUNT,
 	Q_LIST_GUEST_IPS,
 	Q_MARK_DELETED,
+	Q_LIST_LIVE_OWNERS,
 	_Q_MAX,
 } StoreQuery;
 
@@ -120,6 +121,7 @@ static const char *const store_sql[_Q_MAX] = {
 	[Q_LIST_GUEST_IPS] = "SELECT guest_ip FROM vms WHERE guest_ip IS NOT NULL ORDER BY guest_ip",
 	[Q_MARK_DELETED] = "UPDATE vms SET deleted_at_ms = ?1, updated_at_ms = ?1 "
 			   "WHERE name = ?2 AND deleted_at_ms IS NULL",
+	[Q_LIST_LIVE_OWNERS] = "SELECT name, source_file FROM vms WHERE deleted_at_ms IS NULL",
 };
 
 struct Store {
@@ -521,6 +523,31 @@ int store_list_vms(Store *s, VmRecord ***ret, size_t *ret_n)
 	}
 	*ret = v;
 	*ret_n = n;
+	return 0;
+}
+
+int store_list_live_owners(Store *s, char ***ret_names, char ***ret_sources)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_strv_free_ char **names = NULL, **sources = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r = store_prepare(s, Q_LIST_LIVE_OWNERS, &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n + 1 >= cap) { /* geometric: strv_push is O(n) per call */
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof(char *));
+			sources = xrealloc(sources, cap * sizeof(char *));
+		}
+		names[n] = col_strdup(st, 0);
+		sources[n++] = col_strdup(st, 1);
+		names[n] = sources[n] = NULL;
+	}
+	if (rc != SQLITE_DONE)
+		return store_fail(s, rc, "list live owners");
+	*ret_names = names ? TAKE_PTR(names) : xcalloc(1, sizeof(char *));
+	*ret_sources = sources ? TAKE_PTR(sources) : xcalloc(1, sizeof(char *));
 	return 0;
 }
 

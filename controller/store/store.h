@@ -84,6 +84,11 @@ int store_upsert_vm_raw(Store *s, const char *name, const char *source_file,
 int store_get_vm(Store *s, const char *name, VmRecord **ret); /* -ENOENT */
 /* All rows ordered by name. */
 int store_list_vms(Store *s, VmRecord ***ret, size_t *ret_n);
+/* Name and source_file of every row not marked deleted, in no particular
+ * order, as two parallel NULL-terminated strvs of equal length (never NULL on
+ * success; the caller frees both). Reads two columns instead of whole
+ * records: every full resync calls it for every VM. */
+int store_list_live_owners(Store *s, char ***ret_names, char ***ret_sources);
 int store_delete_vm(Store *s, const char *name); /* -ENOENT when absent */
 /* Record that the intent is gone (teardown pending). 1 when marked, 0 when
  * already marked, -ENOENT when absent. */
