@@ -132,7 +132,13 @@ static int initial_sync(Daemon *d)
 		vm_record_list_free(rows, n);
 	}
 	enqueue_status_orphans(d);
+	/* One SQLite transaction and one status flush for the whole first pass:
+	 * thousands of observedGeneration updates must not cost one fsync each.
+	 * The intent is durable first, then the status that reports it. */
+	bool tx = store_begin(d->store) >= 0;
 	run_queue(d);
+	if (tx && (r = store_commit(d->store)) < 0)
+		return r;
 	r = status_writer_flush(d->status);
 	log_info("initial sync done: %zu VMs in %llu ms", n, (unsigned long long)(time_now_ms() - t0));
 	return r;
