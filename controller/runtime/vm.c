@@ -397,15 +397,20 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	handle_cache_put(rt->cache, req->name, h);
 	h->vmm = xstrdup(drv->name);
 	h->spec_json = vm_spec_to_canonical_json(req->spec);
+	uint64_t t0 = time_now_us(), t1, t2;
 	if (req->spec->network_enabled && req->guest_ip &&
 	    (r = start_network(rt, req, p.vm_dir, h, ret_error)) < 0)
 		goto fail;
+	t1 = time_now_us();
 	if ((r = start_disks(rt, req, drv, &p, &img, h, ret_error)) < 0)
 		goto fail;
+	t2 = time_now_us();
 	if ((r = start_vmm(rt, req, drv, &p, &img, h, ret_error)) < 0)
 		goto fail;
 	log_info("%s: %s started (pid %d, tap %s, ip %s)", req->name, drv->name, (int)h->pid,
 		 h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-");
+	log_debug("%s: timing: network %.3f ms, disk %.3f ms, launch %.3f ms", req->name,
+		  (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (time_now_us() - t2) / 1000.0);
 	goto out;
 fail:
 	log_warn("%s: start failed: %s", req->name, *ret_error);

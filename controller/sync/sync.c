@@ -5,6 +5,7 @@
 #include "util/fileio.h"
 #include "util/hashmap.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -44,6 +45,7 @@ struct SpecSync {
 	Hashmap *names; /* name → NameEntry */
 	int dirfd;      /* the spec dir while spec_sync_full runs, else -1 */
 	SpecSyncStats stats;
+	uint64_t last_parse_us; /* read + parse time of the file being applied */
 };
 
 static int cmp_strp(const void *a, const void *b)
@@ -302,6 +304,7 @@ static void apply_doc(SpecSync *s, const char *rel, const SpecFile *sf, size_t i
 		return;
 	}
 	int64_t gen = 0;
+	uint64_t t0 = time_now_us();
 	int r = store_upsert_vm(s->store, doc->spec, rel, &gen);
 	if (r < 0) {
 		n->spec_error = xasprintf("store: %s", strerror(-r));
@@ -310,6 +313,8 @@ static void apply_doc(SpecSync *s, const char *rel, const SpecFile *sf, size_t i
 		s->stats.upserts++;
 		log_info("%s: intent %s from %s (generation %lld)", doc->name, what[r], rel,
 			 (long long)gen);
+		log_debug("%s: timing: parse %.3f ms, store %.3f ms", doc->name,
+			  s->last_parse_us / 1000.0, (time_now_us() - t0) / 1000.0);
 	}
 	notify(s, doc->name);
 }
@@ -428,7 +433,9 @@ static int sync_file_internal(SpecSync *s, const char *rel, bool force)
 	if (old && !force && fingerprint_equal(&old->fp, &fp))
 		return 0;
 
+	uint64_t t0 = time_now_us();
 	_cleanup_(spec_file_freep) SpecFile *sf = parse_fd(s, rel, fd);
+	s->last_parse_us = time_now_us() - t0;
 	s->stats.files_parsed++;
 	drop_other_nodes(s, sf);
 	FileEntry *f = xcalloc(1, sizeof(FileEntry));
