@@ -13,7 +13,7 @@ STATE=$T/state
 STATUS=$SPEC
 mkdir -p "$SPEC" "$STATE"
 
-start_bangerd "$SPEC" "$STATE" --resync 3600
+start_bangerd "$SPEC" "$STATE" --resync 3600 --node-name test-node
 check "bangerd starts" wait_until 5 grep -q "initial sync done" "$T/bangerd.log"
 
 # --- create -----------------------------------------------------------------
@@ -129,6 +129,14 @@ vm_yaml m-1 | put "$SPEC/multi.yaml"
 check "document removed from a file → that VM goes" wait_until 5 test ! -e "$STATUS/m-2.status.json"
 check "the other stays" test -f "$STATUS/m-1.status.json"
 rm "$SPEC/multi.yaml"
+
+# --- spec.node: only this controller's VMs ----------------------------------------------
+vm_yaml elsewhere-1 Stopped 256 "  node: some-other-node" | put "$SPEC/elsewhere.yaml"
+vm_yaml here-1 Stopped 256 "  node: test-node" | put "$SPEC/here.yaml"
+check "spec.node = our --node-name → acted on" wait_until 5 test -f "$STATUS/here-1.status.json"
+check "spec.node = another node → left alone (no status)" test ! -e "$STATUS/elsewhere-1.status.json"
+rm "$SPEC/elsewhere.yaml" "$SPEC/here.yaml"
+check "here-1 removed with its file" wait_until 5 test ! -e "$STATUS/here-1.status.json"
 
 # --- restart: intent survives, nothing re-generated, status not rewritten ---------------------
 ino=$(stat -c %i "$STATUS/web-1.status.json")
