@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		"                      of these (repeatable; default " BANGER_DEFAULT_IMAGE_DIR ")\n"
 		"  --stop-timeout S    graceful stop before SIGKILL (default 10)\n"
 		"  --firecracker-bin P firecracker binary (default: from PATH)\n"
-		"  --jailer-bin P      launch firecracker through this jailer\n"
+		"  --jailer P          launch firecracker through this jailer binary\n"
+		"                      (also --jailer-bin)\n"
 		"  --jailer-uid N, --jailer-gid N, --chroot-base DIR   jailer settings\n"
 		"  --qemu-bin P        qemu-system-x86_64 binary (default: from PATH)\n"
 		"  --resync SECONDS    periodic full resync (default %d; 0 disables)\n"
@@ -72,6 +73,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "stop-timeout", required_argument, NULL, O_STOP },
 		{ "firecracker-bin", required_argument, NULL, O_FC },
 		{ "jailer-bin", required_argument, NULL, O_JAILER },
+		{ "jailer", required_argument, NULL, O_JAILER },
 		{ "jailer-uid", required_argument, NULL, O_JUID },
 		{ "jailer-gid", required_argument, NULL, O_JGID },
 		{ "chroot-base", required_argument, NULL, O_CHROOT },
