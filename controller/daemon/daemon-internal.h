@@ -46,6 +46,7 @@ struct VmState {
 	char *last_error;
 	char *why;        /* e.g. "memoryMiB 256→512" for a spec-change restart */
 	int64_t observed_generation;
+	unsigned error_streak; /* consecutive passes that returned an error */
 };
 
 struct Daemon {
@@ -71,6 +72,9 @@ void daemon_enqueue(Daemon *d, const char *name);
 
 /* reconciler.c */
 int reconcile_name(Daemon *d, const char *name);
+/* Account a pass's result: an error requeues the VM with exponential
+ * back-off (1 s doubling to 60 s) instead of wedging it or the loop. */
+void reconcile_result(Daemon *d, const char *name, int r);
 void reconcile_on_pidfd(Daemon *d, VmState *vs);
 void reconcile_on_probe(Daemon *d, VmState *vs);
 /* Adopt running VMs and clean dead ones at start-up; sweep orphans. */

@@ -77,8 +77,7 @@ static void run_queue(Daemon *d)
 	char *name;
 	while ((name = dequeue(d))) {
 		int r = reconcile_name(d, name);
-		if (r < 0)
-			log_warn_errno(r, "%s: reconcile: %m", name);
+		reconcile_result(d, name, r);
 		free(name);
 	}
 }

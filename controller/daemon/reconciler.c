@@ -540,12 +540,7 @@ int reconcile_name(Daemon *d, const char *name)
 	case STEP_FORGET:
 		return do_delete(d, row, name);
 	case STEP_DELETE:
-		r = do_delete(d, row, name);
-		if (r < 0) {
-			vs->wake_at = time_now_ms() + 1000;
-			return r;
-		}
-		return 0;
+		return do_delete(d, row, name); /* an error is retried with back-off */
 	case STEP_START:
 		do_start(d, vs, row, spec);
 		break;
@@ -596,6 +591,23 @@ int reconcile_name(Daemon *d, const char *name)
 	if (r > 0)
 		log_info("%s: phase %s (%s)", name, vm_phase_to_string(st->phase), dec.reason);
 	return r < 0 ? r : 0;
+}
+
+void reconcile_result(Daemon *d, const char *name, int r)
+{
+	VmState *vs = hashmap_get(d->vms, name);
+	if (r >= 0) {
+		if (vs)
+			vs->error_streak = 0;
+		return;
+	}
+	if (!vs)
+		vs = vm_state(d, name);
+	uint64_t delay = 1000ULL << MIN(vs->error_streak, 6U);
+	vs->error_streak++;
+	vs->wake_at = time_now_ms() + MIN(delay, 60000ULL);
+	log_warn_errno(r, "%s: reconcile failed: %m; retrying in %llu ms", name,
+		       (unsigned long long)MIN(delay, 60000ULL));
 }
 
 uint64_t reconcile_due(Daemon *d, uint64_t now)
