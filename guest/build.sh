@@ -198,7 +198,7 @@ build_kernel() {
 		mkdir -p "$cache.tmp"
 		cp "$kb/arch/x86/boot/bzImage" "$kb/vmlinux" "$cache.tmp/"
 		cp "$kb/.config" "$cache.tmp/config"
-		make -s -C "$src" O="$kb" kernelrelease >"$cache.tmp/release" 2>>"$log"
+		env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s --no-print-directory -C "$src" O="$kb" kernelrelease >"$cache.tmp/release" 2>>"$log"
 		mv "$cache.tmp" "$cache"
 	fi
 	# Re-check the cached config too: the cache must not hide a bad fragment.
