@@ -95,7 +95,10 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
 #   KIND info:  no target (context for another row)
 # VALUE "-" means the measurement failed (FAIL).
 result() {
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"
+	# An empty field would vanish when print_table splits on tabs.
+	local f=("$@") i
+	for i in "${!f[@]}"; do [ -n "${f[$i]}" ] || f[i]=-; done
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${f[@]}" >>"$RESULTS"
 }
 
 print_table() {
@@ -399,8 +402,14 @@ VMD_STATUS=
 VMD_ARGS=()
 VM_PIDS=() # baselines started by VM sections (our children)
 
-# pid_gone PID: no such process, or only its zombie is left.
-pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+# pid_gone PID: no such process, or only its zombie is left. A zombie
+# thread-group leader is not enough: its other threads (bangerd's watcher)
+# may still be exiting, holding the fd table and so the state-dir lock.
+pid_gone() {
+	[ ! -e "/proc/$1/stat" ] && return 0
+	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] &&
+		[ "$(find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" -le 1 ]
+}
 pid_wait_gone() {
 	local _
 	for _ in $(seq 250); do pid_gone "$1" && return 0; sleep 0.02; done
@@ -705,6 +714,7 @@ section_adoption() {
 	vmd_stop
 	local base
 	base=$(median <"$WORK/adopt0.samples")
+	base=${base:--}
 	echo "  0 VMs: start → initial sync done: $(tr '\n' ' ' <"$WORK/adopt0.samples")ms"
 	vmd_start adopt "$WORK/adopt-specs" --resync 0 --log-level debug || { result "adoption: restart → initial sync done" - "$base" ms info -; return; }
 	for n in $ADOPT_NS; do
