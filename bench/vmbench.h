@@ -94,8 +94,13 @@ static BENCH_UNUSED int procev_next(int fd, int timeout_ms, ProcEv *ev)
 		struct nlmsghdr *nh = (struct nlmsghdr *)buf;
 		if (!NLMSG_OK(nh, (size_t)n) || nh->nlmsg_type != NLMSG_DONE)
 			continue;
-		struct cn_msg *cn = NLMSG_DATA(nh);
-		struct proc_event *pe = (struct proc_event *)cn->data;
+		/* The event sits 4-byte aligned after the cn_msg header; it holds a
+		 * u64, so copy it out rather than read it in place. */
+		struct proc_event ev_copy, *pe = &ev_copy;
+		size_t at = (size_t)((char *)NLMSG_DATA(nh) - buf) + sizeof(struct cn_msg);
+		if ((size_t)n < at + sizeof(ev_copy))
+			continue;
+		memcpy(&ev_copy, buf + at, sizeof(ev_copy));
 		*ev = (ProcEv){ .what = pe->what, .ts_ns = pe->timestamp_ns };
 		switch (pe->what) {
 		case PROC_EVENT_FORK:
