@@ -7,10 +7,10 @@
 # the reason above the table.
 #
 # Sections are shell functions named section_<name>, run in the order of
-# $BENCH_SECTIONS. To add one (VMM exec latency, kill→status latency,
-# adoption time, idle wake-ups, …): write section_<name>, call `result` for
-# each figure, and add <name> to DEFAULT_SECTIONS. Helpers below start and stop
-# a synced bangerd (daemon_ensure / daemon_stop) so sections can run alone:
+# $BENCH_SECTIONS. To add one: write section_<name>, call `result` for each
+# figure, and add <name> to DEFAULT_SECTIONS. Helpers below start and stop a
+# synced bangerd (daemon_ensure / daemon_stop; vmd_start / vmd_stop for one
+# with real guests in the bench's netns) so sections can run alone:
 #   BENCH_SECTIONS="noop_resync" make bench
 #
 # Knobs (environment): BENCH_N (spec files, 10000), BENCH_EDITS (200),
