@@ -7,10 +7,10 @@
 # the reason above the table.
 #
 # Sections are shell functions named section_<name>, run in the order of
-# $BENCH_SECTIONS. To add one (VMM exec latency, kill→status latency,
-# adoption time, idle wake-ups, …): write section_<name>, call `result` for
-# each figure, and add <name> to DEFAULT_SECTIONS. Helpers below start and stop
-# a synced bangerd (daemon_ensure / daemon_stop) so sections can run alone:
+# $BENCH_SECTIONS. To add one: write section_<name>, call `result` for each
+# figure, and add <name> to DEFAULT_SECTIONS. Helpers below start and stop a
+# synced bangerd (daemon_ensure / daemon_stop; vmd_start / vmd_stop for one
+# with real guests in the bench's netns) so sections can run alone:
 #   BENCH_SECTIONS="noop_resync" make bench
 #
 # Knobs (environment): BENCH_N (spec files, 10000), BENCH_EDITS (200),
@@ -21,6 +21,17 @@
 # another build to compare versions), BENCH_STATUS_IN_SPEC_DIR=1 (status
 # files next to the specs, bangerd's default, instead of a separate status
 # dir), BENCH_KEEP=1 (keep the work dir).
+#
+# The sections that boot real QEMU guests (vmm_exec, vmm_kill, adoption,
+# idle) run bangerd and their baselines in a private network namespace
+# (ip netns, deleted at the end) with --driver qemu --image-dir
+# $BENCH_GUEST_DIR (default build/guest, from `make guest-image`); the
+# observers (exec_latency, kill_latency, adopt, idle_wakeups) stay in the
+# host namespace, where the kernel's proc connector is (they only read
+# /proc and files, and create nothing). Knobs: BENCH_BOOTS (24),
+# BENCH_KILLS (20), BENCH_ADOPT_NS ("1 3 6"), BENCH_ADOPT_ROUNDS (3),
+# BENCH_IDLE_S (60), BENCH_IDLE_VMS (3). Clean-up kills only processes this
+# run started: by pid, and QEMUs whose command line holds this run's work dir.
 set -u
 BUILD=${BUILD:-build}
 BANGERD=$(realpath "${BENCH_BANGERD:-$BUILD/bangerd}")
@@ -29,7 +40,7 @@ N=${BENCH_N:-10000}
 EDITS=${BENCH_EDITS:-200}
 HUPS=${BENCH_HUPS:-20}
 COLD_RUNS=${BENCH_COLD_RUNS:-3}
-DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss"
+DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss vmm_exec vmm_kill adoption idle"
 SECTIONS=${BENCH_SECTIONS:-$DEFAULT_SECTIONS}
 mkdir -p "${BENCH_WORK:-$BUILD}"
 WORK=$(realpath "$(mktemp -d "${BENCH_WORK:-$BUILD}/bench-work.XXXXXX")")
@@ -56,6 +67,7 @@ T_START=$SECONDS
 
 cleanup() {
 	daemon_stop
+	vm_cleanup
 	if [ -n "$BASE_PID" ]; then
 		kill "$BASE_PID" 2>/dev/null; kill -CONT "$BASE_PID" 2>/dev/null; wait "$BASE_PID" 2>/dev/null
 	fi
@@ -83,7 +95,10 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
 #   KIND info:  no target (context for another row)
 # VALUE "-" means the measurement failed (FAIL).
 result() {
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"
+	# An empty field would vanish when print_table splits on tabs.
+	local f=("$@") i
+	for i in "${!f[@]}"; do [ -n "${f[$i]}" ] || f[i]=-; done
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${f[@]}" >>"$RESULTS"
 }
 
 print_table() {
@@ -140,6 +155,7 @@ machine() {
 	echo "bangerd:    $BANGERD ($rev)"
 	echo "command:    make bench  (BUILD=$BUILD BENCH_N=$N BENCH_EDITS=$EDITS BENCH_HUPS=$HUPS BENCH_COLD_RUNS=$COLD_RUNS BENCH_SECTIONS=\"$SECTIONS\")"
 	echo "daemon:     bangerd --spec-dir \$WORK/specs --status-dir \$WORK/runN/status --state-dir \$WORK/runN/state --runtime-dir \$WORK/runN/state/run --node-name bench --resync 0 --log-level debug"
+	echo "guests:     BENCH_BOOTS=$BOOTS BENCH_KILLS=$KILLS BENCH_ADOPT_NS=\"$ADOPT_NS\" BENCH_ADOPT_ROUNDS=$ADOPT_ROUNDS BENCH_IDLE_S=$IDLE_S BENCH_IDLE_VMS=$IDLE_VMS; $(qemu-system-x86_64 --version 2>/dev/null | head -n1), TCG, 128 MiB, 1 vCPU, kernel+rootfs from $GUEST; bangerd --driver qemu --image-dir $GUEST --stop-timeout 2 in netns banger-bench-$TOK"
 	echo
 }
 
@@ -364,9 +380,418 @@ section_peak_rss() {
 	echo
 }
 
+# ---- sections with real guests ------------------------------------------------
+#
+# bangerd and the baselines run in a private network namespace; observers
+# (exec_latency, kill_latency, adopt, idle_wakeups) in the host namespace.
+# Every VM name carries this run's token ($TOK), every path is under $WORK.
+
+GUEST=$(realpath -m "${BENCH_GUEST_DIR:-build/guest}")
+BOOTS=${BENCH_BOOTS:-24}
+KILLS=${BENCH_KILLS:-20}
+ADOPT_NS=${BENCH_ADOPT_NS:-1 3 6}
+ADOPT_ROUNDS=${BENCH_ADOPT_ROUNDS:-3}
+IDLE_S=${BENCH_IDLE_S:-60}
+IDLE_VMS=${BENCH_IDLE_VMS:-3}
+TOK=$(basename "$WORK" | sed 's/.*\.//' | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')
+NETNS=
+VMD_PID=   # the bangerd of the running VM section (started by `adopt`, not our child)
+VMD_LOG=
+VMD_STATE=
+VMD_STATUS=
+VMD_ARGS=()
+VM_PIDS=() # baselines started by VM sections (our children)
+
+# pid_gone PID: no such process, or only its zombie is left. A zombie
+# thread-group leader is not enough: its other threads (bangerd's watcher)
+# may still be exiting, holding the fd table and so the state-dir lock.
+pid_gone() {
+	[ ! -e "/proc/$1/stat" ] && return 0
+	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] &&
+		[ "$(find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" -le 1 ]
+}
+pid_wait_gone() {
+	local _
+	for _ in $(seq 250); do pid_gone "$1" && return 0; sleep 0.02; done
+	return 1
+}
+# SIGKILL the QEMUs whose command line holds $1 (a path inside $WORK) and wait.
+vm_kill_qemus() {
+	local p pids
+	pids=$(pgrep -f "qemu-system-x86_64 .*$1") || return 0
+	for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+	for p in $pids; do pid_wait_gone "$p"; done
+}
+# bg_stop PID: SIGTERM a baseline we started (SIGKILL after 5 s) and reap it.
+bg_stop() {
+	kill -TERM "$1" 2>/dev/null
+	pid_wait_gone "$1" || kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+vm_cleanup() {
+	local p
+	vmd_stop
+	for p in "${VM_PIDS[@]}"; do bg_stop "$p"; done
+	VM_PIDS=()
+	# A bangerd whose start timed out was never told to us by pid: its
+	# command line holds our work dir.
+	for p in $(pgrep -f "bangerd --spec-dir $WORK/" 2>/dev/null); do kill -KILL "$p"; pid_wait_gone "$p"; done
+	vm_kill_qemus "$WORK"
+	if [ -n "$NETNS" ]; then ip netns del "$NETNS" 2>/dev/null; NETNS=; fi
+}
+
+netns_ensure() {
+	[ -n "$NETNS" ] && return 0
+	if ! [ -f "$GUEST/bzImage" ] || ! [ -f "$GUEST/rootfs.ext4" ] ||
+		! command -v qemu-system-x86_64 qemu-img nsenter >/dev/null; then
+		note "no guest image in $GUEST (make guest-image) or no qemu-system-x86_64 / qemu-img / nsenter"
+		return 1
+	fi
+	if ! ip netns add "banger-bench-$TOK" || ! ip -n "banger-bench-$TOK" link set lo up; then
+		note "ip netns add banger-bench-$TOK failed"
+		return 1
+	fi
+	NETNS=banger-bench-$TOK
+}
+
+# guest_spec NAME [MEMORY]: a Running QEMU guest with a readiness probe.
+guest_spec() {
+	cat <<YAML
+apiVersion: banger/v1
+kind: VM
+metadata:
+  name: $1
+spec:
+  state: Running
+  vmm: qemu
+  memoryMiB: ${2:-128}
+  kernel: {path: $GUEST/bzImage}
+  rootfs: {path: $GUEST/rootfs.ext4}
+  readiness: {tcpPort: 80, timeoutSeconds: 90}
+YAML
+}
+# put FILE: stdin to FILE atomically (temp + rename), as an editor saves.
+put() { local t; t=$(dirname "$1")/.put.$$.tmp; cat >"$t" && mv -f "$t" "$1"; }
+status_running() { grep -q '"phase": "Running"' "$1/$2.status.json" 2>/dev/null; }
+status_pid() { sed -n 's/.*"pid": \([0-9][0-9]*\).*/\1/p' "$1/$2.status.json" 2>/dev/null; }
+# vm_wait_running STATUS_DIR NAME...: set-up only (polled), up to 180 s.
+vm_wait_running() {
+	local dir=$1 n deadline=$((SECONDS + 180))
+	shift
+	for n in "$@"; do
+		while ! status_running "$dir" "$n"; do
+			if [ $SECONDS -ge $deadline ]; then
+				note "$n: not Running after 180 s; status: $(tr -d '\n' <"$dir/$n.status.json" 2>/dev/null | tr -s ' ' | cut -c1-400)"
+				return 1
+			fi
+			sleep 0.1
+		done
+	done
+}
+# pctl FILE P [DIV]: nearest-rank percentile of FILE's numbers, divided by DIV.
+pctl() { sort -g "$1" | awk -v p="$2" -v s="${3:-1}" '{v[NR]=$1} END {if (!NR) {print "-"; exit} r=int(p/100*NR+0.999999); if (r<1) r=1; printf "%.2f", v[r]/s}'; }
+
+# vmd_start LABEL SPEC_DIR ARGS...: bangerd on new state and status dirs, in
+# the private netns, started (and timed to "initial sync done") by `adopt`.
+vmd_start() {
+	local d=$WORK/$1 spec=$2
+	shift 2
+	mkdir -p "$d/status" "$d/state"
+	VMD_STATUS=$d/status
+	VMD_STATE=$d/state
+	VMD_LOG=$d/bangerd.log
+	VMD_ARGS=(--spec-dir "$spec" --status-dir "$d/status" --state-dir "$d/state"
+		--runtime-dir "$d/state/run" --node-name bench --image-dir "$GUEST" --driver qemu
+		--stop-timeout 2 "$@")
+	vmd_exec "$d/start.out" -
+}
+# vmd_exec OUT NAMES: (re)start bangerd with VMD_ARGS; NAMES as for adopt.
+vmd_exec() {
+	"$BB/adopt" "$VMD_LOG" "$VMD_STATUS" "$2" "$(command -v nsenter)" --net="/run/netns/$NETNS" -- \
+		"$BANGERD" "${VMD_ARGS[@]}" >"$1"
+	local rc=$?
+	VMD_PID=$(kv "$1" pid)
+	if [ $rc -ne 0 ]; then
+		note "bangerd start failed (adopt exited $rc: $(tr '\n' ' ' <"$1")); log: $(tail -n 3 "$VMD_LOG" | tr '\n' ' ')"
+		return 1
+	fi
+}
+vmd_kill9() {
+	[ -n "$VMD_PID" ] || return 0
+	kill -KILL "$VMD_PID" 2>/dev/null
+	pid_wait_gone "$VMD_PID"
+	VMD_PID=
+}
+# SIGTERM bangerd (VMs keep running), then kill its QEMUs.
+vmd_stop() {
+	if [ -n "$VMD_PID" ]; then
+		kill -TERM "$VMD_PID" 2>/dev/null
+		pid_wait_gone "$VMD_PID" || kill -KILL "$VMD_PID" 2>/dev/null
+		VMD_PID=
+	fi
+	[ -n "$VMD_STATE" ] && vm_kill_qemus "$VMD_STATE"
+	VMD_STATE=
+}
+# argv_part FILE PREFIX: the value after PREFIX in a NUL-separated argv, up to a comma.
+argv_part() { tr '\0' '\n' <"$1" | sed -n "s|^$2\([^,]*\).*|\1|p" | head -n1; }
+
+# 5. Spec write → VMM exec. exec_latency writes a spec durably and takes the
+#    exec time from the kernel (proc connector), one boot per call; bangerd
+#    and baseline_exec alternate boot by boot; each boot is deleted (and gone)
+#    before the next. The first bangerd boot is a warm-up (not counted) that
+#    also captures bangerd's QEMU argv for the baseline.
+section_vmm_exec() {
+	local m50="VMM exec p50: spec write → exec" m99="VMM exec p99: spec write → exec"
+	local madd="controller adds at p99 (bangerd − base)" madd50="controller adds at p50 (bangerd − base)"
+	echo "== spec write → VMM exec: $BOOTS boots each, bangerd and baseline_exec alternating"
+	vmm_exec_fail() { result "$m99" - - ms info -; result "$madd" - - ms lt 20; vmd_stop; }
+	netns_ensure || { vmm_exec_fail; return; }
+	local spec=$WORK/exec-specs bspec=$WORK/exec-base-specs bst=$WORK/exec-base-status bdir=$WORK/exec-base
+	local warm=xw$TOK i f
+	mkdir -p "$spec" "$bspec" "$bst" "$bdir"
+	vmd_start exec "$spec" --resync 0 --log-level debug || { vmm_exec_fail; return; }
+	if ! "$BB/exec_latency" bangerd "$spec" "$VMD_STATUS" "$warm" "$GUEST" "$WORK/qemu.argv" >"$WORK/exec-warm.out"; then
+		note "warm-up boot failed; bangerd log: $(tail -n 5 "$VMD_LOG" | tr '\n' ' ')"
+		vmm_exec_fail
+		return
+	fi
+	local console api tap vmdir
+	console=$(kv "$WORK/exec-warm.out" console)
+	api=$(kv "$WORK/exec-warm.out" api_sock)
+	tap=$(kv "$WORK/exec-warm.out" tap)
+	vmdir=$(dirname "$console")
+	echo "  warm-up boot (not counted): exec after $(kv "$WORK/exec-warm.out" exec_us) µs, Ready after $(kv "$WORK/exec-warm.out" ready_ms) ms; QEMU argv captured ($(tr '\0' '\n' <"$WORK/qemu.argv" | wc -l) args)"
+	qemu-img create -q -f qcow2 -b "$GUEST/rootfs.ext4" -F raw "$bdir/root.qcow2" || { note "qemu-img create failed"; vmm_exec_fail; return; }
+	# A persistent tap, as bangerd's taps are (QEMU would otherwise create
+	# one and delete it on exit). nsenter execs: $! is the baseline's pid.
+	ip -n "$NETNS" tuntap add name "bx$TOK" mode tap || note "tuntap add bx$TOK failed"
+	nsenter --net="/run/netns/$NETNS" -- "$BB/baseline_exec" "$bspec" "$bdir/qmp.sock" "$WORK/qemu.argv" "$warm" \
+		"$api" "$bdir/qmp.sock" "$vmdir" "$bdir" "$tap" "bx$TOK" >"$WORK/exec-base.out" 2>"$WORK/exec-base.err" &
+	local bpid=$!
+	VM_PIDS+=("$bpid")
+	for _ in $(seq 100); do grep -q ready "$WORK/exec-base.out" && break; sleep 0.02; done
+	for f in exec exec-fork exec-write exec-ready exec-gone base base-fork; do : >"$WORK/$f.samples"; done
+	local bad=0
+	for i in $(seq "$BOOTS"); do
+		if ! "$BB/exec_latency" bangerd "$spec" "$VMD_STATUS" "xb$TOK-$i" "$GUEST" >"$WORK/exec.out"; then
+			note "boot $i (bangerd) failed; log: $(tail -n 3 "$VMD_LOG" | tr '\n' ' ')"
+			bad=1
+			break
+		fi
+		kv "$WORK/exec.out" exec_us >>"$WORK/exec.samples"
+		awk -F= '/^exec_us=/ {e=$2} /^fork_us=/ {f=$2} END {print e - f}' "$WORK/exec.out" >>"$WORK/exec-fork.samples"
+		kv "$WORK/exec.out" write_us >>"$WORK/exec-write.samples"
+		kv "$WORK/exec.out" ready_ms >>"$WORK/exec-ready.samples"
+		kv "$WORK/exec.out" gone_ms >>"$WORK/exec-gone.samples"
+		sleep 0.2
+		if ! "$BB/exec_latency" baseline "$bspec" "$bst" "xa$TOK-$i" "$GUEST" >"$WORK/exec-b.out"; then
+			note "boot $i (baseline) failed: $(tail -n 3 "$WORK/exec-base.err" | tr '\n' ' ')"
+			bad=1
+			break
+		fi
+		kv "$WORK/exec-b.out" exec_us >>"$WORK/base.samples"
+		awk -F= '/^exec_us=/ {e=$2} /^fork_us=/ {f=$2} END {print e - f}' "$WORK/exec-b.out" >>"$WORK/base-fork.samples"
+		sleep 0.2
+	done
+	bg_stop "$bpid"
+	vmd_stop
+	local n nb
+	n=$(wc -l <"$WORK/exec.samples")
+	nb=$(wc -l <"$WORK/base.samples")
+	echo "  bangerd        : $n boots; spec write → exec p50 $(pctl "$WORK/exec.samples" 50 1000) ms, p90 $(pctl "$WORK/exec.samples" 90 1000), p99 $(pctl "$WORK/exec.samples" 99 1000), max $(pctl "$WORK/exec.samples" 100 1000) ms (of which the durable spec write p50 $(pctl "$WORK/exec-write.samples" 50 1000) ms; fork → exec p50 $(pctl "$WORK/exec-fork.samples" 50 1000) ms)"
+	echo "  baseline_exec  : $nb boots; spec write → exec p50 $(pctl "$WORK/base.samples" 50 1000) ms, p90 $(pctl "$WORK/base.samples" 90 1000), p99 $(pctl "$WORK/base.samples" 99 1000), max $(pctl "$WORK/base.samples" 100 1000) ms (fork → exec p50 $(pctl "$WORK/base-fork.samples" 50 1000) ms)"
+	echo "  bangerd boots: Ready (probe passed) p50 $(pctl "$WORK/exec-ready.samples" 50) ms after the write; spec delete → VMM and status gone p50 $(pctl "$WORK/exec-gone.samples" 50) ms"
+	# The daemon's own per-stage timings of the counted boots (debug log).
+	grep -E " xb$TOK-[0-9]+: timing: parse" "$VMD_LOG" |
+		sed 's/.*parse \([0-9.]*\) ms, store \([0-9.]*\) ms.*/\1 \2/' >"$WORK/stages-sync.txt"
+	grep -E " xb$TOK-[0-9]+: timing: network" "$VMD_LOG" |
+		sed 's/.*network \([0-9.]*\) ms, disk \([0-9.]*\) ms, launch \([0-9.]*\) ms.*/\1 \2 \3/' >"$WORK/stages-rt.txt"
+	local col line=""
+	for col in parse:1:sync store:2:sync network:1:rt disk:2:rt launch:3:rt; do
+		IFS=: read -r nm c file <<<"$col"
+		awk -v c="$c" '{print $c}' "$WORK/stages-$file.txt" >"$WORK/stage.txt"
+		line="$line, $nm $(pctl "$WORK/stage.txt" 50) / $(pctl "$WORK/stage.txt" 99)"
+	done
+	echo "  bangerd stages (debug log, ms p50 / p99 over $(wc -l <"$WORK/stages-rt.txt") boots)${line#,}; launch = spawn + wait for QMP, ends after the exec"
+	[ "$n" = "$BOOTS" ] && [ "$nb" = "$BOOTS" ] && [ $bad = 0 ] || { result "$m99" - - ms info -; result "$madd" - - ms lt 20; return; }
+	local b50 b99 a50 a99
+	b50=$(pctl "$WORK/exec.samples" 50 1000); b99=$(pctl "$WORK/exec.samples" 99 1000)
+	a50=$(pctl "$WORK/base.samples" 50 1000); a99=$(pctl "$WORK/base.samples" 99 1000)
+	result "$m50 ($n boots)" "$b50" "$a50" ms info -
+	result "$m99 ($n boots)" "$b99" "$a99" ms info -
+	result "$madd50" "$(awk -v a="$b50" -v b="$a50" 'BEGIN {printf "%.2f", a - b}')" - ms info -
+	result "$madd" "$(awk -v a="$b99" -v b="$a99" 'BEGIN {printf "%.2f", a - b}')" - ms lt 20
+	echo
+}
+
+# 6. VMM kill → status. One Running VM under bangerd, one under
+#    baseline_pidfd, both booted from bangerd's argv; they alternate kill by
+#    kill, each killed only when both guests are up and idle. bangerd's VM is
+#    brought back by a spec edit (memoryMiB 128 ↔ 132), which resets the
+#    crash back-off (1 s, 2 s, 4 s …) so every kill meets the same state.
+section_vmm_kill() {
+	local m50="VMM kill → status p50" m99="VMM kill → status p99"
+	echo "== VMM kill -9 → status no longer shows the pid: $KILLS kills each, bangerd and baseline_pidfd alternating"
+	vmm_kill_fail() { result "$m99" - - ms lt 100; vmd_stop; }
+	netns_ensure || { vmm_kill_fail; return; }
+	local spec=$WORK/kill-specs bst=$WORK/kill-base-status bdir=$WORK/kill-base
+	local name=xk$TOK bname=xq$TOK mem=128 i pid
+	mkdir -p "$spec" "$bst" "$bdir"
+	vmd_start kill "$spec" --resync 0 --log-level debug || { vmm_kill_fail; return; }
+	guest_spec "$name" "$mem" | put "$spec/$name.yaml"
+	vm_wait_running "$VMD_STATUS" "$name" || { vmm_kill_fail; return; }
+	pid=$(status_pid "$VMD_STATUS" "$name")
+	cat "/proc/$pid/cmdline" >"$WORK/qemu-kill.argv" || { note "no cmdline for pid $pid"; vmm_kill_fail; return; }
+	local api console tap
+	api=$(argv_part "$WORK/qemu-kill.argv" "socket,id=qmp,path=")
+	console=$(argv_part "$WORK/qemu-kill.argv" "file,id=console,path=")
+	tap=$(argv_part "$WORK/qemu-kill.argv" "tap,id=net0,ifname=")
+	qemu-img create -q -f qcow2 -b "$GUEST/rootfs.ext4" -F raw "$bdir/root.qcow2" || { note "qemu-img create failed"; vmm_kill_fail; return; }
+	# A persistent tap like bangerd's: a tap QEMU creates itself is deleted
+	# inside its exit (~15-20 ms of netdev unregistering before the pidfd
+	# fires), while bangerd deletes its tap after the exit.
+	ip -n "$NETNS" tuntap add name "bk$TOK" mode tap || note "tuntap add bk$TOK failed"
+	nsenter --net="/run/netns/$NETNS" -- "$BB/baseline_pidfd" "$bst" "$bname" "$bdir/qmp.sock" "$bdir/console.log" "$WORK/qemu-kill.argv" "$name" \
+		"$api" "$bdir/qmp.sock" "$(dirname "$console")" "$bdir" "$tap" "bk$TOK" 2>"$WORK/kill-base.err" &
+	local bpid=$!
+	VM_PIDS+=("$bpid")
+	vm_wait_running "$bst" "$bname" || { note "baseline_pidfd: $(tail -n 2 "$WORK/kill-base.err")"; vmm_kill_fail; return; }
+	local f bad=0
+	for f in kill kill-exit base-kill base-kill-exit; do : >"$WORK/$f.samples"; done
+	for i in $(seq "$KILLS"); do
+		if ! "$BB/kill_latency" "$VMD_STATUS" "$name" >"$WORK/kill.out"; then
+			note "kill $i (bangerd) not measured; log: $(tail -n 3 "$VMD_LOG" | tr '\n' ' ')"
+			bad=1
+			break
+		fi
+		kv "$WORK/kill.out" status_us >>"$WORK/kill.samples"
+		kv "$WORK/kill.out" exit_us >>"$WORK/kill-exit.samples"
+		mem=$((mem == 128 ? 132 : 128))
+		guest_spec "$name" "$mem" | put "$spec/$name.yaml"
+		vm_wait_running "$VMD_STATUS" "$name" || { bad=1; break; }
+		if ! "$BB/kill_latency" "$bst" "$bname" >"$WORK/kill-b.out"; then
+			note "kill $i (baseline) not measured: $(tail -n 2 "$WORK/kill-base.err" | tr '\n' ' ')"
+			bad=1
+			break
+		fi
+		kv "$WORK/kill-b.out" status_us >>"$WORK/base-kill.samples"
+		kv "$WORK/kill-b.out" exit_us >>"$WORK/base-kill-exit.samples"
+		vm_wait_running "$bst" "$bname" || { bad=1; break; }
+	done
+	bg_stop "$bpid"
+	vmd_stop
+	local n nb
+	n=$(wc -l <"$WORK/kill.samples")
+	nb=$(wc -l <"$WORK/base-kill.samples")
+	echo "  bangerd        : $n kills; kill → status p50 $(pctl "$WORK/kill.samples" 50 1000) ms, p90 $(pctl "$WORK/kill.samples" 90 1000), p99 $(pctl "$WORK/kill.samples" 99 1000), max $(pctl "$WORK/kill.samples" 100 1000) ms (kill → process gone, pidfd readable: p50 $(pctl "$WORK/kill-exit.samples" 50 1000) ms)"
+	echo "  baseline_pidfd : $nb kills; kill → status p50 $(pctl "$WORK/base-kill.samples" 50 1000) ms, p90 $(pctl "$WORK/base-kill.samples" 90 1000), p99 $(pctl "$WORK/base-kill.samples" 99 1000), max $(pctl "$WORK/base-kill.samples" 100 1000) ms (kill → process gone p50 $(pctl "$WORK/base-kill-exit.samples" 50 1000) ms)"
+	if [ "$n" != "$KILLS" ] || [ "$nb" != "$KILLS" ] || [ $bad = 1 ]; then
+		result "$m99" - "$(pctl "$WORK/base-kill.samples" 99 1000)" ms lt 100
+		return
+	fi
+	result "$m50 ($n kills)" "$(pctl "$WORK/kill.samples" 50 1000)" "$(pctl "$WORK/base-kill.samples" 50 1000)" ms info -
+	result "$m99 ($n kills)" "$(pctl "$WORK/kill.samples" 99 1000)" "$(pctl "$WORK/base-kill.samples" 99 1000)" ms lt 100
+	echo
+}
+
+# 7. Adoption: kill -9 bangerd with N VMs running and start it again;
+#    `adopt` times start → "initial sync done" and → every VM's status shows
+#    Running with its old pid (a restarted VM fails the figure). Baseline: the
+#    same daemon restarted with no VMs at all.
+section_adoption() {
+	echo "== adoption after kill -9 of bangerd: N VMs running, $ADOPT_ROUNDS restarts each (baseline: the same with no VMs)"
+	netns_ensure || { result "adoption: restart → initial sync done" - - ms info -; return; }
+	local n have=0 names="" bad=0
+	mkdir -p "$WORK/adopt0-specs" "$WORK/adopt-specs"
+	: >"$WORK/adopt0.samples"
+	if vmd_start adopt0 "$WORK/adopt0-specs" --resync 0 --log-level debug; then
+		for _ in $(seq "$ADOPT_ROUNDS"); do
+			vmd_kill9
+			vmd_exec "$WORK/adopt.out" - || break
+			kv "$WORK/adopt.out" sync_ms >>"$WORK/adopt0.samples"
+		done
+	fi
+	vmd_stop
+	local base
+	base=$(median <"$WORK/adopt0.samples")
+	base=${base:--}
+	echo "  0 VMs: start → initial sync done: $(tr '\n' ' ' <"$WORK/adopt0.samples")ms"
+	vmd_start adopt "$WORK/adopt-specs" --resync 0 --log-level debug || { result "adoption: restart → initial sync done" - "$base" ms info -; return; }
+	for n in $ADOPT_NS; do
+		while [ "$have" -lt "$n" ]; do
+			have=$((have + 1))
+			guest_spec "xd$TOK-$have" | put "$WORK/adopt-specs/xd$TOK-$have.yaml"
+			names="$names,xd$TOK-$have"
+		done
+		# shellcheck disable=SC2086
+		vm_wait_running "$VMD_STATUS" ${names//,/ } || { bad=1; break; }
+		sleep 1 # the last probes and status writes are done
+		: >"$WORK/adopt$n.sync"; : >"$WORK/adopt$n.ready"
+		local lines=""
+		for _ in $(seq "$ADOPT_ROUNDS"); do
+			vmd_kill9
+			if ! vmd_exec "$WORK/adopt.out" "${names#,}"; then bad=1; break; fi
+			kv "$WORK/adopt.out" sync_ms >>"$WORK/adopt$n.sync"
+			kv "$WORK/adopt.out" ready_ms >>"$WORK/adopt$n.ready"
+			lines="$lines $(kv "$WORK/adopt.out" sync_ms)/$(kv "$WORK/adopt.out" ready_ms)"
+		done
+		echo "  $n VMs: start → sync done / → all Running with the same pids (ms):$lines; adopted (log) $(kv "$WORK/adopt.out" adopted_log)/$n, restarted $(kv "$WORK/adopt.out" restarted)"
+		[ $bad = 0 ] || break
+		result "adoption, $n VMs: start → sync done" "$(median <"$WORK/adopt$n.sync")" "$base" ms info -
+		result "adoption, $n VMs: → Ready, same pids" "$(median <"$WORK/adopt$n.ready")" "$base" ms info -
+	done
+	[ $bad = 0 ] || result "adoption, $n VMs: start → sync done" - "$base" ms info -
+	vmd_stop
+	echo
+}
+
+# 8. Idle wake-ups: bangerd with $IDLE_VMS Running VMs and $N Stopped specs,
+#    with its defaults (--resync 60, --log-level info), left alone for
+#    $IDLE_S s. idle_wakeups counts context switches over all its threads
+#    (voluntary + involuntary) and its CPU time (schedstat). Baseline:
+#    baseline_idle, blocked in epoll_wait on a 60 s periodic timerfd,
+#    measured over the same window.
+section_idle() {
+	local mw="idle: wake-ups per minute (all threads)" mc="idle: CPU per minute"
+	echo "== idle: bangerd with $IDLE_VMS Running VMs and $N Stopped specs, untouched for $IDLE_S s (its defaults: --resync 60, --log-level info)"
+	idle_fail() { result "$mw" - - /min lt 60; vmd_stop; }
+	netns_ensure || { idle_fail; return; }
+	local spec=$WORK/idle-specs i names=()
+	mkdir -p "$spec"
+	"$BB/mkspecs" "$spec" "$N" >/dev/null || { note "mkspecs failed"; idle_fail; return; }
+	for i in $(seq "$IDLE_VMS"); do
+		guest_spec "xi$TOK-$i" | put "$spec/xi$TOK-$i.yaml"
+		names+=("xi$TOK-$i")
+	done
+	vmd_start idle "$spec" --log-level info || { idle_fail; return; }
+	echo "  start → initial sync done: $(kv "$WORK/idle/start.out" sync_ms) ms"
+	vm_wait_running "$VMD_STATUS" "${names[@]}" || { idle_fail; return; }
+	sleep 5 # boots done, probes closed, last status written
+	"$BB/baseline_idle" 60 >/dev/null &
+	local bpid=$! lines0
+	VM_PIDS+=("$bpid")
+	sleep 1 # its first expiry falls inside the window, not on its edge
+	lines0=$(wc -l <"$VMD_LOG")
+	if ! "$BB/idle_wakeups" "$IDLE_S" "$VMD_PID" "$bpid" >"$WORK/idle.out"; then
+		note "idle_wakeups failed"
+		idle_fail
+		return
+	fi
+	bg_stop "$bpid"
+	echo "  bangerd      : $(kv "$WORK/idle.out" p0_switches) context switches in $(kv "$WORK/idle.out" seconds) s ($(kv "$WORK/idle.out" p0_voluntary) voluntary, $(kv "$WORK/idle.out" p0_involuntary) involuntary) over $(kv "$WORK/idle.out" p0_threads) threads [$(sed -n 's/^p0_thread=//p' "$WORK/idle.out" | tr '\n' ' ')]; CPU $(kv "$WORK/idle.out" p0_cpu_ms) ms"
+	echo "  baseline_idle: $(kv "$WORK/idle.out" p1_switches) context switches, CPU $(kv "$WORK/idle.out" p1_cpu_ms) ms"
+	echo "  bangerd's log during the window ($(($(wc -l <"$VMD_LOG") - lines0)) lines):"
+	tail -n +$((lines0 + 1)) "$VMD_LOG" | head -n 5 | cut -c1-160 | sed 's/^/    /'
+	result "$mw" "$(kv "$WORK/idle.out" p0_per_min)" "$(kv "$WORK/idle.out" p1_per_min)" /min lt 60
+	result "$mc" "$(kv "$WORK/idle.out" p0_cpu_ms_per_min)" "$(kv "$WORK/idle.out" p1_cpu_ms_per_min)" ms lt 600
+	vmd_stop
+	echo
+}
+
 # ---- main -------------------------------------------------------------------
 
-for tool in mkspecs cold_sync baseline_cold hup_cpu baseline_scan edit_latency baseline_inotify; do
+for tool in mkspecs cold_sync baseline_cold hup_cpu baseline_scan edit_latency baseline_inotify \
+	exec_latency baseline_exec kill_latency baseline_pidfd adopt idle_wakeups baseline_idle; do
 	[ -x "$BB/$tool" ] || { echo "bench: $BB/$tool missing; run make bench" >&2; exit 1; }
 done
 [ -x "$BANGERD" ] || { echo "bench: $BANGERD missing" >&2; exit 1; }

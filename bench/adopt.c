@@ -1,0 +1,154 @@
+/* adopt — controller restart with VMs running: start bangerd and time it
+ * until it has adopted them.
+ *
+ *   adopt LOG STATUS_DIR NAMES BANGERD [ARGS...]
+ *
+ * NAMES is a comma-separated list of VMs that are Running now (their status
+ * files show phase Running and a pid), or "-" for none. Their pids are read
+ * first; then the clock starts just before fork + exec of BANGERD ARGS...
+ * (stdout and stderr appended to LOG, followed with inotify) and stops
+ *  - sync_ms:  at the log line "initial sync done" (every VM rediscovered,
+ *              reconciled once, status flushed);
+ *  - ready_ms: when every NAME's status shows phase Running (Ready) with the
+ *              same pid as before — checked from sync_ms on, following the
+ *              status dir with inotify (bangerd does not rewrite a status
+ *              that did not change, so this is usually sync_ms).
+ * A VM restarted instead of adopted (another pid) is a failure (exit 3).
+ * It also counts the "adopted running VMM" log lines. bangerd is left
+ * running; its pid is printed. */
+#include "vmbench.h"
+
+#include <sys/inotify.h>
+
+#define DONE_MARK "initial sync done"
+#define ADOPT_MARK "adopted running VMM"
+#define TIMEOUT_MS 60000
+#define MAX_VMS 64
+
+typedef struct {
+	int rfd, ifd;
+	off_t off;
+	char line[8192];
+	size_t fill;
+	int adopted;
+	long daemon_ms;
+} LogTail;
+
+static bool log_scan(LogTail *t)
+{
+	char buf[65536];
+	ssize_t k;
+	while ((k = pread(t->rfd, buf, sizeof(buf), t->off)) > 0) {
+		for (ssize_t i = 0; i < k; i++) {
+			t->off++;
+			if (buf[i] != '\n') {
+				if (t->fill + 1 < sizeof(t->line))
+					t->line[t->fill++] = buf[i];
+				continue;
+			}
+			t->line[t->fill] = 0;
+			t->fill = 0;
+			if (strstr(t->line, ADOPT_MARK))
+				t->adopted++;
+			char *p = strstr(t->line, DONE_MARK);
+			if (p) {
+				char *in = strstr(p, " in ");
+				t->daemon_ms = in ? strtol(in + 4, NULL, 10) : -1;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* How many NAMES show phase Running with their old pid; *ret_moved counts
+ * those with another pid. */
+static int count_adopted(int sdfd, char **names, const long *pids, int n, int *ret_moved)
+{
+	char phase[64];
+	int good = 0;
+	*ret_moved = 0;
+	for (int i = 0; i < n; i++) {
+		long pid = 0;
+		if (!status_read(sdfd, names[i], phase, sizeof(phase), &pid))
+			continue;
+		if (pid > 0 && pid != pids[i])
+			(*ret_moved)++;
+		else if (pid == pids[i] && strcmp(phase, "Running") == 0)
+			good++;
+	}
+	return good;
+}
+
+int main(int argc, char **argv)
+{
+	char *names[MAX_VMS];
+	long pids[MAX_VMS];
+	char phase[64], evbuf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int n = 0, moved = 0;
+	if (argc < 5)
+		die("usage: adopt LOG STATUS_DIR NAMES BANGERD [ARGS...]");
+	int sdfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int sifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (sdfd < 0 || sifd < 0 || inotify_add_watch(sifd, argv[2], IN_MOVED_TO) < 0)
+		die("watch %s: %m", argv[2]);
+	char *s = argv[3], *tok, *save = NULL;
+	for (; strcmp(argv[3], "-") && n < MAX_VMS && (tok = strtok_r(s, ",", &save)); s = NULL) {
+		names[n] = tok;
+		if (!status_read(sdfd, tok, phase, sizeof(phase), &pids[n]) || pids[n] <= 0 ||
+		    strcmp(phase, "Running") != 0)
+			die("%s: not Running with a pid before the restart", tok);
+		n++;
+	}
+
+	LogTail t = { .daemon_ms = -1 };
+	int logfd = open(argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	t.rfd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	t.ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (logfd < 0 || t.rfd < 0 || t.ifd < 0 || inotify_add_watch(t.ifd, argv[1], IN_MODIFY) < 0)
+		die("log %s: %m", argv[1]);
+	t.off = lseek(t.rfd, 0, SEEK_END);
+
+	uint64_t t0 = now_ns(), t1 = 0, t2 = 0;
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %m");
+	if (pid == 0) {
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		execv(argv[4], argv + 4);
+		_exit(127);
+	}
+	while (!t1) {
+		struct pollfd p = { .fd = t.ifd, .events = POLLIN };
+		if (poll(&p, 1, 200) > 0)
+			while (read(t.ifd, evbuf, sizeof(evbuf)) > 0)
+				;
+		if (log_scan(&t))
+			t1 = now_ns();
+		else if (waitpid(pid, NULL, WNOHANG) == pid)
+			die("bangerd exited before its initial sync finished; see %s", argv[1]);
+		else if ((now_ns() - t0) / 1000000 > TIMEOUT_MS)
+			die("no \"" DONE_MARK "\" after %d s; see %s", TIMEOUT_MS / 1000, argv[1]);
+	}
+	while (!t2) {
+		if (count_adopted(sdfd, names, pids, n, &moved) == n || moved) {
+			t2 = now_ns();
+			break;
+		}
+		if ((now_ns() - t0) / 1000000 > TIMEOUT_MS)
+			break;
+		struct pollfd p = { .fd = sifd, .events = POLLIN };
+		if (poll(&p, 1, 200) > 0)
+			while (read(sifd, evbuf, sizeof(evbuf)) > 0)
+				;
+	}
+	printf("pid=%d\n", (int)pid);
+	printf("sync_ms=%.1f\n", (double)(t1 - t0) / 1e6);
+	printf("daemon_ms=%ld\n", t.daemon_ms);
+	printf("ready_ms=%.1f\n", t2 ? (double)(t2 - t0) / 1e6 : -1.0);
+	printf("vms=%d\n", n);
+	printf("adopted_log=%d\n", t.adopted);
+	printf("restarted=%d\n", moved);
+	return t2 && !moved && t.adopted == n ? 0 : 3;
+}
