@@ -85,7 +85,10 @@ unit: all-tests
 integration: all-tests
 	BUILD=$(BUILD) tests/run.sh integration
 
-bench: deps all $(BENCH_BIN)
+bench: deps
+	@scripts/install-deps.sh bench
+	$(MAKE) guest-image
+	$(MAKE) all $(BENCH_BIN)
 	BUILD=$(BUILD) bench/run.sh
 
 guest-image:

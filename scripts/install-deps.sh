@@ -10,7 +10,7 @@ pkgs_test="$pkgs_build python3 python3-jsonschema python3-yaml iproute2 curl e2f
  qemu-system-x86 qemu-utils busybox-static cpio xfsprogs"
 pkgs_guest="busybox-static e2fsprogs cpio flex bison libelf-dev bc xz-utils lz4 gcc make"
 pkgs_demo="$pkgs_test"
-pkgs_bench="$pkgs_build"
+pkgs_bench="$pkgs_test"
 
 want=""
 for p in "$@"; do
