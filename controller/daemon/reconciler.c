@@ -425,6 +425,20 @@ static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
 	return st;
 }
 
+/* Write what this pass decided; unchanged status is not rewritten. */
+static int write_status(Daemon *d, const char *name, const VmRecord *row,
+			const SpecNameInfo *info, const Decision *dec, VmState *vs,
+			const VmSpec *spec)
+{
+	if (!dns_label_valid(name))
+		return 0;
+	_cleanup_(vm_status_freep) VmStatus *st = build_status(d, name, row, info, dec, vs, spec);
+	int r = status_writer_write(d->status, st);
+	if (r > 0)
+		log_info("%s: phase %s (%s)", name, vm_phase_to_string(st->phase), dec->reason);
+	return r < 0 ? r : 0;
+}
+
 /* ---- the pass -------------------------------------------------------------------- */
 
 static void gather(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec,
@@ -551,6 +565,8 @@ int reconcile_name(Daemon *d, const char *name)
 		do_kill(d, vs);
 		break;
 	case STEP_CLEANUP:
+		/* Report the exit first: deleting a tap takes the kernel ~10 ms. */
+		write_status(d, name, row, known ? &info : NULL, &dec, vs, spec);
 		vm_teardown(d->rt, name, row ? row->uid : "", row ? row->api_sock : NULL, false);
 		daemon_enqueue(d, name);
 		break;
@@ -583,14 +599,7 @@ int reconcile_name(Daemon *d, const char *name)
 		store_get_vm(d->store, name, &row);
 	}
 	schedule(d, vs, row, spec, &dec);
-	if (!dns_label_valid(name))
-		return 0;
-	_cleanup_(vm_status_freep) VmStatus *st =
-		build_status(d, name, row, known ? &info : NULL, &dec, vs, spec);
-	r = status_writer_write(d->status, st);
-	if (r > 0)
-		log_info("%s: phase %s (%s)", name, vm_phase_to_string(st->phase), dec.reason);
-	return r < 0 ? r : 0;
+	return write_status(d, name, row, known ? &info : NULL, &dec, vs, spec);
 }
 
 void reconcile_result(Daemon *d, const char *name, int r)
