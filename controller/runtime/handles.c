@@ -24,16 +24,6 @@ void vm_handles_free(VmHandles *h)
 	free(h);
 }
 
-VmHandles *vm_handles_dup(const VmHandles *h)
-{
-	VmHandles *d = vm_handles_new();
-	*d = *h;
-#define DUP_ONE(f) d->f = xstrdup(h->f);
-	HANDLE_STRINGS(DUP_ONE)
-#undef DUP_ONE
-	return d;
-}
-
 bool vm_handles_any(const VmHandles *h)
 {
 	return h && (h->pid > 0 || h->tap || h->base_loop || h->cow_loop || h->dm_name);

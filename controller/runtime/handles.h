@@ -43,7 +43,6 @@ typedef struct {
 VmHandles *vm_handles_new(void);
 void vm_handles_free(VmHandles *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VmHandles *, vm_handles_free)
-VmHandles *vm_handles_dup(const VmHandles *h);
 /* True when any kernel object or process is recorded. */
 bool vm_handles_any(const VmHandles *h);
 

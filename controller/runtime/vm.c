@@ -10,6 +10,7 @@
 #include "net/net.h"
 #include "storage/storage.h"
 #include "util/fileio.h"
+#include "util/hashmap.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/timeutil.h"
@@ -78,11 +79,6 @@ void runtime_free(Runtime *rt)
 HandleCache *runtime_cache(Runtime *rt)
 {
 	return rt->cache;
-}
-
-const char *runtime_gateway(Runtime *rt)
-{
-	return rt->gateway;
 }
 
 void runtime_crashpoint(const char *point)
@@ -540,15 +536,18 @@ int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *ap
 
 /* ---- orphans --------------------------------------------------------------- */
 
-static bool uid_known(char *const *uids, const char *prefix8)
+/* The uids every row knows, whole and as the 8-hex short ids that name
+ * taps, sockets and dm targets: lookups are O(1) with thousands of VMs. */
+typedef struct {
+	Hashmap *full, *short_ids;
+} KnownUids;
+
+static bool uid_known(const KnownUids *k, const char *prefix8)
 {
-	for (size_t i = 0; uids && uids[i]; i++)
-		if (strncmp(uids[i], prefix8, 8) == 0)
-			return true;
-	return false;
+	return hashmap_contains(k->short_ids, prefix8);
 }
 
-static int sweep_taps(char *const *uids)
+static int sweep_taps(const KnownUids *uids)
 {
 	_cleanup_strv_free_ char **taps = NULL;
 	int n = 0;
@@ -575,7 +574,7 @@ static char *uid_of_path(Runtime *rt, const char *path)
 	return xstrndup(u, strcspn(u, "/"));
 }
 
-static int sweep_loops(Runtime *rt, char *const *uids)
+static int sweep_loops(Runtime *rt, const KnownUids *uids)
 {
 	_cleanup_strv_free_ char **devs = NULL;
 	int n = 0;
@@ -586,7 +585,7 @@ static int sweep_loops(Runtime *rt, char *const *uids)
 		if (loop_backing_file(devs[i], &file) < 0)
 			continue;
 		uid = uid_of_path(rt, file);
-		if (uid && strv_contains(uids, uid))
+		if (uid && hashmap_contains(uids->full, uid))
 			continue;
 		log_info("orphan loop device %s (%s): detaching", devs[i], file);
 		if (loop_detach(devs[i]) >= 0)
@@ -595,7 +594,7 @@ static int sweep_loops(Runtime *rt, char *const *uids)
 	return n;
 }
 
-static int sweep_dm(char *const *uids)
+static int sweep_dm(const KnownUids *uids)
 {
 	_cleanup_strv_free_ char **names = NULL;
 	int n = 0;
@@ -612,7 +611,7 @@ static int sweep_dm(char *const *uids)
 	return n;
 }
 
-static int sweep_sockets(Runtime *rt, char *const *uids)
+static int sweep_sockets(Runtime *rt, const KnownUids *uids)
 {
 	DIR *d = opendir(rt->cfg.runtime_dir);
 	struct dirent *de;
@@ -635,7 +634,7 @@ static int sweep_sockets(Runtime *rt, char *const *uids)
 	return n;
 }
 
-static int sweep_dirs(Runtime *rt, char *const *uids)
+static int sweep_dirs(Runtime *rt, const KnownUids *uids)
 {
 	_cleanup_free_ char *vms = xasprintf("%s/vms", rt->cfg.state_dir);
 	DIR *d = opendir(vms);
@@ -644,7 +643,7 @@ static int sweep_dirs(Runtime *rt, char *const *uids)
 	if (!d)
 		return 0;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || strv_contains(uids, de->d_name))
+		if (de->d_name[0] == '.' || hashmap_contains(uids->full, de->d_name))
 			continue;
 		_cleanup_free_ char *p = path_join(vms, de->d_name);
 		log_info("orphan VM dir %s: removing", p);
@@ -657,11 +656,19 @@ static int sweep_dirs(Runtime *rt, char *const *uids)
 
 int runtime_sweep_orphans(Runtime *rt, char *const *known_uids)
 {
+	KnownUids k = { hashmap_new(), hashmap_new() };
+	for (size_t i = 0; known_uids && known_uids[i]; i++) {
+		_cleanup_free_ char *sid = short_id(known_uids[i]);
+		hashmap_put(k.full, known_uids[i], NULL);
+		hashmap_put(k.short_ids, sid, NULL);
+	}
 	/* Processes first: they hold taps and disks open. */
-	int n = sweep_sockets(rt, known_uids);
-	n += sweep_dm(known_uids);
-	n += sweep_loops(rt, known_uids);
-	n += sweep_taps(known_uids);
-	n += sweep_dirs(rt, known_uids);
+	int n = sweep_sockets(rt, &k);
+	n += sweep_dm(&k);
+	n += sweep_loops(rt, &k);
+	n += sweep_taps(&k);
+	n += sweep_dirs(rt, &k);
+	hashmap_free(k.full);
+	hashmap_free(k.short_ids);
 	return n;
 }

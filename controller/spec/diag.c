@@ -47,16 +47,3 @@ void diags_clear(Diags *d)
 	free(d->items);
 	*d = (Diags){ 0 };
 }
-
-void diags_move(Diags *dst, Diags *src)
-{
-	for (size_t i = 0; i < src->n; i++) {
-		if (dst->n == dst->cap) {
-			dst->cap = dst->cap ? dst->cap * 2 : 8;
-			dst->items = xrealloc(dst->items, dst->cap * sizeof(Diag));
-		}
-		dst->items[dst->n++] = src->items[i];
-	}
-	free(src->items);
-	*src = (Diags){ 0 };
-}

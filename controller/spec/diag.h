@@ -25,4 +25,3 @@ void diags_add(Diags *d, const char *file, unsigned line, unsigned col, const ch
 /* Render one diagnostic as "file:line:col: field: message" (newly allocated). */
 char *diag_format(const Diag *d);
 void diags_clear(Diags *d); /* frees entries, keeps the struct usable */
-void diags_move(Diags *dst, Diags *src); /* append src to dst, empty src */
