@@ -13,7 +13,6 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <sys/wait.h>
 
 /* A file that vanished is only forgotten after this grace period, so a
  * rename seen as MOVED_FROM before MOVED_TO never tears a VM down. */
