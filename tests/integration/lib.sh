@@ -125,3 +125,20 @@ leaks() {
 }
 # pid_gone PID: no such process, or only its zombie is left.
 pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+# guest_test_setup TAG: temp dirs for a bangerd test with real guests (T, SPEC,
+# STATE, STATUS = SPEC) and an EXIT trap that stops bangerd, kills any QEMU
+# left under this test's state dir (never anyone else's) and removes T.
+guest_test_setup() {
+	T=$(mktemp -d "/tmp/banger-t-$1.XXXXXX")
+	SPEC=$T/specs
+	STATE=$T/state
+	STATUS=$SPEC
+	mkdir -p "$SPEC" "$STATE"
+	trap guest_test_cleanup EXIT
+}
+guest_test_cleanup() {
+	stop_bangerd
+	for p in $(pgrep -f "qemu-system-x86_64.*$STATE" 2>/dev/null); do kill -9 "$p"; done
+	rm -rf "$T"
+}

@@ -7,17 +7,7 @@
 private_netns "$0" "$@"
 need_guest
 
-T=$(mktemp -d /tmp/banger-t-conv.XXXXXX)
-SPEC=$T/specs
-STATE=$T/state
-STATUS=$SPEC
-cleanup() {
-	stop_bangerd
-	for p in $(pgrep -f "qemu-system-x86_64.*$STATE" 2>/dev/null); do kill -9 "$p"; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$SPEC" "$STATE"
+guest_test_setup conv
 DARGS=(--image-dir "$GUEST_DIR" --driver qemu --resync 30 --stop-timeout 10)
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 

@@ -8,17 +8,7 @@
 private_netns "$0" "$@"
 need_guest
 
-T=$(mktemp -d /tmp/banger-t-fail.XXXXXX)
-SPEC=$T/specs
-STATE=$T/state
-STATUS=$SPEC
-cleanup() {
-	stop_bangerd
-	for p in $(pgrep -f "qemu-system-x86_64.*$STATE" 2>/dev/null); do kill -9 "$p"; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$SPEC" "$STATE"
+guest_test_setup fail
 start_bangerd "$SPEC" "$STATE" --image-dir "$GUEST_DIR" --driver qemu --resync 30
 
 cond() { status_field "$1" "[c[\"$2\"] for c in d[\"conditions\"] if c[\"type\"]==\"Ready\"][0]"; }
