@@ -26,36 +26,23 @@
 #define MAX_VMS 64
 
 typedef struct {
-	int rfd, ifd;
-	off_t off;
-	char line[8192];
-	size_t fill;
+	LogTail t;
 	int adopted;
 	long daemon_ms;
-} LogTail;
+} AdoptLog;
 
-static bool log_scan(LogTail *t)
+/* Count adoption lines; true once "initial sync done" (and its ms) is seen. */
+static bool log_scan(AdoptLog *a)
 {
-	char buf[65536];
-	ssize_t k;
-	while ((k = pread(t->rfd, buf, sizeof(buf), t->off)) > 0) {
-		for (ssize_t i = 0; i < k; i++) {
-			t->off++;
-			if (buf[i] != '\n') {
-				if (t->fill + 1 < sizeof(t->line))
-					t->line[t->fill++] = buf[i];
-				continue;
-			}
-			t->line[t->fill] = 0;
-			t->fill = 0;
-			if (strstr(t->line, ADOPT_MARK))
-				t->adopted++;
-			char *p = strstr(t->line, DONE_MARK);
-			if (p) {
-				char *in = strstr(p, " in ");
-				t->daemon_ms = in ? strtol(in + 4, NULL, 10) : -1;
-				return true;
-			}
+	const char *l;
+	while ((l = log_tail_next(&a->t))) {
+		if (strstr(l, ADOPT_MARK))
+			a->adopted++;
+		const char *p = strstr(l, DONE_MARK);
+		if (p) {
+			const char *in = strstr(p, " in ");
+			a->daemon_ms = in ? strtol(in + 4, NULL, 10) : -1;
+			return true;
 		}
 	}
 	return false;
@@ -101,13 +88,15 @@ int main(int argc, char **argv)
 		n++;
 	}
 
-	LogTail t = { .daemon_ms = -1 };
+	AdoptLog a = { .daemon_ms = -1 };
+	LogTail *lt = &a.t;
 	int logfd = open(argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	t.rfd = open(argv[1], O_RDONLY | O_CLOEXEC);
-	t.ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (logfd < 0 || t.rfd < 0 || t.ifd < 0 || inotify_add_watch(t.ifd, argv[1], IN_MODIFY) < 0)
+	lt->rfd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	lt->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (logfd < 0 || lt->rfd < 0 || lt->ifd < 0 ||
+	    inotify_add_watch(lt->ifd, argv[1], IN_MODIFY) < 0)
 		die("log %s: %m", argv[1]);
-	t.off = lseek(t.rfd, 0, SEEK_END);
+	lt->off = lseek(lt->rfd, 0, SEEK_END);
 
 	uint64_t t0 = now_ns(), t1 = 0, t2 = 0;
 	pid_t pid = fork();
@@ -120,11 +109,11 @@ int main(int argc, char **argv)
 		_exit(127);
 	}
 	while (!t1) {
-		struct pollfd p = { .fd = t.ifd, .events = POLLIN };
+		struct pollfd p = { .fd = lt->ifd, .events = POLLIN };
 		if (poll(&p, 1, 200) > 0)
-			while (read(t.ifd, evbuf, sizeof(evbuf)) > 0)
+			while (read(lt->ifd, evbuf, sizeof(evbuf)) > 0)
 				;
-		if (log_scan(&t))
+		if (log_scan(&a))
 			t1 = now_ns();
 		else if (waitpid(pid, NULL, WNOHANG) == pid)
 			die("bangerd exited before its initial sync finished; see %s", argv[1]);
@@ -145,10 +134,10 @@ int main(int argc, char **argv)
 	}
 	printf("pid=%d\n", (int)pid);
 	printf("sync_ms=%.1f\n", (double)(t1 - t0) / 1e6);
-	printf("daemon_ms=%ld\n", t.daemon_ms);
+	printf("daemon_ms=%ld\n", a.daemon_ms);
 	printf("ready_ms=%.1f\n", t2 ? (double)(t2 - t0) / 1e6 : -1.0);
 	printf("vms=%d\n", n);
-	printf("adopted_log=%d\n", t.adopted);
+	printf("adopted_log=%d\n", a.adopted);
 	printf("restarted=%d\n", moved);
-	return t2 && !moved && t.adopted == n ? 0 : 3;
+	return t2 && !moved && a.adopted == n ? 0 : 3;
 }

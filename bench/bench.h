@@ -240,6 +240,44 @@ static BENCH_UNUSED int spec_text(char *buf, size_t cap, const char *name, unsig
 			name, memory_mib);
 }
 
+/* Following a log file as it grows: rfd reads it from `off`; ifd (inotify
+ * IN_MODIFY on it, non-blocking) is what callers poll between reads. */
+typedef struct {
+	int rfd, ifd;
+	off_t off;
+	char line[8192]; /* longer lines are cut */
+	size_t fill;
+	char buf[16384];
+	size_t bpos, blen;
+} LogTail;
+
+/* The next complete line appended since the last call, or NULL when none is
+ * complete yet. The line stays valid until the next call. */
+static BENCH_UNUSED const char *log_tail_next(LogTail *t)
+{
+	for (;;) {
+		if (t->bpos == t->blen) {
+			ssize_t k = pread(t->rfd, t->buf, sizeof(t->buf), t->off);
+			if (k <= 0)
+				return NULL;
+			t->off += k;
+			t->blen = (size_t)k;
+			t->bpos = 0;
+		}
+		while (t->bpos < t->blen) {
+			char c = t->buf[t->bpos++];
+			if (c != '\n') {
+				if (t->fill + 1 < sizeof(t->line))
+					t->line[t->fill++] = c;
+				continue;
+			}
+			t->line[t->fill] = 0;
+			t->fill = 0;
+			return t->line;
+		}
+	}
+}
+
 static BENCH_UNUSED bool ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);

@@ -19,34 +19,17 @@
 
 #define MARK "full sync (SIGHUP):"
 
-typedef struct {
-	int rfd, ifd;
-	off_t off;
-	char line[8192];
-	size_t fill;
-} LogTail;
-
 /* Next complete line containing MARK, waiting up to timeout_ms. */
 static bool next_mark(LogTail *t, char *out, size_t cap, int timeout_ms)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	char buf[16384], evbuf[4096];
+	char evbuf[4096];
 	for (;;) {
-		ssize_t k;
-		while ((k = pread(t->rfd, buf, sizeof(buf), t->off)) > 0) {
-			for (ssize_t i = 0; i < k; i++) {
-				t->off++;
-				if (buf[i] != '\n') {
-					if (t->fill + 1 < sizeof(t->line))
-						t->line[t->fill++] = buf[i];
-					continue;
-				}
-				t->line[t->fill] = 0;
-				t->fill = 0;
-				if (strstr(t->line, MARK)) {
-					snprintf(out, cap, "%s", t->line);
-					return true;
-				}
+		const char *l;
+		while ((l = log_tail_next(t))) {
+			if (strstr(l, MARK)) {
+				snprintf(out, cap, "%s", l);
+				return true;
 			}
 		}
 		uint64_t now = now_ns();
