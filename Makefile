@@ -99,8 +99,14 @@ demo: deps all guest-image
 	@scripts/install-deps.sh demo
 	scripts/demo.sh
 
+FORMAT_SRC = $$(find controller tests bench -name '*.[ch]' | sort)
+
 format:
-	clang-format -i $$(find controller tests bench -name '*.[ch]')
+	clang-format -i $(FORMAT_SRC)
+
+# Fails, naming each file and line, when a source is not as .clang-format says.
+check-format:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build

@@ -23,7 +23,7 @@ if [ "$sel" != all ] && [ "$sel" != unit ] && [ "$sel" != integration ]; then
 	tests=("$@")
 fi
 
-pass=0 fail=0 skip=0 failed=()
+pass=0 fail=0 skip=0 skipped_checks=0 failed=()
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
 for t in "${tests[@]}"; do
@@ -37,12 +37,24 @@ for t in "${tests[@]}"; do
 	rc=$?
 	now=${EPOCHREALTIME/./}; dur=$(( (now - start) / 100000 )); dur="$((dur / 10)).$((dur % 10))"
 	case $rc in
-	0) pass=$((pass + 1)); echo "PASS $name (${dur}s, $(grep -c '^ok ' "$logdir/$name.log") checks)" ;;
+	0) pass=$((pass + 1))
+	   # A TAP "ok N # SKIP" is a skipped check, not a passed one.
+	   nskip=$(grep -cE '^ok [0-9]+ # (SKIP|skip)' "$logdir/$name.log")
+	   nok=$(( $(grep -c '^ok ' "$logdir/$name.log") - nskip ))
+	   skipped_checks=$((skipped_checks + nskip))
+	   if [ "$nskip" -gt 0 ]; then
+		   echo "PASS $name (${dur}s, $nok checks, $nskip SKIPPED: $(grep -m1 -E '^ok [0-9]+ # (SKIP|skip)' "$logdir/$name.log" | sed 's/^ok [0-9]* # [A-Za-z]* //'))"
+	   else
+		   echo "PASS $name (${dur}s, $nok checks)"
+	   fi ;;
 	77) skip=$((skip + 1)); echo "SKIP $name: $(tail -n 1 "$logdir/$name.log")" ;;
 	*) fail=$((fail + 1)); failed+=("$name"); echo "FAIL $name (exit $rc, ${dur}s)"
 	   grep -E '^not ok|^#|ERROR|runtime error|Sanitizer' "$logdir/$name.log" | head -n 40 | sed 's/^/    /'
 	   echo "    (full log: $logdir/$name.log)" ;;
 	esac
 done
+if [ "$skip" -gt 0 ] || [ "$skipped_checks" -gt 0 ]; then
+	echo "NOTE: this run skipped $skip test programs and $skipped_checks checks (see SKIP lines above)"
+fi
 echo "${pass} passed, ${fail} failed, ${skip} skipped"
 [ "$fail" -eq 0 ]
