@@ -22,7 +22,8 @@ typedef struct {
 } LoopSource;
 
 /* Momentary per-VM controller state: what this controller is in the middle
- * of doing. Rebuilt from scratch after a restart (adoption seeds it). */
+ * of doing. Rebuilt from scratch after a restart (adoption seeds it). The
+ * rules that read and change it live in reconcile/decide.h. */
 struct VmState {
 	char *name;
 	LoopSource pid_src, probe_src;
@@ -37,16 +38,21 @@ struct VmState {
 	bool exited, exit_ok, start_failed;
 	bool boot_failed;  /* we killed it for a boot timeout: its exit is a failure
 			    * already counted, not a stop and not a new crash */
-	int64_t failed_generation; /* generation the failures were counted against */
-	char *exit_desc; /* set by the pidfd handler; accounted by the next pass */
-	unsigned failures;
-	uint64_t backoff_until;
-	uint64_t running_since;
+	bool exit_pending; /* the pidfd fired; the next pass classifies the exit */
+	ExitFacts exit;    /* ...from these facts (console_panic filled by the pass) */
+	char *exit_desc;   /* "VMM (pid N) exited with status S" */
+	FailureBook book;
 	uint64_t wake_at; /* requeue-after (monotonic ms), 0: none */
 	char *last_error;
 	char *why;        /* e.g. "memoryMiB 256→512" for a spec-change restart */
 	int64_t observed_generation;
 	unsigned error_streak; /* consecutive passes that returned an error */
+	/* The row's spec, parsed once per generation (keyed by its hash), and
+	 * the spec the running VMM was booted with (keyed by its JSON). */
+	VmSpec *spec;
+	char *spec_hash;
+	VmSpec *booted;
+	char *booted_json;
 };
 
 struct Daemon {
@@ -72,8 +78,8 @@ void daemon_enqueue(Daemon *d, const char *name);
 
 /* reconciler.c */
 int reconcile_name(Daemon *d, const char *name);
-/* Account a pass's result: an error requeues the VM with exponential
- * back-off (1 s doubling to 60 s) instead of wedging it or the loop. */
+/* Account a pass's result: an error requeues the VM on the back-off curve
+ * (reconcile_error_retry_ms) instead of wedging it or the loop. */
 void reconcile_result(Daemon *d, const char *name, int r);
 void reconcile_on_pidfd(Daemon *d, VmState *vs);
 void reconcile_on_probe(Daemon *d, VmState *vs);

@@ -1,12 +1,21 @@
-/* reconciler.c — one reconcile pass for one VM: gather desired (store,
- * spec sync) and observed (vm_alive, handles, this controller's momentary
- * VmState), decide (reconcile/decide.h), do the step, write status.
+/* reconciler.c — the executor of one reconcile pass for one VM.
  *
- * Nothing here waits for a VM: exits arrive as pidfd events, readiness as
- * non-blocking connects in the event loop, deadlines as requeue-after
- * times. Each step is short and bounded: the launch waits for the VMM's
- * API socket (typically ~100 ms; at most 5 s for QEMU, 3 s plus the API calls
- * for Firecracker) and disk preparation runs qemu-img/mkfs.ext4 at most. */
+ * A pass has four steps; the rules of each live in reconcile/decide.h:
+ *   gather   desired (store row, spec sync) and observed (vm_alive, handles,
+ *            the console after an exit, VmState) → DesiredView/ObservedView;
+ *            a pending VMM exit is classified (reconcile_classify_exit) and
+ *            failures are counted (reconcile_failure) here;
+ *   decide   reconcile_decide() → one step;
+ *   execute  that step through runtime/ (start, stop, kill, cleanup, delete);
+ *   render   status (only written when its bytes change), and the next
+ *            wake-up (reconcile_wake_at).
+ * Nothing here decides policy, and nothing waits for a VM: exits arrive as
+ * pidfd events, readiness as non-blocking connects in the event loop,
+ * deadlines as wake-up times. Each step is short and bounded: the launch
+ * waits for the VMM's API socket (typically ~100 ms; at most 5 s for QEMU,
+ * 3 s plus the API calls for Firecracker) and disk preparation runs
+ * qemu-img/mkfs.ext4 at most. A store error anywhere in a pass is the
+ * pass's result, so reconcile_result() backs the VM off and retries. */
 #include "daemon/daemon-internal.h"
 #include "net/net.h"
 #include "util/fileio.h"
@@ -42,10 +51,18 @@ static VmState *vm_state(Daemon *d, const char *name)
 	return vs;
 }
 
+/* Stop watching fd; the caller closes it. A failed DEL only means the fd
+ * was never added, which the close makes moot. */
+static void epoll_forget(Daemon *d, int fd)
+{
+	if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+		log_debug_errno(-errno, "epoll_ctl(DEL, %d): %m", fd);
+}
+
 static void probe_close(Daemon *d, VmState *vs)
 {
 	if (vs->probe_fd >= 0) {
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, vs->probe_fd, NULL);
+		epoll_forget(d, vs->probe_fd);
 		close(vs->probe_fd);
 		vs->probe_fd = -1;
 	}
@@ -54,7 +71,7 @@ static void probe_close(Daemon *d, VmState *vs)
 static void pidfd_close(Daemon *d, VmState *vs)
 {
 	if (vs->pidfd >= 0) {
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, vs->pidfd, NULL);
+		epoll_forget(d, vs->pidfd);
 		close(vs->pidfd);
 		vs->pidfd = -1;
 	}
@@ -71,6 +88,10 @@ void vm_state_free(Daemon *d, VmState *vs)
 	free(vs->last_error);
 	free(vs->why);
 	free(vs->exit_desc);
+	vm_spec_free(vs->spec);
+	free(vs->spec_hash);
+	vm_spec_free(vs->booted);
+	free(vs->booted_json);
 	free(vs);
 }
 
@@ -84,59 +105,63 @@ static void set_error(VmState *vs, const char *msg)
 	free_and_replace_str(&vs->last_error, msg);
 }
 
+/* Keep the first error of a pass: it becomes the pass's result. */
+static void keep_error(int *acc, int r)
+{
+	if (r < 0 && *acc >= 0)
+		*acc = r;
+}
+
 /* Watch the VMM's exit with a pidfd: works for adopted VMs too, which are
- * not our children. */
-static void watch_pid(Daemon *d, VmState *vs, pid_t pid)
+ * not our children. Without the watch an exit would go unseen until the
+ * next resync, so a failure is an error the pass reports (and retries). */
+static int watch_pid(Daemon *d, VmState *vs, pid_t pid)
 {
 	if (vs->pidfd >= 0 && vs->watched_pid == pid)
-		return;
+		return 0;
 	pidfd_close(d, vs);
 	int fd = proc_pidfd_open(pid);
-	if (fd < 0) {
-		log_warn_errno(fd, "%s: pidfd_open(%d): %m", vs->name, (int)pid);
-		return;
-	}
+	if (fd < 0)
+		return log_warn_errno(fd, "%s: pidfd_open(%d): %m", vs->name, (int)pid);
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &vs->pid_src };
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e);
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		int r = -errno;
+		close(fd);
+		return log_warn_errno(r, "%s: watch pidfd of %d: %m", vs->name, (int)pid);
+	}
 	vs->pidfd = fd;
 	vs->watched_pid = pid;
+	return 0;
 }
 
 /* ---- events ---------------------------------------------------------------- */
 
+/* The VMM exited: collect what only this moment knows (its wait status,
+ * whether we asked for it) and let the next pass classify it. */
 void reconcile_on_pidfd(Daemon *d, VmState *vs)
 {
 	int status = 0;
 	pid_t pid = vs->watched_pid;
 	/* Our child: its exit status says crash or clean power-off. An adopted
-	 * VMM is not our child, so its status is unknown: treated as a crash
-	 * unless we asked it to stop. */
+	 * VMM is not our child (waitpid fails): its status is unknown. */
 	pid_t w = waitpid(pid, &status, WNOHANG);
 	bool known = w == pid;
-	bool ok = known && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	pidfd_close(d, vs);
 	probe_close(d, vs);
-	if (vs->boot_failed) {
-		vs->boot_failed = false;
-		vs->exited = true;
-		vs->exit_ok = false;
-	} else if (vs->stop_requested) {
-		log_info("%s: VMM (pid %d) stopped", vs->name, (int)pid);
-		vs->stop_requested = false;
-		vs->exited = false;
-	} else {
-		vs->exited = true;
-		vs->exit_ok = ok;
-		free(vs->exit_desc);
-		if (known)
-			vs->exit_desc = xasprintf("VMM (pid %d) exited with %s %d", (int)pid,
-						  WIFEXITED(status) ? "status" : "signal",
-						  WIFEXITED(status) ? WEXITSTATUS(status)
-								    : WTERMSIG(status));
-		else
-			vs->exit_desc = xasprintf("VMM (pid %d) exited", (int)pid);
-		log_warn("%s: %s", vs->name, vs->exit_desc);
-	}
+	vs->exit = (ExitFacts){
+		.stop_requested = vs->stop_requested,
+		.boot_failed = vs->boot_failed,
+		.status_known = known,
+		.exited_zero = known && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	};
+	vs->exit_pending = true;
+	free(vs->exit_desc);
+	if (known)
+		vs->exit_desc = xasprintf("VMM (pid %d) exited with %s %d", (int)pid,
+					  WIFEXITED(status) ? "status" : "signal",
+					  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	else
+		vs->exit_desc = xasprintf("VMM (pid %d) exited", (int)pid);
 	vs->ready = false;
 	daemon_enqueue(d, vs->name);
 }
@@ -145,7 +170,8 @@ void reconcile_on_probe(Daemon *d, VmState *vs)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
-	getsockopt(vs->probe_fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	if (getsockopt(vs->probe_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
 	probe_close(d, vs);
 	if (err == 0) {
 		vs->ready = true;
@@ -167,22 +193,34 @@ static void probe_start(Daemon *d, VmState *vs, const char *ip, unsigned port)
 	}
 	if (now < vs->next_probe || inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
 		return;
+	vs->next_probe = now + PROBE_INTERVAL_MS; /* unless the connect below is pending */
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		log_warn_errno(-errno, "%s: readiness probe socket: %m", vs->name);
 		return;
+	}
 	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	if (r < 0 && errno != EINPROGRESS) {
 		close(fd);
-		vs->next_probe = now + PROBE_INTERVAL_MS;
+		return;
+	}
+	struct epoll_event e = { .events = EPOLLOUT, .data.ptr = &vs->probe_src };
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		log_warn_errno(-errno, "%s: watch readiness probe: %m", vs->name);
+		close(fd);
 		return;
 	}
 	vs->probe_fd = fd;
 	vs->probe_started = now;
-	struct epoll_event e = { .events = EPOLLOUT, .data.ptr = &vs->probe_src };
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e);
 }
 
-/* ---- helpers ---------------------------------------------------------------- */
+/* When the probe next needs the loop: its connect timeout, or the next try. */
+static uint64_t probe_due(const VmState *vs)
+{
+	return vs->probe_fd >= 0 ? vs->probe_started + PROBE_CONNECT_TIMEOUT_MS : vs->next_probe;
+}
+
+/* ---- gather ----------------------------------------------------------------- */
 
 static char *console_tail(Daemon *d, const VmRecord *row)
 {
@@ -219,28 +257,146 @@ static char *panic_line(const char *tail)
 	return xasprintf("guest kernel panic: %.*s", n, p);
 }
 
-static void note_failure(Daemon *d, VmState *vs, const VmRecord *row, const char *what)
+/* Count a failure (reconcile_failure decides the back-off) and record why:
+ * a kernel panic on the console says more than the exit status. */
+static int note_failure(Daemon *d, VmState *vs, const VmRecord *row, const char *tail,
+			const char *what)
 {
-	uint64_t now = time_now_ms();
-	if (vs->running_since && now - vs->running_since > RECONCILE_HEALTHY_RESET_MS)
-		vs->failures = 0;
-	vs->running_since = 0;
-	vs->failures++;
-	vs->failed_generation = row->generation;
-	vs->backoff_until = now + reconcile_backoff_ms(vs->failures);
-	_cleanup_free_ char *tail = console_tail(d, row);
+	reconcile_failure(&vs->book, row->generation, time_now_ms());
 	_cleanup_free_ char *panic = panic_line(tail);
-	if (panic)
-		set_error(vs, panic);
-	else if (what)
-		set_error(vs, what);
-	log_warn("%s: %s; restart back-off %llu ms", vs->name, vs->last_error ? vs->last_error : "failed",
-		 (unsigned long long)reconcile_backoff_ms(vs->failures));
-	store_set_last_error(d->store, row->name, vs->last_error);
+	set_error(vs, panic ? panic : what);
+	log_warn("%s: %s; restart back-off %llu ms", vs->name,
+		 vs->last_error ? vs->last_error : "failed",
+		 (unsigned long long)reconcile_backoff_ms(vs->book.failures));
+	return store_set_last_error(d->store, row->name, vs->last_error);
 }
 
-static int ensure_ip_and_paths(Daemon *d, const VmRecord *row, const VmSpec *spec,
-			       char **ret_ip)
+/* A VMM exit the pidfd reported: classify it and account for it. */
+static int account_exit(Daemon *d, VmState *vs, const VmRecord *row)
+{
+	if (!vs->exit_pending)
+		return 0;
+	vs->exit_pending = false;
+	_cleanup_free_ char *tail = row ? console_tail(d, row) : NULL;
+	vs->exit.console_panic = tail && strstr(tail, "Kernel panic");
+	ExitKind k = reconcile_classify_exit(&vs->exit);
+	vs->boot_failed = false;
+	vs->exited = k != EXIT_STOPPED;
+	vs->exit_ok = k == EXIT_COMPLETED;
+	switch (k) {
+	case EXIT_STOPPED:
+		vs->stop_requested = false;
+		log_info("%s: VMM (pid %s) stopped", vs->name,
+			 vs->exit_desc ? vs->exit_desc + strlen("VMM (pid ") : "?)");
+		return 0;
+	case EXIT_COMPLETED:
+		log_info("%s: %s (guest powered off)", vs->name, vs->exit_desc);
+		set_error(vs, NULL);
+		return 0;
+	case EXIT_BOOT_FAILED: /* counted when the boot timed out */
+		return 0;
+	case EXIT_CRASHED:
+	case _EXIT_MAX:
+		log_warn("%s: %s", vs->name, vs->exit_desc);
+		return row ? note_failure(d, vs, row, tail, vs->exit_desc) : 0;
+	}
+	return 0;
+}
+
+/* The row's spec, parsed only when its hash changes. */
+static int row_spec(VmState *vs, const VmRecord *row, const VmSpec **ret)
+{
+	*ret = NULL;
+	if (!row)
+		return 0;
+	if (!vs->spec || !streq_ptr(vs->spec_hash, row->spec_hash)) {
+		VmSpec *spec = NULL;
+		if (vm_spec_from_json(row->spec_json, &spec) < 0)
+			return log_errno(-EBADMSG, "%s: stored spec does not parse", row->name);
+		vm_spec_free(vs->spec);
+		vs->spec = spec;
+		free_and_replace_str(&vs->spec_hash, row->spec_hash);
+	}
+	*ret = vs->spec;
+	return 0;
+}
+
+/* The spec the running VMM was booted with, parsed once per boot. */
+static const VmSpec *booted_spec(VmState *vs, const VmHandles *h)
+{
+	if (!h || !h->spec_json)
+		return NULL;
+	if (!vs->booted || !streq_ptr(vs->booted_json, h->spec_json)) {
+		vm_spec_free(vs->booted);
+		vs->booted = NULL;
+		free_and_replace_str(&vs->booted_json, h->spec_json);
+		if (vm_spec_from_json(h->spec_json, &vs->booted) < 0)
+			return NULL;
+	}
+	return vs->booted;
+}
+
+typedef struct {
+	Daemon *d;
+	const char *name;
+	VmState *vs;
+	VmRecord *row;      /* NULL: no intent row */
+	const VmSpec *spec; /* the row's spec (owned by vs), NULL without a row */
+	SpecNameInfo info;
+	bool known;         /* some file defines the name */
+	DesiredView dv;
+	ObservedView ov;
+} Pass;
+
+static int gather(Pass *p)
+{
+	Daemon *d = p->d;
+	VmState *vs = p->vs;
+	uint64_t now = time_now_ms();
+	int err = 0;
+
+	if (p->row && reconcile_new_generation(&vs->book, p->row->generation))
+		vs->exited = vs->start_failed = false; /* the old failures are forgotten */
+	keep_error(&err, account_exit(d, vs, p->row));
+
+	VmHandles *h = handle_cache_get(runtime_cache(d->rt), vs->name);
+	bool alive = vm_alive(d->rt, vs->name);
+	if (alive && h && vs->pidfd < 0)
+		keep_error(&err, watch_pid(d, vs, h->pid));
+	p->dv = (DesiredView){
+		.has_intent = p->row && !p->row->deleted,
+		.intent_deleted = p->row && p->row->deleted,
+		.spec_error = p->known && p->info.spec_error,
+		.state = p->spec ? p->spec->state : VM_STATE_RUNNING,
+		.restart_policy = p->spec ? p->spec->restart_policy : RESTART_ALWAYS,
+	};
+	const VmSpec *booted = alive && p->spec ? booted_spec(vs, h) : NULL;
+	_cleanup_free_ char *why = NULL;
+	if (booted && !vm_spec_boot_equal(booted, p->spec, &why)) {
+		p->dv.boot_changed = true;
+		_cleanup_free_ char *msg = xasprintf("restarting for a spec change: %s", why);
+		if (!streq_ptr(vs->why, msg))
+			log_info("%s: spec change needs a restart: %s", vs->name, why);
+		free_and_replace_str(&vs->why, msg);
+	}
+	p->ov = (ObservedView){
+		.alive = alive,
+		.has_resources = vm_handles_any(h),
+		.stop_requested = vs->stop_requested,
+		.stop_overdue = vs->stop_requested && now >= vs->stop_deadline,
+		.ready = vs->ready,
+		.boot_overdue = !vs->ready && vs->boot_deadline && now >= vs->boot_deadline,
+		.exited = vs->exited,
+		.exit_ok = vs->exit_ok,
+		.start_failed = vs->start_failed,
+		.in_backoff = now < vs->book.backoff_until,
+	};
+	return err;
+}
+
+/* ---- execute ------------------------------------------------------------------- */
+
+static int ensure_ip(Daemon *d, VmRecord *row, const VmSpec *spec, char **ret_ip)
 {
 	*ret_ip = NULL;
 	if (!spec->network_enabled)
@@ -249,67 +405,83 @@ static int ensure_ip_and_paths(Daemon *d, const VmRecord *row, const VmSpec *spe
 	int r = store_list_guest_ips(d->store, &used);
 	if (r < 0)
 		return r;
-	r = runtime_pick_ip(d->rt, spec, row->guest_ip, used, ret_ip);
+	_cleanup_free_ char *ip = NULL;
+	r = runtime_pick_ip(d->rt, spec, row->guest_ip, used, &ip);
 	if (r < 0)
 		return r;
-	if (!streq_ptr(row->guest_ip, *ret_ip) &&
-	    (r = store_set_guest_ip(d->store, row->name, *ret_ip)) < 0) {
-		free(*ret_ip);
-		*ret_ip = NULL;
-		return r;
+	if (!streq_ptr(row->guest_ip, ip)) {
+		if ((r = store_set_guest_ip(d->store, row->name, ip)) < 0)
+			return r;
+		free_and_replace_str(&row->guest_ip, ip);
 	}
+	*ret_ip = TAKE_PTR(ip);
 	return 0;
 }
 
-/* ---- steps ----------------------------------------------------------------- */
-
-static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec)
+/* A restart (after an exit or a failed start) counts, durably. */
+static int count_restart(Daemon *d, VmRecord *row)
 {
+	int r = store_set_restart_count(d->store, row->name, row->restart_count + 1);
+	if (r >= 0)
+		row->restart_count++;
+	return r;
+}
+
+static int do_start(Pass *p)
+{
+	Daemon *d = p->d;
+	VmState *vs = p->vs;
+	VmRecord *row = p->row;
 	_cleanup_free_ char *ip = NULL, *err = NULL;
-	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	_cleanup_(vm_paths_done) VmPaths paths = { 0 };
 	bool restart = vs->exited || vs->start_failed;
-	int r = ensure_ip_and_paths(d, row, spec, &ip);
+	int acc = 0;
+	int r = ensure_ip(d, row, p->spec, &ip);
 	if (r < 0) {
 		err = xasprintf("guest IP: %s", strerror(-r));
 		goto failed;
 	}
-	vm_paths_for(d->rt, row->uid, &p);
-	store_set_paths(d->store, row->name, p.vm_dir, p.api_sock, p.log_path);
-	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = spec, .guest_ip = ip };
+	vm_paths_for(d->rt, row->uid, &paths);
+	r = store_set_paths(d->store, row->name, paths.vm_dir, paths.api_sock, paths.log_path);
+	if (r < 0) {
+		err = xasprintf("record VM paths: %s", strerror(-r));
+		goto failed;
+	}
+	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip };
 	r = vm_start(d->rt, &req, &err);
 	if (r < 0)
 		goto failed;
 	if (restart)
-		store_set_restart_count(d->store, row->name, row->restart_count + 1);
+		keep_error(&acc, count_restart(d, row));
 	VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
-	watch_pid(d, vs, h->pid);
+	keep_error(&acc, watch_pid(d, vs, h->pid));
+	uint64_t now = time_now_ms();
 	vs->exited = vs->exit_ok = vs->start_failed = false;
-	vs->ready = spec->readiness_tcp_port == 0; /* no probe: running is ready */
-	vs->boot_deadline = time_now_ms() + (uint64_t)spec->readiness_timeout_s * 1000;
+	vs->ready = p->spec->readiness_tcp_port == 0; /* no probe: running is ready */
+	vs->boot_deadline = now + (uint64_t)p->spec->readiness_timeout_s * 1000;
 	vs->next_probe = 0;
-	vs->running_since = time_now_ms();
+	reconcile_running(&vs->book, now);
 	free(vs->why);
 	vs->why = NULL;
 	set_error(vs, NULL);
-	store_set_last_error(d->store, row->name, NULL);
+	keep_error(&acc, store_set_last_error(d->store, row->name, NULL));
 	daemon_enqueue(d, row->name);
-	return;
+	return acc;
 failed:
 	vs->start_failed = true;
 	vs->exited = false;
 	if (restart)
-		store_set_restart_count(d->store, row->name, row->restart_count + 1);
-	note_failure(d, vs, row, err);
-	/* A broken console from an earlier boot must not mask this error. */
-	set_error(vs, err);
-	store_set_last_error(d->store, row->name, err);
+		keep_error(&acc, count_restart(d, row));
+	keep_error(&acc, note_failure(d, vs, row, NULL, err));
+	return acc;
 }
 
-static void do_stop(Daemon *d, VmState *vs, const VmRecord *row)
+static void do_stop(Pass *p)
 {
+	VmState *vs = p->vs;
 	vs->stop_requested = true;
-	vs->stop_deadline = time_now_ms() + (uint64_t)d->cfg->stop_timeout_s * 1000;
-	int r = vm_request_stop(d->rt, vs->name, row ? row->api_sock : NULL);
+	vs->stop_deadline = time_now_ms() + (uint64_t)p->d->cfg->stop_timeout_s * 1000;
+	int r = vm_request_stop(p->d->rt, vs->name, p->row ? p->row->api_sock : NULL);
 	if (r < 0 && r != -ESRCH)
 		log_warn_errno(r, "%s: graceful stop request failed: %m (will kill at the deadline)",
 			       vs->name);
@@ -317,47 +489,60 @@ static void do_stop(Daemon *d, VmState *vs, const VmRecord *row)
 		log_info("%s: graceful stop requested", vs->name);
 }
 
-static void do_kill(Daemon *d, VmState *vs)
+static void do_kill(Pass *p)
 {
-	log_warn("%s: did not stop within %u s; killing", vs->name, d->cfg->stop_timeout_s);
-	int r = vm_kill(d->rt, vs->name);
+	log_warn("%s: did not stop within %u s; killing", p->name, p->d->cfg->stop_timeout_s);
+	int r = vm_kill(p->d->rt, p->name);
 	if (r < 0 && r != -ESRCH)
-		log_warn_errno(r, "%s: kill: %m", vs->name);
+		log_warn_errno(r, "%s: kill: %m", p->name);
 }
 
-static void do_fail_boot(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec)
+static int do_fail_boot(Pass *p)
 {
-	_cleanup_free_ char *tail = console_tail(d, row);
-	_cleanup_free_ char *panic = panic_line(tail);
+	VmState *vs = p->vs;
+	const VmSpec *spec = p->spec;
+	_cleanup_free_ char *tail = console_tail(p->d, p->row);
 	_cleanup_free_ char *msg =
-		panic ? xstrdup(panic)
-		      : xasprintf("not ready after %u s (tcp port %u); console tail:\n%s",
-				  spec->readiness_timeout_s, spec->readiness_tcp_port,
-				  tail ? tail : "(empty)");
+		xasprintf("not ready after %u s (tcp port %u); console tail:\n%s",
+			  spec->readiness_timeout_s, spec->readiness_tcp_port, tail ? tail : "(empty)");
 	vs->boot_failed = true; /* the exit that follows is this failure */
-	vm_kill(d->rt, vs->name);
+	int r = vm_kill(p->d->rt, vs->name);
+	if (r < 0 && r != -ESRCH)
+		log_warn_errno(r, "%s: kill after boot timeout: %m", vs->name);
 	vs->exited = true;
 	vs->exit_ok = false;
-	note_failure(d, vs, row, msg);
-	set_error(vs, msg);
-	store_set_last_error(d->store, row->name, msg);
+	return note_failure(p->d, vs, p->row, tail, msg);
 }
 
-static int do_delete(Daemon *d, const VmRecord *row, const char *name)
+/* No row and nothing recorded or running: only the status file and the
+ * momentary state are left to drop. */
+static int do_forget(Pass *p)
 {
-	int r = 0;
-	if (row) {
-		r = vm_teardown(d->rt, name, row->uid, row->api_sock, true);
-		if (r < 0)
-			return r; /* retry later: nothing may be lost track of */
-		if ((r = store_delete_vm(d->store, name)) < 0 && r != -ENOENT)
-			return r;
-		log_info("%s: deleted (teardown complete, intent removed)", name);
-	}
-	if (status_writer_last(d->status, name) || row)
-		status_writer_remove(d->status, name);
-	vm_state_drop(d, name);
+	if (status_writer_last(p->d->status, p->name))
+		status_writer_remove(p->d->status, p->name);
+	vm_state_drop(p->d, p->name);
 	return 0;
+}
+
+/* Intent deleted (or leftovers without a row): tear everything down, then
+ * the row and the status. Teardown comes first and an error stops here, so
+ * nothing is lost track of; the pass is retried with back-off. */
+static int do_delete(Pass *p)
+{
+	Daemon *d = p->d;
+	VmRecord *row = p->row;
+	/* Without a row there is no VM dir to remove (its uid is unknown):
+	 * just the momentary objects the handles recorded. */
+	int r = vm_teardown(d->rt, p->name, row ? row->uid : "", row ? row->api_sock : NULL,
+			    row != NULL);
+	if (r < 0)
+		return r;
+	if (row) {
+		if ((r = store_delete_vm(d->store, p->name)) < 0 && r != -ENOENT)
+			return r;
+		log_info("%s: deleted (teardown complete, intent removed)", p->name);
+	}
+	return do_forget(p);
 }
 
 /* ---- status -------------------------------------------------------------------- */
@@ -441,165 +626,99 @@ static int write_status(Daemon *d, const char *name, const VmRecord *row,
 
 /* ---- the pass -------------------------------------------------------------------- */
 
-static void gather(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec,
-		   const SpecNameInfo *info, bool known, DesiredView *dv, ObservedView *ov)
+static void schedule(Pass *p, const Decision *dec)
 {
+	VmState *vs = p->vs;
 	uint64_t now = time_now_ms();
-	VmHandles *h = handle_cache_get(runtime_cache(d->rt), vs->name);
-	bool alive = vm_alive(d->rt, vs->name);
-
-	if (alive && h && vs->pidfd < 0)
-		watch_pid(d, vs, h->pid);
-	*dv = (DesiredView){
-		.has_intent = row && !row->deleted,
-		.intent_deleted = row && row->deleted,
-		.spec_error = known && info->spec_error,
-		.state = spec ? spec->state : VM_STATE_RUNNING,
-		.restart_policy = spec ? spec->restart_policy : RESTART_ALWAYS,
-	};
-	if (alive && spec && h && h->spec_json) {
-		_cleanup_(vm_spec_freep) VmSpec *booted = NULL;
-		char *why = NULL;
-		if (vm_spec_from_json(h->spec_json, &booted) >= 0 &&
-		    !vm_spec_boot_equal(booted, spec, &why)) {
-			dv->boot_changed = true;
-			if (!streq_ptr(vs->why, why))
-				log_info("%s: spec change needs a restart: %s", vs->name, why);
-			free(vs->why);
-			vs->why = xasprintf("restarting for a spec change: %s", why);
-		}
-		free(why);
-	}
-	*ov = (ObservedView){
-		.alive = alive,
-		.has_resources = vm_handles_any(h),
+	bool probing = dec->phase == VM_PHASE_STARTING && p->spec &&
+		       p->spec->readiness_tcp_port && p->row && p->row->guest_ip;
+	if (probing)
+		probe_start(p->d, vs, p->row->guest_ip, p->spec->readiness_tcp_port);
+	WakeFacts w = {
+		.now = now,
+		.stop_deadline = vs->stop_deadline,
+		.boot_deadline = vs->boot_deadline,
+		.probe_due = probing ? probe_due(vs) : 0,
+		.backoff_until = vs->book.backoff_until,
 		.stop_requested = vs->stop_requested,
-		.stop_overdue = vs->stop_requested && now >= vs->stop_deadline,
-		.ready = vs->ready,
-		.boot_overdue = !vs->ready && vs->boot_deadline && now >= vs->boot_deadline,
-		.exited = vs->exited,
-		.exit_ok = vs->exit_ok,
-		.start_failed = vs->start_failed,
-		.in_backoff = now < vs->backoff_until,
 	};
+	vs->wake_at = reconcile_wake_at(dec, &w);
 }
 
-static void schedule(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec,
-		     const Decision *dec)
+/* Execute the decided step. Returns the first error; *done is set when the
+ * step already reported status (or removed it) and the pass ends there. */
+static int execute(Pass *p, Decision *dec, bool *done)
 {
-	uint64_t now = time_now_ms(), at = 0;
-	switch (dec->phase) {
-	case VM_PHASE_STOPPING:
-		at = vs->stop_requested ? vs->stop_deadline : now + 100;
-		break;
-	case VM_PHASE_STARTING:
-		at = vs->boot_deadline;
-		if (spec && spec->readiness_tcp_port && row && row->guest_ip) {
-			probe_start(d, vs, row->guest_ip, spec->readiness_tcp_port);
-			uint64_t p = vs->probe_fd >= 0 ? vs->probe_started + PROBE_CONNECT_TIMEOUT_MS
-						       : vs->next_probe;
-			at = MIN(at, MAX(p, now + 1));
-		}
-		break;
-	case VM_PHASE_FAILED:
-		at = dec->step == STEP_WAIT ? vs->backoff_until : 0;
-		break;
-	default:
-		break;
+	int r = 0;
+	*done = false;
+	switch (dec->step) {
+	case STEP_FORGET:
+		*done = true;
+		return do_forget(p);
+	case STEP_DELETE:
+		*done = true;
+		return do_delete(p);
+	case STEP_START:
+		r = do_start(p);
+		*dec = reconcile_after_start(!p->vs->start_failed, p->spec->restart_policy);
+		return r;
+	case STEP_STOP:
+		do_stop(p);
+		return 0;
+	case STEP_KILL:
+		do_kill(p);
+		return 0;
+	case STEP_CLEANUP:
+		/* Report the exit before the teardown (deleting a tap takes the
+		 * kernel ~10 ms); the next pass looks again. */
+		*done = true;
+		r = write_status(p->d, p->name, p->row, p->known ? &p->info : NULL, dec, p->vs,
+				 p->spec);
+		keep_error(&r, vm_teardown(p->d->rt, p->name, p->row ? p->row->uid : "",
+					   p->row ? p->row->api_sock : NULL, false));
+		daemon_enqueue(p->d, p->name);
+		return r;
+	case STEP_FAIL_BOOT:
+		return do_fail_boot(p);
+	case STEP_NONE:
+	case STEP_WAIT:
+	case _STEP_MAX:
+		return 0;
 	}
-	vs->wake_at = at;
+	return 0;
 }
 
 int reconcile_name(Daemon *d, const char *name)
 {
 	_cleanup_(vm_record_freep) VmRecord *row = NULL;
-	_cleanup_(vm_spec_freep) VmSpec *spec = NULL;
-	SpecNameInfo info = { 0 };
 	int r = store_get_vm(d->store, name, &row);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	if (row && vm_spec_from_json(row->spec_json, &spec) < 0)
-		return log_errno(-EBADMSG, "%s: stored spec does not parse", name);
-	bool known = spec_sync_name_info(d->sync, name, &info);
-	VmState *vs = vm_state(d, name);
-	if (row && vs->failed_generation && vs->failed_generation != row->generation) {
-		/* A new spec is a new chance: forget the old failures. */
-		vs->failures = 0;
-		vs->backoff_until = 0;
-		vs->exited = vs->start_failed = false;
-		vs->failed_generation = 0;
-	}
-	if (vs->exit_desc && row) {
-		/* An exit nobody asked for: count it, back off, keep the reason.
-		 * A guest kernel panic resets the VM, which QEMU (-no-reboot)
-		 * turns into a clean exit: the console tells the truth. */
-		_cleanup_free_ char *tail = console_tail(d, row);
-		if (vs->exit_ok && tail && strstr(tail, "Kernel panic"))
-			vs->exit_ok = false;
-		if (!vs->exit_ok)
-			note_failure(d, vs, row, vs->exit_desc);
-		else
-			set_error(vs, NULL);
-		free(vs->exit_desc);
-		vs->exit_desc = NULL;
-	}
-	DesiredView dv;
-	ObservedView ov;
-	gather(d, vs, row, spec, &info, known, &dv, &ov);
-	Decision dec = reconcile_decide(&dv, &ov);
+	Pass p = { .d = d, .name = name, .vs = vm_state(d, name), .row = row };
+	if ((r = row_spec(p.vs, row, &p.spec)) < 0)
+		return r;
+	p.known = spec_sync_name_info(d->sync, name, &p.info);
+
+	int err = gather(&p);
+	Decision dec = reconcile_decide(&p.dv, &p.ov);
 	log_debug("%s: %s → %s (%s)", name, vm_phase_to_string(dec.phase), step_to_string(dec.step),
 		  dec.reason);
-
-	switch (dec.step) {
-	case STEP_FORGET:
-		return do_delete(d, row, name);
-	case STEP_DELETE:
-		return do_delete(d, row, name); /* an error is retried with back-off */
-	case STEP_START:
-		do_start(d, vs, row, spec);
-		break;
-	case STEP_STOP:
-		do_stop(d, vs, row);
-		break;
-	case STEP_KILL:
-		do_kill(d, vs);
-		break;
-	case STEP_CLEANUP:
-		/* Report the exit first: deleting a tap takes the kernel ~10 ms. */
-		write_status(d, name, row, known ? &info : NULL, &dec, vs, spec);
-		vm_teardown(d->rt, name, row ? row->uid : "", row ? row->api_sock : NULL, false);
-		daemon_enqueue(d, name);
-		break;
-	case STEP_FAIL_BOOT:
-		do_fail_boot(d, vs, row, spec);
-		break;
-	case STEP_NONE:
-	case STEP_WAIT:
-	case _STEP_MAX:
-		break;
+	bool settled = reconcile_settled(&dec, &p.dv, &p.ov);
+	bool done;
+	keep_error(&err, execute(&p, &dec, &done));
+	if (done)
+		return err;
+	/* What we report now is the decision we acted on; a step that changed
+	 * the world gets a fresh look on the next pass. */
+	if (row && settled && p.vs->observed_generation != row->generation) {
+		r = store_set_observed_generation(d->store, name, row->generation);
+		if (r >= 0)
+			p.vs->observed_generation = row->generation;
+		keep_error(&err, r);
 	}
-	/* A step that changed the world gets a fresh look on the next pass;
-	 * what we report now is the decision we acted on. */
-	bool settled = dec.step == STEP_NONE ||
-		       (dec.step == STEP_WAIT && !dv.boot_changed && !ov.stop_requested);
-	if (row && settled && vs->observed_generation != row->generation) {
-		vs->observed_generation = row->generation;
-		store_set_observed_generation(d->store, name, row->generation);
-	}
-	if (row && dec.step == STEP_START && !vs->start_failed)
-		dec = (Decision){ STEP_WAIT, VM_PHASE_STARTING, "Booting" };
-	if (row && dec.step == STEP_START && vs->start_failed)
-		dec = (Decision){ STEP_WAIT, VM_PHASE_FAILED,
-				  spec && spec->restart_policy == RESTART_NEVER ? "StartFailed"
-										 : "CrashLoopBackOff" };
-	/* re-read the row: start/stop may have changed IP and restart count */
-	if (row && (dec.step == STEP_WAIT || dec.phase == VM_PHASE_FAILED)) {
-		vm_record_free(row);
-		row = NULL;
-		store_get_vm(d->store, name, &row);
-	}
-	schedule(d, vs, row, spec, &dec);
-	return write_status(d, name, row, known ? &info : NULL, &dec, vs, spec);
+	schedule(&p, &dec);
+	keep_error(&err, write_status(d, name, row, p.known ? &p.info : NULL, &dec, p.vs, p.spec));
+	return err;
 }
 
 void reconcile_result(Daemon *d, const char *name, int r)
@@ -612,11 +731,11 @@ void reconcile_result(Daemon *d, const char *name, int r)
 	}
 	if (!vs)
 		vs = vm_state(d, name);
-	uint64_t delay = 1000ULL << MIN(vs->error_streak, 6U);
+	uint64_t delay = reconcile_error_retry_ms(vs->error_streak);
 	vs->error_streak++;
-	vs->wake_at = time_now_ms() + MIN(delay, 60000ULL);
+	vs->wake_at = time_now_ms() + delay;
 	log_warn_errno(r, "%s: reconcile failed: %m; retrying in %llu ms", name,
-		       (unsigned long long)MIN(delay, 60000ULL));
+		       (unsigned long long)delay);
 }
 
 uint64_t reconcile_due(Daemon *d, uint64_t now)
@@ -641,37 +760,35 @@ void reconcile_rediscover_all(Daemon *d)
 {
 	VmRecord **rows = NULL;
 	size_t n = 0;
-	char **uids = NULL;
-	if (store_list_vms(d->store, &rows, &n) < 0)
+	int r = store_list_vms(d->store, &rows, &n);
+	if (r < 0) {
+		/* Without the rows nothing is known to be ours: no sweep either. */
+		log_errno(r, "rediscovery: list VMs: %m; adopting nothing and sweeping nothing");
 		return;
-	uids = xcalloc(n + 1, sizeof(char *));
+	}
+	char **uids = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		VmRecord *row = rows[i];
+		VmState *vs = vm_state(d, row->name);
 		uids[i] = xstrdup(row->uid);
+		vs->observed_generation = row->observed_generation;
 		/* Never started (no paths recorded before the first start): there
 		 * is nothing to find, and the orphan sweep covers the rest. */
-		if (!row->vm_dir) {
-			vm_state(d, row->name)->observed_generation = row->observed_generation;
+		if (!row->vm_dir || vm_rediscover(d->rt, row->name, row->uid, row->api_sock) <= 0)
 			continue;
-		}
-		if (vm_rediscover(d->rt, row->name, row->uid, row->api_sock) > 0) {
-			VmState *vs = vm_state(d, row->name);
-			VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
-			watch_pid(d, vs, h->pid);
-			/* Adopted as it was: a VM that was Ready stays Ready (no flap);
-			 * one that was still booting is probed again. */
-			const VmStatus *last = status_writer_last(d->status, row->name);
-			const Condition *c = last ? vm_status_get_condition(last, "Ready") : NULL;
-			vs->ready = c && c->status == COND_TRUE;
-			vs->running_since = time_now_ms();
-			vs->observed_generation = row->observed_generation;
-			_cleanup_(vm_spec_freep) VmSpec *spec = NULL;
-			if (vm_spec_from_json(row->spec_json, &spec) >= 0)
-				vs->boot_deadline = time_now_ms() +
-						    (uint64_t)spec->readiness_timeout_s * 1000;
-		} else {
-			vm_state(d, row->name)->observed_generation = row->observed_generation;
-		}
+		VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
+		if (watch_pid(d, vs, h->pid) < 0)
+			vs->wake_at = time_now_ms() + reconcile_error_retry_ms(0);
+		/* Adopted as it was: a VM that was Ready stays Ready (no flap);
+		 * one that was still booting is probed again. */
+		const VmStatus *last = status_writer_last(d->status, row->name);
+		const Condition *c = last ? vm_status_get_condition(last, "Ready") : NULL;
+		uint64_t now = time_now_ms();
+		vs->ready = c && c->status == COND_TRUE;
+		reconcile_running(&vs->book, now);
+		const VmSpec *spec = NULL;
+		if (row_spec(vs, row, &spec) >= 0 && spec)
+			vs->boot_deadline = now + (uint64_t)spec->readiness_timeout_s * 1000;
 	}
 	int swept = runtime_sweep_orphans(d->rt, uids);
 	if (swept > 0)

@@ -92,3 +92,101 @@ Decision reconcile_decide(const DesiredView *d, const ObservedView *o)
 		return decide_alive(d, o);
 	return decide_dead(d, o);
 }
+
+/* ---- VMM exits ------------------------------------------------------------ */
+
+static const char *const exit_names[_EXIT_MAX] = {
+	[EXIT_STOPPED] = "stopped",
+	[EXIT_COMPLETED] = "completed",
+	[EXIT_CRASHED] = "crashed",
+	[EXIT_BOOT_FAILED] = "boot-failed",
+};
+
+const char *exit_kind_to_string(ExitKind k)
+{
+	return k < _EXIT_MAX ? exit_names[k] : "unknown";
+}
+
+ExitKind reconcile_classify_exit(const ExitFacts *f)
+{
+	if (f->boot_failed)
+		return EXIT_BOOT_FAILED;
+	if (f->stop_requested)
+		return EXIT_STOPPED;
+	if (f->status_known && f->exited_zero && !f->console_panic)
+		return EXIT_COMPLETED;
+	return EXIT_CRASHED;
+}
+
+/* ---- failure accounting ---------------------------------------------------- */
+
+void reconcile_failure(FailureBook *b, int64_t gen, uint64_t now)
+{
+	if (b->running_since && now - b->running_since > RECONCILE_HEALTHY_RESET_MS)
+		b->failures = 0;
+	b->running_since = 0;
+	b->failures++;
+	b->counted_generation = gen;
+	b->backoff_until = now + reconcile_backoff_ms(b->failures);
+}
+
+bool reconcile_new_generation(FailureBook *b, int64_t gen)
+{
+	if (!b->counted_generation || b->counted_generation == gen)
+		return false;
+	b->failures = 0;
+	b->backoff_until = 0;
+	b->counted_generation = 0;
+	return true;
+}
+
+void reconcile_running(FailureBook *b, uint64_t now)
+{
+	b->running_since = now;
+}
+
+/* ---- after a step ------------------------------------------------------------ */
+
+Decision reconcile_after_start(bool started, RestartPolicy policy)
+{
+	if (started)
+		return D(STEP_WAIT, VM_PHASE_STARTING, "Booting");
+	return D(STEP_WAIT, VM_PHASE_FAILED,
+		 policy == RESTART_NEVER ? "StartFailed" : "CrashLoopBackOff");
+}
+
+bool reconcile_settled(const Decision *dec, const DesiredView *d, const ObservedView *o)
+{
+	if (dec->step == STEP_NONE)
+		return true;
+	return dec->step == STEP_WAIT && !d->boot_changed && !o->stop_requested;
+}
+
+/* A STOPPING VM whose stop was not sent yet (it is about to be) is looked
+ * at again this soon. */
+#define RECONCILE_STOP_RECHECK_MS 100
+
+uint64_t reconcile_wake_at(const Decision *dec, const WakeFacts *w)
+{
+	uint64_t at;
+	switch (dec->phase) {
+	case VM_PHASE_STOPPING:
+		return w->stop_requested ? w->stop_deadline : w->now + RECONCILE_STOP_RECHECK_MS;
+	case VM_PHASE_STARTING:
+		at = w->boot_deadline;
+		if (w->probe_due) {
+			uint64_t p = MAX(w->probe_due, w->now + 1);
+			at = at ? MIN(at, p) : p;
+		}
+		return at;
+	case VM_PHASE_FAILED:
+		return dec->step == STEP_WAIT ? w->backoff_until : 0;
+	default:
+		return 0;
+	}
+}
+
+uint64_t reconcile_error_retry_ms(unsigned streak)
+{
+	return reconcile_backoff_ms(streak + 1);
+}

@@ -1,10 +1,21 @@
-/* decide.h — the reconcile decision: desired × observed → next step.
+/* decide.h — every rule of the reconcile loop, in one pure module.
  *
- * Pure: no I/O and no clock (time-derived facts such as "the stop deadline
- * passed" arrive as booleans), so every combination is unit-tested from a
- * table (tests/unit/test_decide.c). The executor (daemon/reconciler.c)
- * gathers the views, calls reconcile_decide(), performs the step, writes
- * status and requeues.
+ * A pass over one VM has four steps (daemon/reconciler.c):
+ *   1. gather: desired (store row, spec sync) and observed (vm_alive,
+ *      handles, console, this controller's momentary state) → the views;
+ *   2. decide: reconcile_decide() → one step, the phase and a reason;
+ *   3. execute that one step (runtime/), then reconcile_after_start() for
+ *      what a start turned out to be;
+ *   4. render status, and requeue at reconcile_wake_at().
+ * Everything that is policy lives here and nowhere else: the decision
+ * table, how a VMM exit is classified (reconcile_classify_exit), failure
+ * accounting and the one back-off curve (FailureBook, reconcile_backoff_ms,
+ * also used for passes that fail with an error), when a new spec generation
+ * forgets old failures, when a VM has converged (reconcile_settled), and
+ * when to look again (reconcile_wake_at).
+ *
+ * Pure: no I/O and no clock (times arrive as arguments, in monotonic ms),
+ * so every rule is unit-tested from tables (tests/unit/test_decide.c).
  *
  * Lifecycle (phases as reported in status):
  *
@@ -22,8 +33,8 @@
  * VM (tap, dm, loops) are torn down before it is started again. */
 #pragma once
 
+#include "reconcile/phase.h"
 #include "spec/spec.h"
-#include "status/status.h"
 
 typedef struct {
 	bool has_intent;     /* a row exists and is not marked deleted */
@@ -51,7 +62,8 @@ typedef struct {
 typedef enum {
 	STEP_NONE,          /* converged for now; status shows `phase` */
 	STEP_WAIT,          /* something is in progress; requeue later */
-	STEP_FORGET,        /* no intent, nothing running: drop status (and row) */
+	STEP_FORGET,        /* no row, nothing running, nothing recorded: drop the
+			     * status file and the momentary state only */
 	STEP_START,         /* create resources and launch */
 	STEP_STOP,          /* request a graceful stop */
 	STEP_KILL,          /* stop deadline passed: SIGKILL */
@@ -70,8 +82,88 @@ typedef struct {
 Decision reconcile_decide(const DesiredView *d, const ObservedView *o);
 const char *step_to_string(Step s);
 
-/* Restart delay after `failures` consecutive failures: 1 s doubling to
- * 5 min (exponential backoff, as Kubernetes' CrashLoopBackOff). */
+/* The one back-off curve: the delay after `failures` consecutive failures
+ * is 1 s doubling to 5 min (as Kubernetes' CrashLoopBackOff). Used for VM
+ * restarts and for reconcile passes that fail with an error. */
 uint64_t reconcile_backoff_ms(unsigned failures);
 /* A VM that ran this long is healthy again: its failure count resets. */
 #define RECONCILE_HEALTHY_RESET_MS (10ULL * 60 * 1000)
+
+/* ---- VMM exits ------------------------------------------------------------ */
+
+/* What is known when a watched VMM process exits. */
+typedef struct {
+	bool stop_requested; /* we asked it to stop (state: Stopped, delete, spec change) */
+	bool boot_failed;    /* we killed it for a boot timeout (already counted) */
+	bool status_known;   /* it was our child: its wait status is known */
+	bool exited_zero;    /* ...and it exited with status 0 */
+	bool console_panic;  /* the guest console shows "Kernel panic" */
+} ExitFacts;
+
+typedef enum {
+	EXIT_STOPPED,     /* the stop we asked for: not a failure */
+	EXIT_COMPLETED,   /* the guest powered off cleanly */
+	EXIT_CRASHED,     /* anything else: a failure, counted once */
+	EXIT_BOOT_FAILED, /* our boot-timeout kill: counted when we killed it */
+	_EXIT_MAX,
+} ExitKind;
+
+/* A guest kernel panic resets the VM, which QEMU (-no-reboot) turns into
+ * a clean exit: the console tells the truth, so it is a crash. An adopted
+ * VMM is not our child: its status is unknown, so it is a crash unless we
+ * asked it to stop. */
+ExitKind reconcile_classify_exit(const ExitFacts *f);
+const char *exit_kind_to_string(ExitKind k);
+
+/* ---- failure accounting ---------------------------------------------------- */
+
+/* Per-VM failure book, kept in memory by the executor (a restarted
+ * controller starts with an empty one). */
+typedef struct {
+	unsigned failures;          /* consecutive failures */
+	uint64_t backoff_until;     /* no restart before this (monotonic ms) */
+	uint64_t running_since;     /* when the current run started; 0: not running */
+	int64_t counted_generation; /* generation the failures were counted for */
+} FailureBook;
+
+/* Count one failure at `now` for spec generation `gen`: a VM that ran
+ * longer than RECONCILE_HEALTHY_RESET_MS starts counting afresh; the
+ * back-off grows with the count. */
+void reconcile_failure(FailureBook *b, int64_t gen, uint64_t now);
+/* A new spec generation is a new chance: forget the failures counted for
+ * an older one. Returns true when it forgot something. */
+bool reconcile_new_generation(FailureBook *b, int64_t gen);
+/* The VMM was launched (or adopted) at `now`. */
+void reconcile_running(FailureBook *b, uint64_t now);
+
+/* ---- after a step ------------------------------------------------------------ */
+
+/* What to report once STEP_START has run: a launched VM is booting; one
+ * that failed to start waits in back-off (or is Failed for good under
+ * restartPolicy Never). */
+Decision reconcile_after_start(bool started, RestartPolicy policy);
+
+/* True when the pass has seen the VM's current generation through: the
+ * decision is final (NONE), or a wait that is not a stop or a pending
+ * spec-change restart. Sets observedGeneration. */
+bool reconcile_settled(const Decision *dec, const DesiredView *d, const ObservedView *o);
+
+/* Deadlines the executor knows (monotonic ms; 0: none). */
+typedef struct {
+	uint64_t now;
+	uint64_t stop_deadline;  /* a graceful stop was sent: kill at this time */
+	uint64_t boot_deadline;  /* not ready by then: boot failed */
+	uint64_t probe_due;      /* next readiness probe event; 0: no probe */
+	uint64_t backoff_until;  /* FailureBook.backoff_until */
+	bool stop_requested;
+} WakeFacts;
+
+/* When to run the next pass for this VM without an event (0: only on an
+ * event): the stop deadline while stopping; the boot deadline or the next
+ * probe while starting; the end of the back-off while waiting in it. A
+ * STOPPING VM whose stop has not been sent yet is looked at again soon. */
+uint64_t reconcile_wake_at(const Decision *dec, const WakeFacts *w);
+
+/* Delay before retrying a pass that failed with an error, after `streak`
+ * consecutive errors (the back-off curve above). */
+uint64_t reconcile_error_retry_ms(unsigned streak);

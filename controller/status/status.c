@@ -10,31 +10,11 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-static const char *const phase_names[_VM_PHASE_MAX] = {
-	[VM_PHASE_PENDING] = "Pending",	  [VM_PHASE_STARTING] = "Starting",
-	[VM_PHASE_RUNNING] = "Running",	  [VM_PHASE_STOPPING] = "Stopping",
-	[VM_PHASE_STOPPED] = "Stopped",	  [VM_PHASE_FAILED] = "Failed",
-	[VM_PHASE_INVALID] = "Invalid",
-};
-
 static const char *const cond_names[_COND_MAX] = {
 	[COND_TRUE] = "True",
 	[COND_FALSE] = "False",
 	[COND_UNKNOWN] = "Unknown",
 };
-
-const char *vm_phase_to_string(VmPhase p)
-{
-	return p < _VM_PHASE_MAX ? phase_names[p] : "Unknown";
-}
-
-int vm_phase_from_string(const char *s)
-{
-	for (int i = 0; i < _VM_PHASE_MAX; i++)
-		if (streq(s, phase_names[i]))
-			return i;
-	return -EINVAL;
-}
 
 const char *cond_status_to_string(CondStatus s)
 {

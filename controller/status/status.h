@@ -7,6 +7,7 @@
  * vm_status_from_json(). docs/status.md is the reference for the format. */
 #pragma once
 
+#include "reconcile/phase.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
 #include "util/util.h"
@@ -16,17 +17,6 @@
 #define STATUS_API_VERSION "banger/v1"
 #define STATUS_KIND "VMStatus"
 #define STATUS_SUFFIX ".status.json"
-
-typedef enum {
-	VM_PHASE_PENDING,
-	VM_PHASE_STARTING,
-	VM_PHASE_RUNNING,
-	VM_PHASE_STOPPING,
-	VM_PHASE_STOPPED,
-	VM_PHASE_FAILED,
-	VM_PHASE_INVALID,
-	_VM_PHASE_MAX,
-} VmPhase;
 
 typedef enum {
 	COND_TRUE,
@@ -61,8 +51,6 @@ typedef struct {
 	char *last_error;
 } VmStatus;
 
-const char *vm_phase_to_string(VmPhase p);
-int vm_phase_from_string(const char *s);
 const char *cond_status_to_string(CondStatus s);
 
 VmStatus *vm_status_new(const char *name);

@@ -1,6 +1,7 @@
 /* The reconcile decision over a table of desired × observed states. */
 #include "reconcile/decide.h"
 #include "tap.h"
+#include "util/util.h"
 
 typedef struct {
 	const char *what;
@@ -92,8 +93,118 @@ static const Row rows[] = {
 	  VM_PHASE_PENDING, "Starting" },
 };
 
+/* Exit classification: every combination of the facts. */
+static void test_classify_exit(void)
+{
+	static const struct {
+		const char *what;
+		ExitFacts f;
+		ExitKind want;
+	} t[] = {
+		{ "asked to stop → stopped", { .stop_requested = true }, EXIT_STOPPED },
+		{ "asked, even with status 0 → stopped",
+		  { .stop_requested = true, .status_known = true, .exited_zero = true }, EXIT_STOPPED },
+		{ "boot-timeout kill → boot-failed (counted already)",
+		  { .boot_failed = true, .stop_requested = true }, EXIT_BOOT_FAILED },
+		{ "our child, status 0 → completed", { .status_known = true, .exited_zero = true },
+		  EXIT_COMPLETED },
+		{ "status 0 but the console shows a panic → crashed",
+		  { .status_known = true, .exited_zero = true, .console_panic = true }, EXIT_CRASHED },
+		{ "our child, non-zero or signal → crashed", { .status_known = true }, EXIT_CRASHED },
+		{ "adopted (status unknown) → crashed", {}, EXIT_CRASHED },
+		{ "adopted, asked to stop → stopped", { .stop_requested = true }, EXIT_STOPPED },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		ExitKind k = reconcile_classify_exit(&t[i].f);
+		CHECK(k == t[i].want, "exit: %s (got %s)", t[i].what, exit_kind_to_string(k));
+	}
+}
+
+static void test_failure_book(void)
+{
+	FailureBook b = { 0 };
+	reconcile_failure(&b, 1, 10000);
+	CHECK_INTEQ(b.failures, 1, "first failure counted");
+	CHECK_INTEQ(b.backoff_until, 11000, "back-off 1 s after the first");
+	reconcile_failure(&b, 1, 20000);
+	CHECK_INTEQ(b.backoff_until, 22000, "2 s after the second");
+	reconcile_running(&b, 30000);
+	reconcile_failure(&b, 1, 30000 + RECONCILE_HEALTHY_RESET_MS);
+	CHECK_INTEQ(b.failures, 3, "a short run does not reset the count");
+	reconcile_running(&b, 100000);
+	reconcile_failure(&b, 1, 100001 + RECONCILE_HEALTHY_RESET_MS);
+	CHECK_INTEQ(b.failures, 1, "a run longer than the healthy time starts afresh");
+	CHECK_INTEQ(b.running_since, 0, "a failure ends the run");
+	CHECK(!reconcile_new_generation(&b, 1), "same generation: nothing forgotten");
+	CHECK_INTEQ(b.failures, 1, "...count kept");
+	CHECK(reconcile_new_generation(&b, 2), "new generation: failures forgotten");
+	CHECK(b.failures == 0 && b.backoff_until == 0, "...count and back-off cleared");
+	CHECK(!reconcile_new_generation(&b, 3), "nothing counted: nothing to forget");
+	for (int i = 0; i < 20; i++)
+		reconcile_failure(&b, 3, 0);
+	CHECK_INTEQ(b.backoff_until, 300000, "back-off capped at 5 min");
+}
+
+static void test_after_start_and_settled(void)
+{
+	Decision d = reconcile_after_start(true, RESTART_ALWAYS);
+	CHECK(d.step == STEP_WAIT && d.phase == VM_PHASE_STARTING && streq(d.reason, "Booting"),
+	      "launched → Starting/Booting");
+	d = reconcile_after_start(false, RESTART_ALWAYS);
+	CHECK(d.phase == VM_PHASE_FAILED && streq(d.reason, "CrashLoopBackOff"),
+	      "start failed, Always → Failed/CrashLoopBackOff");
+	d = reconcile_after_start(false, RESTART_NEVER);
+	CHECK(d.phase == VM_PHASE_FAILED && streq(d.reason, "StartFailed"),
+	      "start failed, Never → Failed/StartFailed");
+
+	DesiredView dv = { RUNNING };
+	ObservedView ov = { .alive = true };
+	Decision none = { STEP_NONE, VM_PHASE_RUNNING, "Ready" };
+	Decision wait = { STEP_WAIT, VM_PHASE_STARTING, "Booting" };
+	Decision stop = { STEP_STOP, VM_PHASE_STOPPING, "Stopping" };
+	CHECK(reconcile_settled(&none, &dv, &ov), "converged → settled");
+	CHECK(reconcile_settled(&wait, &dv, &ov), "booting the current spec → settled");
+	CHECK(!reconcile_settled(&stop, &dv, &ov), "a stop step → not settled");
+	dv.boot_changed = true;
+	CHECK(!reconcile_settled(&wait, &dv, &ov), "waiting on a spec-change restart → not settled");
+	dv.boot_changed = false;
+	ov.stop_requested = true;
+	CHECK(!reconcile_settled(&wait, &dv, &ov), "waiting on a stop → not settled");
+}
+
+static void test_wake_at(void)
+{
+	WakeFacts w = { .now = 1000, .stop_deadline = 5000, .boot_deadline = 9000,
+			.backoff_until = 7000 };
+	Decision stopping = { STEP_WAIT, VM_PHASE_STOPPING, "Stopping" };
+	CHECK_INTEQ(reconcile_wake_at(&stopping, &w), 1100, "stop not sent yet → soon");
+	w.stop_requested = true;
+	CHECK_INTEQ(reconcile_wake_at(&stopping, &w), 5000, "stop sent → its deadline");
+	Decision starting = { STEP_WAIT, VM_PHASE_STARTING, "Booting" };
+	CHECK_INTEQ(reconcile_wake_at(&starting, &w), 9000, "no probe → boot deadline");
+	w.probe_due = 1250;
+	CHECK_INTEQ(reconcile_wake_at(&starting, &w), 1250, "probe before the deadline");
+	w.probe_due = 500;
+	CHECK_INTEQ(reconcile_wake_at(&starting, &w), 1001, "an overdue probe → next tick");
+	w.probe_due = 20000;
+	CHECK_INTEQ(reconcile_wake_at(&starting, &w), 9000, "deadline before the probe");
+	Decision backoff = { STEP_WAIT, VM_PHASE_FAILED, "CrashLoopBackOff" };
+	CHECK_INTEQ(reconcile_wake_at(&backoff, &w), 7000, "back-off → its end");
+	Decision failed = { STEP_NONE, VM_PHASE_FAILED, "Crashed" };
+	CHECK_INTEQ(reconcile_wake_at(&failed, &w), 0, "Failed for good → only on events");
+	Decision running = { STEP_NONE, VM_PHASE_RUNNING, "Ready" };
+	CHECK_INTEQ(reconcile_wake_at(&running, &w), 0, "Running → only on events");
+	CHECK_INTEQ(reconcile_error_retry_ms(0), 1000, "pass error: 1 s first");
+	CHECK_INTEQ(reconcile_error_retry_ms(3), 8000, "...on the same curve");
+	CHECK_INTEQ(reconcile_error_retry_ms(50), 300000, "...capped at 5 min");
+}
+
 int main(void)
 {
+	test_classify_exit();
+	test_failure_book();
+	test_after_start_and_settled();
+	test_wake_at();
 	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
 		const Row *r = &rows[i];
 		Decision d = reconcile_decide(&r->d, &r->o);
