@@ -209,8 +209,7 @@ int cli_wait_gone(const CliDirs *dirs, char **names, unsigned timeout_s)
 	for (;;) {
 		size_t left = 0;
 		for (size_t i = 0; names[i]; i++) {
-			_cleanup_free_ char *p =
-				xasprintf("%s/%s" STATUS_SUFFIX, dirs->status_dir, names[i]);
+			_cleanup_free_ char *p = vm_status_path(dirs->status_dir, names[i]);
 			if (access(p, F_OK) == 0)
 				left++;
 		}
@@ -225,33 +224,21 @@ int cli_wait_gone(const CliDirs *dirs, char **names, unsigned timeout_s)
 	}
 }
 
-static int cmp_status(const void *a, const void *b)
-{
-	return strcmp((*(VmStatus *const *)a)->name, (*(VmStatus *const *)b)->name);
-}
-
 int cli_load_statuses(const char *status_dir, VmStatus ***ret, size_t *ret_n)
 {
-	DIR *d = opendir(status_dir);
-	struct dirent *de;
+	_cleanup_strv_free_ char **names = NULL;
 	VmStatus **v = NULL;
 	size_t n = 0;
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || !endswith(de->d_name, STATUS_SUFFIX))
-			continue;
-		_cleanup_free_ char *name =
-			xstrndup(de->d_name, strlen(de->d_name) - strlen(STATUS_SUFFIX));
+	int r = vm_status_list_names(status_dir, &names);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; names[i]; i++) {
 		VmStatus *st = NULL;
-		if (vm_status_read(status_dir, name, &st) < 0)
+		if (vm_status_read(status_dir, names[i], &st) < 0)
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(VmStatus *));
 		v[n++] = st;
 	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(VmStatus *), cmp_status);
 	*ret = v;
 	*ret_n = n;
 	return 0;

@@ -3,6 +3,7 @@
 #include "cli/common.h"
 #include "store/store.h"
 #include "util/fileio.h"
+#include "util/layout.h"
 
 #include <fcntl.h>
 #include "util/timeutil.h"
@@ -211,7 +212,7 @@ int cli_get(const CliDirs *dirs, int argc, char **argv)
  * skipped when the state dir is not readable by this user. */
 static void describe_durable(const CliDirs *dirs, const char *name)
 {
-	_cleanup_free_ char *db = path_join(dirs->state_dir, "banger.db");
+	_cleanup_free_ char *db = layout_db_path(dirs->state_dir);
 	_cleanup_(store_closep) Store *st = NULL;
 	_cleanup_(vm_record_freep) VmRecord *r = NULL;
 	if (access(db, R_OK) < 0 || store_open_readonly(db, &st) < 0 ||
@@ -226,7 +227,7 @@ static void describe_durable(const CliDirs *dirs, const char *name)
 		printf("  %-18s %s\n", "Deleted:", "yes (teardown pending)");
 	if (!r->vm_dir)
 		return;
-	_cleanup_free_ char *console = path_join(r->vm_dir, "console.log");
+	_cleanup_free_ char *console = layout_vm_file(r->vm_dir, LAYOUT_CONSOLE_LOG);
 	_cleanup_close_ int fd = open(console, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return;

@@ -2,6 +2,7 @@
 #include "daemon/daemon-internal.h"
 #include "spec/spec.h"
 #include "util/fileio.h"
+#include "util/layout.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -261,7 +262,7 @@ static void handle_signal(Daemon *d)
  * take each other's VMs for orphans. */
 static int take_lock(Daemon *d, const char *dir, int *ret_fd)
 {
-	_cleanup_free_ char *p = path_join(dir, "bangerd.lock");
+	_cleanup_free_ char *p = layout_lock_path(dir);
 	char buf[32];
 	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
@@ -330,7 +331,7 @@ static int setup(Daemon *d)
 	_cleanup_free_ char *real_state = realpath(c->state_dir, NULL);
 	if (!real_state)
 		return log_errno(-errno, "resolve state dir %s: %m", c->state_dir);
-	_cleanup_free_ char *db = path_join(real_state, "banger.db");
+	_cleanup_free_ char *db = layout_db_path(real_state);
 	if ((r = store_open(db, &d->store)) < 0)
 		return r;
 	if ((r = status_writer_new(c->status_dir, &d->status)) < 0)

@@ -1,34 +1,14 @@
 /* ipam.c — the pure half of net.h: CIDR parsing, guest IP allocation, MAC
  * and tap name derivation. No I/O; see tests/unit/test_net.c. */
 #include "net/net.h"
+#include "util/ip4.h"
+#include "util/layout.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
-
-/* Strict dotted quad (inet_pton: exactly four decimal octets, no leading
- * zeros) → host byte order. */
-static int ip4_parse(const char *s, uint32_t *ret)
-{
-	struct in_addr a;
-
-	if (!s || inet_pton(AF_INET, s, &a) != 1)
-		return -EINVAL;
-	*ret = ntohl(a.s_addr);
-	return 0;
-}
-
-static char *ip4_format(uint32_t ip)
-{
-	return xasprintf("%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
-}
-
-static uint32_t prefix_mask(unsigned prefix)
-{
-	return prefix == 0 ? 0 : UINT32_MAX << (32 - prefix);
-}
 
 int net_cidr_parse(const char *cidr, NetCidr *ret)
 {
@@ -45,7 +25,7 @@ int net_cidr_parse(const char *cidr, NetCidr *ret)
 	if (parse_u64(slash + 1, 1, 30, &prefix) < 0)
 		return log_errno(EINVAL, "cidr '%s': prefix length must be 1..30", cidr);
 
-	uint32_t mask = prefix_mask(prefix);
+	uint32_t mask = ip4_prefix_mask(prefix);
 	NetCidr c = {
 		.network = ip & mask,
 		.broadcast = (ip & mask) | ~mask,
@@ -63,7 +43,7 @@ int net_cidr_parse(const char *cidr, NetCidr *ret)
 
 static bool cidr_contains_ip(const NetCidr *c, uint32_t ip)
 {
-	return (ip & prefix_mask(c->prefix)) == c->network;
+	return (ip & ip4_prefix_mask(c->prefix)) == c->network;
 }
 
 bool net_cidr_contains(const NetCidr *c, const char *ip)
@@ -169,16 +149,10 @@ char *net_mac_for_ip(const char *ip)
 
 char *net_tap_name_for(const char *vm_uid)
 {
-	char hex[9];
-	size_t n = 0;
-
-	for (const char *p = vm_uid; p && *p && n < 8; p++)
-		if (isxdigit((unsigned char)*p))
-			hex[n++] = (char)tolower((unsigned char)*p);
-	if (n < 8)
+	char sid[LAYOUT_SHORT_ID_LEN + 1];
+	if (layout_short_id(vm_uid, sid) < 0)
 		return NULL;
-	hex[8] = 0;
-	return xasprintf(NET_TAP_PREFIX "%s", hex);
+	return xasprintf(NET_TAP_PREFIX "%s", sid);
 }
 
 bool net_ifname_valid(const char *name)

@@ -185,11 +185,6 @@ int net_bridge_ensure(const char *name, const char *cidr)
 	return net_link_configure(sk, link, 0, 0);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int net_list_links(const char *prefix, char ***ret_strv)
 {
 	_cleanup_nl_sock_ struct nl_sock *sk = NULL;
@@ -208,7 +203,7 @@ int net_list_links(const char *prefix, char ***ret_strv)
 		if (n && startswith(n, prefix ?: ""))
 			strv_push(&v, xstrdup(n));
 	}
-	qsort(v, strv_length(v), sizeof(char *), cmp_str);
+	qsort(v, strv_length(v), sizeof(char *), strcmp_ptr);
 	*ret_strv = TAKE_PTR(v);
 	return 0;
 }

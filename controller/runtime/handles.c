@@ -1,6 +1,7 @@
 /* handles.c — see handles.h. */
 #include "runtime/handles.h"
 #include "util/fileio.h"
+#include "util/layout.h"
 #include "util/log.h"
 
 #include <json.h>
@@ -76,7 +77,7 @@ int vm_handles_from_json(const char *json, VmHandles **ret)
 
 int vm_handles_write(const char *vm_dir, const VmHandles *h)
 {
-	_cleanup_free_ char *p = path_join(vm_dir, HANDLES_FILE);
+	_cleanup_free_ char *p = path_join(vm_dir, LAYOUT_HANDLES_FILE);
 	_cleanup_free_ char *json = vm_handles_to_json(h);
 	int r = write_file_atomic(p, json, strlen(json), 0600);
 	if (r < 0)
@@ -86,7 +87,7 @@ int vm_handles_write(const char *vm_dir, const VmHandles *h)
 
 int vm_handles_read(const char *vm_dir, VmHandles **ret)
 {
-	_cleanup_free_ char *p = path_join(vm_dir, HANDLES_FILE), *data = NULL;
+	_cleanup_free_ char *p = path_join(vm_dir, LAYOUT_HANDLES_FILE), *data = NULL;
 	int r = read_file_bounded(p, 64 * 1024, &data, NULL);
 	if (r < 0)
 		return r;
@@ -98,7 +99,7 @@ int vm_handles_read(const char *vm_dir, VmHandles **ret)
 
 int vm_handles_remove(const char *vm_dir)
 {
-	_cleanup_free_ char *p = path_join(vm_dir, HANDLES_FILE);
+	_cleanup_free_ char *p = path_join(vm_dir, LAYOUT_HANDLES_FILE);
 	return unlink_durable(p);
 }
 

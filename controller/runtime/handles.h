@@ -19,7 +19,6 @@
 
 #include <sys/types.h>
 
-#define HANDLES_FILE "handles.json"
 
 typedef struct {
 	char *vmm;        /* driver that launched the VMM ("qemu", "firecracker") */

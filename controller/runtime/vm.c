@@ -11,6 +11,7 @@
 #include "storage/storage.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
+#include "util/layout.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/timeutil.h"
@@ -90,19 +91,15 @@ void runtime_crashpoint(const char *point)
 	}
 }
 
-static char *short_id(const char *uid)
-{
-	return xstrndup(uid, 8);
-}
-
 void vm_paths_for(Runtime *rt, const char *uid, VmPaths *ret)
 {
-	_cleanup_free_ char *sid = short_id(uid);
-	ret->vm_dir = xasprintf("%s/vms/%s", rt->cfg.state_dir, uid);
-	ret->api_sock = xasprintf("%s/%s.sock", rt->cfg.runtime_dir, sid);
-	ret->log_path = xasprintf("%s/vmm.log", ret->vm_dir);
-	ret->console_path = xasprintf("%s/console.log", ret->vm_dir);
-	ret->work_disk = xasprintf("%s/work.ext4", ret->vm_dir);
+	ret->vm_dir = layout_vm_dir(rt->cfg.state_dir, uid);
+	ret->api_sock = layout_api_sock(rt->cfg.runtime_dir, uid);
+	if (!ret->api_sock) /* store uids are hex; never trust that into a path */
+		ret->api_sock = path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_SOCK_SUFFIX);
+	ret->log_path = layout_vm_file(ret->vm_dir, LAYOUT_VMM_LOG);
+	ret->console_path = layout_vm_file(ret->vm_dir, LAYOUT_CONSOLE_LOG);
+	ret->work_disk = layout_vm_file(ret->vm_dir, LAYOUT_WORK_DISK);
 }
 
 void vm_paths_done(VmPaths *p)
@@ -555,7 +552,7 @@ static int sweep_taps(const KnownUids *uids)
 		return 0;
 	for (size_t i = 0; taps && taps[i]; i++) {
 		const char *id = taps[i] + strlen(NET_TAP_PREFIX);
-		if (strlen(id) == 8 && uid_known(uids, id))
+		if (layout_is_short_id(id) && uid_known(uids, id))
 			continue;
 		log_info("orphan tap %s: deleting", taps[i]);
 		if (net_tap_delete(taps[i]) >= 0)
@@ -619,9 +616,9 @@ static int sweep_sockets(Runtime *rt, const KnownUids *uids)
 	if (!d)
 		return 0;
 	while ((de = readdir(d))) {
-		if (!endswith(de->d_name, ".sock") || strlen(de->d_name) != 13)
+		char id[LAYOUT_SHORT_ID_LEN + 1];
+		if (!layout_sock_short_id(de->d_name, id))
 			continue;
-		_cleanup_free_ char *id = xstrndup(de->d_name, 8);
 		if (uid_known(uids, id))
 			continue;
 		_cleanup_free_ char *sock = path_join(rt->cfg.runtime_dir, de->d_name);
@@ -658,9 +655,10 @@ int runtime_sweep_orphans(Runtime *rt, char *const *known_uids)
 {
 	KnownUids k = { hashmap_new(), hashmap_new() };
 	for (size_t i = 0; known_uids && known_uids[i]; i++) {
-		_cleanup_free_ char *sid = short_id(known_uids[i]);
+		char sid[LAYOUT_SHORT_ID_LEN + 1];
 		hashmap_put(k.full, known_uids[i], NULL);
-		hashmap_put(k.short_ids, sid, NULL);
+		if (layout_short_id(known_uids[i], sid) >= 0)
+			hashmap_put(k.short_ids, sid, NULL);
 	}
 	/* Processes first: they hold taps and disks open. */
 	int n = sweep_sockets(rt, &k);

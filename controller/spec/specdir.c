@@ -6,11 +6,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-static int cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* out grows geometrically (*cap slots): a resync lists every file. */
 static void walk(int fd, const char *rel, unsigned depth, char ***out, size_t *n, size_t *cap)
 {
@@ -59,7 +54,7 @@ int spec_dir_list(const char *dir, char ***ret_rel_strv)
 		return -errno;
 	}
 	walk(fd, "", 0, &out, &n, &cap);
-	qsort(out, n, sizeof(char *), cmp_strp);
+	qsort(out, n, sizeof(char *), strcmp_ptr);
 	*ret_rel_strv = out;
 	return 0;
 }

@@ -6,6 +6,7 @@
  * The rules here and schema/vm.schema.json describe the same format; the
  * schema-agreement test keeps them honest. */
 #include "spec/spec-internal.h"
+#include "util/ip4.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -317,32 +318,6 @@ static bool subdomain_valid(const char *s)
 	return true;
 }
 
-/* Strict dotted quad (no leading zeros) → 32-bit host order; -EINVAL. */
-static int ipv4_parse(const char *s, uint32_t *ret)
-{
-	uint32_t addr = 0;
-
-	for (int i = 0; i < 4; i++) {
-		unsigned o = 0, digits = 0;
-		if (i > 0 && *s++ != '.')
-			return -EINVAL;
-		for (; *s >= '0' && *s <= '9'; s++, digits++) {
-			if (digits == 1 && o == 0)
-				return -EINVAL;
-			o = o * 10 + (unsigned)(*s - '0');
-			if (o > 255)
-				return -EINVAL;
-		}
-		if (digits == 0)
-			return -EINVAL;
-		addr = addr << 8 | o;
-	}
-	if (*s)
-		return -EINVAL;
-	*ret = addr;
-	return 0;
-}
-
 /* Lower-case aa:bb:cc:dd:ee:ff into out (18 bytes); -EINVAL. */
 static int mac_parse(const char *s, char out[18])
 {
@@ -613,7 +588,7 @@ static void f_guest_ip(V *v, const YNode *n, const char *path)
 	if (!s)
 		return;
 	q = ynode_quote(n);
-	if (ipv4_parse(s, &a) < 0) {
+	if (ip4_parse(s, &a) < 0) {
 		verr(v, n, path, "must be an IPv4 address like 172.16.0.10, got %s", q);
 		return;
 	}

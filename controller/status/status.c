@@ -250,9 +250,41 @@ int vm_status_from_json(const char *json, VmStatus **ret)
 	return 0;
 }
 
-static char *status_path(const char *dir, const char *name)
+char *vm_status_path(const char *status_dir, const char *name)
 {
-	return xasprintf("%s/%s" STATUS_SUFFIX, dir, name);
+	return xasprintf("%s/%s" STATUS_SUFFIX, status_dir, name);
+}
+
+/* The VM name a directory entry of the status dir stands for, or NULL:
+ * hidden and temp files and names that are not DNS labels are not status. */
+static char *status_entry_name(const char *file_name)
+{
+	if (file_name[0] == '.' || !endswith(file_name, STATUS_SUFFIX))
+		return NULL;
+	char *name = xstrndup(file_name, strlen(file_name) - strlen(STATUS_SUFFIX));
+	if (!dns_label_valid(name)) {
+		free(name);
+		return NULL;
+	}
+	return name;
+}
+
+int vm_status_list_names(const char *status_dir, char ***ret)
+{
+	DIR *d = opendir(status_dir);
+	if (!d)
+		return -errno;
+	char **names = xcalloc(1, sizeof(char *));
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *name = status_entry_name(de->d_name);
+		if (name)
+			strv_push(&names, name);
+	}
+	closedir(d);
+	strv_sort(names);
+	*ret = names;
+	return 0;
 }
 
 int vm_status_read(const char *status_dir, const char *name, VmStatus **ret)
@@ -260,7 +292,7 @@ int vm_status_read(const char *status_dir, const char *name, VmStatus **ret)
 	_cleanup_free_ char *p = NULL, *data = NULL;
 	if (!dns_label_valid(name))
 		return -EINVAL;
-	p = status_path(status_dir, name);
+	p = vm_status_path(status_dir, name);
 	int r = read_file_bounded(p, 1024 * 1024, &data, NULL);
 	if (r < 0)
 		return r;
@@ -303,13 +335,12 @@ static void seed_from_disk(StatusWriter *w)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || !endswith(de->d_name, STATUS_SUFFIX))
+		_cleanup_free_ char *name = status_entry_name(de->d_name);
+		if (!name)
 			continue;
-		_cleanup_free_ char *name =
-			xstrndup(de->d_name, strlen(de->d_name) - strlen(STATUS_SUFFIX));
 		_cleanup_free_ char *p = path_join(w->dir, de->d_name), *data = NULL;
 		VmStatus *s = NULL;
-		if (!dns_label_valid(name) || read_file_bounded(p, 1024 * 1024, &data, NULL) < 0)
+		if (read_file_bounded(p, 1024 * 1024, &data, NULL) < 0)
 			continue;
 		Entry *e = xcalloc(1, sizeof(Entry));
 		digest_of(data, e->digest);
@@ -380,7 +411,7 @@ int status_writer_write(StatusWriter *w, const VmStatus *s)
 	e = hashmap_get(w->entries, s->name);
 	if (e && memcmp(e->digest, digest, 32) == 0)
 		return 0;
-	p = status_path(w->dir, s->name);
+	p = vm_status_path(w->dir, s->name);
 	if (w->batch)
 		r = atomic_batch_write(w->batch, p, json, strlen(json), 0644);
 	else
@@ -403,7 +434,7 @@ int status_writer_remove(StatusWriter *w, const char *name)
 	if (!dns_label_valid(name))
 		return -EINVAL;
 	entry_free(hashmap_remove(w->entries, name));
-	p = status_path(w->dir, name);
+	p = vm_status_path(w->dir, name);
 	int r = unlink_durable(p);
 	if (r < 0)
 		return log_errno(r, "remove status %s: %m", p);

@@ -53,6 +53,13 @@ typedef struct {
 
 const char *cond_status_to_string(CondStatus s);
 
+/* <status-dir>/<name>.status.json: the one place status paths are made.
+ * Caller frees. */
+char *vm_status_path(const char *status_dir, const char *name);
+/* The names of every status file in status_dir, sorted (a strv; the caller
+ * frees). Hidden, temp and non-DNS-label files are not status. */
+int vm_status_list_names(const char *status_dir, char ***ret);
+
 VmStatus *vm_status_new(const char *name);
 void vm_status_free(VmStatus *s);
 VmStatus *vm_status_dup(const VmStatus *s);

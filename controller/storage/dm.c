@@ -1,5 +1,6 @@
 /* dm.c — see dm.h. */
 #include "storage/dm.h"
+#include "util/layout.h"
 #include "util/fileio.h"
 #include "util/log.h"
 
@@ -38,21 +39,10 @@ int dm_snapshot_table(const char *base_dev, const char *cow_dev, uint64_t size_s
 
 char *dm_name_for(const char *vm_uid)
 {
-	char hex[9];
-	size_t n = 0;
-	if (!vm_uid)
+	char sid[LAYOUT_SHORT_ID_LEN + 1];
+	if (layout_short_id(vm_uid, sid) < 0)
 		return NULL;
-	for (const char *p = vm_uid; *p && n < 8; p++) {
-		if (*p == '-')
-			continue;
-		if (!isxdigit((unsigned char)*p))
-			return NULL;
-		hex[n++] = (char)tolower((unsigned char)*p);
-	}
-	if (n < 8)
-		return NULL;
-	hex[n] = '\0';
-	return xasprintf(DM_NAME_PREFIX "%s", hex);
+	return xasprintf(DM_NAME_PREFIX "%s", sid);
 }
 
 bool dm_name_valid(const char *name)
@@ -228,11 +218,6 @@ static int dm_names_collect(struct dm_names *n, const char *prefix, char ***name
 	return 0;
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int dm_list(const char *prefix, char ***ret_names)
 {
 	_cleanup_strv_free_ char **names = xcalloc(1, sizeof(char *));
@@ -252,7 +237,7 @@ int dm_list(const char *prefix, char ***ret_names)
 	dm_task_destroy(t);
 	if (r < 0)
 		return log_errno(r, "dm: list devices: %m");
-	qsort(names, strv_length(names), sizeof(char *), str_cmp);
+	qsort(names, strv_length(names), sizeof(char *), strcmp_ptr);
 	*ret_names = TAKE_PTR(names);
 	return 0;
 }

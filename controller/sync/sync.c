@@ -48,11 +48,6 @@ struct SpecSync {
 	uint64_t last_parse_us; /* read + parse time of the file being applied */
 };
 
-static int cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void file_entry_free(FileEntry *f)
 {
 	if (!f)
@@ -528,10 +523,10 @@ static int sync_all(SpecSync *s, char **paths)
 	size_t n = strv_length(paths), st = 0;
 	const char *rel;
 	while (hashmap_iter(s->files, &st, &rel, NULL))
-		if (!bsearch(&rel, paths, n, sizeof(char *), cmp_strp))
+		if (!bsearch(&rel, paths, n, sizeof(char *), strcmp_ptr))
 			strv_push(&gone, xstrdup(rel));
 	if (gone)
-		qsort(gone, strv_length(gone), sizeof(char *), cmp_strp);
+		qsort(gone, strv_length(gone), sizeof(char *), strcmp_ptr);
 	int r = store_begin(s->store);
 	if (r < 0)
 		return r;

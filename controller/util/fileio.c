@@ -204,11 +204,6 @@ int atomic_batch_write(AtomicBatch *b, const char *path, const void *data, size_
 	return 1;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int atomic_batch_commit(AtomicBatch *b)
 {
 	int r = 0;
@@ -233,7 +228,7 @@ int atomic_batch_commit(AtomicBatch *b)
 		f->tmp = NULL;
 		dirs[nd++] = dir_of(f->path);
 	}
-	qsort(dirs, nd, sizeof(char *), cmp_str);
+	qsort(dirs, nd, sizeof(char *), strcmp_ptr);
 	for (size_t i = 0; i < nd; i++) {
 		if (i == 0 || !streq(dirs[i], dirs[i - 1])) {
 			int k = fsync_path(dirs[i]);

@@ -146,11 +146,6 @@ bool hashmap_iter(const Hashmap *m, size_t *state, const char **ret_key, void **
 	return false;
 }
 
-static int cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 char **hashmap_keys_sorted(const Hashmap *m)
 {
 	char **v = xcalloc(m->size + 1, sizeof(char *));
@@ -158,6 +153,6 @@ char **hashmap_keys_sorted(const Hashmap *m)
 	const char *k;
 	while (hashmap_iter(m, &st, &k, NULL))
 		v[n++] = xstrdup(k);
-	qsort(v, n, sizeof(char *), cmp_strp);
+	qsort(v, n, sizeof(char *), strcmp_ptr);
 	return v;
 }

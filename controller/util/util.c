@@ -161,3 +161,15 @@ bool strv_contains(char *const *v, const char *s)
 			return true;
 	return false;
 }
+
+int strcmp_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strv_sort(char **v)
+{
+	size_t n = strv_length(v);
+	if (n > 1)
+		qsort(v, n, sizeof(char *), strcmp_ptr);
+}

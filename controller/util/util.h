@@ -102,5 +102,10 @@ void strv_free(char **v);
 size_t strv_length(char *const *v);
 int strv_push(char ***v, char *s); /* takes ownership of s */
 bool strv_contains(char *const *v, const char *s);
+/* Sort a strv in strcmp order (NULL is an empty strv). */
+void strv_sort(char **v);
+/* qsort/bsearch comparator over an array of `char *`: the one string
+ * comparator. */
+int strcmp_ptr(const void *a, const void *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
 #define _cleanup_strv_free_ _cleanup_(strv_freep)

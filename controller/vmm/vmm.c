@@ -1,6 +1,7 @@
 /* vmm.c — driver lookup and what both drivers share (kernel command line,
  * KVM probe). */
 #include "vmm/vmm.h"
+#include "util/ip4.h"
 
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -41,18 +42,11 @@ const VmmDriver *vmm_driver_auto(const VmmSettings *s)
 	return &vmm_qemu_driver;
 }
 
-static void prefix_to_mask(unsigned prefix, char out[16])
-{
-	uint32_t m = prefix == 0 ? 0 : 0xffffffffU << (32 - prefix);
-	snprintf(out, 16, "%u.%u.%u.%u", m >> 24, (m >> 16) & 0xff, (m >> 8) & 0xff, m & 0xff);
-}
-
 char *vmm_kernel_cmdline(const VmmLaunchConfig *c, const char *vmm_args)
 {
 	_cleanup_free_ char *ip = NULL;
 	if (c->tap && c->guest_ip) {
-		char mask[16];
-		prefix_to_mask(c->prefix_len, mask);
+		_cleanup_free_ char *mask = ip4_format(ip4_prefix_mask(c->prefix_len));
 		ip = xasprintf(" ip=%s::%s:%s:%s:eth0:off", c->guest_ip,
 			       c->gateway_ip ? c->gateway_ip : "", mask, c->name);
 	}

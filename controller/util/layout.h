@@ -1,0 +1,45 @@
+/* layout.h — the one owner of banger's on-disk layout and short ids.
+ *
+ *   <state-dir>/banger.db                 SQLite intent (store/)
+ *   <state-dir>/bangerd.lock              one bangerd per state dir
+ *   <state-dir>/vms/<uid>/                a VM's dir: disks, logs, handles
+ *       handles.json  console.log  vmm.log  work.ext4  root.* (storage/cow.c)
+ *   <runtime-dir>/bangerd.lock            one bangerd per runtime dir
+ *   <runtime-dir>/<short-id>.sock         the VMM's API socket (QMP / Firecracker)
+ *   <status-dir>/<name>.status.json       status (status/ owns the status dir)
+ *
+ * The short id is the first 8 hex digits of a VM's uid, lower-cased; tap
+ * (net/), dm target (storage/dm.c) and socket names are built from it. Every
+ * other file asks this module instead of spelling a name itself. */
+#pragma once
+
+#include <stdbool.h>
+
+#define LAYOUT_DB_FILE "banger.db"
+#define LAYOUT_LOCK_FILE "bangerd.lock"
+#define LAYOUT_VMS_DIR "vms"
+#define LAYOUT_HANDLES_FILE "handles.json"
+#define LAYOUT_CONSOLE_LOG "console.log"
+#define LAYOUT_VMM_LOG "vmm.log"
+#define LAYOUT_WORK_DISK "work.ext4"
+#define LAYOUT_SOCK_SUFFIX ".sock"
+#define LAYOUT_SHORT_ID_LEN 8
+
+/* The short id of uid into ret (LAYOUT_SHORT_ID_LEN + 1 bytes): its first 8
+ * hex digits, lower-cased, '-' skipped. -EINVAL when uid has fewer, or any
+ * other character before them. */
+int layout_short_id(const char *uid, char ret[LAYOUT_SHORT_ID_LEN + 1]);
+/* True when s is exactly a short id (8 lower-case hex digits). */
+bool layout_is_short_id(const char *s);
+
+/* Paths; the caller frees. */
+char *layout_db_path(const char *state_dir);
+char *layout_lock_path(const char *dir);
+char *layout_vm_dir(const char *state_dir, const char *uid);
+/* <vm-dir>/<file>, file one of the LAYOUT_* names above. */
+char *layout_vm_file(const char *vm_dir, const char *file);
+/* <runtime-dir>/<short-id>.sock; NULL when uid has no short id. */
+char *layout_api_sock(const char *runtime_dir, const char *uid);
+/* The short id a <short-id>.sock file name stands for (into ret); false
+ * when the name is not one. */
+bool layout_sock_short_id(const char *file_name, char ret[LAYOUT_SHORT_ID_LEN + 1]);
