@@ -26,6 +26,14 @@ check() {
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
 skip_all() { echo "1..0 # skip $*"; echo "$*"; exit 77; }
+# require_root WHY / require_tools TOOL...: skip the whole test, saying why.
+require_root() { [ "$(id -u)" = 0 ] || skip_all "needs root ($*)"; }
+require_tools() {
+	local t
+	for t in "$@"; do command -v "$t" >/dev/null || skip_all "missing tool: $t"; done
+}
+# The number of checks that failed so far (for scripts that add context).
+failed_count() { echo "$_failed"; }
 done_testing() {
 	echo "1..$_n"
 	[ "$_failed" -eq 0 ]

@@ -5,6 +5,7 @@
 # Launch/configure order, find, describe, graceful stop, kill, and clean
 # failure when Firecracker refuses a call or dies early.
 set -u
+. "$(dirname "$0")/lib.sh"
 SRC=${BANGER_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${BANGER_BIN_DIR:-$SRC/build}
 TOOL=$BIN/tests/fc-tool
@@ -42,13 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check() { # check "description" command...
-	local d=$1; shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
+nok() { not_ok "$@"; }
 
 # The driver starts firecracker with a minimal environment and cwd = vm dir,
 # as it would the real binary; these wrappers give the double its settings.
@@ -245,5 +240,4 @@ if $PY "$DOUBLE" --api-sock "$tmp/raw/x.sock" --bogus-flag >/dev/null 2>&1; then
 	nok "the double rejects unknown flags"
 else ok "the double rejects unknown flags"; fi
 
-echo "1..$n"
-exit $failed
+done_testing

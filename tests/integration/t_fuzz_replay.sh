@@ -3,6 +3,7 @@
 # ship or test with (examples, goldens, schema corpus) through the fuzz
 # target's checks, with whatever build (plain or sanitizer) is under test.
 set -u
+. "$(dirname "$0")/lib.sh"
 SRC=${BANGER_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${BANGER_BIN_DIR:-$SRC/build}
 [ -x "$BIN/tests/spec-replay" ] || { echo "not ok 1 - $BIN/tests/spec-replay missing"; exit 1; }

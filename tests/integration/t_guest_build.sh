@@ -9,6 +9,7 @@
 # when run): shellcheck cannot follow that.
 # shellcheck disable=SC2016,SC2034,SC2317
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 SRC=${BANGER_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 for tool in mkfs.ext4 debugfs e2fsck sha256sum; do
@@ -25,19 +26,6 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/banger-t-gbuild.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-N=0
-FAILED=0
-check() { # check "description" command...
-	local what=$1
-	shift
-	N=$((N + 1))
-	if "$@"; then
-		echo "ok $N - $what"
-	else
-		FAILED=1
-		echo "not ok $N - $what"
-	fi
-}
 
 # A private copy of guest/, so the input-change case cannot touch the tree.
 cp -r "$SRC/guest" "$WORK/guest"
@@ -101,5 +89,4 @@ if [ -f "$CFG" ]; then
 else
 	echo "# no $CFG (make guest-image not run): kernel config not checked"
 fi
-echo "1..$N"
-exit "$FAILED"
+done_testing

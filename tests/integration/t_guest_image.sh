@@ -11,6 +11,7 @@
 # Functions below run through traps and `check`: shellcheck cannot see that.
 # shellcheck disable=SC2317
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 SRC=${BANGER_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 IMG=${BANGER_GUEST_DIR:-$SRC/build/guest}
@@ -51,30 +52,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-N=0
-FAILED=0
-ok() {
-	N=$((N + 1))
-	echo "ok $N - $*"
-}
-not_ok() {
-	N=$((N + 1))
-	FAILED=1
-	echo "not ok $N - $*"
-}
-check() { # check "description" command...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
 # The serial console ends lines with CR LF; compare without the CR.
 console() { tr -d '\r' 2>/dev/null <"$WORK/console.log"; }
 console_has() { console | grep -q "$@"; }
 console_tail() { console | tail -n 25 | sed 's/^/# console: /'; }
-finish() {
-	echo "1..$N"
-	exit "$FAILED"
-}
+finish() { done_testing; exit; }
 fatal() { # a failed step after which nothing else can be checked
 	not_ok "$*"
 	console_tail
@@ -238,5 +220,5 @@ check "acpi=on: power button makes QEMU exit (status 0) within 10 s" wait_exit 1
 check "acpi=on: the guest's /init handled it (console: stopping, powering off)" \
 	eval "console_has '^banger-guest: stopping (SIGUSR2)' &&
 		console_has '^banger-guest: powering off'"
-[ "$FAILED" = 0 ] || console_tail
+[ "$(failed_count)" = 0 ] || console_tail
 finish

@@ -4,6 +4,7 @@
 # creates, changes or deletes anything in the host's network namespace, and
 # everything it creates dies with the namespace (the EXIT trap deletes it too).
 set -u
+. "$(dirname "$0")/lib.sh"
 
 BIN=${BANGER_BIN_DIR:-build}
 TOOL=$BIN/tests/net-tool
@@ -31,7 +32,6 @@ BR=brt0
 CIDR=172.16.0.1/24
 TAP1=bgr-0000aa01
 TAP2=bgr-0000aa02
-n=0 failed=0
 ERR=$(mktemp)
 cleanup() {
 	for l in $TAP1 $TAP2 bgr-cyc00001 tun0 nb0 $BR; do
@@ -42,10 +42,8 @@ cleanup() {
 trap cleanup EXIT
 
 not() { ! "$@"; }
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+nok() { not_ok "$@"; }
 # check DESC CMD...: ok when CMD succeeds.
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
 # expect_rc RC DESC CMD...: ok when CMD exits with RC (stderr kept in $ERR).
 expect_rc() {
 	local want=$1 d=$2 rc; shift 2
@@ -137,5 +135,4 @@ expect_rc 0 "50 ensure/list/delete cycles leave no fd behind" \
 	"$TOOL" cycle 50 bgr-cyc00001 $BR
 check "libnl's nl_connect sets FD_CLOEXEC itself" test "$("$TOOL" nl-cloexec)" = yes
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+done_testing

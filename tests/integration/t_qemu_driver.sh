@@ -10,6 +10,7 @@
 # Needs root, qemu-system-x86_64, qemu-img, curl, mkfs.ext4 and the guest
 # image ($BANGER_GUEST_DIR, default $BANGER_SRC_DIR/build/guest).
 set -u
+. "$(dirname "$0")/lib.sh"
 SRC=${BANGER_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${BANGER_BIN_DIR:-$SRC/build}
 GUEST=${BANGER_GUEST_DIR:-$SRC/build/guest}
@@ -32,7 +33,6 @@ fi
 GUEST=$(cd "$GUEST" && pwd)
 W=$(mktemp -d /tmp/banger-tqemu.XXXXXX)
 STARTED=() # "pid start_time" of every VMM we launched
-n=0 failed=0
 
 cleanup() {
 	for p in "${STARTED[@]}"; do
@@ -43,8 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { # check DESC CMD...: returns CMD's success
 	local d=$1; shift
 	if "$@"; then ok "$d"; else not_ok "$d"; return 1; fi
@@ -215,5 +213,4 @@ check "bad-kernel failure leaves no process" no_qemu_named bad
 
 check "base image never written" test "$(sha256sum <"$GUEST/rootfs.ext4")" = "$base_sum"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+done_testing

@@ -4,6 +4,7 @@
 # specs/examples and tests/spec-corpus/{valid,invalid}; canonical JSON must
 # equal the document with defaults filled. Details: spec_schema_check.py.
 set -u
+. "$(dirname "$0")/lib.sh"
 SRC=${BANGER_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${BANGER_BIN_DIR:-$SRC/build}
 PY=/usr/bin/python3

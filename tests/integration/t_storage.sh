@@ -6,17 +6,10 @@
 # changing, work disks, idempotent teardown. Everything made lives under one
 # temp dir; the EXIT trap detaches every loop backed there.
 set -u
+. "$(dirname "$0")/lib.sh"
 BIN=${BANGER_BIN_DIR:-build}
 TOOL=$BIN/tests/storage-tool
-n=0 failed=0
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { # check "description" command...
-	local d=$1; shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-skip() { echo "$*"; exit 77; }
+skip() { skip_all "$@"; }
 
 [ "$(id -u)" = 0 ] || skip "needs root (loop devices, mounts)"
 [ -e /dev/loop-control ] || skip "no /dev/loop-control"
@@ -218,5 +211,4 @@ check "imagecheck refuses ../ escape" \
 	bash -c "$TOOL imagecheck '$W/images/../state/vm1/root.img' '$W/images' 2>&1 | grep -q 'outside the allowed image roots ($W/images)'"
 
 check "no loop device of ours left (losetup -a)" test "$(ours_in_losetup)" = 0
-echo "1..$n"
-[ "$failed" -eq 0 ]
+done_testing

@@ -4,13 +4,11 @@
 # directory walking (filter, dot-dirs, symlink loops, cross-file duplicate
 # names), stdin, usage errors.
 set -u
+. "$(dirname "$0")/lib.sh"
 SRC=${BANGER_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${BANGER_BIN_DIR:-$SRC/build}
 BANGER=$BIN/banger
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-bad() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { local msg=$1; shift; if "$@"; then ok "$msg"; else bad "$msg"; fi; }
+bad() { not_ok "$@"; }
 
 [ -x "$BANGER" ] || { echo "not ok 1 - $BANGER missing"; exit 1; }
 tmp=$(mktemp -d)
@@ -90,5 +88,4 @@ out=$("$BANGER" validate --help 2>/dev/null); rc=$?
 check "--help exits 0 (exit $rc)" [ "$rc" -eq 0 ]
 check "--help prints usage on stdout" grep -q '^Usage: banger validate' <<<"$out"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+done_testing
