@@ -17,7 +17,8 @@
  * ".tmp" name and renamed into place, so a crash never leaves a half-made
  * disk under the final name. A reflink that fails because the base is on
  * another filesystem (EXDEV) or the filesystem refuses falls back to the
- * next method; so does qcow2 when qemu-img is not installed.
+ * next method. The qcow2 overlay header is written by storage/qcow2.c (no
+ * qemu-img).
  *
  * Only COW_DM makes kernel objects (two loop devices and a dm target), and
  * they are "momentary" state the caller records in handles.json:

@@ -138,9 +138,14 @@ check "format qcow2" grep -qx "format qcow2" <<<"$OUT"
 INFO=$(qemu-img info --output=json "$Q")
 check "overlay backing file is the absolute base path" grep -q "\"backing-filename\": \"$BASE\"" <<<"$INFO"
 check "overlay backing format raw" grep -q '"backing-filename-format": "raw"' <<<"$INFO"
+check "overlay virtual size is the base's" grep -q "\"virtual-size\": $(stat -c %s "$BASE")," <<<"$INFO"
+check "qemu-img check finds no error in the overlay banger wrote" qemu-img check -q "$Q"
 check "write into the overlay" qemu-io -f qcow2 -c "write -P 0xab 1M 1M" "$Q"
 check "overlay reads its own write" qemu-io -f qcow2 -c "read -P 0xab 1M 1M" "$Q"
 check "base image bytes unchanged after qcow2 write" test "$(sha256sum <"$BASE")" = "$SHA0"
+check "overlay still consistent after writes (qemu-img check)" qemu-img check -q "$Q"
+check "overlay reads the base where it was not written" \
+	qemu-io -f qcow2 -c "read -v 0 512" "$Q" >/dev/null
 check "firecracker cannot use an existing qcow2 disk" \
 	bash -c "$TOOL prepare '$W/state/vm3' 89abcdef '$BASE' fc | grep -q '^error -95'"
 

@@ -1,6 +1,7 @@
 /* Unit tests for controller/storage: dm table/name building, path rules,
  * image_path_check over a temp tree (symlink escape, prefix trap, device
  * node, directory, missing file), cow method choice, and a sparse copy. */
+#include "storage/qcow2.h"
 #include "storage/storage.h"
 #include "tap.h"
 #include "util/fileio.h"
@@ -326,8 +327,56 @@ static void test_sparse_copy(void)
 	CHECK_INTEQ(rm_rf(dir), 0, "cleanup");
 }
 
+/* The overlay qcow2.c writes parses back field by field, its clusters are
+ * where the layout says, and bad arguments are refused before writing. */
+static void test_qcow2(void)
+{
+	char path[] = "/tmp/banger-test-qcow2-XXXXXX";
+	int fd = mkostemp(path, O_CLOEXEC);
+	CHECK(fd >= 0, "temp file");
+	if (fd < 0)
+		return;
+	unlink(path);
+	const char *base = "/var/lib/banger/images/rootfs.ext4";
+	CHECK_INTEQ(qcow2_write_overlay(fd, base, "raw", 64 * 1024 * 1024 + 1), 0, "write overlay");
+	Qcow2Info info;
+	CHECK_INTEQ(qcow2_read_info(fd, &info), 0, "read it back");
+	CHECK_INTEQ(info.version, 3, "version 3");
+	CHECK_INTEQ(info.cluster_bits, 16, "64 KiB clusters");
+	CHECK_INTEQ(info.size, 64 * 1024 * 1024 + 512, "size rounded up to 512");
+	CHECK_STREQ(info.backing, base, "backing file name");
+	CHECK_STREQ(info.backing_fmt, "raw", "backing format extension");
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 4 * 65536,
+	      "header, refcount table, refcount block, one L1 cluster");
+	unsigned char rc[8];
+	CHECK(pread(fd, rc, 8, 2 * 65536) == 8 && rc[1] == 1 && rc[3] == 1 && rc[5] == 1 &&
+		      rc[7] == 1,
+	      "each of the 4 clusters has refcount 1");
+	CHECK(pread(fd, rc, 2, 2 * 65536 + 8) == 2 && rc[0] == 0 && rc[1] == 0,
+	      "no other cluster is counted");
+	close(fd);
+
+	char path2[] = "/tmp/banger-test-qcow2-XXXXXX";
+	fd = mkostemp(path2, O_CLOEXEC);
+	CHECK(fd >= 0, "second temp file");
+	unlink(path2);
+	CHECK_INTEQ(qcow2_write_overlay(fd, "relative.img", "raw", 4096), -EINVAL,
+		    "a relative backing path is refused");
+	char longname[1100];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[0] = '/';
+	longname[sizeof(longname) - 1] = 0;
+	CHECK_INTEQ(qcow2_write_overlay(fd, longname, "raw", 4096), -ENAMETOOLONG,
+		    "a backing name over 1023 bytes is refused");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 0, "nothing written on refusal");
+	CHECK_INTEQ(qcow2_read_info(fd, &info), -EBADMSG, "an empty file is not qcow2");
+	close(fd);
+}
+
 int main(void)
 {
+	test_qcow2();
 	test_dm_table();
 	test_dm_names();
 	test_dm_unavailable();
