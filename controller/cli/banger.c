@@ -24,6 +24,7 @@ static void usage(FILE *f)
 		"  get [NAME] [-o table|wide|json|yaml]\n"
 		"                       show status from <status-dir>/<name>.status.json\n"
 		"  describe NAME        everything banger knows about one VM\n"
+		"  events [-w] [NAME]   what happened to VMs (the event journal)\n"
 		"  validate [-f] FILE|DIR|- ...\n"
 		"                       static check of spec files (no host access)\n"
 		"\n"
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
 		return cli_get(&dirs, sub_argc, sub_argv);
 	if (streq(cmd, "describe"))
 		return cli_describe(&dirs, sub_argc, sub_argv);
+	if (streq(cmd, "events"))
+		return cli_events(&dirs, sub_argc, sub_argv);
 	if (streq(cmd, "validate"))
 		return cli_validate(sub_argc, sub_argv);
 	if (streq(cmd, "help")) {

@@ -24,3 +24,7 @@ int cli_apply(const CliDirs *dirs, int argc, char **argv);
 int cli_delete(const CliDirs *dirs, int argc, char **argv);
 int cli_get(const CliDirs *dirs, int argc, char **argv);
 int cli_describe(const CliDirs *dirs, int argc, char **argv);
+/* banger events [-w] [NAME]: the event journal (status/events.h). */
+int cli_events(const CliDirs *dirs, int argc, char **argv);
+/* The last last_n events of VM name, as `describe` shows them. */
+void cli_print_events(const char *status_dir, const char *name, size_t last_n);

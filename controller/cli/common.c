@@ -243,3 +243,18 @@ int cli_load_statuses(const char *status_dir, VmStatus ***ret, size_t *ret_n)
 	*ret_n = n;
 	return 0;
 }
+
+void cli_format_age(int64_t since_ms, char *buf, size_t n)
+{
+	int64_t s = since_ms > 0 ? (time_now_realtime_ms() - since_ms) / 1000 : -1;
+	if (s < 0)
+		snprintf(buf, n, "-");
+	else if (s < 120)
+		snprintf(buf, n, "%llds", (long long)s);
+	else if (s < 7200)
+		snprintf(buf, n, "%lldm", (long long)(s / 60));
+	else if (s < 172800)
+		snprintf(buf, n, "%lldh", (long long)(s / 3600));
+	else
+		snprintf(buf, n, "%lldd", (long long)(s / 86400));
+}

@@ -34,3 +34,6 @@ int cli_wait_gone(const CliDirs *dirs, char **names, unsigned timeout_s);
 
 /* All status files in the status dir, sorted by name. */
 int cli_load_statuses(const char *status_dir, VmStatus ***ret, size_t *ret_n);
+
+/* "42s", "5m", "3h", "2d" since since_ms (wall clock ms); "-" when unknown. */
+void cli_format_age(int64_t since_ms, char *buf, size_t n);

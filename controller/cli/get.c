@@ -22,21 +22,6 @@ static void get_usage(FILE *f)
 		   "Exit status: 0 ok, 1 NAME not found, 2 usage.\n");
 }
 
-static void format_age(int64_t since_ms, char *buf, size_t n)
-{
-	int64_t s = since_ms > 0 ? (time_now_realtime_ms() - since_ms) / 1000 : -1;
-	if (s < 0)
-		snprintf(buf, n, "-");
-	else if (s < 120)
-		snprintf(buf, n, "%llds", (long long)s);
-	else if (s < 7200)
-		snprintf(buf, n, "%lldm", (long long)(s / 60));
-	else if (s < 172800)
-		snprintf(buf, n, "%lldh", (long long)(s / 3600));
-	else
-		snprintf(buf, n, "%lldd", (long long)(s / 86400));
-}
-
 static const char *ready_of(const VmStatus *s)
 {
 	const Condition *c = vm_status_get_condition(s, "Ready");
@@ -54,7 +39,7 @@ static void print_table(VmStatus **v, size_t n, bool wide)
 	for (size_t i = 0; i < n; i++) {
 		VmStatus *s = v[i];
 		char age[16], pid[16], gen[32];
-		format_age(s->started_at_ms, age, sizeof(age));
+		cli_format_age(s->started_at_ms, age, sizeof(age));
 		snprintf(pid, sizeof(pid), "%d", (int)s->pid);
 		snprintf(gen, sizeof(gen), "%lld/%lld", (long long)s->observed_generation,
 			 (long long)s->generation);
@@ -304,6 +289,7 @@ int cli_describe(const CliDirs *dirs, int argc, char **argv)
 	if (s->last_error)
 		printf("%-20s %s\n", "Last error:", s->last_error);
 	describe_durable(dirs, s->name);
+	cli_print_events(dirs->status_dir, s->name, 10);
 	vm_status_free(s);
 	return 0;
 }

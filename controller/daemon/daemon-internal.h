@@ -5,6 +5,7 @@
 #include "daemon/daemon.h"
 #include "reconcile/decide.h"
 #include "runtime/vm.h"
+#include "status/events.h"
 #include "status/status.h"
 #include "store/store.h"
 #include "sync/sync.h"
@@ -59,6 +60,7 @@ struct Daemon {
 	const DaemonConfig *cfg;
 	Store *store;
 	StatusWriter *status;
+	EventLog *events; /* NULL when the journal cannot be opened */
 	SpecSync *sync;
 	Watcher *watcher;
 	Runtime *rt;
@@ -75,6 +77,9 @@ struct Daemon {
 };
 
 void daemon_enqueue(Daemon *d, const char *name);
+/* Record a VM event in the journal (status/events.h), now. */
+void daemon_event(Daemon *d, const char *vm, const char *type, const char *fmt, ...)
+	_printf_(4, 5);
 
 /* reconciler.c */
 int reconcile_name(Daemon *d, const char *name);

@@ -55,6 +55,20 @@ void daemon_enqueue(Daemon *d, const char *name)
 	hashmap_put(d->queued, name, NULL);
 }
 
+void daemon_event(Daemon *d, const char *vm, const char *type, const char *fmt, ...)
+{
+	if (!d->events)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	/* A failed write is logged by the journal once; events never fail a pass. */
+	(void)!event_log_add(d->events, time_now_realtime_ms(), vm, type, "%s", msg ? msg : "");
+}
+
 static char *dequeue(Daemon *d)
 {
 	if (d->qlen == 0)
@@ -336,6 +350,10 @@ static int setup(Daemon *d)
 		return r;
 	if ((r = status_writer_new(c->status_dir, &d->status)) < 0)
 		return r;
+	/* Events are for people: without a journal bangerd still works. */
+	if (event_log_open(c->status_dir, 0, &d->events) < 0)
+		log_warn("no event journal in %s: banger events/describe will show none",
+			 c->status_dir);
 	if ((r = spec_sync_new(c->spec_dir, c->node_name, d->store, on_spec_changed, d,
 			       &d->sync)) < 0)
 		return r;
@@ -370,6 +388,7 @@ static void teardown(Daemon *d)
 	runtime_free(d->rt);
 	spec_sync_free(d->sync);
 	status_writer_free(d->status);
+	event_log_free(d->events);
 	store_close(d->store);
 	for (size_t i = 0; i < d->qlen; i++)
 		free(d->queue[d->qhead + i]);

@@ -265,9 +265,11 @@ static int note_failure(Daemon *d, VmState *vs, const VmRecord *row, const char 
 	reconcile_failure(&vs->book, row->generation, time_now_ms());
 	_cleanup_free_ char *panic = panic_line(tail);
 	set_error(vs, panic ? panic : what);
+	uint64_t backoff = reconcile_backoff_ms(vs->book.failures);
 	log_warn("%s: %s; restart back-off %llu ms", vs->name,
-		 vs->last_error ? vs->last_error : "failed",
-		 (unsigned long long)reconcile_backoff_ms(vs->book.failures));
+		 vs->last_error ? vs->last_error : "failed", (unsigned long long)backoff);
+	daemon_event(d, vs->name, "BackOff", "failure %u; next start in %llu ms", vs->book.failures,
+		     (unsigned long long)backoff);
 	return store_set_last_error(d->store, row->name, vs->last_error);
 }
 
@@ -286,11 +288,13 @@ static int account_exit(Daemon *d, VmState *vs, const VmRecord *row)
 	switch (k) {
 	case EXIT_STOPPED:
 		vs->stop_requested = false;
+		daemon_event(d, vs->name, "Stopped", "%s after a stop request", vs->exit_desc);
 		log_info("%s: VMM (pid %s) stopped", vs->name,
 			 vs->exit_desc ? vs->exit_desc + strlen("VMM (pid ") : "?)");
 		return 0;
 	case EXIT_COMPLETED:
 		log_info("%s: %s (guest powered off)", vs->name, vs->exit_desc);
+		daemon_event(d, vs->name, "Exited", "%s: the guest powered off", vs->exit_desc);
 		set_error(vs, NULL);
 		return 0;
 	case EXIT_BOOT_FAILED: /* counted when the boot timed out */
@@ -298,6 +302,8 @@ static int account_exit(Daemon *d, VmState *vs, const VmRecord *row)
 	case EXIT_CRASHED:
 	case _EXIT_MAX:
 		log_warn("%s: %s", vs->name, vs->exit_desc);
+		daemon_event(d, vs->name, "Exited", "%s: crashed%s", vs->exit_desc,
+			     vs->exit.console_panic ? " (guest kernel panic)" : "");
 		return row ? note_failure(d, vs, row, tail, vs->exit_desc) : 0;
 	}
 	return 0;
@@ -454,6 +460,11 @@ static int do_start(Pass *p)
 	if (restart)
 		keep_error(&acc, count_restart(d, row));
 	VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
+	if (restart)
+		daemon_event(d, row->name, "Restarted", "VMM started (pid %d), restart %lld",
+			     (int)h->pid, (long long)row->restart_count);
+	else
+		daemon_event(d, row->name, "Started", "VMM started (pid %d)", (int)h->pid);
 	keep_error(&acc, watch_pid(d, vs, h->pid));
 	uint64_t now = time_now_ms();
 	vs->exited = vs->exit_ok = vs->start_failed = false;
@@ -468,6 +479,7 @@ static int do_start(Pass *p)
 	daemon_enqueue(d, row->name);
 	return acc;
 failed:
+	daemon_event(d, row->name, "StartFailed", "%s", err ? err : strerror(-r));
 	vs->start_failed = true;
 	vs->exited = false;
 	if (restart)
@@ -487,11 +499,15 @@ static void do_stop(Pass *p)
 			       vs->name);
 	else
 		log_info("%s: graceful stop requested", vs->name);
+	daemon_event(p->d, vs->name, "Stopping", "graceful stop requested%s%s",
+		     vs->why ? ": " : "", vs->why ? vs->why : "");
 }
 
 static void do_kill(Pass *p)
 {
 	log_warn("%s: did not stop within %u s; killing", p->name, p->d->cfg->stop_timeout_s);
+	daemon_event(p->d, p->name, "Killed", "did not stop within %u s: SIGKILL",
+		     p->d->cfg->stop_timeout_s);
 	int r = vm_kill(p->d->rt, p->name);
 	if (r < 0 && r != -ESRCH)
 		log_warn_errno(r, "%s: kill: %m", p->name);
@@ -506,6 +522,8 @@ static int do_fail_boot(Pass *p)
 		xasprintf("not ready after %u s (tcp port %u); console tail:\n%s",
 			  spec->readiness_timeout_s, spec->readiness_tcp_port, tail ? tail : "(empty)");
 	vs->boot_failed = true; /* the exit that follows is this failure */
+	daemon_event(p->d, vs->name, "BootTimeout", "not ready after %u s (tcp port %u)",
+		     spec->readiness_timeout_s, spec->readiness_tcp_port);
 	int r = vm_kill(p->d->rt, vs->name);
 	if (r < 0 && r != -ESRCH)
 		log_warn_errno(r, "%s: kill after boot timeout: %m", vs->name);
@@ -541,6 +559,7 @@ static int do_delete(Pass *p)
 		if ((r = store_delete_vm(d->store, p->name)) < 0 && r != -ENOENT)
 			return r;
 		log_info("%s: deleted (teardown complete, intent removed)", p->name);
+		daemon_event(d, p->name, "Deleted", "teardown complete, intent removed");
 	}
 	return do_forget(p);
 }
@@ -610,6 +629,33 @@ static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
 	return st;
 }
 
+static bool cond_true(const VmStatus *s, const char *type)
+{
+	const Condition *c = s ? vm_status_get_condition(s, type) : NULL;
+	return c && c->status == COND_TRUE;
+}
+
+/* Events that are transitions of the status document: a first status for
+ * an intent, a new generation, a spec newly rejected, newly Ready. */
+static void status_events(Daemon *d, const VmStatus *last, const VmStatus *st,
+			  const VmRecord *row)
+{
+	if (row && !last)
+		daemon_event(d, st->name, "Created", "intent from %s (generation %lld)",
+			     st->source_file ? st->source_file : "?", (long long)row->generation);
+	else if (row && last && row->generation > last->generation)
+		daemon_event(d, st->name, "SpecUpdated", "generation %lld from %s",
+			     (long long)row->generation, st->source_file ? st->source_file : "?");
+	const Condition *sv = vm_status_get_condition(st, "SpecValid");
+	const Condition *old_sv = last ? vm_status_get_condition(last, "SpecValid") : NULL;
+	if (sv && sv->status == COND_FALSE &&
+	    (!old_sv || old_sv->status != COND_FALSE || !streq_ptr(old_sv->message, sv->message)))
+		daemon_event(d, st->name, "SpecRejected", "%s", sv->message ? sv->message : "");
+	if (cond_true(st, "Ready") && !cond_true(last, "Ready"))
+		daemon_event(d, st->name, "Ready", "phase Running%s",
+			     st->pid ? "" : " (no VMM running)");
+}
+
 /* Write what this pass decided; unchanged status is not rewritten. */
 static int write_status(Daemon *d, const char *name, const VmRecord *row,
 			const SpecNameInfo *info, const Decision *dec, VmState *vs,
@@ -618,6 +664,7 @@ static int write_status(Daemon *d, const char *name, const VmRecord *row,
 	if (!dns_label_valid(name))
 		return 0;
 	_cleanup_(vm_status_freep) VmStatus *st = build_status(d, name, row, info, dec, vs, spec);
+	status_events(d, status_writer_last(d->status, name), st, row);
 	int r = status_writer_write(d->status, st);
 	if (r > 0)
 		log_info("%s: phase %s (%s)", name, vm_phase_to_string(st->phase), dec->reason);
@@ -777,6 +824,8 @@ void reconcile_rediscover_all(Daemon *d)
 		if (!row->vm_dir || vm_rediscover(d->rt, row->name, row->uid, row->api_sock) <= 0)
 			continue;
 		VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
+		daemon_event(d, row->name, "Adopted", "running VMM (pid %d) adopted at start-up",
+			     (int)h->pid);
 		if (watch_pid(d, vs, h->pid) < 0)
 			vs->wake_at = time_now_ms() + reconcile_error_retry_ms(0);
 		/* Adopted as it was: a VM that was Ready stays Ready (no flap);
