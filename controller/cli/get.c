@@ -454,19 +454,36 @@ typedef struct {
 	const GetArgs *a;
 	const CliDirs *dirs;
 	Selector *sel;
-	Hashmap *last; /* name → content string last printed */
+	Hashmap *last;     /* name → content string last printed */
+	SpecDirIndex *idx; /* labels for -l, re-read only when a spec changed */
 } Watch;
 
-static bool watch_wants(Watch *w, const char *name)
+/* The spec dir index is re-read when it does not know name or knows another
+ * spec than the one the status is about (a label edit changes the spec
+ * hash): not once per event, which at 10,000 VMs would parse every spec
+ * file for every status write. */
+static const VmSpec *watch_spec(Watch *w, const VmStatus *st)
+{
+	const VmSpec *s = w->idx ? spec_dir_index_spec(w->idx, st->name) : NULL;
+	char hash[65];
+	if (s)
+		vm_spec_hash(s, hash);
+	if (!s || !streq_ptr(st->spec_hash, hash)) {
+		spec_dir_index_free(TAKE_PTR(w->idx));
+		if (spec_dir_index_build(w->dirs->spec_dir, &w->idx) < 0)
+			w->idx = NULL;
+		s = w->idx ? spec_dir_index_spec(w->idx, st->name) : NULL;
+	}
+	return s;
+}
+
+static bool watch_wants(Watch *w, const VmStatus *st)
 {
 	if (w->a->names)
-		return strv_contains(w->a->names, name);
+		return strv_contains(w->a->names, st->name);
 	if (!w->sel)
 		return true;
-	_cleanup_(spec_dir_index_freep) SpecDirIndex *idx = NULL;
-	if (spec_dir_index_build(w->dirs->spec_dir, &idx) < 0)
-		return false;
-	const VmSpec *s = spec_dir_index_spec(idx, name);
+	const VmSpec *s = watch_spec(w, st);
 	return selector_matches(w->sel, s ? s->labels : NULL, s ? s->n_labels : 0);
 }
 
@@ -485,7 +502,7 @@ static void watch_one(Watch *w, const char *name)
 		return;
 	}
 	char *now = content_of(st);
-	if ((prev && streq(prev, now)) || !watch_wants(w, name)) {
+	if ((prev && streq(prev, now)) || !watch_wants(w, st)) {
 		free(now);
 		return;
 	}
@@ -496,7 +513,7 @@ static void watch_one(Watch *w, const char *name)
 static int watch_loop(const CliDirs *dirs, const GetArgs *a, Selector *sel, StatusWatch *sw,
 		      const StatusList *l)
 {
-	Watch w = { a, dirs, sel, hashmap_new() };
+	Watch w = { a, dirs, sel, hashmap_new(), NULL };
 	int r;
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i]->observed_at_ms > 0 || l->v[i]->generation > 0)
@@ -526,6 +543,7 @@ static int watch_loop(const CliDirs *dirs, const GetArgs *a, Selector *sel, Stat
 	while (hashmap_iter(w.last, &st, NULL, &v))
 		free(v);
 	hashmap_free(w.last);
+	spec_dir_index_free(w.idx);
 	return 1;
 }
 
