@@ -131,6 +131,7 @@ int main(int argc, char **argv)
 	static char prog[64];
 	snprintf(prog, sizeof(prog), "banger %s", c->name);
 	cli_prog = prog;
+	argv[1] = prog; /* getopt's own messages then read "banger get: ..." */
 	optind = 0; /* GNU getopt: 0 fully re-initialises for the command's own options */
 	return c->run(&dirs, argc - 1, argv + 1);
 }

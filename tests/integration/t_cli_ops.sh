@@ -44,8 +44,11 @@ for c in apply delete get describe wait diff validate completion; do
 	check "banger $c --help exits 0 with a usage" test $rc = 0 -a "${out:0:13}" = "Usage: banger"
 	check "banger --help lists $c" bash -c "'$B' --help | grep -q '^  $c '"
 done
-"$B" get --bogus >/dev/null 2>&1
+"$B" get --bogus >/dev/null 2>"$T/err"
 check "unknown option → 2" test $? = 2
+check "getopt's message is prefixed too" grep -q "^banger get: unrecognized option '--bogus'" "$T/err"
+"$B" get --spec-dir 2>"$T/err"
+check "a global option without its value → 2" test $? = 2
 "$B" $G get NOT_A_NAME 2>"$T/err"
 check "invalid name → exit 1" test $? = 1
 check "invalid name reported as such, prefixed" grep -q "^banger get: 'NOT_A_NAME' is not a valid VM name" "$T/err"

@@ -1,4 +1,5 @@
 /* Pure pieces of the banger CLI: label selectors and JSONPath templates. */
+#include "cli/cli.h"
 #include "cli/jsonpath.h"
 #include "cli/selector.h"
 #include "tap.h"
@@ -141,8 +142,30 @@ static void test_jsonpath(void)
 	json_object_put(doc);
 }
 
+static void test_duration(void)
+{
+	const struct {
+		const char *s;
+		int r;
+		uint64_t ms;
+	} t[] = {
+		{ "30", 0, 30000 },	  { "30s", 0, 30000 },	    { "500ms", 0, 500 },
+		{ "2m", 0, 120000 },	  { "1h", 0, 3600000 },	    { "24h", 0, 86400000 },
+		{ "0", 0, 0 },		  { "25h", -ERANGE, 0 },    { "86401", -ERANGE, 0 },
+		{ "", -EINVAL, 0 },	  { "s", -EINVAL, 0 },	    { "10x", -EINVAL, 0 },
+		{ "-5s", -EINVAL, 0 },	  { "1.5s", -EINVAL, 0 },   { "99999999999999s", -EINVAL, 0 },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		uint64_t ms = 12345;
+		int r = cli_parse_duration_ms(t[i].s, &ms);
+		CHECK(r == t[i].r && (r < 0 ? ms == 12345 : ms == t[i].ms),
+		      "duration '%s' → %d, %llu ms", t[i].s, r, (unsigned long long)ms);
+	}
+}
+
 int main(void)
 {
+	test_duration();
 	test_selector();
 	test_jsonpath();
 	return tap_done();
