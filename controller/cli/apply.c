@@ -46,9 +46,9 @@ char *cli_spec_to_yaml(const VmSpec *s)
 		abort();
 	/* Only for inputs with several VMs: a single-VM YAML input is written as
 	 * the user wrote it, comments and all (see write_one). */
-	fprintf(f, "# Written by `banger apply` from an input with several VMs, normalised\n"
-		   "# (comments of the input are not kept). Edit freely; bangerd watches this\n"
-		   "# file.\n");
+	fprintf(f, "# Written by `banger apply`, normalised: the input held several VMs or was\n"
+		   "# JSON, so comments of the input are not kept. Edit freely; bangerd watches\n"
+		   "# this file.\n");
 	fprintf(f, "apiVersion: %s\nkind: %s\nmetadata:\n", SPEC_API_VERSION, SPEC_KIND);
 	put_str(f, "  ", "name", s->name);
 	if (s->n_labels) {
