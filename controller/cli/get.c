@@ -409,6 +409,8 @@ static int collect_all(const CliDirs *dirs, const Selector *sel, StatusList *l)
 	VmStatus **v = NULL;
 	size_t n = 0;
 	int r = cli_load_statuses(dirs->status_dir, &v, &n);
+	if (r == -ENOENT && !streq(dirs->status_dir, dirs->spec_dir))
+		r = 0; /* bangerd has not made it yet: every spec is Pending */
 	if (r < 0) {
 		cli_error("status dir %s: %s", dirs->status_dir, strerror(-r));
 		return r;
