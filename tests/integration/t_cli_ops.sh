@@ -242,6 +242,29 @@ for c in apply delete get describe wait diff validate completion; do
 done
 check "completion zsh parses (zsh -n)" zsh -n "$T/banger.zsh"
 check "completion zsh loads under compinit" zsh -fc "autoload -U compinit && compinit -u -d $T/zcd && source $T/banger.zsh && whence -w _banger | grep -q function"
+# _banger's decisions, with the completion system's builtins stubbed to print
+# what they were asked to offer (real banger for the VM names).
+zcomp() {
+	PATH=$BIN:$PATH BANGER_SPEC_DIR=$SPEC BANGER_STATE_DIR=$STATE zsh -fc '
+compadd() { if [[ $1 == -a ]]; then print -r -- "compadd ${(P)2}"; else print -r -- "compadd $*"; fi }
+_describe() { print -r -- "describe $1 ${(P)2}"; }
+_files() { print -r -- "files $*"; }
+compdef() { : }
+source "$1"; shift
+PREFIX=$1; shift
+words=("$@"); CURRENT=$#words
+_banger' zcomp "$T/banger.zsh" "$@"
+}
+out=$(zcomp ge banger ge)
+check "zsh: a command is completed from the table" grep -q "^describe banger command apply:.* get:show VM status" <<<"$out"
+out=$(zcomp "" banger --spec-dir "$SPEC" get "")
+check "zsh: VM names after get (past a global option)" grep -qx "compadd web-1" <<<"$out"
+out=$(zcomp - banger get -)
+check "zsh: get's options" grep -q "^compadd -- -o --output -l --selector -w --watch" <<<"$out"
+out=$(zcomp "" banger get -o "")
+check "zsh: -o formats" grep -q "^compadd table wide json yaml name jsonpath= custom-columns=" <<<"$out"
+out=$(zcomp "" banger apply -f "")
+check "zsh: files after -f" grep -q "^files -g" <<<"$out"
 "$B" completion fish 2>/dev/null
 check "completion of an unknown shell → 2" test $? = 2
 done_testing
