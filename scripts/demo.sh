@@ -5,9 +5,11 @@
 # Runs in its own network namespace (unless the host already has the
 # banger0 bridge) and its own mount namespace, where build/guest is bind-
 # mounted on /var/lib/banger/images — the path the examples name — so the
-# examples run unmodified and nothing on the host changes. State lives under
+# examples run unmodified. State lives under
 # build/demo. Ctrl-C (or the end of a non-interactive run) deletes the specs,
-# waits until bangerd has torn every VM down, and leaves nothing behind.
+# waits until bangerd has torn every VM down, and leaves no VM, tap, loop or
+# mount behind; only the empty mount point /var/lib/banger/images stays (a
+# mount namespace hides mounts, not directories; README says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

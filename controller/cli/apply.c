@@ -44,7 +44,11 @@ char *cli_spec_to_yaml(const VmSpec *s)
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		abort();
-	fprintf(f, "# Written by `banger apply`. Edit freely; bangerd watches this file.\n");
+	/* Only for inputs with several VMs: a single-VM YAML input is written as
+	 * the user wrote it, comments and all (see write_one). */
+	fprintf(f, "# Written by `banger apply`, normalised: the input held several VMs or was\n"
+		   "# JSON, so comments of the input are not kept. Edit freely; bangerd watches\n"
+		   "# this file.\n");
 	fprintf(f, "apiVersion: %s\nkind: %s\nmetadata:\n", SPEC_API_VERSION, SPEC_KIND);
 	put_str(f, "  ", "name", s->name);
 	if (s->n_labels) {
@@ -80,26 +84,53 @@ char *cli_spec_to_yaml(const VmSpec *s)
 
 /* ---- inputs ------------------------------------------------------------- */
 
-/* Parse every input (file, directory, "-"), print all diagnostics. Returns
- * the valid specs (strong refs) only when everything was valid. */
-static int read_inputs(char **paths, size_t n, VmSpec ***ret, size_t *ret_n)
+void spec_inputs_clear(SpecInputs *in)
 {
-	VmSpec **specs = NULL;
-	size_t ns = 0;
+	for (size_t i = 0; i < in->n; i++) {
+		vm_spec_free(in->specs[i]);
+		free(in->raw[i]);
+	}
+	free(in->specs);
+	free(in->raw);
+	*in = (SpecInputs){ 0 };
+}
+
+/* The user's bytes are kept for a YAML input with exactly one VM: JSON input
+ * is normalised, as <name>.yaml must be YAML. */
+static bool keep_raw(const char *path, const char *data, const SpecFile *sf)
+{
+	if (!data || sf->n_docs != 1 || endswith(path, ".json"))
+		return false;
+	const char *p = data + strspn(data, " \t\r\n");
+	return *p != '{';
+}
+
+static void add_spec(SpecInputs *in, VmSpec *s, char *raw)
+{
+	in->specs = xrealloc(in->specs, (in->n + 1) * sizeof(VmSpec *));
+	in->raw = xrealloc(in->raw, (in->n + 1) * sizeof(char *));
+	in->specs[in->n] = s;
+	in->raw[in->n++] = raw;
+}
+
+int cli_read_specs(char *const *paths, SpecInputs *ret)
+{
+	SpecInputs in = { 0 };
 	bool bad = false;
 	_cleanup_(hashmap_freep) Hashmap *seen = hashmap_new(); /* name → file */
 	_cleanup_strv_free_ char **files = NULL;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; paths && paths[i]; i++)
 		if (cli_expand_input(paths[i], &files) < 0)
 			bad = true;
-	}
 	for (size_t i = 0; files && files[i]; i++) {
 		_cleanup_(spec_file_freep) SpecFile *sf = NULL;
-		if (cli_parse_input(files[i], &sf) < 0 || sf->diags.n > 0) {
+		_cleanup_free_ char *data = NULL;
+		if (cli_parse_input(files[i], &sf, &data) < 0 || sf->diags.n > 0) {
 			bad = true;
 			continue;
 		}
+		bool raw = keep_raw(files[i], data, sf);
 		for (size_t k = 0; k < sf->n_docs; k++) {
 			VmSpec *s = sf->docs[k].spec;
 			const char *first = hashmap_get(seen, s->name);
@@ -110,20 +141,16 @@ static int read_inputs(char **paths, size_t n, VmSpec ***ret, size_t *ret_n)
 				continue;
 			}
 			hashmap_put(seen, s->name, files[i]);
-			specs = xrealloc(specs, (ns + 1) * sizeof(VmSpec *));
-			specs[ns++] = TAKE_PTR(sf->docs[k].spec);
+			add_spec(&in, TAKE_PTR(sf->docs[k].spec), raw ? TAKE_PTR(data) : NULL);
 		}
 	}
-	if (bad || ns == 0) {
+	if (bad || in.n == 0) {
 		if (!bad)
-			fprintf(stderr, "banger apply: no VM specs found in the input\n");
-		for (size_t i = 0; i < ns; i++)
-			vm_spec_free(specs[i]);
-		free(specs);
+			cli_error("no VM specs found in the input");
+		spec_inputs_clear(&in);
 		return -EINVAL;
 	}
-	*ret = specs;
-	*ret_n = ns;
+	*ret = in;
 	return 0;
 }
 
@@ -131,19 +158,23 @@ static int read_inputs(char **paths, size_t n, VmSpec ***ret, size_t *ret_n)
 
 static void apply_usage(FILE *f)
 {
-	fprintf(f, "Usage: banger apply -f FILE|DIR|- [-f ...] [--dry-run] [--wait [--timeout S]]\n"
+	fprintf(f, "Usage: banger apply -f FILE|DIR|- [-f ...] [--dry-run] [--wait [--timeout D]]\n"
 		   "\n"
 		   "Validate the specs (all of them, reporting every problem), then write each VM\n"
-		   "atomically as <spec-dir>/<name>.yaml. A VM defined by another file in the spec\n"
-		   "dir is refused. --dry-run checks and reports without writing. --wait waits\n"
-		   "until bangerd reports each VM settled on this spec (Running and Ready, Stopped,\n"
-		   "Failed or Invalid); --timeout bounds the wait (default 300 s).\n"
+		   "atomically as <spec-dir>/<name>.yaml. A YAML input holding one VM is written\n"
+		   "as it is, comments and all; an input with several VMs is split and written\n"
+		   "normalised. A VM defined by another file in the spec dir is refused. Prints\n"
+		   "vm/NAME created|configured|unchanged (by meaning: a comment-only change is\n"
+		   "unchanged). --dry-run checks and prints the same with (dry run), writing\n"
+		   "nothing. --wait waits (inotify on the status dir) until bangerd reports each\n"
+		   "VM settled on this spec (Running and Ready, Stopped, Failed or Invalid);\n"
+		   "--timeout bounds the wait (default 300s; 30s, 5m or seconds).\n"
 		   "Exit status: 0 applied, 1 invalid input/refused/failed/timed out, 2 usage.\n");
 }
 
 typedef struct {
 	bool dry_run, wait;
-	unsigned timeout_s;
+	uint64_t timeout_ms;
 	char **inputs;
 } ApplyArgs;
 
@@ -155,8 +186,7 @@ static int parse_apply_args(int argc, char **argv, ApplyArgs *a)
 		{ "help", no_argument, NULL, 'h' },	      {}
 	};
 	int c;
-	uint64_t t;
-	a->timeout_s = 300;
+	a->timeout_ms = 300000;
 	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -169,11 +199,12 @@ static int parse_apply_args(int argc, char **argv, ApplyArgs *a)
 			a->wait = true;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1, 86400, &t) < 0) {
-				fprintf(stderr, "banger apply: --timeout: expected 1..86400 seconds\n");
+			if (cli_parse_duration_ms(optarg, &a->timeout_ms) < 0 || !a->timeout_ms) {
+				cli_error("--timeout: expected a duration such as 300, 30s, 5m (at "
+					  "most 24h), got '%s'",
+					  optarg);
 				return -EINVAL;
 			}
-			a->timeout_s = (unsigned)t;
 			break;
 		case 'h':
 			apply_usage(stdout);
@@ -184,7 +215,7 @@ static int parse_apply_args(int argc, char **argv, ApplyArgs *a)
 		}
 	}
 	if (optind < argc || !a->inputs) {
-		fprintf(stderr, "banger apply: give the input with -f FILE|DIR|-\n");
+		cli_error("give the input with -f FILE|DIR|-");
 		apply_usage(stderr);
 		return -EINVAL;
 	}
@@ -200,78 +231,94 @@ static int check_owner(const CliDirs *dirs, SpecDirIndex *idx, const VmSpec *s,
 	for (size_t i = 0; definers && definers[i]; i++) {
 		if (streq(definers[i], target_rel))
 			continue;
-		fprintf(stderr,
-			"banger apply: %s is defined in %s/%s; edit or delete that file instead "
-			"(refusing to define it twice)\n",
-			s->name, dirs->spec_dir, definers[i]);
+		cli_error("%s is defined in %s/%s; edit or delete that file instead (refusing to "
+			  "define it twice)",
+			  s->name, dirs->spec_dir, definers[i]);
 		return -EEXIST;
 	}
 	char *const *others = spec_dir_index_names(idx, target_rel);
 	for (size_t i = 0; others && others[i]; i++) {
 		if (streq(others[i], s->name))
 			continue;
-		fprintf(stderr,
-			"banger apply: %s/%s also defines %s; refusing to overwrite it\n",
-			dirs->spec_dir, target_rel, others[i]);
+		cli_error("%s/%s also defines %s; refusing to overwrite it", dirs->spec_dir,
+			  target_rel, others[i]);
 		return -EEXIST;
 	}
+	return 0;
+}
+
+/* created, configured or unchanged: by meaning (the spec hash), not bytes,
+ * so a comment-only edit reports unchanged, as kubectl does. */
+static const char *apply_verb(SpecDirIndex *idx, const VmSpec *s, const char *rel)
+{
+	char *const *definers = spec_dir_index_definers(idx, s->name);
+	if (!strv_contains(definers, rel))
+		return "created";
+	const VmSpec *cur = spec_dir_index_spec(idx, s->name);
+	char a[65], b[65];
+	if (!cur)
+		return "configured"; /* the file there is invalid */
+	vm_spec_hash(cur, a);
+	vm_spec_hash(s, b);
+	return streq(a, b) ? "unchanged" : "configured";
+}
+
+/* Write one VM: the user's own bytes when there are any, else normalised. */
+static int write_one(const CliDirs *dirs, const VmSpec *s, const char *raw, const char *verb)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s.yaml", dirs->spec_dir, s->name);
+	_cleanup_free_ char *yaml = raw ? NULL : cli_spec_to_yaml(s);
+	const char *bytes = raw ? raw : yaml;
+	int r = write_file_atomic_if_changed(path, bytes, strlen(bytes), 0644);
+	if (r < 0) {
+		cli_error("write %s: %s", path, strerror(-r));
+		return r;
+	}
+	printf("vm/%s %s\n", s->name, verb);
 	return 0;
 }
 
 int cli_apply(const CliDirs *dirs, int argc, char **argv)
 {
 	ApplyArgs a = { 0 };
-	VmSpec **specs = NULL;
-	size_t n = 0;
+	SpecInputs in = { 0 };
 	int r = parse_apply_args(argc, argv, &a), rc = 0;
 
 	if (r != 0) {
 		strv_free(a.inputs);
 		return r > 0 ? 0 : 2;
 	}
-	if (read_inputs(a.inputs, strv_length(a.inputs), &specs, &n) < 0) {
+	if (cli_read_specs(a.inputs, &in) < 0) {
 		strv_free(a.inputs);
 		return 1;
 	}
 	_cleanup_(spec_dir_index_freep) SpecDirIndex *idx = NULL;
 	if ((r = spec_dir_index_build(dirs->spec_dir, &idx)) < 0) {
-		fprintf(stderr, "banger apply: spec dir %s: %s\n", dirs->spec_dir, strerror(-r));
+		cli_error("spec dir %s: %s", dirs->spec_dir, strerror(-r));
 		rc = 1;
 		goto out;
 	}
 	/* Every check first: nothing is written unless everything can be. */
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *rel = xasprintf("%s.yaml", specs[i]->name);
-		if (check_owner(dirs, idx, specs[i], rel) < 0)
+	for (size_t i = 0; i < in.n; i++) {
+		_cleanup_free_ char *rel = xasprintf("%s.yaml", in.specs[i]->name);
+		if (check_owner(dirs, idx, in.specs[i], rel) < 0)
 			rc = 1;
 	}
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *path = xasprintf("%s/%s.yaml", dirs->spec_dir, specs[i]->name);
-		_cleanup_free_ char *yaml = cli_spec_to_yaml(specs[i]);
-		struct stat st;
-		bool exists = stat(path, &st) == 0;
-		if (a.dry_run) {
-			printf("vm/%s %s (dry run)\n", specs[i]->name,
-			       exists ? "would be configured" : "would be created");
-			continue;
-		}
-		r = write_file_atomic_if_changed(path, yaml, strlen(yaml), 0644);
-		if (r < 0) {
-			fprintf(stderr, "banger apply: write %s: %s\n", path, strerror(-r));
+	for (size_t i = 0; i < in.n; i++) {
+		_cleanup_free_ char *rel = xasprintf("%s.yaml", in.specs[i]->name);
+		const char *verb = apply_verb(idx, in.specs[i], rel);
+		if (a.dry_run)
+			printf("vm/%s %s (dry run)\n", in.specs[i]->name, verb);
+		else if (write_one(dirs, in.specs[i], in.raw[i], verb) < 0)
 			rc = 1;
-			continue;
-		}
-		printf("vm/%s %s\n", specs[i]->name,
-		       r == 0 ? "unchanged" : exists ? "configured" : "created");
 	}
+	fflush(stdout);
 	if (!rc && a.wait && !a.dry_run)
-		rc = cli_wait_settled(dirs, specs, n, a.timeout_s) < 0 ? 1 : 0;
+		rc = cli_wait_settled(dirs, in.specs, in.n, a.timeout_ms) < 0 ? 1 : 0;
 out:
-	for (size_t i = 0; i < n; i++)
-		vm_spec_free(specs[i]);
-	free(specs);
+	spec_inputs_clear(&in);
 	strv_free(a.inputs);
 	return rc;
 }
@@ -280,11 +327,14 @@ out:
 
 static void delete_usage(FILE *f)
 {
-	fprintf(f, "Usage: banger delete NAME... | -f FILE|DIR|- [--wait [--timeout S]]\n"
+	fprintf(f, "Usage: banger delete NAME... | -f FILE|DIR|- | -l SELECTOR [--wait [--timeout D]]\n"
 		   "\n"
 		   "Remove the spec file that defines each VM; bangerd then stops it and removes\n"
 		   "everything it made (disks, tap, status). A file that also defines other VMs\n"
-		   "is refused (edit it instead). --wait waits until the status file is gone.\n"
+		   "is refused (edit it instead). -l deletes the VMs whose spec labels match\n"
+		   "(key=value, key!=value, key, !key; comma = and). --wait waits until each\n"
+		   "status file is gone (inotify on the status dir); --timeout bounds the wait\n"
+		   "(default 300s; 30s, 5m or seconds).\n"
 		   "Exit status: 0 deleted, 1 not found/refused/timed out, 2 usage.\n");
 }
 
@@ -292,17 +342,15 @@ static int delete_one(const CliDirs *dirs, SpecDirIndex *idx, const char *name)
 {
 	char *const *definers = spec_dir_index_definers(idx, name);
 	if (!definers || !definers[0]) {
-		fprintf(stderr, "banger delete: no spec file in %s defines %s\n", dirs->spec_dir,
-			name);
+		cli_error("no spec file in %s defines %s", dirs->spec_dir, name);
 		return -ENOENT;
 	}
 	for (size_t i = 0; definers[i]; i++) {
 		char *const *names = spec_dir_index_names(idx, definers[i]);
 		if (strv_length(names) > 1) {
-			fprintf(stderr,
-				"banger delete: %s/%s defines %s together with other VMs; edit that "
-				"file to remove it\n",
-				dirs->spec_dir, definers[i], name);
+			cli_error("%s/%s defines %s together with other VMs; edit that file to "
+				  "remove it",
+				  dirs->spec_dir, definers[i], name);
 			return -EBUSY;
 		}
 	}
@@ -310,7 +358,7 @@ static int delete_one(const CliDirs *dirs, SpecDirIndex *idx, const char *name)
 		_cleanup_free_ char *p = path_join(dirs->spec_dir, definers[i]);
 		int r = unlink_durable(p);
 		if (r < 0) {
-			fprintf(stderr, "banger delete: remove %s: %s\n", p, strerror(-r));
+			cli_error("remove %s: %s", p, strerror(-r));
 			return r;
 		}
 	}
@@ -318,73 +366,117 @@ static int delete_one(const CliDirs *dirs, SpecDirIndex *idx, const char *name)
 	return 0;
 }
 
-int cli_delete(const CliDirs *dirs, int argc, char **argv)
+typedef struct {
+	char **names, **inputs;
+	char *selector;
+	bool wait;
+	uint64_t timeout_ms;
+} DeleteArgs;
+
+static void delete_args_clear(DeleteArgs *a)
+{
+	strv_free(a->names);
+	strv_free(a->inputs);
+	free(a->selector);
+}
+
+/* 0 to go on, 1 after --help, -EINVAL after a usage message. */
+static int parse_delete_args(int argc, char **argv, DeleteArgs *a)
 {
 	static const struct option opts[] = { { "filename", required_argument, NULL, 'f' },
+					      { "selector", required_argument, NULL, 'l' },
 					      { "wait", no_argument, NULL, 'w' },
 					      { "timeout", required_argument, NULL, 'T' },
 					      { "help", no_argument, NULL, 'h' },
 					      {} };
-	_cleanup_strv_free_ char **names = NULL, **inputs = NULL;
-	bool wait = false;
-	unsigned timeout_s = 300;
-	uint64_t t;
-	int c, rc = 0;
-
-	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+	int c;
+	a->timeout_ms = 300000;
+	while ((c = getopt_long(argc, argv, "f:l:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			strv_push(&inputs, xstrdup(optarg));
+			strv_push(&a->inputs, xstrdup(optarg));
+			break;
+		case 'l':
+			free(a->selector);
+			a->selector = xstrdup(optarg);
 			break;
 		case 'w':
-			wait = true;
+			a->wait = true;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1, 86400, &t) < 0) {
-				fprintf(stderr, "banger delete: --timeout: expected 1..86400 seconds\n");
-				return 2;
+			if (cli_parse_duration_ms(optarg, &a->timeout_ms) < 0 || !a->timeout_ms) {
+				cli_error("--timeout: expected a duration such as 300, 30s, 5m (at "
+					  "most 24h), got '%s'",
+					  optarg);
+				return -EINVAL;
 			}
-			timeout_s = (unsigned)t;
 			break;
 		case 'h':
 			delete_usage(stdout);
-			return 0;
+			return 1;
 		default:
 			delete_usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	for (int i = optind; i < argc; i++)
-		strv_push(&names, xstrdup(argv[i]));
-	if (inputs) {
-		VmSpec **specs = NULL;
-		size_t n = 0;
-		if (read_inputs(inputs, strv_length(inputs), &specs, &n) < 0)
-			return 1;
-		for (size_t i = 0; i < n; i++) {
-			strv_push(&names, xstrdup(specs[i]->name));
-			vm_spec_free(specs[i]);
-		}
-		free(specs);
-	}
-	if (!names) {
+		strv_push(&a->names, xstrdup(argv[i]));
+	if (!a->names && !a->inputs && !a->selector) {
+		cli_error("give VM names, -f FILE or -l SELECTOR");
 		delete_usage(stderr);
-		return 2;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Names from -f inputs and -l, added to a->names. */
+static int collect_names(const CliDirs *dirs, DeleteArgs *a)
+{
+	if (a->inputs) {
+		SpecInputs in = { 0 };
+		if (cli_read_specs(a->inputs, &in) < 0)
+			return -EINVAL;
+		for (size_t i = 0; i < in.n; i++)
+			strv_push(&a->names, xstrdup(in.specs[i]->name));
+		spec_inputs_clear(&in);
+	}
+	if (a->selector) {
+		_cleanup_strv_free_ char **sel = NULL;
+		int r = cli_select_names(dirs, a->selector, &sel);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; sel[i]; i++)
+			if (!strv_contains(a->names, sel[i]))
+				strv_push(&a->names, xstrdup(sel[i]));
+	}
+	return 0;
+}
+
+int cli_delete(const CliDirs *dirs, int argc, char **argv)
+{
+	DeleteArgs a = { 0 };
+	int r = parse_delete_args(argc, argv, &a), rc = 0;
+	if (r != 0) {
+		delete_args_clear(&a);
+		return r > 0 ? 0 : 2;
+	}
+	if ((r = collect_names(dirs, &a)) < 0) {
+		delete_args_clear(&a);
+		return r == -EDOM ? 2 : 1;
 	}
 	_cleanup_(spec_dir_index_freep) SpecDirIndex *idx = NULL;
-	int r = spec_dir_index_build(dirs->spec_dir, &idx);
+	r = spec_dir_index_build(dirs->spec_dir, &idx);
 	if (r < 0) {
-		fprintf(stderr, "banger delete: spec dir %s: %s\n", dirs->spec_dir, strerror(-r));
+		cli_error("spec dir %s: %s", dirs->spec_dir, strerror(-r));
+		delete_args_clear(&a);
 		return 1;
 	}
-	for (size_t i = 0; names[i]; i++) {
-		if (!dns_label_valid(names[i])) {
-			fprintf(stderr, "banger delete: '%s' is not a valid VM name\n", names[i]);
+	for (size_t i = 0; a.names[i]; i++)
+		if (!cli_check_name(a.names[i]) || delete_one(dirs, idx, a.names[i]) < 0)
 			rc = 1;
-		} else if (delete_one(dirs, idx, names[i]) < 0)
-			rc = 1;
-	}
-	if (!rc && wait)
-		rc = cli_wait_gone(dirs, names, timeout_s) < 0 ? 1 : 0;
+	fflush(stdout);
+	if (!rc && a.wait)
+		rc = cli_wait_gone(dirs, a.names, a.timeout_ms) < 0 ? 1 : 0;
+	delete_args_clear(&a);
 	return rc;
 }

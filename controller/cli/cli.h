@@ -1,16 +1,13 @@
 /* cli.h — `banger` subcommands. Each takes the subcommand's own argv
  * (argv[0] is the subcommand name) and returns the process exit status:
  * 0 success, 1 failure (invalid input, refused, not found, timeout),
- * 2 usage error. */
+ * 2 usage error. `banger diff` follows kubectl instead: 0 no difference,
+ * 1 differences, 2 and above errors. */
 #pragma once
 
 #include "util/util.h"
 
-/* banger validate [-f] FILE|DIR|- ...: static check of spec files, no host
- * access. Diagnostics go to stderr as "file:line:col: field: message".
- * Exit 0 when everything is valid, 1 when anything is not, 2 on usage
- * errors. */
-int cli_validate(int argc, char **argv);
+#include <stdio.h>
 
 /* Directories shared by every subcommand: flags, else BANGER_* environment
  * variables, else defaults. */
@@ -20,6 +17,39 @@ typedef struct {
 	const char *state_dir;
 } CliDirs;
 
+/* The command table (commands.c): the one list banger.c dispatches from and
+ * the shell completions and the top-level usage are generated from. Add a
+ * command here and nowhere else. */
+typedef struct {
+	const char *name;
+	int (*run)(const CliDirs *dirs, int argc, char **argv);
+	const char *synopsis; /* arguments after the name, for usage lines */
+	const char *summary;  /* one line */
+	const char *options;  /* space-separated, for completion: "-o --output -l ..." */
+	bool vm_names;        /* positional arguments are VM names (completion) */
+} CliCommand;
+
+extern const CliCommand cli_commands[];
+extern const size_t cli_n_commands;
+const CliCommand *cli_command_find(const char *name);
+
+/* "banger COMMAND", set by main before dispatch; every error a command
+ * prints starts with it. */
+extern const char *cli_prog;
+void cli_error(const char *fmt, ...) _printf_(1, 2);
+void cli_warn(const char *fmt, ...) _printf_(1, 2);
+/* True when name is a valid VM name; otherwise says why (as an invalid
+ * name, not as a system error) and returns false. */
+bool cli_check_name(const char *name);
+/* A duration: "30s", "2m", "1h", "500ms" or plain seconds; at most a day. */
+int cli_parse_duration_ms(const char *s, uint64_t *ret_ms);
+
+/* banger validate [-f] FILE|DIR|- ...: static check of spec files, no host
+ * access. Diagnostics go to stderr as "file:line:col: field: message".
+ * Exit 0 when everything is valid, 1 when anything is not (also when a
+ * directory holds no spec file), 2 on usage errors. */
+int cli_validate(int argc, char **argv);
+
 int cli_apply(const CliDirs *dirs, int argc, char **argv);
 int cli_delete(const CliDirs *dirs, int argc, char **argv);
 int cli_get(const CliDirs *dirs, int argc, char **argv);
@@ -28,3 +58,6 @@ int cli_describe(const CliDirs *dirs, int argc, char **argv);
 int cli_events(const CliDirs *dirs, int argc, char **argv);
 /* The last last_n events of VM name, as `describe` shows them. */
 void cli_print_events(const char *status_dir, const char *name, size_t last_n);
+int cli_wait(const CliDirs *dirs, int argc, char **argv);
+int cli_diff(const CliDirs *dirs, int argc, char **argv);
+int cli_completion(const CliDirs *dirs, int argc, char **argv);

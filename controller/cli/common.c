@@ -1,5 +1,6 @@
 /* common.c — see common.h. */
 #include "cli/common.h"
+#include "cli/selector.h"
 #include "spec/specdir.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
@@ -18,8 +19,9 @@ int cli_expand_input(const char *path, char ***files)
 		return 0;
 	}
 	if (stat(path, &st) < 0) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -errno;
+		int e = -errno;
+		cli_error("%s: %s", path, strerror(-e));
+		return e;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		strv_push(files, xstrdup(path));
@@ -28,32 +30,36 @@ int cli_expand_input(const char *path, char ***files)
 	_cleanup_strv_free_ char **rel = NULL;
 	int r = spec_dir_list(path, &rel);
 	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", path, strerror(-r));
+		cli_error("%s: %s", path, strerror(-r));
 		return r;
+	}
+	if (!rel || !rel[0]) {
+		cli_error("%s: no spec files (*.yaml, *.yml, *.json) in this directory", path);
+		return -ENOENT;
 	}
 	for (size_t i = 0; rel[i]; i++)
 		strv_push(files, path_join(path, rel[i]));
 	return 0;
 }
 
-int cli_parse_input(const char *path, SpecFile **ret)
+int cli_parse_input(const char *path, SpecFile **ret, char **ret_data)
 {
+	_cleanup_free_ char *data = NULL;
 	SpecFile *sf = NULL;
+	size_t len = 0;
 	int r;
-	if (streq(path, "-")) {
-		_cleanup_free_ char *data = NULL;
-		size_t len = 0;
+	if (streq(path, "-"))
 		r = read_fd_bounded(STDIN_FILENO, SPEC_MAX_FILE_BYTES, &data, &len);
-		if (r < 0) {
-			fprintf(stderr, "-: %s\n", r == -EFBIG ? "input is larger than 1 MiB"
-							       : strerror(-r));
-			return r;
-		}
-		r = spec_parse_buffer("-", data, len, &sf);
-	} else
-		r = spec_parse_file(path, &sf);
+	else
+		r = read_file_bounded(path, SPEC_MAX_FILE_BYTES, &data, &len);
 	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", path, strerror(-r));
+		cli_error("%s: %s", path,
+			  r == -EFBIG ? "input is larger than 1 MiB" : strerror(-r));
+		return r;
+	}
+	r = spec_parse_buffer(path, data, len, &sf);
+	if (r < 0) {
+		cli_error("%s: %s", path, strerror(-r));
 		return r;
 	}
 	for (size_t i = 0; i < sf->diags.n; i++) {
@@ -61,12 +67,15 @@ int cli_parse_input(const char *path, SpecFile **ret)
 		fprintf(stderr, "%s\n", line);
 	}
 	*ret = sf;
+	if (ret_data)
+		*ret_data = strlen(data) == len ? TAKE_PTR(data) : NULL; /* no NUL bytes */
 	return 0;
 }
 
 struct SpecDirIndex {
 	Hashmap *by_name; /* name → strv of rel */
 	Hashmap *by_file; /* rel → strv of names */
+	Hashmap *specs;   /* name → VmSpec of its first valid definition */
 };
 
 static void strv_map_free(Hashmap *m)
@@ -84,6 +93,11 @@ void spec_dir_index_free(SpecDirIndex *idx)
 		return;
 	strv_map_free(idx->by_name);
 	strv_map_free(idx->by_file);
+	size_t st = 0;
+	void *v;
+	while (idx->specs && hashmap_iter(idx->specs, &st, NULL, &v))
+		vm_spec_free(v);
+	hashmap_free(idx->specs);
 	free(idx);
 }
 
@@ -105,6 +119,7 @@ int spec_dir_index_build(const char *spec_dir, SpecDirIndex **ret)
 	SpecDirIndex *idx = xcalloc(1, sizeof(SpecDirIndex));
 	idx->by_name = hashmap_new();
 	idx->by_file = hashmap_new();
+	idx->specs = hashmap_new();
 	for (size_t i = 0; rel[i]; i++) {
 		_cleanup_free_ char *p = path_join(spec_dir, rel[i]);
 		_cleanup_(spec_file_freep) SpecFile *sf = NULL;
@@ -115,6 +130,8 @@ int spec_dir_index_build(const char *spec_dir, SpecDirIndex **ret)
 				continue;
 			map_push(idx->by_name, sf->docs[k].name, rel[i]);
 			map_push(idx->by_file, rel[i], sf->docs[k].name);
+			if (sf->docs[k].spec && !hashmap_contains(idx->specs, sf->docs[k].name))
+				hashmap_put(idx->specs, sf->docs[k].name, TAKE_PTR(sf->docs[k].spec));
 		}
 	}
 	*ret = idx;
@@ -131,97 +148,14 @@ char *const *spec_dir_index_names(SpecDirIndex *idx, const char *rel)
 	return hashmap_get(idx->by_file, rel);
 }
 
-static void sleep_ms(unsigned ms)
+const VmSpec *spec_dir_index_spec(SpecDirIndex *idx, const char *name)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-	nanosleep(&ts, NULL);
+	return hashmap_get(idx->specs, name);
 }
 
-static bool settled(const VmStatus *st, const VmSpec *spec, const char *hash)
+char **spec_dir_index_all_names(SpecDirIndex *idx)
 {
-	/* Only a status about exactly this spec counts: an older one may still
-	 * be on disk while bangerd works. */
-	if (!st || !streq_ptr(st->spec_hash, hash) || st->observed_generation != st->generation)
-		return false;
-	switch (st->phase) {
-	case VM_PHASE_RUNNING: {
-		const Condition *c = vm_status_get_condition(st, "Ready");
-		return c && c->status == COND_TRUE;
-	}
-	case VM_PHASE_STOPPED:
-		return spec->state == VM_STATE_STOPPED;
-	case VM_PHASE_FAILED:
-	case VM_PHASE_INVALID:
-		return true;
-	default:
-		return false;
-	}
-}
-
-int cli_wait_settled(const CliDirs *dirs, VmSpec **specs, size_t n, unsigned timeout_s)
-{
-	uint64_t deadline = time_now_ms() + (uint64_t)timeout_s * 1000;
-	bool *done = xcalloc(n, sizeof(bool));
-	size_t left = n;
-	int rc = 0;
-
-	while (left > 0) {
-		for (size_t i = 0; i < n; i++) {
-			if (done[i])
-				continue;
-			char hash[65];
-			VmStatus *st = NULL;
-			vm_spec_hash(specs[i], hash);
-			vm_status_read(dirs->status_dir, specs[i]->name, &st);
-			if (settled(st, specs[i], hash)) {
-				done[i] = true;
-				left--;
-				bool ok = st->phase == VM_PHASE_RUNNING || st->phase == VM_PHASE_STOPPED;
-				printf("vm/%s %s%s%s\n", specs[i]->name, vm_phase_to_string(st->phase),
-				       st->last_error && !ok ? ": " : "",
-				       st->last_error && !ok ? st->last_error : "");
-				if (!ok)
-					rc = -EIO;
-			}
-			vm_status_free(st);
-		}
-		if (left == 0)
-			break;
-		if (time_now_ms() >= deadline) {
-			for (size_t i = 0; i < n; i++)
-				if (!done[i])
-					fprintf(stderr,
-						"banger: timed out after %u s waiting for vm/%s "
-						"(is bangerd running on %s?)\n",
-						timeout_s, specs[i]->name, dirs->spec_dir);
-			rc = -ETIMEDOUT;
-			break;
-		}
-		sleep_ms(100);
-	}
-	free(done);
-	return rc;
-}
-
-int cli_wait_gone(const CliDirs *dirs, char **names, unsigned timeout_s)
-{
-	uint64_t deadline = time_now_ms() + (uint64_t)timeout_s * 1000;
-	for (;;) {
-		size_t left = 0;
-		for (size_t i = 0; names[i]; i++) {
-			_cleanup_free_ char *p = vm_status_path(dirs->status_dir, names[i]);
-			if (access(p, F_OK) == 0)
-				left++;
-		}
-		if (left == 0)
-			return 0;
-		if (time_now_ms() >= deadline) {
-			fprintf(stderr, "banger: timed out after %u s waiting for %zu VM(s) to go\n",
-				timeout_s, left);
-			return -ETIMEDOUT;
-		}
-		sleep_ms(100);
-	}
+	return hashmap_keys_sorted(idx->by_name);
 }
 
 int cli_load_statuses(const char *status_dir, VmStatus ***ret, size_t *ret_n)
@@ -242,6 +176,61 @@ int cli_load_statuses(const char *status_dir, VmStatus ***ret, size_t *ret_n)
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+int cli_select_names(const CliDirs *dirs, const char *selector, char ***ret)
+{
+	_cleanup_(selector_freep) Selector *sel = NULL;
+	_cleanup_free_ char *err = NULL;
+	if (selector_parse(selector, &sel, &err) < 0) {
+		cli_error("-l: %s", err);
+		return -EDOM;
+	}
+	_cleanup_(spec_dir_index_freep) SpecDirIndex *idx = NULL;
+	int r = spec_dir_index_build(dirs->spec_dir, &idx);
+	if (r < 0) {
+		cli_error("spec dir %s: %s", dirs->spec_dir, strerror(-r));
+		return r;
+	}
+	_cleanup_strv_free_ char **all = spec_dir_index_all_names(idx);
+	char **out = NULL;
+	for (size_t i = 0; all[i]; i++) {
+		const VmSpec *s = spec_dir_index_spec(idx, all[i]);
+		if (selector_matches(sel, s ? s->labels : NULL, s ? s->n_labels : 0))
+			strv_push(&out, xstrdup(all[i]));
+	}
+	if (!out) {
+		cli_error("no VM in %s matches the selector '%s'", dirs->spec_dir, selector);
+		return -ENOENT;
+	}
+	*ret = out;
+	return 0;
+}
+
+int cli_resolve_names(const CliDirs *dirs, char *const *names, bool must_exist)
+{
+	_cleanup_(spec_dir_index_freep) SpecDirIndex *idx = NULL;
+	int rc = 0;
+	for (size_t i = 0; names[i]; i++) {
+		if (!cli_check_name(names[i])) {
+			rc = -EINVAL;
+			continue;
+		}
+		if (!must_exist)
+			continue;
+		_cleanup_free_ char *p = vm_status_path(dirs->status_dir, names[i]);
+		if (access(p, F_OK) == 0)
+			continue;
+		if (!idx && spec_dir_index_build(dirs->spec_dir, &idx) < 0)
+			idx = NULL;
+		if (idx && spec_dir_index_definers(idx, names[i]))
+			continue;
+		cli_error("vm/%s not found (no status file in %s, no spec in %s)", names[i],
+			  dirs->status_dir, dirs->spec_dir);
+		if (!rc)
+			rc = -ENOENT;
+	}
+	return rc;
 }
 
 void cli_format_age(int64_t since_ms, char *buf, size_t n)

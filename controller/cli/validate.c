@@ -32,7 +32,8 @@ static void usage(FILE *out)
 		     "- reads standard input. Every problem is printed to stderr as\n"
 		     "  file:line:col: field.path: message\n"
 		     "\n"
-		     "Exit status: 0 all valid, 1 problems found, 2 usage error.\n");
+		     "Exit status: 0 all valid, 1 problems found (also: a directory with no\n"
+		     "spec file), 2 usage error.\n");
 }
 
 static void run_free(Run *r)
@@ -137,8 +138,12 @@ static void validate_arg(Run *r, const char *arg)
 		_cleanup_free_ char *path = path_join(arg, rel[i]);
 		validate_file(r, path);
 	}
-	if (r->files == files)
-		fprintf(stderr, "%s: no spec files (*.yaml, *.yml, *.json) found\n", arg);
+	if (r->files == files) {
+		/* as `banger apply` does: an empty input is a mistake, not a pass */
+		fprintf(stderr, "banger validate: %s: no spec files (*.yaml, *.yml, *.json) found\n",
+			arg);
+		r->problems++;
+	}
 }
 
 /* Paths from argv (NULL-terminated, owned by argv); NULL and *ret_exit set
@@ -186,7 +191,9 @@ int cli_validate(int argc, char **argv)
 		return exit_code;
 	for (size_t i = 0; paths[i]; i++)
 		validate_arg(&r, paths[i]);
-	if (r.problems) {
+	if (r.problems && r.files == 0) {
+		exit_code = 1; /* every directory given was empty: said above */
+	} else if (r.problems) {
 		fprintf(stderr, "%zu problem%s in %zu of %zu file%s\n", r.problems,
 			r.problems == 1 ? "" : "s", r.bad_files, r.files, r.files == 1 ? "" : "s");
 		exit_code = 1;

@@ -219,6 +219,12 @@ static void handle_timers(Daemon *d)
 	if (d->resync_at <= now) {
 		full_sync(d, "periodic");
 		enqueue_live(d);
+		/* observedAt: every status confirmed once per period, one syncfs
+		 * for all of them (docs/status.md). */
+		status_writer_begin_batch(d->status);
+		int rr = status_writer_refresh(d->status);
+		if (rr < 0 || (rr = status_writer_flush(d->status)) < 0)
+			log_warn_errno(rr, "refresh observedAt of status files: %m");
 	}
 	reconcile_due(d, now);
 }
@@ -277,7 +283,7 @@ static void handle_signal(Daemon *d)
 static int take_lock(Daemon *d, const char *dir, int *ret_fd)
 {
 	_cleanup_free_ char *p = layout_lock_path(dir);
-	char buf[32];
+	char buf[64];
 	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return log_errno(-errno, "open %s: %m", p);
@@ -292,7 +298,8 @@ static int take_lock(Daemon *d, const char *dir, int *ret_fd)
 					 buf[0] ? buf : "?", dir);
 		return log_errno(-e, "lock %s: %m", p);
 	}
-	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	/* The resync period tells `banger get` how old a status may be. */
+	int n = snprintf(buf, sizeof(buf), "%d\nresync %u\n", (int)getpid(), d->cfg->resync_s);
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) < 0)
 		log_warn_errno(-errno, "write pid to %s: %m", p);
 	return 0;
@@ -354,6 +361,7 @@ static int setup(Daemon *d)
 	if (event_log_open(c->status_dir, 0, &d->events) < 0)
 		log_warn("no event journal in %s: banger events/describe will show none",
 			 c->status_dir);
+	status_writer_set_refresh(d->status, (uint64_t)c->resync_s * 500);
 	if ((r = spec_sync_new(c->spec_dir, c->node_name, d->store, on_spec_changed, d,
 			       &d->sync)) < 0)
 		return r;

@@ -102,6 +102,7 @@ VmStatus *vm_status_dup(const VmStatus *s)
 	d->started_at_ms = s->started_at_ms;
 	d->restart_count = s->restart_count;
 	d->last_error = xstrdup(s->last_error);
+	d->observed_at_ms = s->observed_at_ms;
 	return d;
 }
 
@@ -174,6 +175,7 @@ char *vm_status_to_json(const VmStatus *s)
 	json_object_object_add(o, "conditions", conditions_to_json(s));
 	json_object_object_add(o, "runtime", runtime_to_json(s));
 	json_object_object_add(o, "lastError", str_or_null(s->last_error));
+	json_object_object_add(o, "observedAt", time_or_null(s->observed_at_ms));
 	const char *txt = json_object_to_json_string_ext(
 		o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *out = xasprintf("%s\n", txt);
@@ -245,6 +247,7 @@ int vm_status_from_json(const char *json, VmStatus **ret)
 		s->restart_count = get_int(v, "restartCount");
 	}
 	s->last_error = xstrdup(get_str(o, "lastError"));
+	s->observed_at_ms = time_parse_rfc3339(get_str(o, "observedAt"));
 	json_object_put(o);
 	*ret = s;
 	return 0;
@@ -255,9 +258,7 @@ char *vm_status_path(const char *status_dir, const char *name)
 	return xasprintf("%s/%s" STATUS_SUFFIX, status_dir, name);
 }
 
-/* The VM name a directory entry of the status dir stands for, or NULL:
- * hidden and temp files and names that are not DNS labels are not status. */
-static char *status_entry_name(const char *file_name)
+char *vm_status_name_of_file(const char *file_name)
 {
 	if (file_name[0] == '.' || !endswith(file_name, STATUS_SUFFIX))
 		return NULL;
@@ -277,7 +278,7 @@ int vm_status_list_names(const char *status_dir, char ***ret)
 	char **names = xcalloc(1, sizeof(char *));
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		char *name = status_entry_name(de->d_name);
+		char *name = vm_status_name_of_file(de->d_name);
 		if (name)
 			strv_push(&names, name);
 	}
@@ -300,12 +301,13 @@ int vm_status_read(const char *status_dir, const char *name, VmStatus **ret)
 }
 
 typedef struct {
-	uint8_t digest[32]; /* sha256 of the bytes last written */
-	VmStatus *last;
+	uint8_t digest[32]; /* sha256 of the content last written (observedAt left out) */
+	VmStatus *last;     /* NULL when the file on disk could not be parsed */
 } Entry;
 
 struct StatusWriter {
 	char *dir;
+	uint64_t refresh_ms; /* 0: never refresh observedAt */
 	Hashmap *entries; /* name → Entry */
 	AtomicBatch *batch; /* non-NULL in batch mode */
 };
@@ -326,6 +328,15 @@ static void digest_of(const char *s, uint8_t out[32])
 	sha256_final(&h, out);
 }
 
+/* The digest of what a status says, without when it was said. */
+static void content_digest(const VmStatus *s, uint8_t out[32])
+{
+	_cleanup_(vm_status_freep) VmStatus *c = vm_status_dup(s);
+	c->observed_at_ms = 0;
+	_cleanup_free_ char *json = vm_status_to_json(c);
+	digest_of(json, out);
+}
+
 /* Remember what is on disk, so an unchanged status after a restart is not
  * rewritten and transition times carry over. */
 static void seed_from_disk(StatusWriter *w)
@@ -335,7 +346,7 @@ static void seed_from_disk(StatusWriter *w)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		_cleanup_free_ char *name = status_entry_name(de->d_name);
+		_cleanup_free_ char *name = vm_status_name_of_file(de->d_name);
 		if (!name)
 			continue;
 		_cleanup_free_ char *p = path_join(w->dir, de->d_name), *data = NULL;
@@ -343,10 +354,11 @@ static void seed_from_disk(StatusWriter *w)
 		if (read_file_bounded(p, 1024 * 1024, &data, NULL) < 0)
 			continue;
 		Entry *e = xcalloc(1, sizeof(Entry));
-		digest_of(data, e->digest);
-		if (vm_status_from_json(data, &s) == 0 && streq(s->name, name))
+		digest_of(data, e->digest); /* never a content digest: rewritten */
+		if (vm_status_from_json(data, &s) == 0 && streq(s->name, name)) {
+			content_digest(s, e->digest);
 			e->last = s;
-		else
+		} else
 			vm_status_free(s);
 		entry_free(hashmap_put(w->entries, name, e));
 	}
@@ -397,21 +409,24 @@ int status_writer_flush(StatusWriter *w)
 	return r;
 }
 
-int status_writer_write(StatusWriter *w, const VmStatus *s)
+void status_writer_set_refresh(StatusWriter *w, uint64_t interval_ms)
 {
-	_cleanup_free_ char *json = NULL, *p = NULL;
-	uint8_t digest[32];
-	Entry *e;
-	int r;
+	w->refresh_ms = interval_ms;
+}
 
-	if (!dns_label_valid(s->name))
-		return -EINVAL; /* never a path component we did not validate */
-	json = vm_status_to_json(s);
-	digest_of(json, digest);
-	e = hashmap_get(w->entries, s->name);
-	if (e && memcmp(e->digest, digest, 32) == 0)
-		return 0;
-	p = vm_status_path(w->dir, s->name);
+static bool needs_refresh(const StatusWriter *w, const Entry *e, int64_t now)
+{
+	return w->refresh_ms && (!e->last || now - e->last->observed_at_ms >= (int64_t)w->refresh_ms);
+}
+
+/* Write s stamped with now; e (created when NULL) remembers it. */
+static int write_stamped(StatusWriter *w, Entry *e, const VmStatus *s, const uint8_t digest[32],
+			 int64_t now)
+{
+	_cleanup_(vm_status_freep) VmStatus *c = vm_status_dup(s);
+	c->observed_at_ms = now;
+	_cleanup_free_ char *json = vm_status_to_json(c), *p = vm_status_path(w->dir, s->name);
+	int r;
 	if (w->batch)
 		r = atomic_batch_write(w->batch, p, json, strlen(json), 0644);
 	else
@@ -424,8 +439,44 @@ int status_writer_write(StatusWriter *w, const VmStatus *s)
 	}
 	memcpy(e->digest, digest, 32);
 	vm_status_free(e->last);
-	e->last = vm_status_dup(s);
-	return 1;
+	e->last = TAKE_PTR(c);
+	return 0;
+}
+
+int status_writer_write(StatusWriter *w, const VmStatus *s)
+{
+	uint8_t digest[32];
+	int64_t now = time_now_realtime_ms();
+
+	if (!dns_label_valid(s->name))
+		return -EINVAL; /* never a path component we did not validate */
+	content_digest(s, digest);
+	Entry *e = hashmap_get(w->entries, s->name);
+	bool same = e && memcmp(e->digest, digest, 32) == 0;
+	if (same && !needs_refresh(w, e, now))
+		return 0;
+	int r = write_stamped(w, e, s, digest, now);
+	return r < 0 ? r : same ? 0 : 1;
+}
+
+int status_writer_refresh(StatusWriter *w)
+{
+	int64_t now = time_now_realtime_ms();
+	size_t st = 0;
+	void *v;
+	int n = 0;
+	while (hashmap_iter(w->entries, &st, NULL, &v)) {
+		Entry *e = v;
+		if (!e->last || !needs_refresh(w, e, now))
+			continue; /* an unparsable file is rewritten by the next reconcile */
+		uint8_t digest[32];
+		memcpy(digest, e->digest, 32);
+		int r = write_stamped(w, e, e->last, digest, now);
+		if (r < 0)
+			return r;
+		n++;
+	}
+	return n;
 }
 
 int status_writer_remove(StatusWriter *w, const char *name)

@@ -49,6 +49,10 @@ typedef struct {
 	int64_t started_at_ms;
 	int64_t restart_count;
 	char *last_error;
+	/* When bangerd last wrote or re-confirmed this document (0: never, e.g. a
+	 * Pending entry the CLI made up from a spec file). Set by the
+	 * StatusWriter, not by whoever builds the status. */
+	int64_t observed_at_ms;
 } VmStatus;
 
 const char *cond_status_to_string(CondStatus s);
@@ -59,6 +63,10 @@ char *vm_status_path(const char *status_dir, const char *name);
 /* The names of every status file in status_dir, sorted (a strv; the caller
  * frees). Hidden, temp and non-DNS-label files are not status. */
 int vm_status_list_names(const char *status_dir, char ***ret);
+/* The VM name a file in the status dir stands for, or NULL: hidden and
+ * temp files and names that are not DNS labels are not status. Caller
+ * frees. */
+char *vm_status_name_of_file(const char *file_name);
 
 VmStatus *vm_status_new(const char *name);
 void vm_status_free(VmStatus *s);
@@ -91,8 +99,20 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(StatusWriter *, status_writer_free)
  * status_writer_flush() (one syncfs + one directory fsync). */
 void status_writer_begin_batch(StatusWriter *w);
 int status_writer_flush(StatusWriter *w);
-/* Returns 1 when written (or staged), 0 when unchanged, -errno. */
+/* Returns 1 when written (or staged) because the content changed, 0 when
+ * unchanged, -errno. observedAt is not content: the writer stamps it with
+ * the time of the write, and an unchanged status whose observedAt is older
+ * than the refresh interval is rewritten (returning 0) to say it was
+ * confirmed again. */
 int status_writer_write(StatusWriter *w, const VmStatus *s);
+/* Refresh interval for observedAt (0, the default: never refresh). bangerd
+ * sets half its resync period, so no status is older than 1.5 periods while
+ * it runs (docs/status.md, "observedAt"). */
+void status_writer_set_refresh(StatusWriter *w, uint64_t interval_ms);
+/* Rewrite every status whose observedAt is older than the refresh interval
+ * with observedAt = now (the periodic resync calls it inside a batch).
+ * Returns how many were rewritten, or -errno of the first failure. */
+int status_writer_refresh(StatusWriter *w);
 /* Remove <name>.status.json. */
 int status_writer_remove(StatusWriter *w, const char *name);
 /* The last status written for name (owned by the writer), or NULL. It is

@@ -24,7 +24,7 @@ check "bangerd starts" wait_until 5 grep -q "initial sync done" "$T/bangerd.log"
 
 { vm_yaml api-1; echo "---"; vm_yaml api-2 Stopped 384; } >"$T/in/two.yaml"
 out=$("$B" apply -f "$T/in/two.yaml" --dry-run)
-check "dry run reports" grep -q "vm/api-1 would be created" <<<"$out"
+check "dry run reports" grep -q "vm/api-1 created (dry run)" <<<"$out"
 check "dry run writes nothing" test ! -e "$SPEC/api-1.yaml"
 
 out=$("$B" apply -f "$T/in/two.yaml" --wait --timeout 20)

@@ -4,6 +4,7 @@
 #include "tap.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
+#include "util/timeutil.h"
 
 #include <json.h>
 #include <stdio.h>
@@ -33,7 +34,8 @@ static void test_json_shape(void)
 	json_object *o = json_tokener_parse(j), *v, *rt;
 	CHECK(o != NULL, "status is JSON");
 	const char *keys[] = { "apiVersion", "kind", "name", "sourceFile", "specHash", "generation",
-			       "observedGeneration", "phase", "conditions", "runtime", "lastError" };
+			       "observedGeneration", "phase", "conditions", "runtime", "lastError",
+			       "observedAt" };
 	size_t i = 0;
 	json_object_object_foreach(o, k, val)
 	{
@@ -134,6 +136,41 @@ static void test_writer(void)
 	rm_rf(dir);
 }
 
+/* observedAt is stamped by the writer, is not content, and is refreshed
+ * once the refresh interval has passed (by a write or by refresh()). */
+static void test_observed_at(void)
+{
+	char dir[] = "/tmp/banger-test-status-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL, "temp dir");
+	StatusWriter *w = NULL;
+	CHECK_INTEQ(status_writer_new(dir, &w), 0, "writer");
+	_cleanup_(vm_status_freep) VmStatus *s = sample();
+	s->observed_at_ms = 12345; /* whatever the builder says is ignored */
+	int64_t t0 = time_now_realtime_ms();
+	CHECK_INTEQ(status_writer_write(w, s), 1, "first write");
+	_cleanup_(vm_status_freep) VmStatus *back = NULL;
+	CHECK_INTEQ(vm_status_read(dir, "web-1", &back), 0, "read back");
+	/* RFC 3339 to the second: allow the truncation */
+	CHECK(back && back->observed_at_ms >= t0 - 1000 && back->observed_at_ms <= t0 + 5000,
+	      "observedAt stamped with the time of the write");
+	int64_t first = back ? back->observed_at_ms : 0;
+	s->observed_at_ms = first + 999999;
+	CHECK_INTEQ(status_writer_write(w, s), 0, "a different observedAt alone is no change");
+	CHECK_INTEQ(status_writer_refresh(w), 0, "no refresh interval: refresh writes nothing");
+	status_writer_set_refresh(w, 1000);
+	CHECK_INTEQ(status_writer_refresh(w), 0, "younger than the interval: nothing rewritten");
+	sleep(2);
+	CHECK_INTEQ(status_writer_refresh(w), 1, "older than the interval: rewritten");
+	vm_status_free(TAKE_PTR(back));
+	CHECK_INTEQ(vm_status_read(dir, "web-1", &back), 0, "read back again");
+	CHECK(back && back->observed_at_ms > first, "observedAt moved forward");
+	CHECK(back && back->restart_count == s->restart_count, "content kept");
+	sleep(2);
+	CHECK_INTEQ(status_writer_write(w, s), 0, "stale unchanged status: refreshed, reported 0");
+	status_writer_free(w);
+	rm_rf(dir);
+}
+
 static void test_hashmap(void)
 {
 	_cleanup_(hashmap_freep) Hashmap *m = hashmap_new();
@@ -170,6 +207,7 @@ int main(void)
 	test_round_trip();
 	test_transitions();
 	test_writer();
+	test_observed_at();
 	test_hashmap();
 	return tap_done();
 }

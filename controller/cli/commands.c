@@ -1,0 +1,103 @@
+/* commands.c — the command table (see cli.h) and the small helpers every
+ * command uses for its messages. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+
+static int run_validate(const CliDirs *dirs, int argc, char **argv)
+{
+	return cli_validate(argc, argv);
+}
+
+const CliCommand cli_commands[] = {
+	{ "apply", cli_apply, "-f FILE|DIR|- [--dry-run] [--wait [--timeout D]]",
+	  "validate, then write each VM as <spec-dir>/<name>.yaml",
+	  "-f --filename --dry-run --wait --timeout -h --help", false },
+	{ "delete", cli_delete, "NAME... | -f FILE | -l SELECTOR [--wait [--timeout D]]",
+	  "remove the spec file that defines each VM",
+	  "-f --filename -l --selector --wait --timeout -h --help", true },
+	{ "get", cli_get,
+	  "[NAME...] [-l SELECTOR] [-w] [-o table|wide|json|yaml|name|jsonpath=T|custom-columns=C]",
+	  "show VM status (<status-dir>/<name>.status.json)",
+	  "-o --output -l --selector -w --watch -h --help", true },
+	{ "describe", cli_describe, "NAME... | -l SELECTOR", "everything banger knows about a VM",
+	  "-l --selector -h --help", true },
+	{ "events", cli_events, "[-w] [NAME]", "what happened to VMs (the event journal)",
+	  "-w --watch -h --help", true },
+	{ "wait", cli_wait,
+	  "NAME... | -l SELECTOR --for=condition=C[=V]|phase=P|delete|jsonpath=T=V [--timeout D]",
+	  "wait until VMs meet a condition (inotify on the status dir)",
+	  "--for -l --selector --timeout -h --help", true },
+	{ "diff", cli_diff, "-f FILE|DIR|-", "what `apply -f` would change, field by field",
+	  "-f --filename -h --help", false },
+	{ "validate", run_validate, "[-f] FILE|DIR|- ...",
+	  "static check of spec files (no host access)", "-f -h --help", false },
+	{ "completion", cli_completion, "zsh", "print a shell completion script", "-h --help",
+	  false },
+};
+const size_t cli_n_commands = ELEMENTSOF(cli_commands);
+
+const CliCommand *cli_command_find(const char *name)
+{
+	for (size_t i = 0; i < cli_n_commands; i++)
+		if (streq(cli_commands[i].name, name))
+			return &cli_commands[i];
+	return NULL;
+}
+
+const char *cli_prog = "banger";
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", cli_prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: warning: ", cli_prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+bool cli_check_name(const char *name)
+{
+	if (dns_label_valid(name))
+		return true;
+	cli_error("'%s' is not a valid VM name (1-63 characters a-z, 0-9 and '-', starting and "
+		  "ending with a letter or digit)",
+		  name);
+	return false;
+}
+
+int cli_parse_duration_ms(const char *s, uint64_t *ret_ms)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	size_t len = strlen(s), digits = strspn(s, "0123456789");
+	uint64_t mult = 1000, v;
+	if (digits == 0 || digits > 12)
+		return -EINVAL;
+	if (digits < len) {
+		mult = 0;
+		for (size_t i = 0; i < ELEMENTSOF(units); i++)
+			if (streq(s + digits, units[i].suffix))
+				mult = units[i].ms;
+		if (!mult)
+			return -EINVAL;
+	}
+	_cleanup_free_ char *num = xstrndup(s, digits);
+	if (parse_u64(num, 0, UINT64_C(86400000), &v) < 0 || v * mult > UINT64_C(86400000))
+		return -ERANGE;
+	*ret_ms = v * mult;
+	return 0;
+}
