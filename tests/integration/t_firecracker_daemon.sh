@@ -69,6 +69,27 @@ check "tap handed to firecracker exists ($tap)" bash -c "grep -q '\"host_dev_nam
 check "raw CoW root disk (firecracker reads raw only)" bash -c "grep -q 'root.img\\|root.reflink.img' '$log'"
 check "boot args carry the guest IP" grep -q "ip=$(vm_ip fc-1)::172.16.0.1:255.255.255.0:fc-1:eth0:off" "$log"
 
+# Events: what happened, in order, with the cause of an exit.
+ev() { "$BIN/banger" --status-dir "$STATUS" events "$@"; }
+ev_has() { ev fc-1 | grep -q "$1"; }
+check "events: Created, Started, Ready" bash -c "$(declare -f ev ev_has); BIN=$BIN STATUS=$STATUS; ev_has ' Created ' && ev_has ' Started .*VMM started (pid' && ev_has ' Ready '"
+pid0=$(vm_pid fc-1)
+ev -w fc-1 >"$T/events-w.out" 2>&1 &
+evw=$!
+sleep 0.3
+kill -9 "$pid0"
+check "kill -9 of the VMM: restarted with a new pid" wait_until 20 bash -c ". $SRC/tests/integration/lib.sh; STATUS=$STATUS; is_ready fc-1 && [ \"\$(vm_pid fc-1)\" != $pid0 ]"
+check "events: the exit and its cause (crashed)" wait_until 5 ev_has " Exited .*VMM (pid $pid0) exited.*crashed"
+check "events: the back-off" ev_has ' BackOff .*failure 1; next start in 1000 ms'
+check "events: the restart" ev_has ' Restarted .*restart 1'
+check "events -w printed the exit and the restart as they happened" \
+	wait_until 5 bash -c "grep -q ' Exited ' '$T/events-w.out' && grep -q ' Restarted ' '$T/events-w.out'"
+check "events -w listed the earlier events once, then followed" \
+	test "$(grep -c ' Created ' "$T/events-w.out")" = 1
+kill "$evw" 2>/dev/null
+wait "$evw" 2>/dev/null
+check "describe shows the events" bash -c "'$BIN/banger' --status-dir '$STATUS' --spec-dir '$SPEC' describe fc-1 | grep -A20 '^Events:' | grep -q ' Restarted '"
+
 pid=$(vm_pid fc-1)
 fc_yaml fc-1 Stopped | put "$SPEC/fc-1.yaml"
 check "Stopped → phase Stopped" wait_until 20 status_is fc-1 'd["phase"]' Stopped
@@ -77,6 +98,7 @@ check "the VMM exited on its own (no kill)" bash -c "! grep -q 'fc-1: did not st
 check "process gone" pid_gone "$pid"
 rm "$SPEC/fc-1.yaml"
 check "delete → status gone" wait_until 20 test ! -e "$STATUS/fc-1.status.json"
+check "events: stopping, stopped, deleted" bash -c "ev() { '$BIN/banger' --status-dir '$STATUS' events fc-1; }; ev | grep -q ' Stopping ' && ev | grep -q ' Stopped ' && ev | grep -q ' Deleted '"
 left=$(leaks "$STATE")
 check "nothing leaked: '$left'" test -z "$left"
 done_testing
