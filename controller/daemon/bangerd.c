@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		"  --jailer-uid N, --jailer-gid N, --chroot-base DIR   jailer settings\n"
 		"  --qemu-bin P        qemu-system-x86_64 binary (default: from PATH)\n"
 		"  --resync SECONDS    periodic full resync (default %d; 0 disables)\n"
+		"  --metrics-file PATH Prometheus text metrics, replaced atomically on change\n"
+		"                      (at most once a second) and at each resync\n"
 		"  --once              one full sync and reconcile pass, then exit\n"
 		"  --log-level LEVEL   error | warn | info | debug (default info)\n"
 		"  --log-format FMT    text | json (default text)\n"
@@ -55,7 +57,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
-	       O_JGID, O_CHROOT, O_QEMU };
+	       O_JGID, O_CHROOT, O_QEMU, O_METRICS };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -78,6 +80,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "jailer-gid", required_argument, NULL, O_JGID },
 		{ "chroot-base", required_argument, NULL, O_CHROOT },
 		{ "qemu-bin", required_argument, NULL, O_QEMU },
+		{ "metrics-file", required_argument, NULL, O_METRICS },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -121,6 +124,9 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			break;
 		case O_ONCE:
 			c->once = true;
+			break;
+		case O_METRICS:
+			free_and_replace_str(&c->metrics_file, optarg);
 			break;
 		case O_LEVEL: {
 			int l = log_level_from_string(optarg);

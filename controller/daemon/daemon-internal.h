@@ -3,6 +3,7 @@
 #pragma once
 
 #include "daemon/daemon.h"
+#include "daemon/metrics.h"
 #include "reconcile/decide.h"
 #include "runtime/vm.h"
 #include "status/events.h"
@@ -61,6 +62,7 @@ struct Daemon {
 	Store *store;
 	StatusWriter *status;
 	EventLog *events; /* NULL when the journal cannot be opened */
+	Metrics metrics;
 	SpecSync *sync;
 	Watcher *watcher;
 	Runtime *rt;
@@ -80,6 +82,11 @@ void daemon_enqueue(Daemon *d, const char *name);
 /* Record a VM event in the journal (status/events.h), now. */
 void daemon_event(Daemon *d, const char *vm, const char *type, const char *fmt, ...)
 	_printf_(4, 5);
+
+/* metrics.c: write the metrics file if something changed (and the minimum
+ * interval passed), or now with force; when the next write is due. */
+int daemon_metrics_flush(Daemon *d, bool force);
+uint64_t daemon_metrics_due(Daemon *d);
 
 /* reconciler.c */
 int reconcile_name(Daemon *d, const char *name);

@@ -28,6 +28,7 @@ void daemon_config_done(DaemonConfig *c)
 	free(c->state_dir);
 	free(c->runtime_dir);
 	free(c->node_name);
+	free(c->metrics_file);
 	free(c->driver);
 	free(c->bridge);
 	free(c->cidr);
@@ -90,7 +91,9 @@ static void run_queue(Daemon *d)
 {
 	char *name;
 	while ((name = dequeue(d))) {
+		uint64_t t0 = time_now_us();
 		int r = reconcile_name(d, name);
+		metrics_pass(&d->metrics, time_now_us() - t0, r >= 0);
 		reconcile_result(d, name, r);
 		free(name);
 	}
@@ -113,6 +116,7 @@ static int full_sync(Daemon *d, const char *why)
 	SpecSyncStats a, b;
 	spec_sync_stats(d->sync, &a);
 	int r = spec_sync_full(d->sync);
+	metrics_full_sync(&d->metrics, time_now_us() - t0, r >= 0, time_now_realtime_ms());
 	spec_sync_stats(d->sync, &b);
 	log_debug("full sync (%s): %llu files, %llu parsed, %llu upserts, %llu deletes in %.1f ms",
 		  why, (unsigned long long)(b.files_seen - a.files_seen),
@@ -153,6 +157,7 @@ static int initial_sync(Daemon *d)
 	if (tx && (r = store_commit(d->store)) < 0)
 		return r;
 	r = status_writer_flush(d->status);
+	daemon_metrics_flush(d, true);
 	log_info("initial sync done: %zu VMs in %llu ms", n, (unsigned long long)(time_now_ms() - t0));
 	return r;
 }
@@ -161,6 +166,7 @@ static void handle_watch(Daemon *d)
 {
 	WatchEvent *ev = NULL;
 	size_t n = watcher_drain(d->watcher, &ev);
+	d->metrics.watch_depth = n;
 	for (size_t i = 0; i < n; i++) {
 		switch (ev[i].kind) {
 		case WATCH_FILE_CHANGED:
@@ -219,6 +225,7 @@ static void handle_timers(Daemon *d)
 	if (d->resync_at <= now) {
 		full_sync(d, "periodic");
 		enqueue_live(d);
+		d->metrics.written_at = 0; /* written at every resync, whatever the interval */
 		/* observedAt: every status confirmed once per period, one syncfs
 		 * for all of them (docs/status.md). */
 		status_writer_begin_batch(d->status);
@@ -238,6 +245,8 @@ static void arm_timer(Daemon *d)
 	void *v;
 	if (d->resync_soon_at && d->resync_soon_at < next)
 		next = d->resync_soon_at;
+	if (daemon_metrics_due(d) < next)
+		next = daemon_metrics_due(d);
 	while (hashmap_iter(d->gone, &st, NULL, &v))
 		if (*(uint64_t *)v < next)
 			next = *(uint64_t *)v;
@@ -446,6 +455,7 @@ static int loop(Daemon *d)
 			}
 		}
 		run_queue(d);
+		daemon_metrics_flush(d, false);
 	}
 	return 0;
 }

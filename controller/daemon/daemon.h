@@ -22,6 +22,7 @@ typedef struct {
 	unsigned resync_s;
 	unsigned stop_timeout_s; /* graceful stop before SIGKILL */
 	bool once;
+	char *metrics_file; /* NULL: no metrics */
 	char *bridge;
 	char *cidr;
 	char **image_dirs; /* strv */

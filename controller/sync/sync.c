@@ -568,3 +568,13 @@ void spec_sync_stats(SpecSync *s, SpecSyncStats *ret)
 {
 	*ret = s->stats;
 }
+
+size_t spec_sync_error_count(SpecSync *s)
+{
+	size_t st = 0, n = 0;
+	void *v;
+	while (hashmap_iter(s->names, &st, NULL, &v))
+		if (((NameEntry *)v)->spec_error)
+			n++;
+	return n;
+}

@@ -68,3 +68,5 @@ typedef struct {
 	uint64_t files_seen, files_parsed, upserts, deletes;
 } SpecSyncStats;
 void spec_sync_stats(SpecSync *s, SpecSyncStats *ret);
+/* How many names have an invalid document right now (for metrics). */
+size_t spec_sync_error_count(SpecSync *s);

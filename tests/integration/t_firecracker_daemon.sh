@@ -51,7 +51,8 @@ spec:
 YAML
 }
 
-start_bangerd "$SPEC" "$STATE" --image-dir "$T/images" --firecracker-bin "$T/firecracker" --driver qemu --stop-timeout 5
+M=$T/metrics.prom
+start_bangerd "$SPEC" "$STATE" --image-dir "$T/images" --firecracker-bin "$T/firecracker" --driver qemu --stop-timeout 5 --metrics-file "$M"
 fc_yaml fc-1 | put "$SPEC/fc-1.yaml"
 check "spec.vmm firecracker overrides --driver qemu: Running" wait_until 20 status_is fc-1 'd["phase"]' Running
 check "Ready (no readiness probe: running is ready)" is_ready fc-1
@@ -88,6 +89,35 @@ check "events -w listed the earlier events once, then followed" \
 	test "$(grep -c ' Created ' "$T/events-w.out")" = 1
 kill "$evw" 2>/dev/null
 wait "$evw" 2>/dev/null
+# Metrics: text exposition format, HELP/TYPE for every family, the values.
+metric() { awk -v k="$1" '$1 == k { print $2 }' "$M"; }
+check "metrics: a Running VM counted by phase" wait_until 5 test "$(metric 'banger_vms{phase="Running"}')" = 1
+check "metrics: ready, restarts, memory, vcpus per VM" wait_until 5 bash -c "
+	grep -qx 'banger_vm_ready{name=\"fc-1\"} 1' '$M' &&
+	grep -qx 'banger_vm_restarts_total{name=\"fc-1\"} 1' '$M' &&
+	grep -qx 'banger_vm_memory_bytes{name=\"fc-1\"} 268435456' '$M' &&
+	grep -qx 'banger_vm_vcpus{name=\"fc-1\"} 2' '$M'"
+check "metrics: passes counted, histogram count agrees" \
+	bash -c "p=\$(awk '\$1==\"banger_reconcile_passes_total\"{print \$2}' '$M'); [ \"\$p\" -gt 0 ] && grep -qx \"banger_reconcile_pass_duration_seconds_count \$p\" '$M' && grep -qx \"banger_reconcile_pass_duration_seconds_bucket{le=\\\"+Inf\\\"} \$p\" '$M'"
+check "metrics: a successful sync time is set" test "$(metric banger_last_successful_sync_timestamp_seconds | cut -d. -f1)" -gt 1700000000
+check "metrics: the file parses as exposition format (HELP+TYPE per family, name{labels} value)" \
+	/usr/bin/python3 - "$M" <<'PY'
+import re, sys
+fams, seen = {}, set()
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    m = re.match(r"# (HELP|TYPE) (\w+) (.+)$", line)
+    if m:
+        fams.setdefault(m.group(2), set()).add(m.group(1))
+        continue
+    m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_]+="[^"\\]*"(,[a-zA-Z_]+="[^"\\]*")*\})? (-?[0-9.e+]+|\+Inf)$', line)
+    if not m:
+        sys.exit("bad line: " + line)
+    base = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+    seen.add(base if base in fams else m.group(1))
+missing = [n for n in seen if fams.get(n) != {"HELP", "TYPE"}]
+sys.exit("no HELP/TYPE for %s" % missing if missing else 0)
+PY
 check "describe shows the events" bash -c "'$BIN/banger' --status-dir '$STATUS' --spec-dir '$SPEC' describe fc-1 | grep -A20 '^Events:' | grep -q ' Restarted '"
 
 pid=$(vm_pid fc-1)
