@@ -10,6 +10,7 @@
 #include "spec/specdir.h"
 #include "status/status.h"
 #include "util/fileio.h"
+#include "util/escape.h"
 #include "util/hashmap.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -25,15 +26,7 @@ static void put_str(FILE *f, const char *indent, const char *key, const char *v)
 	if (!v)
 		return;
 	fprintf(f, "%s%s: \"", indent, key);
-	for (const char *p = v; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
+	escape_fputs(f, v, ESCAPE_QUOTED);
 	fputs("\"\n", f);
 }
 

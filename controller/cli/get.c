@@ -3,6 +3,7 @@
 #include "cli/common.h"
 #include "store/store.h"
 #include "util/fileio.h"
+#include "util/escape.h"
 
 #include <fcntl.h>
 #include "util/timeutil.h"
@@ -57,12 +58,13 @@ static void print_table(VmStatus **v, size_t n, bool wide)
 		snprintf(pid, sizeof(pid), "%d", (int)s->pid);
 		snprintf(gen, sizeof(gen), "%lld/%lld", (long long)s->observed_generation,
 			 (long long)s->generation);
+		_cleanup_free_ char *src = escape_str(s->source_file ? s->source_file : "-",
+						      ESCAPE_DISPLAY);
 		if (wide)
 			printf("%-24s %-9s %-7s %-15s %-8s %-14s %-8lld %-7s %-5s %s\n", s->name,
 			       vm_phase_to_string(s->phase), ready_of(s),
 			       s->guest_ip ? s->guest_ip : "-", s->pid > 0 ? pid : "-",
-			       s->tap ? s->tap : "-", (long long)s->restart_count, gen, age,
-			       s->source_file ? s->source_file : "-");
+			       s->tap ? s->tap : "-", (long long)s->restart_count, gen, age, src);
 		else
 			printf("%-24s %-9s %-7s %-15s %-8lld %s\n", s->name,
 			       vm_phase_to_string(s->phase), ready_of(s),
@@ -240,10 +242,9 @@ static void describe_durable(const CliDirs *dirs, const char *name)
 	printf("Console (%s, last lines):\n", console);
 	for (char *line = start ? start + (start != buf) : buf, *save = NULL;
 	     (line = strtok_r(line, "\n", &save)); line = NULL) {
-		for (char *c = line; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = ' ';
-		printf("  %s\n", line);
+		printf("  ");
+		escape_fputs(stdout, line, ESCAPE_DISPLAY); /* guest text: no terminal escapes */
+		putchar('\n');
 	}
 }
 
@@ -278,7 +279,9 @@ int cli_describe(const CliDirs *dirs, int argc, char **argv)
 		return 1;
 	}
 	printf("%-20s %s\n", "Name:", s->name);
-	printf("%-20s %s\n", "Source:", s->source_file ? s->source_file : "-");
+	printf("%-20s ", "Source:");
+	escape_fputs(stdout, s->source_file ? s->source_file : "-", ESCAPE_DISPLAY);
+	putchar('\n');
 	printf("%-20s %s\n", "Phase:", vm_phase_to_string(s->phase));
 	printf("%-20s %lld (observed %lld)\n", "Generation:", (long long)s->generation,
 	       (long long)s->observed_generation);
@@ -297,11 +300,15 @@ int cli_describe(const CliDirs *dirs, int argc, char **argv)
 		char since[40] = "-";
 		if (c->last_transition_ms > 0)
 			time_format_rfc3339(c->last_transition_ms, since, sizeof(since));
+		/* Messages quote file names and console text. */
+		_cleanup_free_ char *msg = escape_str(c->message ? c->message : "", ESCAPE_DISPLAY);
 		printf("  %-14s %-8s %-22s %-21s %s\n", c->type, cond_status_to_string(c->status),
-		       c->reason, since, c->message);
+		       c->reason, since, msg);
 	}
-	if (s->last_error)
-		printf("%-20s %s\n", "Last error:", s->last_error);
+	if (s->last_error) {
+		_cleanup_free_ char *err = escape_str(s->last_error, ESCAPE_DISPLAY);
+		printf("%-20s %s\n", "Last error:", err);
+	}
 	describe_durable(dirs, s->name);
 	vm_status_free(s);
 	return 0;
