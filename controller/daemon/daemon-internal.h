@@ -28,6 +28,7 @@ struct VmState {
 	LoopSource pid_src, probe_src;
 	int pidfd;
 	pid_t watched_pid;
+	uint64_t watch_retry_at; /* pidfd_open failed (EMFILE...): try again then */
 	int probe_fd;
 	uint64_t probe_started, next_probe;
 	bool stop_requested;

@@ -93,8 +93,19 @@ static void watch_pid(Daemon *d, VmState *vs, pid_t pid)
 	pidfd_close(d, vs);
 	int fd = proc_pidfd_open(pid);
 	if (fd < 0) {
-		log_warn_errno(fd, "%s: pidfd_open(%d): %m", vs->name, (int)pid);
+		/* Out of fds, most likely: never leave a VM silently unwatched. */
+		_cleanup_free_ char *msg = xasprintf("cannot watch the VMM (pid %d): %s; retrying "
+						     "every second", (int)pid, strerror(-fd));
+		if (!vs->watch_retry_at)
+			log_error("%s: %s", vs->name, msg);
+		set_error(vs, msg);
+		vs->watch_retry_at = time_now_ms() + 1000; /* schedule() wakes the VM */
 		return;
+	}
+	if (vs->watch_retry_at) {
+		log_info("%s: watching the VMM (pid %d) again", vs->name, (int)pid);
+		set_error(vs, NULL);
+		vs->watch_retry_at = 0;
 	}
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &vs->pid_src };
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e);
@@ -168,8 +179,11 @@ static void probe_start(Daemon *d, VmState *vs, const char *ip, unsigned port)
 	if (now < vs->next_probe || inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
 		return;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) { /* EMFILE: say so, and wait before trying again (no busy loop) */
+		log_warn_errno(-errno, "%s: readiness probe: socket: %m", vs->name);
+		vs->next_probe = now + PROBE_INTERVAL_MS;
 		return;
+	}
 	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	if (r < 0 && errno != EINPROGRESS) {
 		close(fd);
@@ -507,6 +521,8 @@ static void schedule(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *
 	default:
 		break;
 	}
+	if (vs->pidfd < 0 && vs->watch_retry_at) /* see watch_pid */
+		at = at ? MIN(at, vs->watch_retry_at) : vs->watch_retry_at;
 	vs->wake_at = at;
 }
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -39,6 +40,23 @@ static void cloexec_other_fds(void)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+static unsigned long child_nofile;
+
+void proc_set_child_nofile(unsigned long soft)
+{
+	child_nofile = soft;
+}
+
+/* Back to the limit bangerd was started with (proc_set_child_nofile). */
+static void restore_nofile(void)
+{
+	struct rlimit rl;
+	if (!child_nofile || getrlimit(RLIMIT_NOFILE, &rl) < 0 || child_nofile > rl.rlim_max)
+		return;
+	rl.rlim_cur = child_nofile;
+	(void)!setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 _Noreturn static void child_exec(char *const argv[], char *const envp[], const SpawnOptions *o,
 				 int errpipe)
 {
@@ -59,6 +77,7 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], const S
 	    dup2(err, 2) < 0 || chdir(o->cwd ? o->cwd : "/") < 0)
 		goto fail;
 	cloexec_other_fds();
+	restore_nofile();
 	execve(argv[0], argv, envp ? envp : default_env);
 fail:
 	e = errno;

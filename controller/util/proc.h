@@ -20,6 +20,11 @@ typedef struct {
  * child reports exec errors back over a CLOEXEC pipe). */
 int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pid_t *ret_pid);
 
+/* The soft RLIMIT_NOFILE children get (0: inherit ours). bangerd raises its
+ * own to the hard limit and gives children the limit it started with: a
+ * program using select() breaks on an fd above 1023. */
+void proc_set_child_nofile(unsigned long soft);
+
 /* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot). */
 int proc_start_time(pid_t pid, uint64_t *ret);
 
