@@ -383,41 +383,24 @@ static bool fingerprint_equal(const Fingerprint *a, const Fingerprint *b)
 static int open_spec(SpecSync *s, const char *rel, struct stat *ret_st, char **ret_why)
 {
 	TrustPolicy pol = policy_of(s);
-	_cleanup_free_ char *copy = xstrdup(rel), *why = NULL;
+	_cleanup_free_ char *why = NULL;
 	_cleanup_close_ int dir = open(s->spec_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
-	char *save = NULL, *comp = strtok_r(copy, "/", &save);
 
-	if (dir < 0)
-		return -errno;
-	if (fstat(dir, &st) < 0)
+	if (dir < 0 || fstat(dir, &st) < 0)
 		return -errno;
 	if (trust_check_stat(&st, &pol, &why) < 0) {
 		*ret_why = xasprintf("the spec dir %s is %s", s->spec_dir, why);
 		return -EPERM;
 	}
-	for (char *next; comp; comp = next) {
-		next = strtok_r(NULL, "/", &save);
-		int fd = openat_beneath(dir, comp,
-					next ? O_PATH | O_DIRECTORY
-					     : O_RDONLY | O_NONBLOCK | O_NOCTTY);
-		if (fd < 0)
-			return fd;
-		closep(&dir);
-		dir = fd;
-		if (fstat(fd, &st) < 0)
-			return -errno;
-		if (!next && !S_ISREG(st.st_mode))
-			return -EINVAL;
-		if (trust_check_stat(&st, &pol, &why) < 0) {
-			/* Name the part that failed: "web.yaml", "team-a/". */
-			size_t upto = (size_t)(comp - copy) + strlen(comp);
-			*ret_why = xasprintf("%.*s%s is %s", (int)upto, rel, next ? "/" : "", why);
-			return -EPERM;
-		}
+	int fd = trust_openat(dir, rel, &pol, O_RDONLY | O_NONBLOCK | O_NOCTTY, &st, ret_why);
+	if (fd >= 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
 	}
-	*ret_st = st;
-	return TAKE_FD(dir);
+	if (fd >= 0)
+		*ret_st = st;
+	return fd;
 }
 
 static SpecFile *parse_fd(SpecSync *s, const char *rel, int fd)

@@ -206,3 +206,34 @@ int openat_beneath(int dirfd, const char *rel, int flags)
 	}
 	return openat_beneath_walk(dirfd, rel, flags);
 }
+
+int trust_openat(int rootfd, const char *rel, const TrustPolicy *p, int flags,
+		 struct stat *ret_st, char **ret_why)
+{
+	_cleanup_free_ char *copy = xstrdup(rel), *why = NULL;
+	_cleanup_close_ int dir = -1;
+	struct stat st;
+	char *save = NULL, *comp = strtok_r(copy, "/", &save);
+
+	if (!comp)
+		return -EINVAL;
+	for (char *next; comp; comp = next) {
+		next = strtok_r(NULL, "/", &save);
+		int fd = openat_beneath(dir >= 0 ? dir : rootfd, comp,
+					next ? O_PATH | O_DIRECTORY : flags);
+		if (fd < 0)
+			return fd;
+		closep(&dir);
+		dir = fd;
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if (trust_check_stat(&st, p, &why) < 0) {
+			/* Name the part that failed: "web.yaml", "team-a/". */
+			size_t upto = (size_t)(comp - copy) + strlen(comp);
+			*ret_why = xasprintf("%.*s%s is %s", (int)upto, rel, next ? "/" : "", why);
+			return -EPERM;
+		}
+	}
+	*ret_st = st;
+	return TAKE_FD(dir);
+}

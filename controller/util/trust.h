@@ -45,3 +45,13 @@ int trust_parse_owner(const char *user, uid_t *ret);
 int openat_beneath(int dirfd, const char *rel, int flags);
 /* The fallback: one openat(O_NOFOLLOW) per component. Exposed for tests. */
 int openat_beneath_walk(int dirfd, const char *rel, int flags);
+
+/* Open rel below rootfd one component at a time (openat_beneath), checking
+ * every directory on the way and the final object with trust_check_stat, so
+ * what is read is what was checked. flags are for the final component. On
+ * success the fd, with *ret_st its fstat. -EPERM with *ret_why ("team-a/ is
+ * writable by group (mode 0775)", "web.yaml is owned by uid 65534, ...")
+ * when something fails the rule; other -errno as openat_beneath. The caller
+ * checks rootfd itself. */
+int trust_openat(int rootfd, const char *rel, const TrustPolicy *p, int flags,
+		 struct stat *ret_st, char **ret_why);
