@@ -465,6 +465,23 @@ static bool unchanged(SpecSync *s, const char *rel, const FileEntry *old)
 	return fingerprint_equal(&old->fp, &fp);
 }
 
+/* An event may name a file the listing would not reach (deeper than
+ * SPEC_DIR_MAX_DEPTH): both must agree, or the next full sync would delete
+ * what the event created. Logs the directory not entered, once. */
+static bool too_deep(SpecSync *s, const char *rel)
+{
+	unsigned slashes = 0;
+	const char *p = rel, *cut = NULL;
+	for (; *p; p++)
+		if (*p == '/' && ++slashes == SPEC_DIR_MAX_DEPTH + 1)
+			cut = p;
+	if (!cut)
+		return false;
+	_cleanup_free_ char *dir = xstrndup(rel, (size_t)(cut - rel));
+	log_skip(s, dir, spec_skip_reason(SPEC_SKIP_TOO_DEEP));
+	return true;
+}
+
 /* Names rel owns now: from the index, or at start from the store. */
 static char **names_owned_by(SpecSync *s, const char *rel, const FileEntry *old)
 {
@@ -515,6 +532,8 @@ static int sync_file_internal(SpecSync *s, const char *rel, bool force)
 	_cleanup_close_ int fd = -1;
 
 	if (!spec_path_is_candidate(rel))
+		return 0;
+	if (too_deep(s, rel))
 		return 0;
 	if (old && !force && unchanged(s, rel, old)) {
 		s->stats.files_seen++;
