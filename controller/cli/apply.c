@@ -97,8 +97,10 @@ static int read_inputs(char **paths, size_t n, VmSpec ***ret, size_t *ret_n)
 			VmSpec *s = sf->docs[k].spec;
 			const char *first = hashmap_get(seen, s->name);
 			if (first) {
+				_cleanup_free_ char *a = escape_str(files[i], ESCAPE_DISPLAY),
+						    *b = escape_str(first, ESCAPE_DISPLAY);
 				fprintf(stderr, "%s:%u:1: metadata.name: %s is also defined in %s\n",
-					files[i], sf->docs[k].line, s->name, first);
+					a, sf->docs[k].line, s->name, b);
 				bad = true;
 				continue;
 			}
@@ -292,10 +294,11 @@ static int delete_one(const CliDirs *dirs, SpecDirIndex *idx, const char *name)
 	for (size_t i = 0; definers[i]; i++) {
 		char *const *names = spec_dir_index_names(idx, definers[i]);
 		if (strv_length(names) > 1) {
+			_cleanup_free_ char *file = escape_str(definers[i], ESCAPE_DISPLAY);
 			fprintf(stderr,
 				"banger delete: %s/%s defines %s together with other VMs; edit that "
 				"file to remove it\n",
-				dirs->spec_dir, definers[i], name);
+				dirs->spec_dir, file, name);
 			return -EBUSY;
 		}
 	}

@@ -384,7 +384,10 @@ static int open_spec(SpecSync *s, const char *rel, struct stat *ret_st, char **r
 {
 	TrustPolicy pol = policy_of(s);
 	_cleanup_free_ char *why = NULL;
-	_cleanup_close_ int dir = open(s->spec_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* During a full sync the spec dir is open already (s->dirfd). */
+	_cleanup_close_ int own = s->dirfd >= 0 ? -1
+					    : open(s->spec_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int dir = s->dirfd >= 0 ? s->dirfd : own;
 	struct stat st;
 
 	if (dir < 0 || fstat(dir, &st) < 0)
@@ -510,13 +513,16 @@ static int keep_untrusted(SpecSync *s, const char *rel, const FileEntry *old, co
 	f->untrusted = true;
 	f->file_error = xstrdup(msg);
 	f->names = names_owned_by(s, rel, old);
-	if (!old || !streq_ptr(old->file_error, msg)) /* one line, not one per resync */
+	/* One log line and one requeue per new reason, not one per resync. */
+	bool news = !old || !streq_ptr(old->file_error, msg);
+	if (news)
 		log_warn("%s: %s", display, msg);
 	for (size_t i = 0; f->names && f->names[i]; i++) {
 		NameEntry *n = name_entry(s, f->names[i], false);
 		if (n && streq_ptr(n->owner, rel)) {
 			free_and_replace_str(&n->spec_error, msg);
-			notify(s, f->names[i]);
+			if (news)
+				notify(s, f->names[i]);
 		}
 	}
 	file_entry_free(hashmap_put(s->files, rel, f));
