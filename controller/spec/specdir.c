@@ -16,8 +16,10 @@ typedef struct {
 static const char *const skip_reasons[_SPEC_SKIP_MAX] = {
 	[SPEC_SKIP_SYMLINK] = "a symlink; symlinks below the spec dir are never followed",
 	[SPEC_SKIP_SPECIAL] = "not a regular file (FIFO, socket or device)",
-	[SPEC_SKIP_TOO_DEEP] = "a directory more than 16 levels deep (SPEC_DIR_MAX_DEPTH); not entered",
+	[SPEC_SKIP_TOO_DEEP] = "a directory more than 16 levels deep (SPEC_DIR_MAX_DEPTH); "
+			       "not entered",
 };
+_Static_assert(SPEC_DIR_MAX_DEPTH == 16, "the TOO_DEEP reason spells the limit out");
 
 const char *spec_skip_reason(SpecSkipKind kind)
 {
