@@ -237,6 +237,10 @@ mkdir -p "$deep" && vm_yaml vm-n | put "$deep/n.yaml"
 "$BIN/bangerd" --once --spec-dir "$SPEC" --state-dir "$STATE" --runtime-dir "$STATE/run" \
 	--status-dir "$STATUS" >"$T/low.log" 2>&1
 check "vm-n defined with enough fds" status_is vm-n 'd["generation"]' 1
+# b.yaml is still nobody's: across a restart its VM keeps its intent.
+check "restart: nobody's b.yaml still backs vm-b's intent" \
+	test "$(db "select count(*) from vms where name='vm-b' and deleted_at_ms is null")" = 1
+check "restart: vm-b SpecValid False, naming the owner" cond_has vm-b "b.yaml is owned by uid $NOBODY"
 errors=0 passes=0 bad=0
 for n in $(seq 6 40); do
 	( ulimit -n "$n"; exec "$BIN/bangerd" --once --spec-dir "$SPEC" --state-dir "$STATE" \
