@@ -79,7 +79,9 @@ void reconcile_result(Daemon *d, const char *name, int r);
 void reconcile_on_pidfd(Daemon *d, VmState *vs);
 void reconcile_on_probe(Daemon *d, VmState *vs);
 /* Adopt running VMs and clean dead ones at start-up; sweep orphans. */
-void reconcile_rediscover_all(Daemon *d);
+/* -errno when a VM's VMM could not be looked for (out of fds): starting
+ * anyway would start a second VMM beside a running one. */
+int reconcile_rediscover_all(Daemon *d);
 /* Requeue VMs whose wake-up time passed; returns the next wake-up (or
  * UINT64_MAX). */
 uint64_t reconcile_due(Daemon *d, uint64_t now);

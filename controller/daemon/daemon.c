@@ -124,7 +124,8 @@ static int initial_sync(Daemon *d)
 		return r;
 	/* Adopt what runs, clean what died, remove what nobody owns — before
 	 * the first decision, so a restart never restarts a healthy VM. */
-	reconcile_rediscover_all(d);
+	if ((r = reconcile_rediscover_all(d)) < 0)
+		return r;
 	/* Level-triggered: every VM is looked at once at start. */
 	if (store_list_vms(d->store, &rows, &n) >= 0) {
 		for (size_t i = 0; i < n; i++)

@@ -653,13 +653,14 @@ uint64_t reconcile_due(Daemon *d, uint64_t now)
 	return next;
 }
 
-void reconcile_rediscover_all(Daemon *d)
+int reconcile_rediscover_all(Daemon *d)
 {
 	VmRecord **rows = NULL;
 	size_t n = 0;
 	char **uids = NULL;
-	if (store_list_vms(d->store, &rows, &n) < 0)
-		return;
+	int r = store_list_vms(d->store, &rows, &n);
+	if (r < 0)
+		return r;
 	uids = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		VmRecord *row = rows[i];
@@ -670,7 +671,15 @@ void reconcile_rediscover_all(Daemon *d)
 			vm_state(d, row->name)->observed_generation = row->observed_generation;
 			continue;
 		}
-		if (vm_rediscover(d->rt, row->name, row->uid, row->api_sock) > 0) {
+		r = vm_rediscover(d->rt, row->name, row->uid, row->api_sock);
+		if (r < 0) {
+			log_errno(r, "%s: VMM not looked for; refusing to go on (and to sweep "
+				     "orphans): a second VMM could be started beside it", row->name);
+			strv_free(uids);
+			vm_record_list_free(rows, n);
+			return r;
+		}
+		if (r > 0) {
 			VmState *vs = vm_state(d, row->name);
 			VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
 			watch_pid(d, vs, h->pid);
@@ -694,4 +703,5 @@ void reconcile_rediscover_all(Daemon *d)
 		log_info("removed %d orphaned object(s) no VM owns", swept);
 	strv_free(uids);
 	vm_record_list_free(rows, n);
+	return 0;
 }

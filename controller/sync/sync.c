@@ -53,6 +53,7 @@ struct SpecSync {
 	Hashmap *skipped; /* rel → NULL: skips already logged (one line each) */
 	Hashmap *skipped_prev; /* during a full sync: the previous one's skips */
 	char *root_untrusted; /* why the spec dir failed its last check, logged once */
+	unsigned unopened; /* files this full sync could not open (EMFILE...) */
 };
 
 static int cmp_strp(const void *a, const void *b)
@@ -555,8 +556,10 @@ static int sync_file_internal(SpecSync *s, const char *rel, bool force)
 		else if (fd == -EINVAL)
 			log_skip(s, rel, spec_skip_reason(SPEC_SKIP_SPECIAL));
 		else if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) {
-			/* Not the file's fault: keep what we know, retry at resync. */
+			/* Not the file's fault: keep what we know, retry at resync
+			 * (and let no full sync delete the intent it backs). */
 			log_errno(fd, "%s: cannot open: %m; keeping its intent", rel);
+			s->unopened++;
 			return fd;
 		}
 		forget_file(s, rel);
@@ -672,8 +675,17 @@ static int sync_all(SpecSync *s, char **paths)
 		return r;
 	for (size_t i = 0; gone && gone[i]; i++)
 		forget_file(s, gone[i]);
+	s->unopened = 0;
 	for (size_t i = 0; paths[i]; i++)
 		sync_file_internal(s, paths[i], false);
+	if (s->unopened) {
+		/* Files we could not open may back intent: deleting it would
+		 * tear down running VMs because we ran out of fds. */
+		r = store_commit(s->store);
+		return log_errno(-EMFILE, "full sync incomplete: %u spec file(s) could not be "
+					  "opened (%s); no intent deleted, retried at the next resync",
+				 s->unopened, r < 0 ? "and the commit failed" : "out of file descriptors");
+	}
 	drop_unbacked_intent(s);
 	return store_commit(s->store);
 }

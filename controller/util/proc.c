@@ -184,7 +184,10 @@ static int unix_socket_inode(const char *path, unsigned long *ret)
 	return r;
 }
 
-static bool pid_has_socket_inode(const char *pid, unsigned long inode)
+/* 1 when pid holds the socket, 0 when not (or it is gone), -errno when we
+ * cannot tell: out of fds must never read as "nobody holds it", or a
+ * restarted bangerd would tear down a running VM. */
+static int pid_has_socket_inode(const char *pid, unsigned long inode)
 {
 	char dirpath[64], want[64];
 	snprintf(dirpath, sizeof(dirpath), "/proc/%s/fd", pid);
@@ -193,7 +196,7 @@ static bool pid_has_socket_inode(const char *pid, unsigned long inode)
 	struct dirent *de;
 	bool found = false;
 	if (!d)
-		return false;
+		return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno : 0;
 	while (!found && (de = readdir(d))) {
 		char link[128];
 		if (de->d_name[0] == '.')
@@ -223,7 +226,12 @@ int proc_find_by_unix_socket(const char *path, pid_t *ret_pid)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		if (pid_has_socket_inode(de->d_name, inode)) {
+		int k = pid_has_socket_inode(de->d_name, inode);
+		if (k < 0) {
+			r = k;
+			break;
+		}
+		if (k > 0) {
 			*ret_pid = (pid_t)atoi(de->d_name);
 			r = 0;
 			break;

@@ -32,7 +32,8 @@ int proc_start_time(pid_t pid, uint64_t *ret);
 bool proc_alive(pid_t pid, uint64_t start_time);
 
 /* Find the pid of a process that has an open unix socket bound to path
- * (via /proc/net/unix inode + /proc/<pid>/fd). -ESRCH when none. */
+ * (via /proc/net/unix inode + /proc/<pid>/fd). -ESRCH when none; another
+ * -errno (EMFILE...) when it could not be told. */
 int proc_find_by_unix_socket(const char *path, pid_t *ret_pid);
 
 /* proc_find_by_unix_socket plus the owner's start time: its identity. */
