@@ -39,7 +39,11 @@ cp specs/examples/*.yaml "$DEMO/specs/"
 export BANGER_SPEC_DIR=$DEMO/specs BANGER_STATUS_DIR=$DEMO/status BANGER_STATE_DIR=$DEMO/state
 B=$ROOT/build/banger
 
-"$ROOT/build/bangerd" --runtime-dir "$DEMO/run" --log-level info >"$DEMO/bangerd.log" 2>&1 &
+# The spec dir lives in your checkout: trust its owner as bangerd would trust
+# a GitOps user (docs/operations.md, "Spec dir trust"). A checkout under /tmp
+# is refused, as sshd refuses authorized_keys there.
+"$ROOT/build/bangerd" --runtime-dir "$DEMO/run" --log-level info \
+	--spec-owner "$(stat -c %u "$ROOT")" >"$DEMO/bangerd.log" 2>&1 &
 BANGERD=$!
 
 finish() {

@@ -10,6 +10,7 @@
 #include "spec/specdir.h"
 #include "status/status.h"
 #include "util/fileio.h"
+#include "util/escape.h"
 #include "util/hashmap.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -25,15 +26,7 @@ static void put_str(FILE *f, const char *indent, const char *key, const char *v)
 	if (!v)
 		return;
 	fprintf(f, "%s%s: \"", indent, key);
-	for (const char *p = v; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
+	escape_fputs(f, v, ESCAPE_QUOTED);
 	fputs("\"\n", f);
 }
 
@@ -135,8 +128,10 @@ int cli_read_specs(char *const *paths, SpecInputs *ret)
 			VmSpec *s = sf->docs[k].spec;
 			const char *first = hashmap_get(seen, s->name);
 			if (first) {
+				_cleanup_free_ char *a = escape_str(files[i], ESCAPE_DISPLAY),
+						    *b = escape_str(first, ESCAPE_DISPLAY);
 				fprintf(stderr, "%s:%u:1: metadata.name: %s is also defined in %s\n",
-					files[i], sf->docs[k].line, s->name, first);
+					a, sf->docs[k].line, s->name, b);
 				bad = true;
 				continue;
 			}
@@ -348,9 +343,10 @@ static int delete_one(const CliDirs *dirs, SpecDirIndex *idx, const char *name)
 	for (size_t i = 0; definers[i]; i++) {
 		char *const *names = spec_dir_index_names(idx, definers[i]);
 		if (strv_length(names) > 1) {
+			_cleanup_free_ char *file = escape_str(definers[i], ESCAPE_DISPLAY);
 			cli_error("%s/%s defines %s together with other VMs; edit that file to "
 				  "remove it",
-				  dirs->spec_dir, definers[i], name);
+				  dirs->spec_dir, file, name);
 			return -EBUSY;
 		}
 	}

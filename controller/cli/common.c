@@ -1,6 +1,7 @@
 /* common.c — see common.h. */
 #include "cli/common.h"
 #include "cli/selector.h"
+#include "util/escape.h"
 #include "spec/specdir.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
@@ -64,7 +65,8 @@ int cli_parse_input(const char *path, SpecFile **ret, char **ret_data)
 	}
 	for (size_t i = 0; i < sf->diags.n; i++) {
 		_cleanup_free_ char *line = diag_format(&sf->diags.items[i]);
-		fprintf(stderr, "%s\n", line);
+		escape_fputs(stderr, line, ESCAPE_DISPLAY); /* file names are anyone's */
+		fputc('\n', stderr);
 	}
 	*ret = sf;
 	if (ret_data)

@@ -11,6 +11,7 @@
 #include "util/fileio.h"
 #include "util/hashmap.h"
 #include "util/layout.h"
+#include "util/escape.h"
 #include "util/timeutil.h"
 
 #include <fcntl.h>
@@ -157,12 +158,14 @@ static void print_row(const GetArgs *a, const VmStatus *s, const char *phase_ove
 	snprintf(pid, sizeof(pid), "%d", (int)s->pid);
 	snprintf(gen, sizeof(gen), "%lld/%lld", (long long)s->observed_generation,
 		 (long long)s->generation);
-	if (a->fmt == OUT_WIDE)
+	if (a->fmt == OUT_WIDE) {
+		/* A file name is anyone's: never let it drive the terminal. */
+		_cleanup_free_ char *src =
+			escape_str(s->source_file ? s->source_file : "-", ESCAPE_DISPLAY);
 		printf("%-24s %-9s %-7s %-15s %-8s %-14s %-8lld %-7s %-5s %s\n", s->name, phase,
 		       ready_of(s), s->guest_ip ? s->guest_ip : "-", s->pid > 0 ? pid : "-",
-		       s->tap ? s->tap : "-", (long long)s->restart_count, gen, age,
-		       s->source_file ? s->source_file : "-");
-	else
+		       s->tap ? s->tap : "-", (long long)s->restart_count, gen, age, src);
+	} else
 		printf("%-24s %-9s %-7s %-15s %-8lld %s\n", s->name, phase, ready_of(s),
 		       s->guest_ip ? s->guest_ip : "-", (long long)s->restart_count, age);
 }
@@ -608,10 +611,9 @@ static void describe_durable(const CliDirs *dirs, const char *name)
 	printf("Console (%s, last lines):\n", console);
 	for (char *line = start ? start + (start != buf) : buf, *save = NULL;
 	     (line = strtok_r(line, "\n", &save)); line = NULL) {
-		for (char *c = line; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = ' ';
-		printf("  %s\n", line);
+		printf("  ");
+		escape_fputs(stdout, line, ESCAPE_DISPLAY); /* guest text: no terminal escapes */
+		putchar('\n');
 	}
 }
 
@@ -641,6 +643,10 @@ static void describe_one(const CliDirs *dirs, const VmStatus *s)
 	printf("%-20s %s\n", "Source:", s->source_file ? s->source_file : "-");
 	printf("%-20s %s%s\n", "Phase:", vm_phase_to_string(s->phase),
 	       s->observed_at_ms || s->generation ? "" : " (no status from bangerd yet)");
+	printf("%-20s ", "Source:");
+	escape_fputs(stdout, s->source_file ? s->source_file : "-", ESCAPE_DISPLAY);
+	putchar('\n');
+	printf("%-20s %s\n", "Phase:", vm_phase_to_string(s->phase));
 	printf("%-20s %lld (observed %lld)\n", "Generation:", (long long)s->generation,
 	       (long long)s->observed_generation);
 	printf("%-20s %s\n", "Spec hash:", s->spec_hash ? s->spec_hash : "-");
@@ -659,11 +665,15 @@ static void describe_one(const CliDirs *dirs, const VmStatus *s)
 		char since[40] = "-";
 		if (c->last_transition_ms > 0)
 			time_format_rfc3339(c->last_transition_ms, since, sizeof(since));
+		/* Messages quote file names and console text. */
+		_cleanup_free_ char *msg = escape_str(c->message ? c->message : "", ESCAPE_DISPLAY);
 		printf("  %-14s %-8s %-22s %-21s %s\n", c->type, cond_status_to_string(c->status),
-		       c->reason, since, c->message);
+		       c->reason, since, msg);
 	}
-	if (s->last_error)
-		printf("%-20s %s\n", "Last error:", s->last_error);
+	if (s->last_error) {
+		_cleanup_free_ char *err = escape_str(s->last_error, ESCAPE_DISPLAY);
+		printf("%-20s %s\n", "Last error:", err);
+	}
 	describe_durable(dirs, s->name);
 	cli_print_events(dirs->status_dir, s->name, 10);
 }

@@ -2,9 +2,12 @@
 #include "daemon/daemon.h"
 #include "util/defaults.h"
 #include "util/log.h"
+#include "util/proc.h"
+#include "util/trust.h"
 
 #include <getopt.h>
 #include <limits.h>
+#include <sys/resource.h>
 #include <stdio.h>
 
 static void usage(FILE *f)
@@ -20,6 +23,8 @@ static void usage(FILE *f)
 		"  --state-dir DIR     database, VM dirs, lock (BANGER_STATE_DIR; default "
 		BANGER_DEFAULT_STATE_DIR ")\n"
 		"  --runtime-dir DIR   API sockets (default " BANGER_DEFAULT_RUNTIME_DIR ")\n"
+		"  --spec-owner USER   trust spec files and directories owned by USER as well\n"
+		"                      as root (repeatable; the user a GitOps sync runs as)\n"
 		"  --node-name NAME    act only on VMs whose spec.node is unset or NAME\n"
 		"                      (default: the hostname)\n"
 		"  --driver NAME       auto | firecracker | qemu (default auto: firecracker when\n"
@@ -57,7 +62,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
-	       O_JGID, O_CHROOT, O_QEMU, O_METRICS };
+	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -81,6 +86,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "chroot-base", required_argument, NULL, O_CHROOT },
 		{ "qemu-bin", required_argument, NULL, O_QEMU },
 		{ "metrics-file", required_argument, NULL, O_METRICS },
+		{ "spec-owner", required_argument, NULL, O_SPEC_OWNER },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -195,6 +201,19 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		case O_QEMU:
 			free_and_replace_str(&c->qemu_bin, optarg);
 			break;
+		case O_SPEC_OWNER: {
+			uid_t u;
+			int k = trust_parse_owner(optarg, &u);
+			if (k < 0) {
+				fprintf(stderr, "bangerd: --spec-owner: %s '%s'\n",
+					k == -ENOENT ? "no such user" : strerror(-k), optarg);
+				return -EINVAL;
+			}
+			c->spec_owners = xrealloc(c->spec_owners,
+						  (c->n_spec_owners + 1) * sizeof(uid_t));
+			c->spec_owners[c->n_spec_owners++] = u;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -209,6 +228,29 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 	}
 	log_setup(level, format, "bangerd");
 	return 0;
+}
+
+/* One fd per running VM (its pidfd), plus sockets, the watcher and files:
+ * the default soft limit of 1024 would end in EMFILE at a few hundred VMs.
+ * The hard limit is what the administrator allows; take all of it. */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn_errno(-errno, "getrlimit(RLIMIT_NOFILE): %m");
+		return;
+	}
+	if (rl.rlim_cur == rl.rlim_max)
+		return;
+	rlim_t old = rl.rlim_cur;
+	proc_set_child_nofile(old);
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn_errno(-errno, "raise RLIMIT_NOFILE to %llu: %m",
+			       (unsigned long long)rl.rlim_max);
+	else
+		log_debug("RLIMIT_NOFILE raised from %llu to %llu", (unsigned long long)old,
+			  (unsigned long long)rl.rlim_max);
 }
 
 int main(int argc, char **argv)
@@ -238,6 +280,7 @@ int main(int argc, char **argv)
 	}
 	if (!c.status_dir)
 		c.status_dir = xstrdup(c.spec_dir);
+	raise_nofile_limit();
 	r = daemon_run(&c);
 	daemon_config_done(&c);
 	return r < 0 ? 1 : 0;

@@ -31,6 +31,7 @@ struct VmState {
 	LoopSource pid_src, probe_src;
 	int pidfd;
 	pid_t watched_pid;
+	uint64_t watch_retry_at; /* pidfd_open failed (EMFILE...): try again then */
 	int probe_fd;
 	uint64_t probe_started, next_probe;
 	bool stop_requested;
@@ -96,7 +97,9 @@ void reconcile_result(Daemon *d, const char *name, int r);
 void reconcile_on_pidfd(Daemon *d, VmState *vs);
 void reconcile_on_probe(Daemon *d, VmState *vs);
 /* Adopt running VMs and clean dead ones at start-up; sweep orphans. */
-void reconcile_rediscover_all(Daemon *d);
+/* -errno when a VM's VMM could not be looked for (out of fds): starting
+ * anyway would start a second VMM beside a running one. */
+int reconcile_rediscover_all(Daemon *d);
 /* Requeue VMs whose wake-up time passed; returns the next wake-up (or
  * UINT64_MAX). */
 uint64_t reconcile_due(Daemon *d, uint64_t now);

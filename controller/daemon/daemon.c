@@ -5,6 +5,7 @@
 #include "util/layout.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/trust.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 void daemon_config_done(DaemonConfig *c)
 {
 	free(c->spec_dir);
+	free(c->spec_owners);
 	free(c->status_dir);
 	free(c->state_dir);
 	free(c->runtime_dir);
@@ -141,7 +143,8 @@ static int initial_sync(Daemon *d)
 		return r;
 	/* Adopt what runs, clean what died, remove what nobody owns — before
 	 * the first decision, so a restart never restarts a healthy VM. */
-	reconcile_rediscover_all(d);
+	if ((r = reconcile_rediscover_all(d)) < 0)
+		return r;
 	/* Level-triggered: every VM is looked at once at start. */
 	if (store_list_vms(d->store, &rows, &n) >= 0) {
 		for (size_t i = 0; i < n; i++)
@@ -338,6 +341,21 @@ static int setup_fds(Daemon *d)
 	return 0;
 }
 
+/* sshd's StrictModes for the spec dir: a root daemon acts on what is in it,
+ * so only root and --spec-owner may be able to change it (util/trust.h). */
+static int check_spec_dir_trust(const DaemonConfig *c)
+{
+	TrustPolicy pol = { .owners = c->spec_owners, .n_owners = c->n_spec_owners };
+	_cleanup_free_ char *why = NULL;
+	int r = trust_check_dir_path(c->spec_dir, &pol, &why);
+	if (r < 0)
+		return log_errno(r, "spec dir %s is not trusted: %s; refusing to start (only root "
+				    "and --spec-owner users may be able to write it or its parents; "
+				    "see \"Spec dir trust\" in docs/operations.md)",
+				 c->spec_dir, why ? why : "cannot be checked");
+	return 0;
+}
+
 static int setup(Daemon *d)
 {
 	const DaemonConfig *c = d->cfg;
@@ -357,6 +375,8 @@ static int setup(Daemon *d)
 	struct stat st;
 	if (stat(c->spec_dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		return log_errno(-ENOTDIR, "spec dir %s is not a directory", c->spec_dir);
+	if ((r = check_spec_dir_trust(c)) < 0)
+		return r;
 	/* SQLite refuses a path with a symlink in it (we open NOFOLLOW). */
 	_cleanup_free_ char *real_state = realpath(c->state_dir, NULL);
 	if (!real_state)
@@ -374,6 +394,7 @@ static int setup(Daemon *d)
 	if ((r = spec_sync_new(c->spec_dir, c->node_name, d->store, on_spec_changed, d,
 			       &d->sync)) < 0)
 		return r;
+	spec_sync_set_owners(d->sync, c->spec_owners, c->n_spec_owners);
 	if ((r = setup_fds(d)) < 0)
 		return r;
 	RuntimeConfig rc = {

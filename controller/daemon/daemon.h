@@ -29,6 +29,8 @@ typedef struct {
 	char *firecracker_bin, *jailer_bin, *chroot_base, *qemu_bin;
 	uid_t jailer_uid;
 	gid_t jailer_gid;
+	uid_t *spec_owners; /* --spec-owner: trusted besides root (util/trust.h) */
+	size_t n_spec_owners;
 } DaemonConfig;
 
 void daemon_config_done(DaemonConfig *c);

@@ -121,8 +121,22 @@ static int watch_pid(Daemon *d, VmState *vs, pid_t pid)
 		return 0;
 	pidfd_close(d, vs);
 	int fd = proc_pidfd_open(pid);
-	if (fd < 0)
-		return log_warn_errno(fd, "%s: pidfd_open(%d): %m", vs->name, (int)pid);
+	if (fd < 0) {
+		/* Out of fds, most likely: never leave a VM silently unwatched.
+		 * The watch is retried every second (WakeFacts.retry_at). */
+		_cleanup_free_ char *msg = xasprintf("cannot watch the VMM (pid %d): %s; retrying "
+						     "every second", (int)pid, strerror(-fd));
+		if (!vs->watch_retry_at)
+			log_error("%s: %s", vs->name, msg);
+		set_error(vs, msg);
+		vs->watch_retry_at = time_now_ms() + 1000;
+		return 0;
+	}
+	if (vs->watch_retry_at) {
+		log_info("%s: watching the VMM (pid %d) again", vs->name, (int)pid);
+		set_error(vs, NULL);
+		vs->watch_retry_at = 0;
+	}
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &vs->pid_src };
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 		int r = -errno;
@@ -195,8 +209,8 @@ static void probe_start(Daemon *d, VmState *vs, const char *ip, unsigned port)
 		return;
 	vs->next_probe = now + PROBE_INTERVAL_MS; /* unless the connect below is pending */
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_warn_errno(-errno, "%s: readiness probe socket: %m", vs->name);
+	if (fd < 0) { /* EMFILE: say so, and wait before trying again (no busy loop) */
+		log_warn_errno(-errno, "%s: readiness probe: socket: %m", vs->name);
 		return;
 	}
 	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -688,6 +702,7 @@ static void schedule(Pass *p, const Decision *dec)
 		.probe_due = probing ? probe_due(vs) : 0,
 		.backoff_until = vs->book.backoff_until,
 		.stop_requested = vs->stop_requested,
+		.retry_at = vs->pidfd < 0 ? vs->watch_retry_at : 0,
 	};
 	vs->wake_at = reconcile_wake_at(dec, &w);
 }
@@ -803,16 +818,13 @@ uint64_t reconcile_due(Daemon *d, uint64_t now)
 	return next;
 }
 
-void reconcile_rediscover_all(Daemon *d)
+int reconcile_rediscover_all(Daemon *d)
 {
 	VmRecord **rows = NULL;
 	size_t n = 0;
 	int r = store_list_vms(d->store, &rows, &n);
-	if (r < 0) {
-		/* Without the rows nothing is known to be ours: no sweep either. */
-		log_errno(r, "rediscovery: list VMs: %m; adopting nothing and sweeping nothing");
-		return;
-	}
+	if (r < 0) /* without the rows nothing is known to be ours: no sweep either */
+		return log_errno(r, "rediscovery: list VMs: %m");
 	char **uids = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		VmRecord *row = rows[i];
@@ -821,7 +833,19 @@ void reconcile_rediscover_all(Daemon *d)
 		vs->observed_generation = row->observed_generation;
 		/* Never started (no paths recorded before the first start): there
 		 * is nothing to find, and the orphan sweep covers the rest. */
-		if (!row->vm_dir || vm_rediscover(d->rt, row->name, row->uid, row->api_sock) <= 0)
+		if (!row->vm_dir)
+			continue;
+		r = vm_rediscover(d->rt, row->name, row->uid, row->api_sock);
+		if (r < 0) {
+			/* Cannot tell (out of fds, /proc unreadable): a VMM that runs
+			 * must never be taken for dead and started twice. */
+			log_errno(r, "%s: VMM not looked for; refusing to go on (and to sweep "
+				     "orphans): a second VMM could be started beside it", row->name);
+			strv_free(uids);
+			vm_record_list_free(rows, n);
+			return r;
+		}
+		if (r == 0)
 			continue;
 		VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
 		daemon_event(d, row->name, "Adopted", "running VMM (pid %d) adopted at start-up",
@@ -844,4 +868,5 @@ void reconcile_rediscover_all(Daemon *d)
 		log_info("removed %d orphaned object(s) no VM owns", swept);
 	strv_free(uids);
 	vm_record_list_free(rows, n);
+	return 0;
 }

@@ -166,7 +166,7 @@ bool reconcile_settled(const Decision *dec, const DesiredView *d, const Observed
  * at again this soon. */
 #define RECONCILE_STOP_RECHECK_MS 100
 
-uint64_t reconcile_wake_at(const Decision *dec, const WakeFacts *w)
+static uint64_t wake_for_phase(const Decision *dec, const WakeFacts *w)
 {
 	uint64_t at;
 	switch (dec->phase) {
@@ -184,6 +184,14 @@ uint64_t reconcile_wake_at(const Decision *dec, const WakeFacts *w)
 	default:
 		return 0;
 	}
+}
+
+uint64_t reconcile_wake_at(const Decision *dec, const WakeFacts *w)
+{
+	uint64_t at = wake_for_phase(dec, w);
+	if (w->retry_at && (!at || w->retry_at < at))
+		at = w->retry_at;
+	return at;
 }
 
 uint64_t reconcile_error_retry_ms(unsigned streak)

@@ -155,13 +155,16 @@ typedef struct {
 	uint64_t boot_deadline;  /* not ready by then: boot failed */
 	uint64_t probe_due;      /* next readiness probe event; 0: no probe */
 	uint64_t backoff_until;  /* FailureBook.backoff_until */
+	uint64_t retry_at;       /* an I/O step the executor must retry (e.g. a pidfd
+				  * watch that failed for want of fds); 0: none */
 	bool stop_requested;
 } WakeFacts;
 
 /* When to run the next pass for this VM without an event (0: only on an
  * event): the stop deadline while stopping; the boot deadline or the next
  * probe while starting; the end of the back-off while waiting in it. A
- * STOPPING VM whose stop has not been sent yet is looked at again soon. */
+ * STOPPING VM whose stop has not been sent yet is looked at again soon. An
+ * executor retry (retry_at) comes first when it is earlier. */
 uint64_t reconcile_wake_at(const Decision *dec, const WakeFacts *w);
 
 /* Delay before retrying a pass that failed with an error, after `streak`

@@ -510,7 +510,13 @@ int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *ap
 	if (vm_handles_read(p.vm_dir, &h) < 0)
 		h = vm_handles_new();
 	/* The socket is the identity: whoever holds OUR socket is our VMM. */
-	if (proc_find_socket_owner(api_sock, &pid, &st) >= 0) {
+	int r = proc_find_socket_owner(api_sock, &pid, &st);
+	if (r < 0 && r != -ESRCH && r != -ENOENT) {
+		/* Cannot tell (out of fds): never tear down what may be running. */
+		vm_handles_free(h);
+		return log_errno(r, "%s: cannot tell whether its VMM runs: %m", name);
+	}
+	if (r >= 0) {
 		if (h->pid != pid || h->pid_start_time != st) {
 			log_info("%s: VMM pid %d found by its socket (scratch file said %d)", name,
 				 (int)pid, (int)h->pid);

@@ -12,6 +12,7 @@
  * obeys exactly the rules a fresh one does. */
 #include "spec/spec-internal.h"
 #include "util/sha256.h"
+#include "util/escape.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,22 +41,12 @@ static void buf_puts(Buf *b, const char *s)
 
 static void buf_string(Buf *b, const char *s)
 {
-	char esc[8];
-
 	buf_puts(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			buf_put(b, esc, 2);
-		} else if (c < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			buf_puts(b, esc);
-		} else {
-			buf_put(b, s, 1);
-		}
-	}
+	if (escape_needed(s, ESCAPE_JSON)) {
+		_cleanup_free_ char *e = escape_str(s, ESCAPE_JSON);
+		buf_puts(b, e);
+	} else
+		buf_puts(b, s);
 	buf_puts(b, "\"");
 }
 

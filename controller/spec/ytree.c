@@ -1,5 +1,6 @@
 /* ytree.c — node tree and scalar typing (see ytree.h). */
 #include "spec/ytree.h"
+#include "util/escape.h"
 
 #include <stdio.h>
 
@@ -133,20 +134,10 @@ char *ynode_quote(const YNode *n)
 {
 	const size_t cut = 60;
 	size_t len = MIN(n->len, cut);
-	char *out = xmalloc(len * 4 + 8), *p = out;
+	char *out = xmalloc(ESCAPE_BUFSIZE(len) + 5), *p = out;
 
 	*p++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)n->value[i];
-		if (c == '"' || c == '\\') {
-			*p++ = '\\';
-			*p++ = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			p += sprintf(p, "\\x%02x", c);
-		} else {
-			*p++ = (char)c;
-		}
-	}
+	p += escape_mem(p, n->value, len, ESCAPE_QUOTED);
 	/* Do not cut a UTF-8 sequence in half. */
 	if (n->len > cut) {
 		while (p > out + 1 && ((unsigned char)p[-1] & 0xc0) == 0x80)

@@ -168,10 +168,12 @@ static int store_errno(sqlite3 *db, int rc)
 	}
 }
 
-/* Log an SQLite failure with the library's own message; returns -errno. */
+/* Log an SQLite failure with the library's own message and the errno behind
+ * it ("unable to open database file" alone does not say "out of fds");
+ * returns -errno. */
 #define store_fail(s, rc, fmt, ...)                                                                \
-	log_errno(store_errno((s)->db, (rc)), "store %s: " fmt ": %s", (s)->path, ##__VA_ARGS__,  \
-		  sqlite3_errmsg((s)->db))
+	log_errno(store_errno((s)->db, (rc)), "store %s: " fmt ": %s (%m)", (s)->path,            \
+		  ##__VA_ARGS__, sqlite3_errmsg((s)->db))
 
 static void stmt_resetp(sqlite3_stmt **p)
 {

@@ -6,6 +6,7 @@
 #include "util/hashmap.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/trust.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@ typedef struct {
 typedef struct {
 	Fingerprint fp;
 	bool unreadable;
+	bool untrusted; /* fails the trust rule: never read; file_error says why */
 	char **names; /* valid-label names this file defines (strv) */
 	char *file_error; /* when unreadable: the first diagnostic */
 } FileEntry;
@@ -46,6 +48,12 @@ struct SpecSync {
 	int dirfd;      /* the spec dir while spec_sync_full runs, else -1 */
 	SpecSyncStats stats;
 	uint64_t last_parse_us; /* read + parse time of the file being applied */
+	uid_t *owners; /* --spec-owner: trusted besides root */
+	size_t n_owners;
+	Hashmap *skipped; /* rel → NULL: skips already logged (one line each) */
+	Hashmap *skipped_prev; /* during a full sync: the previous one's skips */
+	char *root_untrusted; /* why the spec dir failed its last check, logged once */
+	unsigned unopened; /* files this full sync could not open (EMFILE...) */
 };
 
 static void file_entry_free(FileEntry *f)
@@ -114,6 +122,7 @@ int spec_sync_new(const char *spec_dir, const char *node_name, Store *store,
 	s->userdata = userdata;
 	s->files = hashmap_new();
 	s->names = hashmap_new();
+	s->skipped = hashmap_new();
 	s->dirfd = -1;
 	int r = seed_from_store(s);
 	if (r < 0) {
@@ -137,9 +146,43 @@ void spec_sync_free(SpecSync *s)
 		name_entry_free(v);
 	hashmap_free(s->files);
 	hashmap_free(s->names);
+	hashmap_free(s->skipped);
+	free(s->owners);
+	free(s->root_untrusted);
 	free(s->spec_dir);
 	free(s->node_name);
 	free(s);
+}
+
+void spec_sync_set_owners(SpecSync *s, const uid_t *owners, size_t n)
+{
+	free(s->owners);
+	s->owners = n ? xmalloc(n * sizeof(uid_t)) : NULL;
+	if (n)
+		memcpy(s->owners, owners, n * sizeof(uid_t));
+	s->n_owners = n;
+}
+
+static TrustPolicy policy_of(SpecSync *s)
+{
+	return (TrustPolicy){ .owners = s->owners, .n_owners = s->n_owners };
+}
+
+/* One log line per skipped path while it stays skipped. */
+static void log_skip(SpecSync *s, const char *rel, const char *why)
+{
+	if (hashmap_contains(s->skipped, rel))
+		return;
+	hashmap_put(s->skipped, rel, NULL);
+	if (s->skipped_prev && hashmap_contains(s->skipped_prev, rel))
+		return; /* still skipped: said so at an earlier sync */
+	_cleanup_free_ char *display = spec_sync_display_path(s, rel);
+	log_warn("%s: skipped: %s", display, why);
+}
+
+static void on_skip(void *userdata, const char *rel, SpecSkipKind kind)
+{
+	log_skip(userdata, rel, spec_skip_reason(kind));
 }
 
 char *spec_sync_display_path(SpecSync *s, const char *rel)
@@ -327,19 +370,35 @@ static bool fingerprint_equal(const Fingerprint *a, const Fingerprint *b)
 	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-/* Open without following a symlink: spec files are an attack surface on a
- * root daemon, and a link to /etc/shadow must not be read and quoted back in
- * diagnostics. Non-blocking so a FIFO cannot stall the loop. */
-static int open_spec(SpecSync *s, const char *rel, struct stat *ret_st)
+/* Open rel below the spec dir, one trusted directory at a time: every
+ * directory on the way and the file itself must pass the trust rule
+ * (util/trust.h), and no symlink is followed below the top, even one
+ * swapped in for a directory after the event that named the file
+ * (openat_beneath). Non-blocking so a FIFO cannot stall the loop.
+ * -EPERM with *ret_why when something fails the rule. */
+static int open_spec(SpecSync *s, const char *rel, struct stat *ret_st, char **ret_why)
 {
-	_cleanup_free_ char *p = path_join(s->spec_dir, rel);
-	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
+	TrustPolicy pol = policy_of(s);
+	_cleanup_free_ char *why = NULL;
+	/* During a full sync the spec dir is open already (s->dirfd). */
+	_cleanup_close_ int own = s->dirfd >= 0 ? -1
+					    : open(s->spec_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int dir = s->dirfd >= 0 ? s->dirfd : own;
+	struct stat st;
+
+	if (dir < 0 || fstat(dir, &st) < 0)
 		return -errno;
-	if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode)) {
+	if (trust_check_stat(&st, &pol, &why) < 0) {
+		*ret_why = xasprintf("the spec dir %s is %s", s->spec_dir, why);
+		return -EPERM;
+	}
+	int fd = trust_openat(dir, rel, &pol, O_RDONLY | O_NONBLOCK | O_NOCTTY, &st, ret_why);
+	if (fd >= 0 && !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;
 	}
+	if (fd >= 0)
+		*ret_st = st;
 	return fd;
 }
 
@@ -399,30 +458,109 @@ static bool unchanged(SpecSync *s, const char *rel, const FileEntry *old)
 		if (lstat(p, &st) < 0)
 			return false;
 	}
-	if (!S_ISREG(st.st_mode))
-		return false;
+	if (!S_ISREG(st.st_mode) || old->untrusted)
+		return false; /* an untrusted file is looked at again: it may be fixed */
 	fingerprint_of(&st, &fp);
 	return fingerprint_equal(&old->fp, &fp);
 }
 
+/* An event may name a file the listing would not reach (deeper than
+ * SPEC_DIR_MAX_DEPTH): both must agree, or the next full sync would delete
+ * what the event created. Logs the directory not entered, once. */
+static bool too_deep(SpecSync *s, const char *rel)
+{
+	unsigned slashes = 0;
+	const char *p = rel, *cut = NULL;
+	for (; *p; p++)
+		if (*p == '/' && ++slashes == SPEC_DIR_MAX_DEPTH + 1)
+			cut = p;
+	if (!cut)
+		return false;
+	_cleanup_free_ char *dir = xstrndup(rel, (size_t)(cut - rel));
+	log_skip(s, dir, spec_skip_reason(SPEC_SKIP_TOO_DEEP));
+	return true;
+}
+
+/* Names rel owns now: from the index, or at start from the store. */
+static char **names_owned_by(SpecSync *s, const char *rel, const FileEntry *old)
+{
+	char **out = NULL;
+	size_t st = 0;
+	const char *name;
+	void *v;
+	for (size_t i = 0; old && old->names && old->names[i]; i++)
+		strv_push(&out, xstrdup(old->names[i]));
+	while (hashmap_iter(s->names, &st, &name, &v)) {
+		NameEntry *n = v;
+		if (streq_ptr(n->owner, rel) && !strv_contains(out, name))
+			strv_push(&out, xstrdup(name));
+	}
+	return out;
+}
+
+/* rel fails the trust rule: it is not read, creates no intent, and every
+ * VM it defined keeps its last good intent with SpecValid=False saying why. */
+static int keep_untrusted(SpecSync *s, const char *rel, const FileEntry *old, const char *why)
+{
+	_cleanup_free_ char *display = spec_sync_display_path(s, rel);
+	_cleanup_free_ char *msg = xasprintf("untrusted spec file: %s; not read (see "
+					     "\"Spec dir trust\" in docs/operations.md)", why);
+	FileEntry *f = xcalloc(1, sizeof(FileEntry));
+	f->untrusted = true;
+	f->file_error = xstrdup(msg);
+	f->names = names_owned_by(s, rel, old);
+	/* One log line and one requeue per new reason, not one per resync. */
+	bool news = !old || !streq_ptr(old->file_error, msg);
+	if (news)
+		log_warn("%s: %s", display, msg);
+	for (size_t i = 0; f->names && f->names[i]; i++) {
+		NameEntry *n = name_entry(s, f->names[i], false);
+		if (n && streq_ptr(n->owner, rel)) {
+			free_and_replace_str(&n->spec_error, msg);
+			if (news)
+				notify(s, f->names[i]);
+		}
+	}
+	file_entry_free(hashmap_put(s->files, rel, f));
+	s->stats.files_seen++;
+	return 0;
+}
+
 static int sync_file_internal(SpecSync *s, const char *rel, bool force)
 {
-	struct stat st;
+	struct stat st = { 0 };
 	Fingerprint fp;
 	FileEntry *old = hashmap_get(s->files, rel);
 	_cleanup_close_ int fd = -1;
 
 	if (!spec_path_is_candidate(rel))
 		return 0;
+	if (too_deep(s, rel))
+		return 0;
 	if (old && !force && unchanged(s, rel, old)) {
 		s->stats.files_seen++;
 		return 0;
 	}
-	fd = open_spec(s, rel, &st);
+	_cleanup_free_ char *untrusted_why = NULL;
+	fd = open_spec(s, rel, &st, &untrusted_why);
+	if (fd == -EPERM && untrusted_why)
+		return keep_untrusted(s, rel, old, untrusted_why);
 	if (fd < 0) {
+		if (fd == -ELOOP)
+			log_skip(s, rel, spec_skip_reason(SPEC_SKIP_SYMLINK));
+		else if (fd == -EINVAL)
+			log_skip(s, rel, spec_skip_reason(SPEC_SKIP_SPECIAL));
+		else if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) {
+			/* Not the file's fault: keep what we know, retry at resync
+			 * (and let no full sync delete the intent it backs). */
+			log_errno(fd, "%s: cannot open: %m; keeping its intent", rel);
+			s->unopened++;
+			return fd;
+		}
 		forget_file(s, rel);
 		return 0;
 	}
+	hashmap_remove(s->skipped, rel);
 	fingerprint_of(&st, &fp);
 	s->stats.files_seen++;
 	if (old && !force && fingerprint_equal(&old->fp, &fp))
@@ -532,18 +670,55 @@ static int sync_all(SpecSync *s, char **paths)
 		return r;
 	for (size_t i = 0; gone && gone[i]; i++)
 		forget_file(s, gone[i]);
+	s->unopened = 0;
 	for (size_t i = 0; paths[i]; i++)
 		sync_file_internal(s, paths[i], false);
+	if (s->unopened) {
+		/* Files we could not open may back intent: deleting it would
+		 * tear down running VMs because we ran out of fds. */
+		r = store_commit(s->store);
+		return log_errno(-EMFILE, "full sync incomplete: %u spec file(s) could not be "
+					  "opened (%s); no intent deleted, retried at the next resync",
+				 s->unopened, r < 0 ? "and the commit failed" : "out of file descriptors");
+	}
 	drop_unbacked_intent(s);
 	return store_commit(s->store);
+}
+
+/* The spec dir and its parents still pass the start-up check: git-sync may
+ * have pointed the link at a new checkout. Logged once per new reason. */
+static int check_root(SpecSync *s)
+{
+	TrustPolicy pol = policy_of(s);
+	_cleanup_free_ char *why = NULL;
+	int r = trust_check_dir_path(s->spec_dir, &pol, &why);
+	if (r >= 0) {
+		free_and_replace_str(&s->root_untrusted, NULL);
+		return 0;
+	}
+	if (!streq_ptr(s->root_untrusted, why))
+		log_errno(r, "spec dir %s is not trusted: %s; nothing in it is read until that "
+			     "is fixed, every VM keeps its intent", s->spec_dir, why);
+	free_and_replace_str(&s->root_untrusted, why);
+	return r;
 }
 
 int spec_sync_full(SpecSync *s)
 {
 	_cleanup_strv_free_ char **paths = NULL;
-	int r = spec_dir_list(s->spec_dir, &paths);
+	int r = check_root(s);
 	if (r < 0)
-		return log_errno(r, "read spec dir %s: %m", s->spec_dir);
+		return r;
+	s->skipped_prev = s->skipped;
+	s->skipped = hashmap_new();
+	r = spec_dir_list_full(s->spec_dir, on_skip, s, &paths);
+	if (r < 0) {
+		/* A partial list would read as deleted files: change nothing. */
+		hashmap_free(s->skipped);
+		s->skipped = TAKE_PTR(s->skipped_prev);
+		return log_errno(r, "read spec dir %s: %m; nothing changed, retried at the next "
+				    "resync", s->spec_dir);
+	}
 	/* -1 on failure just means unchanged() walks full paths. The dir may be
 	 * swapped meanwhile; harmless: a fingerprint names one inode. */
 	s->dirfd = open(s->spec_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -551,6 +726,7 @@ int spec_sync_full(SpecSync *s)
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	s->dirfd = -1;
+	hashmap_free(TAKE_PTR(s->skipped_prev));
 	return r;
 }
 

@@ -38,8 +38,18 @@ int spec_sync_new(const char *spec_dir, const char *node_name, Store *store,
 void spec_sync_free(SpecSync *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SpecSync *, spec_sync_free)
 
+/* Users besides root whose spec files and directories are trusted
+ * (--spec-owner); the rule is util/trust.h's. A file or directory that fails
+ * it is never read: the names it defined keep their last good intent and
+ * report it as their spec_error, and a log line says why. */
+void spec_sync_set_owners(SpecSync *s, const uid_t *owners, size_t n);
+
 /* Walk the whole tree; re-parse what changed; drop what vanished; delete
- * intent no file defines. Store writes are batched in one transaction. */
+ * intent no file defines. Store writes are batched in one transaction.
+ * First re-checks the spec dir and its parents (trust_check_dir_path); when
+ * they fail, or the tree cannot be listed whole (out of fds), nothing
+ * changes and -errno is returned. Skipped entries (symlinks, FIFOs, too
+ * deep) are logged once each. */
 int spec_sync_full(SpecSync *s);
 
 /* Re-examine one file, path relative to the spec dir (from the watcher).

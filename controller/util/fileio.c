@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len)
@@ -103,8 +104,12 @@ static int open_temp_beside(const char *path, mode_t mode, char **ret_tmp)
 	_cleanup_free_ char *d = dir_of(path);
 	const char *base = basename(copy);
 	for (int attempt = 0; attempt < 100; attempt++) {
-		unsigned r = (unsigned)random();
-		char *tmp = xasprintf("%s/.%s.%08x.tmp", d, base, r);
+		/* Unpredictable, so nobody can plant the name first: random()
+		 * was never seeded and gave the same sequence in every run. */
+		uint64_t r;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			return errno ? -errno : -EIO;
+		char *tmp = xasprintf("%s/.%s.%016llx.tmp", d, base, (unsigned long long)r);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 		if (fd >= 0) {
 			*ret_tmp = tmp;
@@ -257,20 +262,33 @@ void atomic_batch_free(AtomicBatch *b)
 	free(b);
 }
 
+/* Create one directory with exactly mode: mkdir() applies the umask, so the
+ * mode is set again with fchmod on the directory we just made (opened
+ * without following a symlink, in case the name was swapped meanwhile).
+ * An existing directory is left as it is: it is the operator's. */
+static int mkdir_exact(const char *p, mode_t mode)
+{
+	if (mkdir(p, mode) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchmod(fd, mode) < 0)
+		return -errno;
+	return 0;
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
 	_cleanup_free_ char *p = xstrdup(path);
+	int r;
 	for (char *s = p + 1; *s; s++) {
 		if (*s != '/')
 			continue;
 		*s = 0;
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			return -errno;
+		if ((r = mkdir_exact(p, mode)) < 0)
+			return r;
 		*s = '/';
 	}
-	if (mkdir(p, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return mkdir_exact(p, mode);
 }
 
 int unlink_durable(const char *path)

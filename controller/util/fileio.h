@@ -39,7 +39,8 @@ void atomic_batch_free(AtomicBatch *b);
 int fsync_directory_of(const char *path);
 int fsync_path(const char *dir);
 
-/* mkdir -p with mode for created components. */
+/* mkdir -p; each component it creates gets exactly mode (fchmod, not the
+ * umask); existing ones are left alone. */
 int mkdir_p(const char *path, mode_t mode);
 
 /* Unlink a file durably (unlink + fsync dir). -ENOENT is returned as 0. */

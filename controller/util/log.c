@@ -2,6 +2,7 @@
  * writers (the watcher thread) never interleave mid-line. */
 #include "log.h"
 #include "timeutil.h"
+#include "escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,19 +66,6 @@ static char *expand_m(const char *fmt, int err)
 	return out;
 }
 
-static void json_escape(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-}
-
 int log_full(LogLevel level, int err, const char *file, int line, const char *fmt, ...)
 {
 	int saved = errno;
@@ -107,13 +95,16 @@ int log_full(LogLevel level, int err, const char *file, int line, const char *fm
 	if (log_format == LOG_FORMAT_JSON) {
 		fprintf(o, "{\"time\":\"%s\",\"level\":\"%s\",\"ident\":\"%s\",\"msg\":\"", ts,
 			level_names[level], log_ident);
-		json_escape(o, msg);
+		escape_fputs(o, msg, ESCAPE_JSON);
 		fprintf(o, "\"");
 		if (log_get_level() >= LOG_LEVEL_DEBUG)
 			fprintf(o, ",\"src\":\"%s:%d\"", file, line);
 		fprintf(o, "}\n");
 	} else {
-		fprintf(o, "%s %s %-5s %s", ts, log_ident, level_names[level], msg);
+		/* One event, one line: a file name or console text with a
+		 * newline or an escape sequence in it cannot forge a line. */
+		fprintf(o, "%s %s %-5s ", ts, log_ident, level_names[level]);
+		escape_fputs(o, msg, ESCAPE_DISPLAY);
 		if (log_get_level() >= LOG_LEVEL_DEBUG)
 			fprintf(o, " (%s:%d)", file, line);
 		fputc('\n', o);

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -39,6 +40,23 @@ static void cloexec_other_fds(void)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+static unsigned long child_nofile;
+
+void proc_set_child_nofile(unsigned long soft)
+{
+	child_nofile = soft;
+}
+
+/* Back to the limit bangerd was started with (proc_set_child_nofile). */
+static void restore_nofile(void)
+{
+	struct rlimit rl;
+	if (!child_nofile || getrlimit(RLIMIT_NOFILE, &rl) < 0 || child_nofile > rl.rlim_max)
+		return;
+	rl.rlim_cur = child_nofile;
+	(void)!setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 _Noreturn static void child_exec(char *const argv[], char *const envp[], const SpawnOptions *o,
 				 int errpipe)
 {
@@ -59,6 +77,7 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], const S
 	    dup2(err, 2) < 0 || chdir(o->cwd ? o->cwd : "/") < 0)
 		goto fail;
 	cloexec_other_fds();
+	restore_nofile();
 	execve(argv[0], argv, envp ? envp : default_env);
 fail:
 	e = errno;
@@ -165,7 +184,10 @@ static int unix_socket_inode(const char *path, unsigned long *ret)
 	return r;
 }
 
-static bool pid_has_socket_inode(const char *pid, unsigned long inode)
+/* 1 when pid holds the socket, 0 when not (or it is gone), -errno when we
+ * cannot tell: out of fds must never read as "nobody holds it", or a
+ * restarted bangerd would tear down a running VM. */
+static int pid_has_socket_inode(const char *pid, unsigned long inode)
 {
 	char dirpath[64], want[64];
 	snprintf(dirpath, sizeof(dirpath), "/proc/%s/fd", pid);
@@ -174,7 +196,7 @@ static bool pid_has_socket_inode(const char *pid, unsigned long inode)
 	struct dirent *de;
 	bool found = false;
 	if (!d)
-		return false;
+		return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno : 0;
 	while (!found && (de = readdir(d))) {
 		char link[128];
 		if (de->d_name[0] == '.')
@@ -204,7 +226,12 @@ int proc_find_by_unix_socket(const char *path, pid_t *ret_pid)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		if (pid_has_socket_inode(de->d_name, inode)) {
+		int k = pid_has_socket_inode(de->d_name, inode);
+		if (k < 0) {
+			r = k;
+			break;
+		}
+		if (k > 0) {
 			*ret_pid = (pid_t)atoi(de->d_name);
 			r = 0;
 			break;

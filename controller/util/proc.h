@@ -20,6 +20,11 @@ typedef struct {
  * child reports exec errors back over a CLOEXEC pipe). */
 int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pid_t *ret_pid);
 
+/* The soft RLIMIT_NOFILE children get (0: inherit ours). bangerd raises its
+ * own to the hard limit and gives children the limit it started with: a
+ * program using select() breaks on an fd above 1023. */
+void proc_set_child_nofile(unsigned long soft);
+
 /* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot). */
 int proc_start_time(pid_t pid, uint64_t *ret);
 
@@ -27,7 +32,8 @@ int proc_start_time(pid_t pid, uint64_t *ret);
 bool proc_alive(pid_t pid, uint64_t start_time);
 
 /* Find the pid of a process that has an open unix socket bound to path
- * (via /proc/net/unix inode + /proc/<pid>/fd). -ESRCH when none. */
+ * (via /proc/net/unix inode + /proc/<pid>/fd). -ESRCH when none; another
+ * -errno (EMFILE...) when it could not be told. */
 int proc_find_by_unix_socket(const char *path, pid_t *ret_pid);
 
 /* proc_find_by_unix_socket plus the owner's start time: its identity. */

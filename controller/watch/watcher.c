@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 
 #define TREE_EVENTS                                                                                \
@@ -79,6 +80,31 @@ static void collect_excludes(const char *dir, unsigned depth, char ***excl)
 	closedir(d);
 }
 
+/* inotifytools waits with select(), which cannot take an fd above
+ * FD_SETSIZE - 1: FD_SET would write past the set. bangerd raises its fd
+ * limit, so after many VMs a new inotify fd (re-watch after a git-sync swap)
+ * could land there. The library does not expose its fd: find it. */
+static bool inotify_fd_selectable(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	bool ok = true;
+	if (!d)
+		return true; /* no /proc: nothing to check with */
+	while ((de = readdir(d))) {
+		char path[300], target[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (streq(target, "anon_inode:inotify") && atoi(de->d_name) >= FD_SETSIZE)
+			ok = false;
+	}
+	closedir(d);
+	return ok;
+}
+
 static int setup_watches(Watcher *w)
 {
 	char real[PATH_MAX];
@@ -87,6 +113,11 @@ static int setup_watches(Watcher *w)
 	inotifytools_cleanup();
 	if (!inotifytools_initialize())
 		return -inotifytools_error();
+	if (!inotify_fd_selectable()) {
+		inotifytools_cleanup();
+		return log_errno(-EMFILE, "inotify fd above %d (select() limit); not watching, "
+					  "full resyncs only", FD_SETSIZE - 1);
+	}
 	if (!realpath(w->spec_dir, real))
 		return -errno;
 	free(w->root);
@@ -167,7 +198,9 @@ static void handle_event(Watcher *w, struct inotify_event *ev)
 	if (ev->mask & IN_ISDIR) {
 		if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
 			_cleanup_free_ char *full = xasprintf("%s%s", w->root, rel);
-			inotifytools_watch_recursively(full, TREE_EVENTS);
+			if (!inotifytools_watch_recursively(full, TREE_EVENTS))
+				log_warn("watch %s: %s; changes in it are seen at the next resync",
+					 full, strerror(inotifytools_error()));
 		}
 		if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE))
 			push(w, WATCH_RESYNC, NULL);

@@ -17,6 +17,15 @@ private_netns() {
 	ip link set lo up
 }
 
+# Temp dirs for tests that run bangerd. A spec dir must pass bangerd's trust
+# rule (docs/operations.md, "Spec dir trust"): no parent writable by group or
+# others, so never under /tmp (1777, refused as sshd refuses it). This base
+# is root's and 0755. test_tmpdir TAG prints a new 0700 dir in it.
+TEST_TMP=${BANGER_TEST_TMP:-/var/lib/banger-tests}
+test_tmpdir() {
+	install -d -m 0755 -o root -g root "$TEST_TMP" && mktemp -d "$TEST_TMP/banger-t-$1.XXXXXX"
+}
+
 ok() { _n=$((_n + 1)); echo "ok $_n - $*"; }
 not_ok() { _n=$((_n + 1)); _failed=$((_failed + 1)); echo "not ok $_n - $*"; }
 # check DESCRIPTION COMMAND...: ok when the command succeeds.
@@ -138,7 +147,7 @@ pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2
 # STATE, STATUS = SPEC) and an EXIT trap that stops bangerd, kills any QEMU
 # left under this test's state dir (never anyone else's) and removes T.
 guest_test_setup() {
-	T=$(mktemp -d "/tmp/banger-t-$1.XXXXXX")
+	T=$(test_tmpdir "$1")
 	SPEC=$T/specs
 	STATE=$T/state
 	STATUS=$SPEC

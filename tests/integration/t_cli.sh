@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 
-T=$(mktemp -d /tmp/banger-t-cli.XXXXXX)
+T=$(test_tmpdir cli)
 cleanup() { stop_bangerd; rm -rf "$T"; }
 trap cleanup EXIT
 SPEC=$T/specs

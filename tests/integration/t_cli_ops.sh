@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 
-T=$(mktemp -d /tmp/banger-t-cli-ops.XXXXXX)
+T=$(test_tmpdir cli-ops)
 cleanup() {
 	[ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null
 	stop_bangerd

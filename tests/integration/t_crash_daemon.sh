@@ -15,7 +15,7 @@
 private_netns "$0" "$@"
 need_guest
 
-T=$(mktemp -d /tmp/banger-t-crashd.XXXXXX)
+T=$(test_tmpdir crashd)
 SPEC=$T/specs
 STATE=$T/state
 STATUS=$SPEC

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 
-T=$(mktemp -d /tmp/banger-t-decl.XXXXXX)
+T=$(test_tmpdir decl)
 cleanup() { stop_bangerd; rm -rf "$T"; }
 trap cleanup EXIT
 SPEC=$T/specs

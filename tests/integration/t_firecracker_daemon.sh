@@ -14,7 +14,7 @@ done
 [ -n "$spec" ] || skip_all "firecracker-api.yaml not found (set FC_API_SPEC)"
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is not installed"
 
-T=$(mktemp -d /tmp/banger-t-fcd.XXXXXX)
+T=$(test_tmpdir fcd)
 SPEC=$T/specs
 STATE=$T/state
 STATUS=$SPEC

@@ -12,7 +12,7 @@ private_netns "$0" "$@"
 need_guest
 require_tools git unshare
 
-T=$(mktemp -d /tmp/banger-t-fleet.XXXXXX)
+T=$(test_tmpdir fleet)
 HOSTS=(host-a host-b host-c)
 declare -A HPID
 fleet_cleanup() {

@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 
-T=$(mktemp -d /tmp/banger-t-gitsync.XXXXXX)
+T=$(test_tmpdir gitsync)
 cleanup() { stop_bangerd; rm -rf "$T"; }
 trap cleanup EXIT
 ROOT=$T/git

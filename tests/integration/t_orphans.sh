@@ -10,7 +10,7 @@ private_netns "$0" "$@"
 need_guest
 command -v losetup >/dev/null || skip_all "losetup not installed"
 
-T=$(mktemp -d /tmp/banger-t-orph.XXXXXX)
+T=$(test_tmpdir orph)
 SPEC=$T/specs
 STATE=$T/state
 STATUS=$SPEC

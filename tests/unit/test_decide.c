@@ -194,6 +194,11 @@ static void test_wake_at(void)
 	CHECK_INTEQ(reconcile_wake_at(&failed, &w), 0, "Failed for good → only on events");
 	Decision running = { STEP_NONE, VM_PHASE_RUNNING, "Ready" };
 	CHECK_INTEQ(reconcile_wake_at(&running, &w), 0, "Running → only on events");
+	w.retry_at = 4000;
+	CHECK_INTEQ(reconcile_wake_at(&running, &w), 4000, "an executor retry wakes a Running VM");
+	CHECK_INTEQ(reconcile_wake_at(&backoff, &w), 4000, "...and comes first when earlier");
+	w.retry_at = 8000;
+	CHECK_INTEQ(reconcile_wake_at(&backoff, &w), 7000, "...not when later");
 	CHECK_INTEQ(reconcile_error_retry_ms(0), 1000, "pass error: 1 s first");
 	CHECK_INTEQ(reconcile_error_retry_ms(3), 8000, "...on the same curve");
 	CHECK_INTEQ(reconcile_error_retry_ms(50), 300000, "...capped at 5 min");

@@ -213,7 +213,13 @@ static void test_restart_keeps_owner(Store *st)
 
 int main(void)
 {
-	char dir[] = "/tmp/banger-test-sync-XXXXXX";
+	/* bangerd trusts a spec dir only when no parent is writable by others
+	 * (sshd's rule): /tmp is not such a place. */
+	const char *base = getenv("BANGER_TEST_TMP") ? getenv("BANGER_TEST_TMP")
+						     : "/var/lib/banger-tests";
+	if (mkdir_p(base, 0755) < 0)
+		return 1;
+	_cleanup_free_ char *dir = xasprintf("%s/banger-test-sync-XXXXXX", base);
 	if (!mkdtemp(dir))
 		return 1;
 	spec_dir = xasprintf("%s/specs", dir);
