@@ -331,13 +331,20 @@ static int record_pid(void *userdata, pid_t pid, uint64_t start_time)
 	return 0;
 }
 
-/* A VMM that opens its tap as an unprivileged user needs the tap to be its. */
+/* Every tap gets an owner: a persistent tap without one may be attached by
+ * any local user while its VMM does not hold it. The owner is the user the
+ * VMM opens it as when that is unprivileged (jailed firecracker), else the
+ * VM's own user, else root. */
 static int give_tap(const VmmDriver *drv, const VmmLaunchConfig *c, char **ret_error)
 {
-	uid_t uid;
-	gid_t gid;
-	if (!c->tap || !drv->tap_user || drv->tap_user(c, &uid, &gid) <= 0)
+	uid_t uid = c->vmm_uid;
+	gid_t gid = c->vmm_gid;
+	if (!c->tap)
 		return 0;
+	if (drv->tap_user && drv->tap_user(c, &uid, &gid) <= 0) {
+		uid = c->vmm_uid;
+		gid = c->vmm_gid;
+	}
 	int r = net_tap_set_owner(c->tap, uid, gid);
 	if (r < 0)
 		*ret_error = xasprintf("tap %s: give to %u:%u: %s", c->tap, (unsigned)uid,
