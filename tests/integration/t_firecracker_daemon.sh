@@ -67,7 +67,7 @@ check "machine-config carries vcpus/memory" grep -q '"vcpu_count": 2, "mem_size_
 tap=$(status_field fc-1 'd["runtime"]["tap"]')
 check "tap handed to firecracker exists ($tap)" bash -c "grep -q '\"host_dev_name\": \"$tap\"' '$log' && ip link show '$tap' >/dev/null"
 check "the tap has an owner (root: firecracker unjailed), so no other user may attach to it" \
-	bash -c "ip -d link show '$tap' | grep -q 'user 0 group 0'"
+	bash -c "ip -d link show '$tap' | grep -q 'user root group root'"
 check "raw CoW root disk (firecracker reads raw only)" bash -c "grep -q 'root.img\\|root.reflink.img' '$log'"
 check "boot args carry the guest IP" grep -q "ip=$(vm_ip fc-1)::172.16.0.1:255.255.255.0:fc-1:eth0:off" "$log"
 
