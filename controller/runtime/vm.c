@@ -742,6 +742,7 @@ static int sweep_dirs(Runtime *rt, const KnownUids *uids)
 			continue;
 		_cleanup_free_ char *p = path_join(vms, de->d_name);
 		log_info("orphan VM dir %s: removing", p);
+		driver_cleanup(rt, de->d_name); /* its jail, if any */
 		if (rm_rf(p) >= 0)
 			n++;
 	}
