@@ -30,6 +30,8 @@
  * list NET_TAP_PREFIX links and map each back to a VM. */
 #pragma once
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -104,6 +106,11 @@ int net_bridge_ensure(const char *name, const char *cidr);
  * running. -EEXIST when `tap` exists but is not a TAP device; -ENODEV when
  * the bridge does not exist; -EINVAL when `bridge` is not a bridge. */
 int net_tap_ensure(const char *tap, const char *bridge, unsigned mtu);
+
+/* Give the existing persistent tap to uid:gid (TUNSETOWNER, TUNSETGROUP),
+ * so a VMM running as that user may attach to it without CAP_NET_ADMIN.
+ * Call while no process has the tap open (-EBUSY otherwise). */
+int net_tap_set_owner(const char *tap, uid_t uid, gid_t gid);
 
 /* Delete link `tap`; success when it does not exist. Meant for our taps;
  * refuses (-EINVAL) to delete a link that is not a tun/tap device, so a typo

@@ -101,6 +101,29 @@ int net_tap_ensure(const char *tap, const char *bridge, unsigned mtu)
 	return 0;
 }
 
+int net_tap_set_owner(const char *tap, uid_t uid, gid_t gid)
+{
+	_cleanup_close_ int fd = -1;
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+
+	if (!net_ifname_valid(tap))
+		return log_errno(-EINVAL, "tap '%s': not a valid interface name",
+				 tap ? tap : "(null)");
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(-errno, "tap %s: open /dev/net/tun: %m", tap);
+	strncpy(ifr.ifr_name, tap, IFNAMSIZ - 1);
+	/* Attaches to the existing persistent device (root may, whoever owns it). */
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		return log_errno(-errno, "tap %s: TUNSETIFF: %m", tap);
+	if (ioctl(fd, TUNSETOWNER, (unsigned long)uid) < 0 ||
+	    ioctl(fd, TUNSETGROUP, (unsigned long)gid) < 0)
+		return log_errno(-errno, "tap %s: set owner %u:%u: %m", tap, (unsigned)uid,
+				 (unsigned)gid);
+	log_debug("tap %s: owner %u:%u", tap, (unsigned)uid, (unsigned)gid);
+	return 0;
+}
+
 int net_tap_delete(const char *tap)
 {
 	_cleanup_nl_sock_ struct nl_sock *sk = NULL;

@@ -2,9 +2,13 @@
  * the write-ahead records happen, is the point of this file:
  *
  *   start:    image check → VM dir → record tap → tap → root disk (dm:
- *             record, then create) → work disk → launch → record pid
- *   teardown: kill VMM → dm target → loops → tap → socket → handles.json
- *             → (VM dir)
+ *             record, then create) → work disk → tap owner → spawn (gated)
+ *             → record pid → VMM execs → launch completes
+ *   teardown: kill VMM → dm target → loops → tap → socket → driver cleanup
+ *             (jail) → handles.json → (VM dir)
+ *
+ * A VMM's identity is the pid + start time recorded at spawn, before it may
+ * exec (util/proc.h). Nothing here finds "our" VMM by its socket path.
  */
 #include "runtime/vm.h"
 #include "net/net.h"
@@ -301,9 +305,54 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 	return 0;
 }
 
+typedef struct {
+	const char *vm_dir;
+	const char *name;
+	VmHandles *h;
+} PidRecord;
+
+/* The write-ahead pid record, run by proc_spawn between fork and exec: the
+ * VMM cannot run, and so cannot serve its socket, before this is durable. */
+static int record_pid(void *userdata, pid_t pid, uint64_t start_time)
+{
+	PidRecord *pr = userdata;
+	runtime_crashpoint("vmm-spawned");
+	pr->h->pid = pid;
+	pr->h->pid_start_time = start_time;
+	pr->h->started_at_ms = time_now_realtime_ms();
+	int r = vm_handles_write(pr->vm_dir, pr->h);
+	if (r < 0)
+		return log_errno(r, "%s: record VMM pid %d: %m (not starting it)", pr->name,
+				 (int)pid);
+	runtime_crashpoint("pid-recorded");
+	return 0;
+}
+
+/* Every tap gets an owner: a persistent tap without one may be attached by
+ * any local user while its VMM does not hold it. The owner is the user the
+ * VMM opens it as when that is unprivileged (jailed firecracker), else the
+ * VM's own user, else root. */
+static int give_tap(const VmmDriver *drv, const VmmLaunchConfig *c, char **ret_error)
+{
+	uid_t uid = c->vmm_uid;
+	gid_t gid = c->vmm_gid;
+	if (!c->tap)
+		return 0;
+	if (drv->tap_user && drv->tap_user(c, &uid, &gid) <= 0) {
+		uid = c->vmm_uid;
+		gid = c->vmm_gid;
+	}
+	int r = net_tap_set_owner(c->tap, uid, gid);
+	if (r < 0)
+		*ret_error = xasprintf("tap %s: give to %u:%u: %s", c->tap, (unsigned)uid,
+				       (unsigned)gid, strerror(-r));
+	return r;
+}
+
 static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *drv,
 		     const VmPaths *p, const Images *img, VmHandles *h, char **ret_error)
 {
+	PidRecord pr = { .vm_dir = p->vm_dir, .name = req->name, .h = h };
 	const VmSpec *s = req->spec;
 	_cleanup_free_ char *mac = s->mac ? xstrdup(s->mac)
 					  : req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
@@ -328,39 +377,47 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 		.prefix_len = rt->prefix,
 		.vcpus = s->vcpus,
 		.memory_mib = s->memory_mib,
+		.record_pid = record_pid,
+		.record_userdata = &pr,
 	};
 	VmmProcess proc;
+	int r = give_tap(drv, &c, ret_error);
+	if (r < 0)
+		return r;
 	/* A fresh console per boot: readiness and panic detection read it. */
 	truncate(p->console_path, 0);
-	int r = drv->launch(&c, &proc);
+	r = drv->launch(&c, &proc);
 	if (r < 0) {
 		*ret_error = xasprintf("%s launch failed: %s (see %s)", drv->name, strerror(-r),
 				       p->log_path);
 		return r;
 	}
+	runtime_crashpoint("launched");
+	if (h->pid == proc.pid && h->pid_start_time == proc.start_time)
+		return 0;
+	/* A driver that spawned without the hook: record now, late. */
 	h->pid = proc.pid;
 	h->pid_start_time = proc.start_time;
 	h->started_at_ms = time_now_realtime_ms();
-	runtime_crashpoint("launched");
 	if ((r = vm_handles_write(p->vm_dir, h)) < 0)
-		log_warn_errno(r, "%s: record pid %d: %m (rediscovery will find it by socket)",
-			       req->name, (int)proc.pid);
+		log_warn_errno(r, "%s: record pid %d: %m", req->name, (int)proc.pid);
 	return 0;
 }
 
-/* Idempotent start: a process serving this VM's socket is this VM's VMM
- * (the path derives from the uid), one the cache does not know — a start
- * that died before recording its pid, seen by a rediscovery that ran before
- * the VMM bound its socket, or a caller that skipped rediscovery. Adopt it:
- * launching a second VMM would fail on the busy socket (and the image
- * locks), and undoing that failed start would delete the live VMM's tap. */
-static bool adopt_unknown_vmm(Runtime *rt, const VmStartRequest *req, const char *api_sock)
+/* Idempotent start: a VMM that handles.json records as alive is this VM's,
+ * though the cache does not know it (a caller that skipped rediscovery, or
+ * a cache entry dropped by mistake). Adopt it: launching a second VMM would
+ * fail on the busy socket and the image locks, and undoing that failed
+ * start would delete the live VMM's tap. A process that merely serves the
+ * socket path is not adopted: the path is not an identity. */
+static bool adopt_unknown_vmm(Runtime *rt, const VmStartRequest *req, const char *vm_dir,
+			      const char *api_sock)
 {
-	pid_t pid;
-	if (proc_find_by_unix_socket(api_sock, &pid) < 0)
+	_cleanup_(vm_handles_freep) VmHandles *h = NULL;
+	if (vm_handles_read(vm_dir, &h) < 0 || !proc_alive(h->pid, h->pid_start_time))
 		return false;
-	log_warn("%s: start requested, but pid %d already serves %s: adopting it", req->name,
-		 (int)pid, api_sock);
+	log_warn("%s: start requested, but its recorded VMM pid %d runs: adopting it",
+		 req->name, (int)h->pid);
 	return vm_rediscover(rt, req->name, req->uid, api_sock) > 0;
 }
 
@@ -378,7 +435,7 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 		return -ENOEXEC;
 	}
 	vm_paths_for(rt, req->uid, &p);
-	if (vm_alive(rt, req->name) || adopt_unknown_vmm(rt, req, p.api_sock))
+	if (vm_alive(rt, req->name) || adopt_unknown_vmm(rt, req, p.vm_dir, p.api_sock))
 		return 0;
 	if ((r = check_images(rt, req->spec, &img, ret_error)) < 0)
 		goto out;
@@ -429,6 +486,12 @@ int vm_request_stop(Runtime *rt, const char *name, const char *api_sock)
 		return -ESRCH;
 	if (!api_sock)
 		return -EINVAL;
+	/* Talk only to our VMM: the socket's server must be the recorded pid. */
+	int r = proc_socket_served_by(api_sock, h->pid);
+	if (r == -EPERM)
+		return log_errno(r, "%s: %s is not served by its VMM (pid %d); not sending the "
+				    "stop request there",
+				 name, api_sock, (int)h->pid);
 	return driver_of(rt, h)->request_stop(api_sock);
 }
 
@@ -441,19 +504,28 @@ int vm_kill(Runtime *rt, const char *name)
 	return driver_of(rt, h)->kill(&p);
 }
 
-/* Kill whatever serves the socket, verified by start time, and wait for it
- * (SIGKILL takes milliseconds; the wait is bounded). */
-static int kill_socket_holder(const char *api_sock, const VmHandles *h)
+/* Kill the process named by pid + start time and wait for it (SIGKILL
+ * takes milliseconds; the wait is bounded). */
+static int kill_verified(pid_t pid, uint64_t st)
 {
-	pid_t pid = 0;
-	uint64_t st = 0;
-	if (h && h->pid > 0 && proc_alive(h->pid, h->pid_start_time)) {
-		pid = h->pid;
-		st = h->pid_start_time;
-	} else if (!api_sock || proc_find_socket_owner(api_sock, &pid, &st) < 0)
+	if (pid <= 0)
 		return 0;
 	int r = proc_kill_verified(pid, st, 5000);
 	return r == -ESRCH ? 0 : r;
+}
+
+/* Remove what a driver made outside the VM dir (the firecracker jail). Every
+ * driver is asked: the handles may be gone, and cleanup is idempotent. */
+static int driver_cleanup(Runtime *rt, const char *uid)
+{
+	static const VmmDriver *const all[] = { &vmm_firecracker_driver, &vmm_qemu_driver };
+	int r = 0;
+	for (size_t i = 0; i < ELEMENTSOF(all); i++) {
+		int k = all[i]->cleanup ? all[i]->cleanup(&rt->cfg.vmm, uid) : 0;
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	return r;
 }
 
 int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_sock,
@@ -470,7 +542,9 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 	if (!api_sock)
 		api_sock = p.api_sock;
 
-	if ((k = kill_socket_holder(api_sock, h)) < 0 && r == 0)
+	/* Only the recorded VMM is killed; a process that serves the socket
+	 * path but was not recorded is not ours (util/proc.h). */
+	if (h && (k = kill_verified(h->pid, h->pid_start_time)) < 0 && r == 0)
 		r = k;
 	if (h) {
 		RootDisk d = disk_from_handles(h);
@@ -483,6 +557,8 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 		r = k;
 	if (unlink(api_sock) < 0 && errno != ENOENT && r == 0)
 		r = -errno;
+	if ((k = driver_cleanup(rt, uid)) < 0 && r == 0)
+		r = k;
 	if (remove_dir)
 		k = rm_rf(p.vm_dir);
 	else
@@ -497,35 +573,57 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 	return r;
 }
 
+/* Is the recorded VMM one to keep? It must be alive (pid + start time) and,
+ * when the driver can tell, past its launch. */
+/* 1 when the VMM recorded at spawn runs (same pid and start time, launch
+ * finished), 0 when it does not, -errno when that cannot be told (out of
+ * fds): a VMM that may be running is never taken for dead. */
+static int recorded_vmm_runs(Runtime *rt, const char *name, const VmHandles *h,
+			     const char *api_sock)
+{
+	uint64_t st;
+	if (h->pid <= 0)
+		return 0;
+	int r = proc_start_time(h->pid, &st);
+	if (r == -EMFILE || r == -ENFILE || r == -ENOMEM)
+		return log_errno(r, "%s: cannot tell whether its VMM (pid %d) runs: %m", name,
+				 (int)h->pid);
+	if (r < 0 || st != h->pid_start_time)
+		return 0;
+	const VmmDriver *d = driver_of(rt, h);
+	VmmProcess p = { .pid = h->pid, .start_time = h->pid_start_time };
+	if (d->launched && d->launched(api_sock, &p) == 0) {
+		log_warn("%s: VMM pid %d was spawned but its launch never finished", name,
+			 (int)h->pid);
+		return 0;
+	}
+	return 1;
+}
+
 int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *api_sock)
 {
 	_cleanup_(vm_paths_done) VmPaths p = { 0 };
 	VmHandles *h = NULL;
-	pid_t pid = 0;
-	uint64_t st = 0;
+	pid_t other;
 
 	vm_paths_for(rt, uid, &p);
 	if (!api_sock)
 		api_sock = p.api_sock;
 	if (vm_handles_read(p.vm_dir, &h) < 0)
 		h = vm_handles_new();
-	/* The socket is the identity: whoever holds OUR socket is our VMM. */
-	int r = proc_find_socket_owner(api_sock, &pid, &st);
-	if (r < 0 && r != -ESRCH && r != -ENOENT) {
-		/* Cannot tell (out of fds): never tear down what may be running. */
+	/* The identity is what was recorded at spawn, never the socket path. */
+	int runs = recorded_vmm_runs(rt, name, h, api_sock);
+	if (runs < 0) {
 		vm_handles_free(h);
-		return log_errno(r, "%s: cannot tell whether its VMM runs: %m", name);
+		return runs;
 	}
-	if (r >= 0) {
-		if (h->pid != pid || h->pid_start_time != st) {
-			log_info("%s: VMM pid %d found by its socket (scratch file said %d)", name,
-				 (int)pid, (int)h->pid);
-			h->pid = pid;
-			h->pid_start_time = st;
-			vm_handles_write(p.vm_dir, h);
-		}
+	if (runs) {
+		if (proc_socket_served_by(api_sock, h->pid) == -EPERM &&
+		    proc_find_by_unix_socket(api_sock, &other) >= 0)
+			log_warn("%s: %s is served by pid %d, not by its VMM pid %d", name,
+				 api_sock, (int)other, (int)h->pid);
 		handle_cache_put(rt->cache, name, h);
-		log_info("%s: adopted running VMM (pid %d)", name, (int)pid);
+		log_info("%s: adopted running VMM (pid %d)", name, (int)h->pid);
 		return 1;
 	}
 	handle_cache_put(rt->cache, name, h);
@@ -628,8 +726,14 @@ static int sweep_sockets(Runtime *rt, const KnownUids *uids)
 		if (uid_known(uids, id))
 			continue;
 		_cleanup_free_ char *sock = path_join(rt->cfg.runtime_dir, de->d_name);
+		/* No row names it, so nothing was recorded: the server is asked
+		 * of the socket itself (SO_PEERCRED through our own connect, which
+		 * a socket bound in another mount namespace cannot answer). */
+		pid_t pid;
+		uint64_t st;
 		log_info("orphan VMM socket %s: stopping its process", sock);
-		kill_socket_holder(sock, NULL);
+		if (proc_find_socket_owner(sock, &pid, &st) >= 0)
+			kill_verified(pid, st);
 		unlink(sock);
 		n++;
 	}
@@ -650,6 +754,7 @@ static int sweep_dirs(Runtime *rt, const KnownUids *uids)
 			continue;
 		_cleanup_free_ char *p = path_join(vms, de->d_name);
 		log_info("orphan VM dir %s: removing", p);
+		driver_cleanup(rt, de->d_name); /* its jail, if any */
 		if (rm_rf(p) >= 0)
 			n++;
 	}

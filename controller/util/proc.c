@@ -1,14 +1,15 @@
 /* proc.c — see proc.h. */
 #include "proc.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 int proc_pidfd_open(pid_t pid)
@@ -57,8 +58,22 @@ static void restore_nofile(void)
 	(void)!setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Block until the parent opens the gate (one byte); EOF means the parent
+ * failed or died before recording us, so we must not become the VMM. */
+static bool wait_gate(int gate)
+{
+	char b;
+	ssize_t n;
+	if (gate < 0)
+		return true;
+	do
+		n = read(gate, &b, 1);
+	while (n < 0 && errno == EINTR);
+	return n == 1;
+}
+
 _Noreturn static void child_exec(char *const argv[], char *const envp[], const SpawnOptions *o,
-				 int errpipe)
+				 int errpipe, int gate)
 {
 	static char *const default_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -78,6 +93,8 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], const S
 		goto fail;
 	cloexec_other_fds();
 	restore_nofile();
+	if (!wait_gate(gate))
+		_exit(127);
 	execve(argv[0], argv, envp ? envp : default_env);
 fail:
 	e = errno;
@@ -85,28 +102,66 @@ fail:
 	_exit(127);
 }
 
+/* Run the caller's hook for the gated child, then let it exec (or kill it). */
+static int open_gate(const SpawnOptions *o, pid_t pid, int gate)
+{
+	uint64_t st;
+	int r = proc_start_time(pid, &st);
+	if (r >= 0)
+		r = o->before_exec(o->userdata, pid, st);
+	if (r >= 0 && write(gate, "x", 1) != 1)
+		r = -errno;
+	close(gate);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	return r;
+}
+
 int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pid_t *ret_pid)
 {
 	static const SpawnOptions defaults = { 0 };
-	int p[2], e = 0;
+	int p[2], g[2] = { -1, -1 }, e = 0;
 	pid_t pid;
 
 	if (!o)
 		o = &defaults;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
-	pid = fork();
-	if (pid < 0) {
+	if (o->before_exec && pipe2(g, O_CLOEXEC) < 0) {
 		e = errno;
 		close(p[0]);
 		close(p[1]);
 		return -e;
 	}
+	pid = fork();
+	if (pid < 0) {
+		e = errno;
+		close(p[0]);
+		close(p[1]);
+		if (g[0] >= 0) {
+			close(g[0]);
+			close(g[1]);
+		}
+		return -e;
+	}
 	if (pid == 0) {
 		close(p[0]);
-		child_exec(argv, envp, o, p[1]);
+		if (g[1] >= 0)
+			close(g[1]); /* only the parent may hold the gate open */
+		child_exec(argv, envp, o, p[1], g[0]);
 	}
 	close(p[1]);
+	if (g[0] >= 0) {
+		close(g[0]);
+		int r = open_gate(o, pid, g[1]);
+		if (r < 0) {
+			close(p[0]);
+			return r;
+		}
+	}
 	ssize_t n;
 	do
 		n = read(p[0], &e, sizeof(e));
@@ -159,86 +214,49 @@ bool proc_alive(pid_t pid, uint64_t start_time)
 	return proc_start_time(pid, &st) == 0 && st == start_time;
 }
 
-/* Inode of the listening unix socket bound to path, from /proc/net/unix. */
-static int unix_socket_inode(const char *path, unsigned long *ret)
+int proc_check_socket_peer(int fd, pid_t pid)
 {
-	FILE *f = fopen("/proc/net/unix", "re");
-	char line[4096];
-	int r = -ESRCH;
-
-	if (!f)
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long inode;
-		char sockpath[4096];
-		/* Num RefCount Protocol Flags Type St Inode Path */
-		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu %4095s", &inode, sockpath) != 2)
-			continue;
-		if (streq(sockpath, path)) {
-			*ret = inode;
-			r = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return r;
+	return cred.pid > 0 && cred.pid == pid ? 0 : -EPERM;
 }
 
-/* 1 when pid holds the socket, 0 when not (or it is gone), -errno when we
- * cannot tell: out of fds must never read as "nobody holds it", or a
- * restarted bangerd would tear down a running VM. */
-static int pid_has_socket_inode(const char *pid, unsigned long inode)
+/* connect() to path in our own mount namespace and read the listener's pid.
+ * A forged entry in /proc/net/unix (another namespace's socket bound at the
+ * same path string) is never reached this way. */
+static int socket_peer_pid(const char *path, pid_t *ret)
 {
-	char dirpath[64], want[64];
-	snprintf(dirpath, sizeof(dirpath), "/proc/%s/fd", pid);
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	DIR *d = opendir(dirpath);
-	struct dirent *de;
-	bool found = false;
-	if (!d)
-		return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno : 0;
-	while (!found && (de = readdir(d))) {
-		char link[128];
-		if (de->d_name[0] == '.')
-			continue;
-		_cleanup_free_ char *lp = xasprintf("%s/%s", dirpath, de->d_name);
-		ssize_t n = readlink(lp, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = 0;
-		found = streq(link, want);
-	}
-	closedir(d);
-	return found;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return errno == EAGAIN ? -EAGAIN : -ESRCH;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0)
+		return -ESRCH;
+	*ret = cred.pid;
+	return 0;
 }
 
 int proc_find_by_unix_socket(const char *path, pid_t *ret_pid)
 {
-	unsigned long inode;
-	int r = unix_socket_inode(path, &inode);
+	return socket_peer_pid(path, ret_pid);
+}
+
+int proc_socket_served_by(const char *path, pid_t pid)
+{
+	pid_t peer;
+	int r = socket_peer_pid(path, &peer);
 	if (r < 0)
 		return r;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	if (!d)
-		return -errno;
-	r = -ESRCH;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		int k = pid_has_socket_inode(de->d_name, inode);
-		if (k < 0) {
-			r = k;
-			break;
-		}
-		if (k > 0) {
-			*ret_pid = (pid_t)atoi(de->d_name);
-			r = 0;
-			break;
-		}
-	}
-	closedir(d);
-	return r;
+	return peer == pid ? 0 : -EPERM;
 }
 
 int find_executable(const char *name, char **ret)
@@ -318,12 +336,17 @@ int proc_find_socket_owner(const char *path, pid_t *ret_pid, uint64_t *ret_start
 {
 	pid_t pid;
 	uint64_t st;
-	int r = proc_find_by_unix_socket(path, &pid);
+	int r = socket_peer_pid(path, &pid);
 	if (r < 0)
 		return r;
 	r = proc_start_time(pid, &st);
 	if (r < 0)
 		return r;
+	/* Still the listener after we read its start time: the start time is
+	 * that process's, not a successor's that reused the pid. */
+	r = proc_socket_served_by(path, pid);
+	if (r < 0)
+		return r == -EPERM ? -ESRCH : r;
 	*ret_pid = pid;
 	*ret_start_time = st;
 	return 0;

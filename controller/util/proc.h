@@ -1,6 +1,14 @@
 /* proc.h — processes as the kernel sees them: detached spawning, identity
- * (pid + start time), and finding the process that holds a unix socket.
- * Used by VMM drivers and by handle rediscovery after a controller restart. */
+ * (pid + start time), and the process that serves a unix socket.
+ * Used by VMM drivers and by handle rediscovery after a controller restart.
+ *
+ * Identity: a VMM is the pid + start time recorded when it was spawned
+ * (proc_spawn's before_exec hook runs before the child may exec, so a VMM
+ * never runs unrecorded). A socket path is never an identity by itself: a
+ * path in /proc/net/unix is whatever string its binder used, and any user
+ * can bind the same string in a private mount namespace. When a socket must
+ * name its server, it is asked with connect() + SO_PEERCRED, which reaches
+ * the file in OUR mount namespace and reports the pid that listens on it. */
 #pragma once
 
 #include "util.h"
@@ -12,6 +20,13 @@ typedef struct {
 	const char *stderr_path; /* NULL: same as stdout */
 	const char *cwd;         /* NULL: "/" */
 	bool new_session;        /* setsid(): survive the controller, no controlling tty */
+	/* Called in the parent after fork() and before the child may exec: the
+	 * child waits on a pipe until it returns >= 0 (then it execs) or fails
+	 * (the child is killed and reaped; proc_spawn returns that error). If
+	 * the parent dies in between, the child sees EOF and exits without
+	 * exec'ing. Lets a caller record the pid write-ahead. NULL: no gate. */
+	int (*before_exec)(void *userdata, pid_t pid, uint64_t start_time);
+	void *userdata;
 } SpawnOptions;
 
 /* fork + execve(argv[0], argv, envp or a minimal PATH-only env) with every
@@ -31,13 +46,23 @@ int proc_start_time(pid_t pid, uint64_t *ret);
 /* True when pid exists with exactly this start time (and is not a zombie). */
 bool proc_alive(pid_t pid, uint64_t start_time);
 
-/* Find the pid of a process that has an open unix socket bound to path
- * (via /proc/net/unix inode + /proc/<pid>/fd). -ESRCH when none; another
- * -errno (EMFILE...) when it could not be told. */
+/* The pid listening on the unix stream socket at path, as our own connect()
+ * reaches it (SO_PEERCRED; a non-blocking connect, so a full backlog is
+ * -EAGAIN, never a wait). -ESRCH when nothing listens (or no such file). */
 int proc_find_by_unix_socket(const char *path, pid_t *ret_pid);
 
-/* proc_find_by_unix_socket plus the owner's start time: its identity. */
+/* proc_find_by_unix_socket plus that pid's start time, checked again with a
+ * second connect so a pid that died and was reused in between is never
+ * reported. */
 int proc_find_socket_owner(const char *path, pid_t *ret_pid, uint64_t *ret_start_time);
+
+/* 0 when the peer of the connected unix socket fd is pid (SO_PEERCRED),
+ * -EPERM when it is another process. */
+int proc_check_socket_peer(int fd, pid_t pid);
+
+/* 0 when the socket at path is served by pid; -EPERM when another process
+ * serves it; -ESRCH when nothing does. */
+int proc_socket_served_by(const char *path, pid_t pid);
 
 /* SIGKILL pid if it is still the process that started at start_time — sent
  * through a pidfd, so a recycled pid is never hit — then wait up to

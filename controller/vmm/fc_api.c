@@ -1,6 +1,7 @@
 /* fc_api.c — see fc_api.h. */
 #include "vmm/fc_api.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -90,6 +91,40 @@ static int curl_error_to_errno(CURLcode cc, const char *sock, const RecvBuf *b)
 	}
 }
 
+/* The server of curl's connection is checked after connect() and before a
+ * byte is sent: the socket is noted when curl creates it (SOCKOPTFUNCTION),
+ * and SO_PEERCRED must name the expected pid when the request is about to
+ * go out (PREREQFUNCTION, libcurl >= 7.80; returning ALREADY_CONNECTED from
+ * our own connect is ignored by libcurl 7.88). */
+typedef struct {
+	pid_t peer;
+	curl_socket_t fd;
+	bool wrong_peer;
+} PeerCheck;
+
+static int note_socket(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	PeerCheck *pc = clientp;
+	(void)purpose;
+	pc->fd = fd;
+	return CURL_SOCKOPT_OK;
+}
+
+static int check_peer(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+		      int local_port)
+{
+	PeerCheck *pc = clientp;
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	if (pc->fd == CURL_SOCKET_BAD || proc_check_socket_peer(pc->fd, pc->peer) < 0) {
+		pc->wrong_peer = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
 static void set_common_opts(CURL *c, const char *sock, const char *url, const char *method,
 			    unsigned timeout_ms)
 {
@@ -106,6 +141,13 @@ static void set_common_opts(CURL *c, const char *sock, const char *url, const ch
 int fc_api_request(const char *sock, const char *method, const char *path, const char *body,
 		   unsigned timeout_ms, FcApiResponse *r)
 {
+	return fc_api_request_to(sock, 0, method, path, body, timeout_ms, r);
+}
+
+int fc_api_request_to(const char *sock, pid_t peer, const char *method, const char *path,
+		      const char *body, unsigned timeout_ms, FcApiResponse *r)
+{
+	PeerCheck pc = { .peer = peer, .fd = CURL_SOCKET_BAD };
 	_cleanup_(curl_easy_cleanupp) CURL *c = NULL;
 	_cleanup_(curl_slist_free_allp) struct curl_slist *hdr = NULL;
 	_cleanup_free_ char *url = NULL;
@@ -127,6 +169,12 @@ int fc_api_request(const char *sock, const char *method, const char *path, const
 	url = xasprintf("http://localhost%s", path);
 	set_common_opts(c, sock, url, method, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	if (peer > 0) {
+		curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, note_socket);
+		curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, &pc);
+		curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, check_peer);
+		curl_easy_setopt(c, CURLOPT_PREREQDATA, &pc);
+	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, recv_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	hdr = curl_slist_append(hdr, "Accept: application/json");
@@ -140,6 +188,12 @@ int fc_api_request(const char *sock, const char *method, const char *path, const
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 
 	CURLcode cc = curl_easy_perform(c);
+	if (cc != CURLE_OK && pc.wrong_peer) {
+		r->error = xasprintf("%s %s: %s is served by another process than pid %d", method,
+				     path, sock, (int)peer);
+		free(b.data);
+		return -EPERM;
+	}
 	if (cc != CURLE_OK) {
 		int e = curl_error_to_errno(cc, sock, &b);
 		if (cc == CURLE_COULDNT_CONNECT) /* curl would name "localhost port 80" */

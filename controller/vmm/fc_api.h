@@ -9,6 +9,8 @@
 
 #include "util/util.h"
 
+#include <sys/types.h>
+
 /* Upper bound on a response body we keep; Firecracker's are tiny. */
 #define FC_API_MAX_RESPONSE (64u * 1024u)
 
@@ -30,6 +32,13 @@ void fc_api_response_done(FcApiResponse *r); /* frees the members; NULL ok */
  * fc_api_response_done(). */
 int fc_api_request(const char *sock, const char *method, const char *path, const char *body,
 		   unsigned timeout_ms, FcApiResponse *r);
+
+/* fc_api_request to the VMM whose pid is peer: the connection is refused
+ * (-EPERM, nothing sent) unless SO_PEERCRED of the socket names that pid,
+ * so a request never reaches another process serving the path. peer 0:
+ * no check. */
+int fc_api_request_to(const char *sock, pid_t peer, const char *method, const char *path,
+		      const char *body, unsigned timeout_ms, FcApiResponse *r);
 
 /* The message to show an operator for an HTTP error reply: the body's
  * fault_message when it has one, else the (truncated) body, else

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -154,19 +155,29 @@ char **fc_argv(const char *fc_bin, const VmmLaunchConfig *c)
 	return v;
 }
 
+void fc_jail_user(const VmmLaunchConfig *c, uid_t *ret_uid, gid_t *ret_gid)
+{
+	bool own = c->vmm_uid != 0;
+	*ret_uid = own ? c->vmm_uid : c->settings->jailer_uid;
+	*ret_gid = own ? c->vmm_gid : c->settings->jailer_gid;
+}
+
 char **fc_jailer_argv(const char *jailer_bin, const char *fc_bin, const VmmLaunchConfig *c)
 {
 	const VmmSettings *s = c->settings;
 	char **v = NULL;
+	uid_t uid;
+	gid_t gid;
+	fc_jail_user(c, &uid, &gid);
 	argv_add(&v, jailer_bin);
 	argv_add(&v, "--id");
 	argv_add(&v, c->vm_id);
 	argv_add(&v, "--exec-file");
 	argv_add(&v, fc_bin);
 	argv_add(&v, "--uid");
-	strv_push(&v, xasprintf("%u", (unsigned)s->jailer_uid));
+	strv_push(&v, xasprintf("%u", (unsigned)uid));
 	argv_add(&v, "--gid");
-	strv_push(&v, xasprintf("%u", (unsigned)s->jailer_gid));
+	strv_push(&v, xasprintf("%u", (unsigned)gid));
 	argv_add(&v, "--chroot-base-dir");
 	argv_add(&v, s->chroot_base ? s->chroot_base : FC_DEFAULT_CHROOT_BASE);
 	/* The jailer passes --id itself; only the socket follows "--". */
@@ -217,17 +228,6 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-/* True when something accepts connections on the unix socket at path. */
-static bool socket_answers(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return false;
-	strcpy(sa.sun_path, path);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	return fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-}
-
 /* Wait until our child pid serves its API socket. The child is not reaped
  * here unless it died, so its pid cannot be recycled meanwhile. */
 static int wait_for_socket(const VmmLaunchConfig *c, pid_t pid)
@@ -242,8 +242,14 @@ static int wait_for_socket(const VmmLaunchConfig *c, pid_t pid)
 					 "socket %s appeared; see %s",
 					 c->name, code, c->api_sock, c->log_path);
 		}
-		if (socket_answers(c->api_sock))
+		/* Only our child counts: SO_PEERCRED must name it. */
+		int r = proc_socket_served_by(c->api_sock, pid);
+		if (r == 0)
 			return 0;
+		if (r == -EPERM)
+			return log_errno(r, "vm %s: %s is served by another process than "
+					    "firecracker pid %d",
+					 c->name, c->api_sock, (int)pid);
 		if (time_now_ms() >= deadline)
 			return log_errno(-ETIMEDOUT,
 					 "vm %s: firecracker API socket %s not ready after %u ms; "
@@ -254,7 +260,7 @@ static int wait_for_socket(const VmmLaunchConfig *c, pid_t pid)
 }
 
 /* Send the boot plan in order; stop at the first refusal. */
-static int configure_and_start(const VmmLaunchConfig *c, const FcGuestPaths *gp)
+static int configure_and_start(const VmmLaunchConfig *c, pid_t pid, const FcGuestPaths *gp)
 {
 	FcBootPlan plan;
 	int r = 0;
@@ -264,7 +270,7 @@ static int configure_and_start(const VmmLaunchConfig *c, const FcGuestPaths *gp)
 		const FcRequest *q = &plan.req[i];
 		FcApiResponse resp;
 		unsigned t = i + 1 == plan.n ? FC_START_TIMEOUT_MS : FC_API_TIMEOUT_MS;
-		r = fc_api_request(c->api_sock, q->method, q->path, q->body, t, &resp);
+		r = fc_api_request_to(c->api_sock, pid, q->method, q->path, q->body, t, &resp);
 		if (r < 0)
 			log_errno(r, "vm %s: firecracker %s %s failed: %s", c->name, q->method,
 				  q->path, resp.error ? resp.error : "?");
@@ -290,21 +296,35 @@ static int remove_stale_socket(const VmmLaunchConfig *c)
 
 /* ---- jail preparation -------------------------------------------------- */
 
+/* Put src into the jail as in_jail: a regular file is hard-linked (the
+ * chroot base must share its filesystem); a block device (a dm-snapshot
+ * root disk) gets its own node made with mknod, since a device node on
+ * devtmpfs cannot be linked across filesystems. Disks (writable) are given
+ * to the jail user, who must read and write them; the kernel and initrd
+ * only need to be world-readable. */
 static int jail_link(const VmmLaunchConfig *c, const char *jail, const char *src,
 		     const char *in_jail, bool writable)
 {
 	_cleanup_free_ char *dst = xasprintf("%s%s", jail, in_jail);
-	const VmmSettings *s = c->settings;
-	if (link(src, dst) < 0)
+	struct stat st;
+	uid_t uid;
+	gid_t gid;
+	fc_jail_user(c, &uid, &gid);
+	if (stat(src, &st) < 0)
+		return log_errno(-errno, "vm %s: %s: %m", c->name, src);
+	if (S_ISBLK(st.st_mode)) {
+		if (mknod(dst, S_IFBLK | 0600, st.st_rdev) < 0)
+			return log_errno(-errno, "vm %s: mknod %s (block %u:%u, for %s) in the "
+						 "jail: %m",
+					 c->name, dst, major(st.st_rdev), minor(st.st_rdev), src);
+	} else if (link(src, dst) < 0)
 		return log_errno(-errno,
 				 "vm %s: hard-link %s into jail as %s: %m (the chroot base must be "
 				 "on the same filesystem as the VM's files)",
 				 c->name, src, dst);
-	/* The jailed process runs as uid:gid and must be able to write its
-	 * disks; the kernel and initrd only need to be world-readable. */
-	if (writable && chown(dst, s->jailer_uid, s->jailer_gid) < 0)
+	if (writable && chown(dst, uid, gid) < 0)
 		return log_errno(-errno, "vm %s: chown %s to %u:%u: %m", c->name, dst,
-				 (unsigned)s->jailer_uid, (unsigned)s->jailer_gid);
+				 (unsigned)uid, (unsigned)gid);
 	return 0;
 }
 
@@ -359,6 +379,14 @@ static int launch_prepare(const VmmLaunchConfig *c, char ***ret_argv, char **ret
 				 "vm %s: jailer needs an absolute firecracker path (got %s) and an "
 				 "id of 1-64 [A-Za-z0-9-] (got %s)",
 				 c->name, fc, c->vm_id);
+	uid_t uid;
+	gid_t gid;
+	fc_jail_user(c, &uid, &gid);
+	if (uid == 0 || gid == 0)
+		return log_errno(-EPERM,
+				 "vm %s: the jailer would run firecracker as root (uid %u gid %u); "
+				 "give each VM its own user or set --jailer-uid/--jailer-gid",
+				 c->name, (unsigned)uid, (unsigned)gid);
 	_cleanup_free_ char *jail = fc_jail_root(s, fc, c->vm_id);
 	r = fc_jail_prepare(c, jail);
 	*ret_jail = TAKE_PTR(jail);
@@ -376,6 +404,9 @@ static int launch_spawn(const VmmLaunchConfig *c, char **argv, VmmProcess *ret)
 		.stderr_path = c->log_path,
 		.cwd = c->vm_dir,
 		.new_session = true,
+		/* The pid is recorded before firecracker runs (vmm.h). */
+		.before_exec = c->record_pid,
+		.userdata = c->record_userdata,
 	};
 	pid_t pid;
 	uint64_t st;
@@ -422,7 +453,7 @@ static int fc_launch(const VmmLaunchConfig *c, VmmProcess *ret)
 	r = wait_for_socket(c, p.pid);
 	if (r >= 0) {
 		fc_guest_paths(c, jail != NULL, &gp);
-		r = configure_and_start(c, &gp);
+		r = configure_and_start(c, p.pid, &gp);
 		fc_guest_paths_done(&gp);
 	}
 	if (r < 0) {
@@ -462,42 +493,53 @@ static int fc_kill(const VmmProcess *p)
 	return r == -ETIMEDOUT ? 0 : r;
 }
 
-/* The pid listening on path, asked of the socket itself (SO_PEERCRED is the
- * listener's credentials). Needed for jailed VMs: their socket was bound as
- * FC_JAIL_API_SOCK inside the chroot, which is how /proc/net/unix lists it. */
-static int peer_pid(const char *path, pid_t *ret)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -ESRCH;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0)
-		return -ESRCH;
-	*ret = cred.pid;
-	return 0;
-}
-
+/* Whoever listens on api_sock as our connect() reaches it: through the
+ * symlink into the jail too (a jailed socket was bound as FC_JAIL_API_SOCK,
+ * which is all /proc/net/unix would show). */
 static int fc_find(const char *api_sock, VmmProcess *ret)
 {
-	pid_t pid;
-	uint64_t st;
-	struct stat sb;
-	int r = proc_find_by_unix_socket(api_sock, &pid);
-	if (r == -ESRCH && lstat(api_sock, &sb) == 0 && S_ISLNK(sb.st_mode))
-		r = peer_pid(api_sock, &pid);
-	if (r < 0)
+	return proc_find_socket_owner(api_sock, &ret->pid, &ret->start_time);
+}
+
+/* A firecracker that was spawned but never got InstanceStart (its launch
+ * was cut short by a controller crash) runs no guest: not launched. */
+static int fc_launched(const char *api_sock, const VmmProcess *p)
+{
+	FcApiResponse resp;
+	int r = fc_api_request_to(api_sock, p->pid, "GET", "/", NULL, FC_API_TIMEOUT_MS, &resp);
+	if (r < 0) {
+		log_warn_errno(r, "firecracker pid %d: GET / on %s: %s", (int)p->pid, api_sock,
+			       resp.error ? resp.error : "?");
+		fc_api_response_done(&resp);
 		return r;
-	r = proc_start_time(pid, &st);
-	if (r < 0)
-		return r;
-	*ret = (VmmProcess){ .pid = pid, .start_time = st };
+	}
+	json_object *o = json_tokener_parse(resp.body), *state = NULL;
+	fc_api_response_done(&resp);
+	r = -EBADMSG;
+	if (o && json_object_object_get_ex(o, "state", &state) &&
+	    json_object_is_type(state, json_type_string))
+		r = !streq(json_object_get_string(state), "Not started");
+	json_object_put(o);
+	return r;
+}
+
+static int fc_tap_user(const VmmLaunchConfig *c, uid_t *ret_uid, gid_t *ret_gid)
+{
+	if (!c->settings->jailer_bin)
+		return 0; /* firecracker runs as root and opens the tap itself */
+	fc_jail_user(c, ret_uid, ret_gid);
+	return *ret_uid != 0;
+}
+
+static int fc_cleanup(const VmmSettings *s, const char *vm_id)
+{
+	if (!s->jailer_bin || !fc_jailer_id_valid(vm_id))
+		return 0;
+	_cleanup_free_ char *jail = fc_jail_root(s, fc_bin_name(s), vm_id);
+	_cleanup_free_ char *jail_dir = xstrndup(jail, strlen(jail) - strlen("/root"));
+	int r = rm_rf(jail_dir);
+	if (r < 0 && r != -ENOENT)
+		return log_errno(r, "remove jail %s: %m", jail_dir);
 	return 0;
 }
 
@@ -529,5 +571,8 @@ const VmmDriver vmm_firecracker_driver = {
 	.request_stop = fc_request_stop,
 	.kill = fc_kill,
 	.find = fc_find,
+	.launched = fc_launched,
+	.tap_user = fc_tap_user,
+	.cleanup = fc_cleanup,
 	.describe = fc_describe,
 };

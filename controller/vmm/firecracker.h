@@ -9,11 +9,15 @@
  *           Firecracker writes the guest serial console to its stdout.
  *   jailed: jailer --id <vm_id> --exec-file <fc> --uid U --gid G
  *                  --chroot-base-dir <base> -- --api-sock /api.sock
- *           The jail root is <base>/<basename(fc)>/<vm_id>/root; the kernel,
- *           initrd and disks are hard-linked into it under fixed names
- *           (FC_JAIL_*), so the API is given in-jail paths, and api_sock is
- *           made a symlink to <jail root>/api.sock. The jail directory stays
- *           after the VM exits and is replaced on the next launch.
+ *           U:G is the VM's own user (vmm_uid/gid), else --jailer-uid/gid;
+ *           never root. The jail root is <base>/<basename(fc)>/<vm_id>/root;
+ *           the kernel, initrd and disks are hard-linked into it under fixed
+ *           names (FC_JAIL_*; a dm block device gets its own node by mknod),
+ *           so the API is given in-jail paths, and api_sock is made a symlink
+ *           to <jail root>/api.sock. The jailer execs firecracker in its own
+ *           pid (no --new-pid-ns, no --daemonize), so the pid recorded at
+ *           spawn is the VMM's. The jail directory is replaced on the next
+ *           launch and removed by cleanup() at teardown.
  *
  * All returned strings / string vectors are owned by the caller. */
 #pragma once
@@ -41,6 +45,9 @@
 
 /* argv for running firecracker directly. */
 char **fc_argv(const char *fc_bin, const VmmLaunchConfig *c);
+/* The user:group a jailed firecracker runs as: the VM's own (vmm_uid/gid)
+ * when it has one, else --jailer-uid/--jailer-gid. launch refuses root. */
+void fc_jail_user(const VmmLaunchConfig *c, uid_t *ret_uid, gid_t *ret_gid);
 /* argv for running firecracker through the jailer (fc_bin must be absolute). */
 char **fc_jailer_argv(const char *jailer_bin, const char *fc_bin, const VmmLaunchConfig *c);
 /* True when id is acceptable to the jailer: [A-Za-z0-9-]{1,64}. */
@@ -49,9 +56,10 @@ bool fc_jailer_id_valid(const char *id);
 char *fc_jail_root(const VmmSettings *s, const char *fc_bin, const char *vm_id);
 
 /* Make a fresh jail root (removing <jail>/.. first), hard-link the kernel,
- * initrd and disks into it under the FC_JAIL_* names (disks chowned to the
- * jailer uid:gid), and make c->api_sock a symlink to <jail>/api.sock.
- * -EXDEV when the chroot base is on another filesystem than the files. */
+ * initrd and disks into it under the FC_JAIL_* names (a block device: mknod
+ * of the same device; disks chowned to fc_jail_user()), and make
+ * c->api_sock a symlink to <jail>/api.sock. -EXDEV when the chroot base is
+ * on another filesystem than the files. */
 int fc_jail_prepare(const VmmLaunchConfig *c, const char *jail);
 
 /* The files Firecracker is told about, as it will see them. */

@@ -311,7 +311,8 @@ static int spawn_qemu(const VmmLaunchConfig *c, pid_t *ret_pid)
 	r = qemu_build_argv(c, bin, kvm, kvm ? 0 : qemu_host_tsc_khz(), &argv);
 	if (r < 0)
 		return r;
-	SpawnOptions o = { .stdout_path = c->log_path, .cwd = c->vm_dir, .new_session = true };
+	SpawnOptions o = { .stdout_path = c->log_path, .cwd = c->vm_dir, .new_session = true,
+			   .before_exec = c->record_pid, .userdata = c->record_userdata };
 	r = proc_spawn(argv, NULL, &o, ret_pid);
 	if (r < 0)
 		return log_errno(r, "vm %s: exec %s: %m", c->name, bin);

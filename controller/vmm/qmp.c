@@ -159,9 +159,17 @@ static int connect_unix(const char *path, uint64_t deadline)
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		/* A full backlog reports EAGAIN on a non-blocking unix socket. */
-		if (errno != EINPROGRESS && errno != EAGAIN)
+	/* A full backlog reports EAGAIN on a non-blocking unix socket, and the
+	 * socket is then NOT connecting: try again until the deadline (QEMU
+	 * listens with a backlog of 1 and drains it once its client leaves). */
+	int c;
+	while ((c = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 && errno == EAGAIN) {
+		if (time_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(5 * 1000);
+	}
+	if (c < 0) {
+		if (errno != EINPROGRESS)
 			return -errno;
 		int r = wait_fd(fd, POLLOUT, deadline);
 		if (r < 0)

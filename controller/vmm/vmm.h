@@ -6,8 +6,11 @@
  * by net/ and storage/ before launch and passed in VmmLaunchConfig. Every
  * VMM process is started detached (own session, no parent-death signal,
  * stdio to log files) so VMs outlive the controller, and each holds a unix
- * API socket at a deterministic path, which is how a restarted controller
- * finds it again (find()).
+ * API socket at a deterministic path. A VMM's identity is its pid + start
+ * time, handed to the caller's record_pid hook before the VMM may exec (see
+ * util/proc.h), never the socket path: a restarted controller finds its
+ * VMMs from what it recorded, and checks a socket's server (SO_PEERCRED)
+ * before it talks to it.
  *
  * No operation blocks for longer than its documented bound: the event loop
  * waits for exits with pidfds, not the driver. */
@@ -50,6 +53,13 @@ typedef struct {
 	unsigned prefix_len;     /* e.g. 24 */
 	unsigned vcpus;
 	unsigned memory_mib;
+	/* Write-ahead identity: called after fork, before the VMM may exec;
+	 * the VMM does not run unless it returns >= 0. NULL: none. */
+	int (*record_pid)(void *userdata, pid_t pid, uint64_t start_time);
+	void *record_userdata;
+	/* The VM's own unprivileged user (per-VM allocation); 0: none. */
+	uid_t vmm_uid;
+	gid_t vmm_gid;
 } VmmLaunchConfig;
 
 /* A VMM process as identified by the kernel: pid plus its start time (field
@@ -73,8 +83,21 @@ typedef struct VmmDriver {
 	int (*request_stop)(const char *api_sock);
 	/* Stop the VMM now (SIGKILL after verifying identity). -ESRCH if gone. */
 	int (*kill)(const VmmProcess *p);
-	/* Find the live process serving api_sock. -ESRCH when none. */
+	/* The live process listening on api_sock, as our own connect()
+	 * reaches it (SO_PEERCRED). -ESRCH when none. Not an identity: a
+	 * caller compares it with the recorded pid. */
 	int (*find)(const char *api_sock, VmmProcess *ret);
+	/* Optional. Is the recorded, live VMM p one that finished its launch
+	 * (a crash can leave one spawned but never booted)? 1 yes, 0 no (kill
+	 * it), -errno when it cannot tell (keep it). */
+	int (*launched)(const char *api_sock, const VmmProcess *p);
+	/* Optional. The user:gid the VMM opens its tap as, when that is not
+	 * root (the tap must then be owned by it: TUNSETOWNER). 1 and the ids
+	 * when so, 0 when the VMM opens its tap with privileges. */
+	int (*tap_user)(const VmmLaunchConfig *c, uid_t *ret_uid, gid_t *ret_gid);
+	/* Optional. Remove what the driver made for vm_id outside the VM dir
+	 * (the jail). Idempotent; the VMM is already gone. */
+	int (*cleanup)(const VmmSettings *s, const char *vm_id);
 	/* One-line JSON description from the VMM's API (state, vcpus, ...).
 	 * Caller frees. */
 	int (*describe)(const char *api_sock, char **ret_json);

@@ -10,6 +10,8 @@
  *   fc-tool find SOCK                         prints "<pid> <start_time>"
  *   fc-tool describe SOCK                     prints the JSON
  *   fc-tool stop SOCK                         SendCtrlAltDel
+ *   fc-tool launched SOCK PID START           prints 1 (booted), 0 (never got
+ *                                             InstanceStart) or fails (-errno)
  *   fc-tool kill PID START
  *   fc-tool wait PID START TIMEOUT_MS         exit 0 once the process is gone */
 #include "util/log.h"
@@ -145,6 +147,20 @@ int main(int argc, char **argv)
 		return drv->available(&s) ? 0 : 1;
 	if (streq(cmd, "launch"))
 		return cmd_launch(&s, argc - i, argv + i);
+	if (streq(cmd, "launched") && argc - i == 3) {
+		VmmProcess p = { .pid = (pid_t)to_unsigned(argv[i + 1]) };
+		uint64_t st;
+		if (parse_u64(argv[i + 2], 0, UINT64_MAX, &st) < 0)
+			return usage();
+		p.start_time = st;
+		int r = drv->launched(argv[i], &p);
+		if (r < 0) {
+			fprintf(stderr, "fc-tool: launched: %s\n", strerror(-r));
+			return 1;
+		}
+		printf("%d\n", r);
+		return 0;
+	}
 	if ((streq(cmd, "kill") || streq(cmd, "wait")) && argc - i >= 2)
 		return cmd_on_process(cmd, argc - i, argv + i);
 	if (argc - i == 1)

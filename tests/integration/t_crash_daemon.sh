@@ -2,7 +2,9 @@
 # bangerd killed at any moment must converge, with real QEMU guests in a
 # private netns:
 #  1. bangerd dies (SIGKILL via $BANGER_CRASHPOINT) mid-start at tap-recorded,
-#     then tap-created, disk-ready and launched; a normal restart converges: the VM is
+#     then tap-created, disk-ready, vmm-spawned (forked, pid not yet recorded:
+#     the child waits at a gate), pid-recorded (recorded, not yet exec'd) and
+#     launched; a normal restart converges: the VM is
 #     Running + Ready once, on the VMM the crashed run launched (adopted, no
 #     duplicate), nothing else left.
 #  2. A storm: random applies / edits / deletes of 3 specs (Running and
@@ -48,7 +50,16 @@ msleep() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
 
 # ---- 1. crash points mid-start, then a normal restart -------------------------------
 guest_yaml c1 | put "$SPEC/c1.yaml"
-for point in tap-recorded tap-created disk-ready launched; do
+# The gated child of a crashed spawn is a fork of bangerd: same command line.
+forks() { pgrep -f "bangerd --spec-dir $SPEC" || true; }
+recorded_pid() { json "$(ls "$STATE"/vms/*/handles.json)" 'd.get("pid", 0)' 2>/dev/null || echo 0; }
+# spawn_undone PID: no VMM, no fork of bangerd left, the recorded pid is PID
+# (0: none) and, if one, that process is gone.
+spawn_undone() {
+	[ -z "$(vmms)" ] && [ -z "$(forks)" ] && [ "$(recorded_pid)" = "$1" ] &&
+		{ [ "$1" = 0 ] || pid_gone "$1"; }
+}
+for point in tap-recorded tap-created disk-ready vmm-spawned pid-recorded launched; do
 	BANGER_CRASHPOINT=$point start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 	rc=0
 	wait "$BANGERD_PID" || rc=$?
@@ -61,8 +72,14 @@ for point in tap-recorded tap-created disk-ready launched; do
 	tap-created) check "crash at $point: left a tap behind" test "$(ip -o link show | grep -c 'bgr-')" = 1 ;;
 	disk-ready) check "crash at $point: left a tap and a root disk, no VMM" \
 		test "$(ip -o link show | grep -c 'bgr-')" = 1 -a -n "$(ls "$STATE"/vms/*/root.qcow2 2>/dev/null)" -a -z "$(vmms)" ;;
+	vmm-spawned) check "crash at $point: no VMM ran, no pid recorded, the gated child exited" \
+		wait_until 5 spawn_undone 0 ;;
+	pid-recorded) RPID=$(recorded_pid)
+		check "crash at $point: pid $RPID recorded, that child exited without becoming a VMM" \
+			wait_until 5 spawn_undone "$RPID" ;;
 	launched) LPID=$(vmms | awk '$2 == "c1" {print $1}')
-		check "crash at $point: left one running VMM (pid $LPID)" test "$(vmm_count c1)" = 1 ;;
+		check "crash at $point: left one running VMM (pid $LPID)" test "$(vmm_count c1)" = 1
+		check "crash at $point: its pid was recorded before it ran (write-ahead)" test "$(recorded_pid)" = "$LPID" ;;
 	esac
 done
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"

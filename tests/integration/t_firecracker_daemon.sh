@@ -67,6 +67,8 @@ check "configured in order: boot-source, rootfs, machine-config, eth0, InstanceS
 check "machine-config carries vcpus/memory" grep -q '"vcpu_count": 2, "mem_size_mib": 256' "$log"
 tap=$(status_field fc-1 'd["runtime"]["tap"]')
 check "tap handed to firecracker exists ($tap)" bash -c "grep -q '\"host_dev_name\": \"$tap\"' '$log' && ip link show '$tap' >/dev/null"
+check "the tap has an owner (root: firecracker unjailed), so no other user may attach to it" \
+	bash -c "ip -d link show '$tap' | grep -q 'user root group root'"
 check "raw CoW root disk (firecracker reads raw only)" bash -c "grep -q 'root.img\\|root.reflink.img' '$log'"
 check "boot args carry the guest IP" grep -q "ip=$(vm_ip fc-1)::172.16.0.1:255.255.255.0:fc-1:eth0:off" "$log"
 

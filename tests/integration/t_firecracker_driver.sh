@@ -139,6 +139,13 @@ desc=$("$TOOL" describe "$sock" 2>/dev/null)
 check "describe() shows Running and the vm id" \
 	bash -c "grep -q '\"state\":\"Running\"' <<<'$desc' && grep -q '\"id\":\"id-vm1\"' <<<'$desc'"
 
+check "launched(): 1 for the booted VMM, asked of its own pid" \
+	[ "$("$TOOL" launched "$sock" "$pid" "$st" 2>/dev/null)" = 1 ]
+if "$TOOL" launched "$sock" 1 0 >/dev/null 2>"$tmp/vm1/peer.err"; then
+	nok "launched(): refused when the socket's server is not the given pid"
+else ok "launched(): refused when the socket's server is not the given pid"; fi
+check "... saying another process serves it (SO_PEERCRED), nothing sent" \
+	grep -q "served by another process than pid 1" "$tmp/vm1/peer.err"
 check "graceful stop (SendCtrlAltDel) accepted" "$TOOL" stop "$sock"
 check "process exits after the stop request" "$TOOL" wait "$pid" "$st" 5000
 check "process is gone" gone "$pid"
@@ -234,6 +241,10 @@ expect "endpoint the double does not implement -> 400, says so" 400 'does not im
 	PUT /vsock '{"guest_cid": 3, "uds_path": "v.sock"}'
 expect "path not in the spec -> 400" 400 'Invalid request' GET /no-such-thing
 expect "InstanceInfo before start" 200 '"state": "Not started"' GET /
+rawst=$(awk '{print $22}' "/proc/$rawpid/stat" 2>/dev/null)
+# the wrapper execs, so $rawpid is the double that listens
+check "launched(): 0 for a VMM that never got InstanceStart (a cut-short launch)" \
+	[ "$("$TOOL" launched "$tmp/raw/api.sock" "$rawpid" "$rawst" 2>/dev/null)" = 0 ]
 kill "$rawpid" 2>/dev/null
 
 if $PY "$DOUBLE" --api-sock "$tmp/raw/x.sock" --bogus-flag >/dev/null 2>&1; then

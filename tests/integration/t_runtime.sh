@@ -71,9 +71,12 @@ check "teardown --remove after kill -9: nothing left: '$left'" test -z "$left"
 # ---- (c) SIGKILL at every write-ahead point of a start ---------------------------
 # What each point must have left behind before rediscovery (proves the crash
 # happened where it says): the recorded tap only in handles.json, then the
-# tap, then the root disk, then a running VMM whose pid was never recorded.
+# tap, then the root disk, then a forked child that never became the VMM
+# (before and after its pid was recorded: it waits at the spawn gate and
+# exits when the controller dies), then a running VMM whose pid was recorded
+# before it ran (write-ahead).
 n=10
-for point in tap-recorded tap-created disk-ready launched; do
+for point in tap-recorded tap-created disk-ready vmm-spawned pid-recorded launched; do
 	n=$((n + 1))
 	U=$(uid_for $n)
 	TAP=$(tap_of $U)
@@ -93,10 +96,18 @@ for point in tap-recorded tap-created disk-ready launched; do
 		check "$point: tap and root disk exist, no VMM" \
 			bash -c "ip link show $TAP >/dev/null && test -f '$STATE/vms/$U/root.qcow2'"
 		check "$point: ...and no VMM" test -z "$(vmm_pids $U)" ;;
+	vmm-spawned)
+		check "$point: no pid recorded, no VMM ran" \
+			bash -c "! grep -q '\"pid\"' '$H' && test -z '$(vmm_pids $U)'" ;;
+	pid-recorded)
+		rpid=$(json "$H" 'd["pid"]' 2>/dev/null)
+		check "$point: pid ${rpid:-none} recorded, that child exited without becoming the VMM" \
+			wait_until 5 bash -c "[ -n '$rpid' ] && { [ ! -e /proc/$rpid/stat ] || [ \$(awk '{print \$3}' /proc/$rpid/stat) = Z ]; }"
+		check "$point: ...and no VMM" test -z "$(vmm_pids $U)" ;;
 	launched)
 		vpid=$(vmm_pids $U)
-		check "$point: a VMM runs (pid $vpid) but its pid was never recorded" \
-			bash -c "test -n '$vpid' && ! grep -q '\"pid\"' '$H'" ;;
+		check "$point: a VMM runs (pid $vpid), its pid recorded before it ran" \
+			bash -c "test -n '$vpid' && grep -q '\"pid\":$vpid' '$H'" ;;
 	esac
 	out=$(vt rediscover cp-$point $U)
 	if [ $point = launched ]; then

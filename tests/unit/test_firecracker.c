@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+static void touch(const char *path);
+
 static const VmmSettings plain_settings = { 0 };
 static const VmmSettings jail_settings = {
 	.jailer_bin = "/usr/bin/jailer",
@@ -68,6 +70,72 @@ static void test_argv(void)
 	c.settings = &dflt;
 	_cleanup_strv_free_ char **d = fc_jailer_argv("jailer", "/fc/firecracker", &c);
 	CHECK_STREQ(d[10], "/srv/jailer", "jailer default chroot base");
+}
+
+/* The VM's own user wins over --jailer-uid/--jailer-gid, which remain the
+ * fallback only when the VM has none. */
+static void test_jail_user(void)
+{
+	VmmLaunchConfig c = base_config(&jail_settings);
+	uid_t u;
+	gid_t g;
+	fc_jail_user(&c, &u, &g);
+	CHECK(u == 123 && g == 100, "no per-VM user: --jailer-uid/--jailer-gid");
+	c.vmm_uid = 70001;
+	c.vmm_gid = 70001;
+	fc_jail_user(&c, &u, &g);
+	CHECK(u == 70001 && g == 70001, "per-VM user wins");
+	_cleanup_strv_free_ char **j = fc_jailer_argv("/usr/bin/jailer", "/opt/fc/firecracker", &c);
+	_cleanup_free_ char *js = join(j);
+	CHECK(strstr(js, "--uid 70001 --gid 70001") != NULL, "jailer argv carries the VM's user: %s",
+	      js);
+	int tu = vmm_firecracker_driver.tap_user(&c, &u, &g);
+	CHECK(tu == 1 && u == 70001 && g == 70001, "jailed firecracker opens its tap as that user");
+	VmmLaunchConfig plain = base_config(&plain_settings);
+	CHECK_INTEQ(vmm_firecracker_driver.tap_user(&plain, &u, &g), 0,
+		    "unjailed firecracker (root) needs no tap owner");
+}
+
+/* A dm-snapshot root disk is a block device: the jail gets its own node
+ * (mknod, same device number), owned by the jail user; a hard link from
+ * devtmpfs into the chroot base would fail with EXDEV. Any block device
+ * shows it; a loop device node exists on every test host. */
+static void test_jail_block_device(void)
+{
+	struct stat bs;
+	const char *blk = "/dev/loop0";
+	if (geteuid() != 0 || stat(blk, &bs) < 0 || !S_ISBLK(bs.st_mode)) {
+		printf("# skipped (not counted): block device node in the jail needs root and %s\n",
+		       blk);
+		return;
+	}
+	char tmpl[] = "/tmp/fc-jail-blk.XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL, "temp dir");
+	if (!dir)
+		return;
+	_cleanup_free_ char *kernel = path_join(dir, "vmlinux");
+	_cleanup_free_ char *sock = path_join(dir, "api.sock");
+	_cleanup_free_ char *base = path_join(dir, "jails");
+	touch(kernel);
+	VmmSettings s = jail_settings;
+	s.chroot_base = base;
+	VmmLaunchConfig c = base_config(&s);
+	c.kernel_path = kernel;
+	c.root_disk = blk;
+	c.api_sock = sock;
+	c.vmm_uid = 70002;
+	c.vmm_gid = 70003;
+	_cleanup_free_ char *jail = fc_jail_root(&s, "/usr/bin/firecracker", c.vm_id);
+	CHECK_INTEQ(fc_jail_prepare(&c, jail), 0, "jail with a block-device root disk prepared");
+	_cleanup_free_ char *jr = xasprintf("%s%s", jail, FC_JAIL_ROOT_DISK);
+	struct stat st;
+	CHECK(lstat(jr, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == bs.st_rdev,
+	      "root disk in the jail is a block node of the same device");
+	CHECK(st.st_ino != bs.st_ino, "... its own node, not a link to %s", blk);
+	CHECK(st.st_uid == 70002 && st.st_gid == 70003 && (st.st_mode & 07777) == 0600,
+	      "... owned by the VM's user, mode 0600");
+	rm_rf(dir);
 }
 
 static void test_jail_paths(void)
@@ -320,8 +388,10 @@ static void test_driver_without_process(void)
 int main(void)
 {
 	test_argv();
+	test_jail_user();
 	test_jail_paths();
 	test_jail_prepare();
+	test_jail_block_device();
 	test_bodies();
 	test_plan_minimal();
 	test_plan_full();

@@ -7,7 +7,9 @@
 #include "util/util.h"
 
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 static void test_sha256(void)
 {
@@ -114,9 +116,86 @@ static void test_proc(void)
 	CHECK(find_executable("sh", &sh) == 0 && sh[0] == '/', "find sh in PATH");
 }
 
+/* The spawn gate: the hook sees the child before it execs, a failing hook
+ * means the program never runs. */
+typedef struct {
+	pid_t pid;
+	uint64_t st;
+	char comm[64];
+	int result;
+} GateSeen;
+
+static int gate_hook(void *userdata, pid_t pid, uint64_t start_time)
+{
+	GateSeen *g = userdata;
+	char path[64];
+	g->pid = pid;
+	g->st = start_time;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	_cleanup_free_ char *comm = NULL;
+	if (read_file_bounded(path, 64, &comm, NULL) >= 0)
+		snprintf(g->comm, sizeof(g->comm), "%s", comm);
+	return g->result;
+}
+
+static void test_spawn_gate(void)
+{
+	char tmpl[] = "/tmp/banger-gate.XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL, "gate: temp dir");
+	if (!dir)
+		return;
+	_cleanup_free_ char *mark = path_join(dir, "ran");
+	char *argv[] = { "/usr/bin/touch", mark, NULL };
+	GateSeen g = { .result = -EIO };
+	SpawnOptions o = { .before_exec = gate_hook, .userdata = &g };
+	pid_t pid = 0;
+	CHECK_INTEQ(proc_spawn(argv, NULL, &o, &pid), -EIO, "gate: the hook's error is returned");
+	CHECK(g.pid > 0 && pid == 0, "gate: hook saw the child, no pid handed out");
+	CHECK(!strstr(g.comm, "touch"), "gate: the child had not exec'd yet (comm %s)", g.comm);
+	CHECK(access(mark, F_OK) < 0, "gate: a refused child never runs the program");
+	CHECK(!proc_alive(g.pid, g.st), "gate: the refused child is gone");
+
+	g = (GateSeen){ .result = 0 };
+	CHECK_INTEQ(proc_spawn(argv, NULL, &o, &pid), 0, "gate: open gate spawns");
+	CHECK(pid == g.pid, "gate: the hook got the spawned pid");
+	CHECK_INTEQ(proc_wait_exit(pid, 0, 5000), 0, "gate: the program ran and exited");
+	CHECK(access(mark, F_OK) == 0, "gate: the program ran after the hook");
+	rm_rf(dir);
+}
+
+/* Who serves a socket is asked of the socket (SO_PEERCRED), not of
+ * /proc/net/unix. */
+static void test_socket_peer(void)
+{
+	char tmpl[] = "/tmp/banger-peer.XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL, "peer: temp dir");
+	if (!dir)
+		return;
+	_cleanup_free_ char *path = path_join(dir, "s.sock");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_INTEQ(proc_socket_served_by(path, getpid()), -ESRCH, "peer: no socket: -ESRCH");
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "peer: bound");
+	CHECK_INTEQ(proc_socket_served_by(path, getpid()), -ESRCH, "peer: not listening: -ESRCH");
+	CHECK(listen(fd, 4) == 0, "peer: listening");
+	CHECK_INTEQ(proc_socket_served_by(path, getpid()), 0, "peer: served by us");
+	CHECK_INTEQ(proc_socket_served_by(path, 1), -EPERM, "peer: not served by pid 1");
+	pid_t pid = 0;
+	uint64_t st = 0, own = 0;
+	proc_start_time(getpid(), &own);
+	CHECK(proc_find_socket_owner(path, &pid, &st) == 0 && pid == getpid() && st == own,
+	      "peer: owner is us, with our start time");
+	rm_rf(dir);
+}
+
 int main(void)
 {
 	test_proc();
+	test_spawn_gate();
+	test_socket_peer();
 	test_sha256();
 	test_names();
 	test_parse_u64();
