@@ -4,7 +4,7 @@
 # guest, demo, bench. Non-root: list what is missing and fail.
 set -eu
 
-pkgs_build="make gcc pkg-config libsqlite3-dev libyaml-dev libjson-c-dev libinotifytools0-dev
+pkgs_build="make gcc pkg-config scdoc libsqlite3-dev libyaml-dev libjson-c-dev libinotifytools0-dev
  libdevmapper-dev libnl-3-dev libnl-route-3-dev libcurl4-openssl-dev"
 pkgs_test="$pkgs_build python3 python3-jsonschema python3-yaml iproute2 curl e2fsprogs util-linux procps
  qemu-system-x86 qemu-utils busybox-static cpio xfsprogs"

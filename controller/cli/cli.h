@@ -18,6 +18,7 @@ typedef struct {
 	const char *spec_dir;
 	const char *status_dir;
 	const char *state_dir;
+	const char *runtime_dir;
 } CliDirs;
 
 int cli_apply(const CliDirs *dirs, int argc, char **argv);
