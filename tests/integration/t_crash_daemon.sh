@@ -18,7 +18,7 @@ need_guest
 T=$(mktemp -d /tmp/banger-t-crashd.XXXXXX)
 SPEC=$T/specs
 STATE=$T/state
-STATUS=$SPEC
+STATUS=$T/status
 cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "qemu-system-x86_64.*$T" 2>/dev/null); do kill -9 "$p"; done
