@@ -49,8 +49,7 @@ BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 IMAGEDIR ?= /var/lib/banger/images
 MAN_SRC := $(sort $(wildcard docs/man/*.scd))
 MAN_OUT := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
-BUILD_OUT := $(BUILD)/bangerd $(BUILD)/banger $(MAN_OUT) $(BUILD)/bangerd.service \
-	$(BUILD)/banger.bash-completion
+BUILD_OUT := $(BUILD)/bangerd $(BUILD)/banger $(MAN_OUT) $(BUILD)/banger.bash-completion
 
 MAINS := controller/daemon/bangerd.c controller/cli/banger.c
 LIB_SRC := $(filter-out $(MAINS),$(shell find controller -name '*.c' | sort))
@@ -99,7 +98,9 @@ install: all
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DATADIR)/banger/examples
 	install -m 0755 $(BUILD)/banger $(DESTDIR)$(BINDIR)/banger
 	install -m 0755 $(BUILD)/bangerd $(DESTDIR)$(SBINDIR)/bangerd
-	install -m 0644 $(BUILD)/bangerd.service $(DESTDIR)$(SYSTEMDUNITDIR)/bangerd.service
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/bangerd.service.in \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/bangerd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/bangerd.service
 	install -m 0644 $(BUILD)/man/banger.1 $(DESTDIR)$(MANDIR)/man1/banger.1
 	install -m 0644 $(BUILD)/man/banger-spec.5 $(DESTDIR)$(MANDIR)/man5/banger-spec.5
 	install -m 0644 $(BUILD)/man/bangerd.8 $(DESTDIR)$(MANDIR)/man8/bangerd.8
@@ -147,9 +148,6 @@ man: $(MAN_OUT)
 $(BUILD)/man/%: docs/man/%.scd
 	@mkdir -p $(dir $@)
 	scdoc <$< >$@
-
-$(BUILD)/bangerd.service: packaging/bangerd.service.in
-	sed 's|@SBINDIR@|$(SBINDIR)|g' $< >$@
 
 $(BUILD)/banger.bash-completion: $(BUILD)/banger
 	$(BUILD)/banger completion bash >$@

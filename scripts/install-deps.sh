@@ -10,6 +10,8 @@ pkgs_test="$pkgs_build python3 python3-jsonschema python3-yaml iproute2 curl e2f
  qemu-system-x86 qemu-utils busybox-static cpio xfsprogs"
 pkgs_guest="busybox-static e2fsprogs cpio flex bison libelf-dev bc xz-utils lz4 gcc make"
 pkgs_demo="$pkgs_test"
+# t_install checks the man pages (man --warnings) and the unit (systemd-analyze).
+pkgs_test="$pkgs_test man-db systemd"
 pkgs_bench="$pkgs_test"
 
 want=""
