@@ -106,6 +106,18 @@ if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
 		v=\$(cat $T/dist/dist/VERSION) && tar -xzOf $T/dist/banger-\$v.tar.gz banger-\$v/VERSION | grep -qx \"\$v\""
 fi
 
+# --- images where the examples look -------------------------------------------------------------
+# (make test builds the guest first; here guest-image is a cached no-op.)
+"${MK[@]}" install-guest-image >"$T/images.log" 2>&1
+rc=$?
+[ "$rc" = 0 ] || sed 's/^/# /' "$T/images.log"
+check "make install-guest-image DESTDIR=…" test "$rc" = 0
+for p in $(grep -ho '/var/lib/banger/images/[^ ]*' "$SRC"/specs/examples/*.yaml | sort -u); do
+	check "example image $p installed" test -s "$D$p"
+done
+check "installed images are the built guest" cmp "$D/var/lib/banger/images/bzImage" "$SRC/build/guest/bzImage"
+rm -rf "$D/var"
+
 # --- uninstall ---------------------------------------------------------------------------------
 ro_make uninstall >"$T/uninstall.log" 2>&1
 rc=$?
