@@ -52,7 +52,10 @@ MAN_OUT := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
 BUILD_OUT := $(BUILD)/bangerd $(BUILD)/banger $(MAN_OUT) $(BUILD)/banger.bash-completion
 
 MAINS := controller/daemon/bangerd.c controller/cli/banger.c
-LIB_SRC := $(filter-out $(MAINS),$(shell find controller -name '*.c' | sort))
+# version.o changes with every commit: only the two programs link it, so a
+# commit does not relink every test.
+VERSION_OBJ := $(BUILD)/obj/controller/util/version.o
+LIB_SRC := $(filter-out $(MAINS) controller/util/version.c,$(shell find controller -name '*.c' | sort))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -141,8 +144,8 @@ $(BUILD)/gen/build-version.h: FORCE
 	@mkdir -p $(dir $@)
 	@echo '#define BANGER_VERSION_STRING "$(VERSION)"' >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
-$(BUILD)/obj/controller/util/version.o: $(BUILD)/gen/build-version.h
-$(BUILD)/obj/controller/util/version.o: CFLAGS += -I$(BUILD)/gen
+$(VERSION_OBJ): $(BUILD)/gen/build-version.h
+$(VERSION_OBJ): CFLAGS += -I$(BUILD)/gen
 
 man: $(MAN_OUT)
 $(BUILD)/man/%: docs/man/%.scd
@@ -160,10 +163,10 @@ $(BUILD)/libbanger.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bangerd: $(BUILD)/obj/controller/daemon/bangerd.o $(BUILD)/libbanger.a
+$(BUILD)/bangerd: $(BUILD)/obj/controller/daemon/bangerd.o $(VERSION_OBJ) $(BUILD)/libbanger.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/banger: $(BUILD)/obj/controller/cli/banger.o $(BUILD)/libbanger.a
+$(BUILD)/banger: $(BUILD)/obj/controller/cli/banger.o $(VERSION_OBJ) $(BUILD)/libbanger.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libbanger.a
