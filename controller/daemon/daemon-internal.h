@@ -90,6 +90,7 @@ void vm_state_free(Daemon *d, VmState *vs);
 
 /* service.c: the systemd notification protocol's meaning (no-ops without
  * $NOTIFY_SOCKET). */
+void service_init(Daemon *d);
 void service_ready(Daemon *d);
 void service_update_status(Daemon *d);
 void service_reloading(Daemon *d, bool done);

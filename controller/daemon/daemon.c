@@ -467,6 +467,7 @@ static int loop(Daemon *d)
 int daemon_run(const DaemonConfig *cfg)
 {
 	Daemon d = { .cfg = cfg };
+	service_init(&d);
 	int r = setup(&d);
 	if (r >= 0 && !cfg->once)
 		r = watcher_start(cfg->spec_dir, &d.watcher);

@@ -66,14 +66,20 @@ void service_update_status(Daemon *d)
 	free_and_replace_str(&d->notify_status, line);
 }
 
+/* systemd's watchdog runs from the moment bangerd is started, so a cold
+ * start with thousands of VMs pings between reconcile passes too. */
+void service_init(Daemon *d)
+{
+	d->watchdog_usec = notify_watchdog_usec();
+	d->watchdog_next_ms = 0;
+}
+
 void service_ready(Daemon *d)
 {
 	_cleanup_free_ char *line = status_summary(d);
 	_cleanup_free_ char *msg = xasprintf("READY=1\nSTATUS=%s\nMAINPID=%d", line, (int)getpid());
 	send_or_warn(d, msg);
 	free_and_replace_str(&d->notify_status, line);
-	d->watchdog_usec = notify_watchdog_usec();
-	d->watchdog_next_ms = 0;
 	service_watchdog(d, time_now_ms());
 }
 
