@@ -10,21 +10,25 @@
 # onto the clone's build/guest so the kernel is not compiled again (its cache
 # is keyed by the package versions, which a fresh bookworm root shares).
 # Everything mounted lives in a private mount namespace and goes with it; the
-# root is removed at the end (BANGER_KEEP_ROOT=1 keeps it). Run as root.
+# root is removed at the end (BANGER_KEEP_ROOT=1 keeps it). For trying the
+# script itself, BANGER_FRESH_ROOT=DIR uses an mmdebstrap output made earlier
+# with the same command (it is consumed: removed at the end). Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 CACHE=$(realpath "${1:-build/guest}")
 [ "$(id -u)" = 0 ] || { echo "ci-fresh-root: run as root" >&2; exit 1; }
 scripts/install-deps.sh ci
-ROOT=$(mktemp -d /var/tmp/banger-fresh-root.XXXXXX)
+ROOT=${BANGER_FRESH_ROOT:-$(mktemp -d /var/tmp/banger-fresh-root.XXXXXX)}
 cleanup() { [ -n "${BANGER_KEEP_ROOT:-}" ] || rm -rf --one-file-system "$ROOT"; }
 trap cleanup EXIT
 
 t0=$SECONDS
-echo "ci-fresh-root: mmdebstrap bookworm into $ROOT"
-mmdebstrap --quiet --variant=minbase --include=make,gcc,git,ca-certificates bookworm "$ROOT"
-echo "ci-fresh-root: root ready in $((SECONDS - t0)) s"
+if [ -z "${BANGER_FRESH_ROOT:-}" ]; then
+	echo "ci-fresh-root: mmdebstrap bookworm into $ROOT"
+	mmdebstrap --quiet --variant=minbase --include=make,gcc,git,ca-certificates bookworm "$ROOT"
+	echo "ci-fresh-root: root ready in $((SECONDS - t0)) s"
+fi
 # What the clone comes from: the commit under test, as a bare repository.
 git clone --quiet --bare "$SRC" "$ROOT/srv/banger.git"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
