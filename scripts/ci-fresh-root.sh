@@ -44,7 +44,15 @@ cd banger
 mkdir -p build/guest
 mount --bind /mnt/guest-cache build/guest
 echo "fresh: make demo"
-make demo </dev/null
+make demo </dev/null 2>&1 | tee /root/demo.out
+# The demo exits 0 whatever the guests did: judge its output. Every running
+# VM Ready, every guest answering its curl, nothing left behind.
+last=$(grep -o '[0-9]* of [0-9]* running VMs ready' /root/demo.out | tail -n 1)
+set -- $last
+[ -n "$last" ] && [ "$1" = "$3" ] && [ "$1" -gt 0 ] || { echo "fresh: demo: not every VM became ready ($last)"; exit 1; }
+! grep -q '(no answer)' /root/demo.out || { echo "fresh: demo: a guest did not answer"; exit 1; }
+grep -q 'taps left: 0' /root/demo.out || { echo "fresh: demo: left taps behind"; exit 1; }
+echo "fresh: demo passed: $last"
 echo "fresh: make unit"
 make unit
 INNER
