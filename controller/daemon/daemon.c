@@ -359,7 +359,9 @@ static int setup(Daemon *d)
 	d->vms = hashmap_new();
 	if ((r = mkdir_p(c->state_dir, 0700)) < 0)
 		return log_errno(r, "create state dir %s: %m", c->state_dir);
-	if ((r = mkdir_p(c->runtime_dir, 0700)) < 0)
+	/* 0711: others may reach the status dir inside (the default
+	 * /run/banger/status) without listing the sockets. */
+	if ((r = mkdir_p(c->runtime_dir, 0711)) < 0)
 		return log_errno(r, "create runtime dir %s: %m", c->runtime_dir);
 	if ((r = take_lock(d, c->state_dir, &d->lockfd)) < 0 ||
 	    (r = take_lock(d, c->runtime_dir, &d->runlockfd)) < 0)
