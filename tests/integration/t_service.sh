@@ -88,6 +88,7 @@ pid=$!
 for _ in $(seq 1 200); do grep -q "initial sync done" "$T/fresh.log" && break; sleep 0.05; done
 echo "spec dir: $(stat -c '%a %U' /etc/banger/vms 2>&1)"
 echo "status dir: $(stat -c '%a' /run/banger/status 2>&1)"
+echo "runtime dir: $(stat -c '%a' /run/banger 2>&1)"
 echo "db: $(ls /var/lib/banger/banger.db 2>&1)"
 cat >/etc/banger/vms/fresh-1.yaml <<YAML
 apiVersion: banger/v1
@@ -112,6 +113,7 @@ sed 's/^/# /' "$T/fresh.out"
 check "no flags: starts on a fresh host" grep -q "initial sync done" "$T/fresh.log"
 check "no flags: spec dir /etc/banger/vms created 0755, root's" grep -qx "spec dir: 755 root" "$T/fresh.out"
 check "no flags: status dir /run/banger/status" grep -qx "status dir: 755" "$T/fresh.out"
+check "no flags: runtime dir /run/banger 0711 (status readable, sockets not listable)" grep -qx "runtime dir: 711" "$T/fresh.out"
 check "no flags: database in /var/lib/banger" grep -qx "db: /var/lib/banger/banger.db" "$T/fresh.out"
 check "no flags: status file in /run/banger/status" grep -qx "status file: fresh-1.status.json" "$T/fresh.out"
 check "no flags: nothing but the spec in the spec dir" grep -qx "spec dir holds: fresh-1.yaml " "$T/fresh.out"
