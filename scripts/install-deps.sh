@@ -1,16 +1,20 @@
 #!/bin/sh
 # install-deps.sh PROFILE... — install the Debian packages a make target needs,
 # only those missing, and only when running as root. Profiles: build, test,
-# guest, demo, bench. Non-root: list what is missing and fail.
+# guest, demo, bench, ci. Non-root: list what is missing and fail.
 set -eu
 
-pkgs_build="make gcc pkg-config libsqlite3-dev libyaml-dev libjson-c-dev libinotifytools0-dev
+pkgs_build="make gcc pkg-config scdoc libsqlite3-dev libyaml-dev libjson-c-dev libinotifytools0-dev
  libdevmapper-dev libnl-3-dev libnl-route-3-dev libcurl4-openssl-dev"
 pkgs_test="$pkgs_build python3 python3-jsonschema python3-yaml iproute2 curl e2fsprogs util-linux procps
  qemu-system-x86 qemu-utils busybox-static cpio xfsprogs zsh"
 pkgs_guest="busybox-static e2fsprogs cpio flex bison libelf-dev bc xz-utils lz4 gcc make"
 pkgs_demo="$pkgs_test"
+# t_install checks the man pages (man --warnings) and the unit (systemd-analyze).
+pkgs_test="$pkgs_test man-db systemd"
 pkgs_bench="$pkgs_test"
+# CI's own tools (scripts/ci-fresh-root.sh), not needed by any make target.
+pkgs_ci="mmdebstrap"
 
 want=""
 for p in "$@"; do

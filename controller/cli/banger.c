@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "util/defaults.h"
 #include "util/log.h"
+#include "util/version.h"
 
 #include <getopt.h>
 #include <stddef.h>
@@ -26,20 +27,16 @@ static void usage(FILE *f)
 		"\n"
 		"Global options, before or after the command (each also from an environment\n"
 		"variable):\n"
-		"  --spec-dir DIR    BANGER_SPEC_DIR    (default " BANGER_DEFAULT_SPEC_DIR ")\n"
-		"  --status-dir DIR  BANGER_STATUS_DIR  (default: the spec dir)\n"
-		"  --state-dir DIR   BANGER_STATE_DIR   (default " BANGER_DEFAULT_STATE_DIR ")\n"
-		"  -h, --help        this help; `banger COMMAND --help` for a command\n"
+		"  --spec-dir DIR     BANGER_SPEC_DIR     (default " BANGER_DEFAULT_SPEC_DIR ")\n"
+		"  --status-dir DIR   BANGER_STATUS_DIR   (default " BANGER_DEFAULT_STATUS_DIR ")\n"
+		"  --state-dir DIR    BANGER_STATE_DIR    (default " BANGER_DEFAULT_STATE_DIR ")\n"
+		"  --runtime-dir DIR  BANGER_RUNTIME_DIR  (default " BANGER_DEFAULT_RUNTIME_DIR ")\n"
+		"  --version          print the version and exit\n"
+		"  -h, --help         this help; `banger COMMAND --help` for a command\n"
 		"\n"
 		"Exit status: 0 success, 1 failure (invalid spec, refused, not found,\n"
 		"timeout), 2 usage error; `banger diff`: 0 no differences, 1 differences,\n"
 		">1 error.\n");
-}
-
-static const char *env_or(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : def;
 }
 
 /* The value of global option `opt` at argv[*i] ("--opt X" or "--opt=X"),
@@ -72,6 +69,7 @@ static int take_global_options(int argc, char **argv, CliDirs *dirs)
 		{ "--spec-dir", offsetof(CliDirs, spec_dir) },
 		{ "--status-dir", offsetof(CliDirs, status_dir) },
 		{ "--state-dir", offsetof(CliDirs, state_dir) },
+		{ "--runtime-dir", offsetof(CliDirs, runtime_dir) },
 	};
 	int out = 1;
 	bool rest = false;
@@ -99,9 +97,10 @@ static int take_global_options(int argc, char **argv, CliDirs *dirs)
 int main(int argc, char **argv)
 {
 	CliDirs dirs = {
-		.spec_dir = env_or("BANGER_SPEC_DIR", BANGER_DEFAULT_SPEC_DIR),
-		.status_dir = env_or("BANGER_STATUS_DIR", NULL),
-		.state_dir = env_or("BANGER_STATE_DIR", BANGER_DEFAULT_STATE_DIR),
+		.spec_dir = banger_env_or(BANGER_ENV_SPEC_DIR, BANGER_DEFAULT_SPEC_DIR),
+		.status_dir = banger_env_or(BANGER_ENV_STATUS_DIR, BANGER_DEFAULT_STATUS_DIR),
+		.state_dir = banger_env_or(BANGER_ENV_STATE_DIR, BANGER_DEFAULT_STATE_DIR),
+		.runtime_dir = banger_env_or(BANGER_ENV_RUNTIME_DIR, BANGER_DEFAULT_RUNTIME_DIR),
 	};
 
 	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, "banger");
@@ -110,8 +109,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!dirs.status_dir)
-		dirs.status_dir = dirs.spec_dir;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -119,6 +116,10 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (streq(cmd, "-h") || streq(cmd, "--help") || streq(cmd, "help")) {
 		usage(stdout);
+		return 0;
+	}
+	if (streq(cmd, "--version")) {
+		printf("banger %s\n", banger_version);
 		return 0;
 	}
 	const CliCommand *c = cli_command_find(cmd);

@@ -15,6 +15,7 @@ typedef struct {
 	const char *spec_dir;
 	const char *status_dir;
 	const char *state_dir;
+	const char *runtime_dir;
 } CliDirs;
 
 /* The command table (commands.c): the one list banger.c dispatches from and

@@ -32,7 +32,7 @@ const CliCommand cli_commands[] = {
 	  "-f --filename -h --help", false },
 	{ "validate", run_validate, "[-f] FILE|DIR|- ...",
 	  "static check of spec files (no host access)", "-f -h --help", false },
-	{ "completion", cli_completion, "zsh", "print a shell completion script", "-h --help",
+	{ "completion", cli_completion, "bash|zsh", "print a shell completion script", "-h --help",
 	  false },
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);

@@ -4,6 +4,7 @@
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/trust.h"
+#include "util/version.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -18,11 +19,14 @@ static void usage(FILE *f)
 		"Keep microVMs in the state their spec files describe. Watches --spec-dir,\n"
 		"stores intent in <state-dir>/banger.db and writes <status-dir>/<name>.status.json.\n"
 		"\n"
-		"  --spec-dir DIR      spec files (BANGER_SPEC_DIR; default " BANGER_DEFAULT_SPEC_DIR ")\n"
-		"  --status-dir DIR    status files (BANGER_STATUS_DIR; default: the spec dir)\n"
+		"  --spec-dir DIR      spec files (BANGER_SPEC_DIR; default " BANGER_DEFAULT_SPEC_DIR ";\n"
+		"                      created if missing while no VM is known)\n"
+		"  --status-dir DIR    status files (BANGER_STATUS_DIR; default "
+		BANGER_DEFAULT_STATUS_DIR ")\n"
 		"  --state-dir DIR     database, VM dirs, lock (BANGER_STATE_DIR; default "
 		BANGER_DEFAULT_STATE_DIR ")\n"
-		"  --runtime-dir DIR   API sockets (default " BANGER_DEFAULT_RUNTIME_DIR ")\n"
+		"  --runtime-dir DIR   API sockets, lock (BANGER_RUNTIME_DIR; default "
+		BANGER_DEFAULT_RUNTIME_DIR ")\n"
 		"  --spec-owner USER   trust spec files and directories owned by USER as well\n"
 		"                      as root (repeatable; the user a GitOps sync runs as)\n"
 		"  --node-name NAME    act only on VMs whose spec.node is unset or NAME\n"
@@ -45,24 +49,26 @@ static void usage(FILE *f)
 		"  --once              one full sync and reconcile pass, then exit\n"
 		"  --log-level LEVEL   error | warn | info | debug (default info)\n"
 		"  --log-format FMT    text | json (default text)\n"
+		"  --version           print the version and exit\n"
 		"  -h, --help          this help\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT exit cleanly (VMs keep running); SIGHUP: full resync.\n"
+		"Under systemd (Type=notify) it reports READY=1 after the initial sync,\n"
+		"a one-line STATUS=, STOPPING=1, and WATCHDOG=1 when WatchdogSec= is set.\n"
 		"Exit status: 0 clean exit, 1 start-up failure, 2 usage error.\n",
 		BANGER_DEFAULT_RESYNC_S);
 }
 
 static char *env_or(const char *name, const char *def)
 {
-	const char *v = getenv(name);
-	return xstrdup(v && *v ? v : def);
+	return xstrdup(banger_env_or(name, def));
 }
 
 static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
-	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER };
+	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER, O_VERSION };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -87,6 +93,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "qemu-bin", required_argument, NULL, O_QEMU },
 		{ "metrics-file", required_argument, NULL, O_METRICS },
 		{ "spec-owner", required_argument, NULL, O_SPEC_OWNER },
+		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -214,6 +221,9 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			c->spec_owners[c->n_spec_owners++] = u;
 			break;
 		}
+		case O_VERSION:
+			printf("bangerd %s\n", banger_version);
+			return 1;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -257,9 +267,10 @@ int main(int argc, char **argv)
 {
 	char host[HOST_NAME_MAX + 1] = "localhost";
 	DaemonConfig c = {
-		.spec_dir = env_or("BANGER_SPEC_DIR", BANGER_DEFAULT_SPEC_DIR),
-		.state_dir = env_or("BANGER_STATE_DIR", BANGER_DEFAULT_STATE_DIR),
-		.runtime_dir = xstrdup(BANGER_DEFAULT_RUNTIME_DIR),
+		.spec_dir = env_or(BANGER_ENV_SPEC_DIR, BANGER_DEFAULT_SPEC_DIR),
+		.status_dir = env_or(BANGER_ENV_STATUS_DIR, BANGER_DEFAULT_STATUS_DIR),
+		.state_dir = env_or(BANGER_ENV_STATE_DIR, BANGER_DEFAULT_STATE_DIR),
+		.runtime_dir = env_or(BANGER_ENV_RUNTIME_DIR, BANGER_DEFAULT_RUNTIME_DIR),
 		.driver = xstrdup("auto"),
 		.resync_s = BANGER_DEFAULT_RESYNC_S,
 		.stop_timeout_s = 10,
@@ -267,9 +278,6 @@ int main(int argc, char **argv)
 		.cidr = xstrdup(BANGER_DEFAULT_CIDR),
 	};
 	strv_push(&c.image_dirs, xstrdup(BANGER_DEFAULT_IMAGE_DIR));
-	const char *st = getenv("BANGER_STATUS_DIR");
-	if (st && *st)
-		c.status_dir = xstrdup(st);
 	gethostname(host, sizeof(host) - 1);
 	c.node_name = xstrdup(host);
 
@@ -278,8 +286,6 @@ int main(int argc, char **argv)
 		daemon_config_done(&c);
 		return r > 0 ? 0 : 2;
 	}
-	if (!c.status_dir)
-		c.status_dir = xstrdup(c.spec_dir);
 	raise_nofile_limit();
 	r = daemon_run(&c);
 	daemon_config_done(&c);

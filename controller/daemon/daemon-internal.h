@@ -77,6 +77,10 @@ struct Daemon {
 	Hashmap *vms;  /* name → VmState */
 	uint64_t resync_at, resync_soon_at;
 	bool stop;
+	/* service.c: systemd notification state */
+	uint64_t watchdog_usec, watchdog_next_ms;
+	char *notify_status; /* last STATUS= sent */
+	bool notify_warned;
 };
 
 void daemon_enqueue(Daemon *d, const char *name);
@@ -104,3 +108,13 @@ int reconcile_rediscover_all(Daemon *d);
  * UINT64_MAX). */
 uint64_t reconcile_due(Daemon *d, uint64_t now);
 void vm_state_free(Daemon *d, VmState *vs);
+
+/* service.c: the systemd notification protocol's meaning (no-ops without
+ * $NOTIFY_SOCKET). */
+void service_init(Daemon *d);
+void service_ready(Daemon *d);
+void service_update_status(Daemon *d);
+void service_reloading(Daemon *d, bool done);
+void service_stopping(Daemon *d);
+void service_watchdog(Daemon *d, uint64_t now_ms);
+uint64_t service_next_deadline(Daemon *d);

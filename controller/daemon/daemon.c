@@ -92,13 +92,18 @@ static void on_spec_changed(void *userdata, const char *name)
 static void run_queue(Daemon *d)
 {
 	char *name;
+	bool worked = false;
 	while ((name = dequeue(d))) {
 		uint64_t t0 = time_now_us();
 		int r = reconcile_name(d, name);
 		metrics_pass(&d->metrics, time_now_us() - t0, r >= 0);
 		reconcile_result(d, name, r);
 		free(name);
+		service_watchdog(d, time_now_ms()); /* a long queue is not a wedged loop */
+		worked = true;
 	}
+	if (worked)
+		service_update_status(d);
 }
 
 /* ---- syncing ----------------------------------------------------------- */
@@ -244,6 +249,7 @@ static void arm_timer(Daemon *d)
 	uint64_t next = reconcile_due(d, time_now_ms());
 	if (d->resync_at < next)
 		next = d->resync_at;
+	next = MIN(next, service_next_deadline(d));
 	size_t st = 0;
 	void *v;
 	if (d->resync_soon_at && d->resync_soon_at < next)
@@ -277,11 +283,14 @@ static void handle_signal(Daemon *d)
 			log_info("signal %s: exiting (VMs keep running)",
 				 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 			d->stop = true;
+			service_stopping(d);
 			break;
 		case SIGHUP:
 			log_info("SIGHUP: full resync");
+			service_reloading(d, false);
 			full_sync(d, "SIGHUP");
 			enqueue_live(d);
+			service_reloading(d, true);
 			break;
 		}
 	}
@@ -356,6 +365,38 @@ static int check_spec_dir_trust(const DaemonConfig *c)
 	return 0;
 }
 
+/* A fresh host has no spec dir yet: make it (root's, 0755). But a missing
+ * spec dir while the store knows VMs is a mistake (an unmounted volume, a
+ * typo in --spec-dir); creating it empty would tear every VM down. */
+static int ensure_spec_dir(Daemon *d)
+{
+	const char *dir = d->cfg->spec_dir;
+	VmRecord **rows = NULL;
+	size_t n = 0;
+	struct stat st;
+	int r;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return log_errno(-ENOTDIR, "spec dir %s is not a directory", dir);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return log_errno(-errno, "spec dir %s: %m", dir);
+	if ((r = store_list_vms(d->store, &rows, &n)) < 0)
+		return log_errno(r, "spec dir %s missing; list known VMs: %m", dir);
+	vm_record_list_free(rows, n);
+	if (n > 0)
+		return log_errno(-ENOENT,
+				 "spec dir %s does not exist, but %zu VMs are known: not creating "
+				 "it empty (that would delete them); create it or fix --spec-dir",
+				 dir, n);
+	if ((r = mkdir_p(dir, 0755)) < 0)
+		return log_errno(r, "create spec dir %s: %m", dir);
+	log_info("created spec dir %s", dir);
+	return 0;
+}
+
 static int setup(Daemon *d)
 {
 	const DaemonConfig *c = d->cfg;
@@ -367,15 +408,12 @@ static int setup(Daemon *d)
 	d->vms = hashmap_new();
 	if ((r = mkdir_p(c->state_dir, 0700)) < 0)
 		return log_errno(r, "create state dir %s: %m", c->state_dir);
-	if ((r = mkdir_p(c->runtime_dir, 0700)) < 0)
+	/* 0711: others may reach the status dir inside (the default
+	 * /run/banger/status) without listing the sockets. */
+	if ((r = mkdir_p(c->runtime_dir, 0711)) < 0)
 		return log_errno(r, "create runtime dir %s: %m", c->runtime_dir);
 	if ((r = take_lock(d, c->state_dir, &d->lockfd)) < 0 ||
 	    (r = take_lock(d, c->runtime_dir, &d->runlockfd)) < 0)
-		return r;
-	struct stat st;
-	if (stat(c->spec_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return log_errno(-ENOTDIR, "spec dir %s is not a directory", c->spec_dir);
-	if ((r = check_spec_dir_trust(c)) < 0)
 		return r;
 	/* SQLite refuses a path with a symlink in it (we open NOFOLLOW). */
 	_cleanup_free_ char *real_state = realpath(c->state_dir, NULL);
@@ -383,6 +421,8 @@ static int setup(Daemon *d)
 		return log_errno(-errno, "resolve state dir %s: %m", c->state_dir);
 	_cleanup_free_ char *db = layout_db_path(real_state);
 	if ((r = store_open(db, &d->store)) < 0)
+		return r;
+	if ((r = ensure_spec_dir(d)) < 0 || (r = check_spec_dir_trust(c)) < 0)
 		return r;
 	if ((r = status_writer_new(c->status_dir, &d->status)) < 0)
 		return r;
@@ -432,6 +472,7 @@ static void teardown(Daemon *d)
 		free(d->queue[d->qhead + i]);
 	free(d->queue);
 	hashmap_free(d->queued);
+	free(d->notify_status);
 	if (d->gone) {
 		size_t st = 0;
 		void *v;
@@ -477,6 +518,7 @@ static int loop(Daemon *d)
 		}
 		run_queue(d);
 		daemon_metrics_flush(d, false);
+		service_watchdog(d, time_now_ms());
 	}
 	return 0;
 }
@@ -484,6 +526,7 @@ static int loop(Daemon *d)
 int daemon_run(const DaemonConfig *cfg)
 {
 	Daemon d = { .cfg = cfg };
+	service_init(&d);
 	int r = setup(&d);
 	if (r >= 0 && !cfg->once)
 		r = watcher_start(cfg->spec_dir, &d.watcher);
@@ -492,6 +535,8 @@ int daemon_run(const DaemonConfig *cfg)
 			 cfg->spec_dir, cfg->status_dir, cfg->state_dir, cfg->node_name);
 		r = initial_sync(&d);
 	}
+	if (r >= 0)
+		service_ready(&d); /* every status file is written and flushed */
 	if (r >= 0 && !cfg->once)
 		r = loop(&d);
 	teardown(&d);

@@ -6,10 +6,22 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 static LogLevel max_level = LOG_LEVEL_INFO;
 static LogFormat log_format = LOG_FORMAT_TEXT;
 static const char *log_ident = "banger";
+/* stderr is a journald stream: it stamps time and identity itself and
+ * reads a "<N>" syslog priority at the start of each line. */
+static bool log_to_journal;
+
+/* syslog(3) priorities, for the journal's "<N>" prefix. */
+static const int level_priority[_LOG_LEVEL_MAX] = {
+	[LOG_LEVEL_ERROR] = 3,
+	[LOG_LEVEL_WARN] = 4,
+	[LOG_LEVEL_INFO] = 6,
+	[LOG_LEVEL_DEBUG] = 7,
+};
 
 static const char *const level_names[_LOG_LEVEL_MAX] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -18,8 +30,25 @@ static const char *const level_names[_LOG_LEVEL_MAX] = {
 	[LOG_LEVEL_DEBUG] = "debug",
 };
 
+/* systemd sets $JOURNAL_STREAM to "DEV:INO" of the stream it connected to
+ * stdout/stderr; it only means our stderr when the numbers still match (a
+ * child whose stderr was redirected inherits the variable, not the stream). */
+bool log_stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+	if (!e || sscanf(e, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_setup(LogLevel level, LogFormat format, const char *ident)
 {
+	log_to_journal = log_stderr_is_journal();
 	max_level = level;
 	log_format = format;
 	if (ident)
@@ -92,9 +121,14 @@ int log_full(LogLevel level, int err, const char *file, int line, const char *fm
 		return ret;
 	char ts[40];
 	time_format_rfc3339_ms(time_now_realtime_ms(), ts, sizeof(ts));
+	if (log_to_journal)
+		fprintf(o, "<%d>", level_priority[level]);
 	if (log_format == LOG_FORMAT_JSON) {
-		fprintf(o, "{\"time\":\"%s\",\"level\":\"%s\",\"ident\":\"%s\",\"msg\":\"", ts,
-			level_names[level], log_ident);
+		fputc('{', o);
+		if (!log_to_journal)
+			fprintf(o, "\"time\":\"%s\",", ts);
+		fprintf(o, "\"level\":\"%s\",\"ident\":\"%s\",\"msg\":\"", level_names[level],
+			log_ident);
 		escape_fputs(o, msg, ESCAPE_JSON);
 		fprintf(o, "\"");
 		if (log_get_level() >= LOG_LEVEL_DEBUG)
@@ -102,8 +136,10 @@ int log_full(LogLevel level, int err, const char *file, int line, const char *fm
 		fprintf(o, "}\n");
 	} else {
 		/* One event, one line: a file name or console text with a
-		 * newline or an escape sequence in it cannot forge a line. */
-		fprintf(o, "%s %s %-5s ", ts, log_ident, level_names[level]);
+		 * newline or an escape sequence in it cannot forge a line. Under
+		 * the journal, level, time and identifier are its own fields. */
+		if (!log_to_journal)
+			fprintf(o, "%s %s %-5s ", ts, log_ident, level_names[level]);
 		escape_fputs(o, msg, ESCAPE_DISPLAY);
 		if (log_get_level() >= LOG_LEVEL_DEBUG)
 			fprintf(o, " (%s:%d)", file, line);

@@ -1,4 +1,5 @@
-/* log.h — leveled logging to stderr, as text or one JSON object per line.
+/* log.h — leveled logging to stderr, as text or one JSON object per line,
+ * in journald's stream format when stderr is the journal.
  *
  * log_errno() returns -abs(err) so call sites can write
  *     return log_errno(r, "vm %s: attach tap: %m", name);
@@ -20,7 +21,11 @@ typedef enum {
 	LOG_FORMAT_JSON,
 } LogFormat;
 
+/* Also decides whether stderr is the journal (log_stderr_is_journal()):
+ * then each line starts with a "<N>" syslog priority and carries no
+ * timestamp, level word or identifier of its own. */
 void log_setup(LogLevel level, LogFormat format, const char *ident);
+bool log_stderr_is_journal(void);
 int log_level_from_string(const char *s); /* -EINVAL on unknown */
 LogLevel log_get_level(void);
 

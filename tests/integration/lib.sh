@@ -83,11 +83,13 @@ YAML
 put() { local tmp; tmp=$(dirname "$1")/.put.$$.tmp; cat >"$tmp" && mv -f "$tmp" "$1"; }
 
 BANGERD_PID=
-# start_bangerd SPEC STATE [EXTRA ARGS...]; log in $T/bangerd.log
+# start_bangerd SPEC STATE [EXTRA ARGS...]; status in $STATUS, log in $T/bangerd.log.
+# Every directory is named: the defaults are the host's own (/etc, /run, /var/lib).
 start_bangerd() {
 	local spec=$1 state=$2
 	shift 2
-	"$BIN/bangerd" --spec-dir "$spec" --state-dir "$state" --runtime-dir "$state/run" \
+	"$BIN/bangerd" --spec-dir "$spec" --status-dir "${STATUS:?set STATUS}" --state-dir "$state" \
+		--runtime-dir "$state/run" \
 		--log-level debug "$@" >>"$T/bangerd.log" 2>&1 &
 	BANGERD_PID=$!
 }
@@ -144,13 +146,13 @@ leaks() {
 pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 
 # guest_test_setup TAG: temp dirs for a bangerd test with real guests (T, SPEC,
-# STATE, STATUS = SPEC) and an EXIT trap that stops bangerd, kills any QEMU
+# STATE, STATUS, all under T) and an EXIT trap that stops bangerd, kills any QEMU
 # left under this test's state dir (never anyone else's) and removes T.
 guest_test_setup() {
 	T=$(test_tmpdir "$1")
 	SPEC=$T/specs
 	STATE=$T/state
-	STATUS=$SPEC
+	STATUS=$T/status
 	mkdir -p "$SPEC" "$STATE"
 	trap guest_test_cleanup EXIT
 }

@@ -8,9 +8,9 @@ cleanup() { stop_bangerd; rm -rf "$T"; }
 trap cleanup EXIT
 SPEC=$T/specs
 STATE=$T/state
-STATUS=$SPEC
+STATUS=$T/status
 mkdir -p "$SPEC" "$STATE" "$T/in"
-export BANGER_SPEC_DIR=$SPEC BANGER_STATE_DIR=$STATE
+export BANGER_SPEC_DIR=$SPEC BANGER_STATUS_DIR=$STATUS BANGER_STATE_DIR=$STATE
 B=$BIN/banger
 
 check "banger --help exits 0" "$B" --help

@@ -20,7 +20,7 @@ need_guest
 T=$(test_tmpdir crashd)
 SPEC=$T/specs
 STATE=$T/state
-STATUS=$SPEC
+STATUS=$T/status
 cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "qemu-system-x86_64.*$T" 2>/dev/null); do kill -9 "$p"; done

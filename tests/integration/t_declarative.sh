@@ -10,7 +10,7 @@ cleanup() { stop_bangerd; rm -rf "$T"; }
 trap cleanup EXIT
 SPEC=$T/specs
 STATE=$T/state
-STATUS=$SPEC
+STATUS=$T/status
 mkdir -p "$SPEC" "$STATE"
 
 start_bangerd "$SPEC" "$STATE" --resync 3600 --node-name test-node
@@ -147,7 +147,8 @@ check "after restart: generation still 2" status_is web-1 'd["generation"]' 2
 check "after restart: status file untouched" test "$(stat -c %i "$STATUS/web-1.status.json")" = "$ino"
 
 # --- one bangerd per state dir --------------------------------------------------------------
-"$BIN/bangerd" --spec-dir "$SPEC" --state-dir "$STATE" --once >"$T/second.log" 2>&1
+"$BIN/bangerd" --spec-dir "$SPEC" --status-dir "$STATUS" --state-dir "$STATE" --runtime-dir "$T/run2" \
+	--once >"$T/second.log" 2>&1
 rc=$?
 check "second bangerd on the same state dir exits 1" test "$rc" = 1
 check "and says who owns the lock" grep -q "another bangerd (pid $BANGERD_PID)" "$T/second.log"

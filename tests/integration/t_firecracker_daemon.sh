@@ -17,7 +17,7 @@ done
 T=$(test_tmpdir fcd)
 SPEC=$T/specs
 STATE=$T/state
-STATUS=$SPEC
+STATUS=$T/status
 cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "firecracker-double.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done

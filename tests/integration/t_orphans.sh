@@ -13,7 +13,7 @@ command -v losetup >/dev/null || skip_all "losetup not installed"
 T=$(test_tmpdir orph)
 SPEC=$T/specs
 STATE=$T/state
-STATUS=$SPEC
+STATUS=$T/status
 cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "qemu-system-x86_64.*$T" 2>/dev/null); do kill -9 "$p"; done
@@ -36,7 +36,7 @@ orphan_qemu() {
 	pgrep -f "qemu-system-x86_64.*$sock"
 }
 stale_socket() { python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$1"; }
-run_once() { "$BIN/bangerd" --spec-dir "$SPEC" --state-dir "$STATE" --runtime-dir "$STATE/run" \
+run_once() { "$BIN/bangerd" --spec-dir "$SPEC" --status-dir "$STATUS" --state-dir "$STATE" --runtime-dir "$STATE/run" \
 	--log-level debug --once "${DARGS[@]}" >>"$T/bangerd.log" 2>&1; }
 
 # Objects no VM owns (round N uses distinct names so each round proves itself).
