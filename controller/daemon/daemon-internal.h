@@ -66,9 +66,16 @@ struct Daemon {
 	Hashmap *vms;  /* name → VmState */
 	uint64_t resync_at, resync_soon_at;
 	bool stop;
+	/* The first pass batches its store writes in one transaction (one
+	 * fsync for thousands of rows); daemon_make_durable() commits it early. */
+	bool batch_tx;
 };
 
 void daemon_enqueue(Daemon *d, const char *name);
+/* Write-ahead point: commit what the open batch transaction holds (guest IP,
+ * paths) before a VMM is launched with it, then open a new batch. No-op
+ * outside a batch. A failure means the facts are not durable: do not launch. */
+int daemon_make_durable(Daemon *d);
 
 /* reconciler.c */
 int reconcile_name(Daemon *d, const char *name);

@@ -274,7 +274,15 @@ static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *
 		goto failed;
 	}
 	vm_paths_for(d->rt, row->uid, &p);
-	store_set_paths(d->store, row->name, p.vm_dir, p.api_sock, p.log_path);
+	r = store_set_paths(d->store, row->name, p.vm_dir, p.api_sock, p.log_path);
+	/* Write-ahead: the guest IP and paths are durable before a VMM uses
+	 * them, or a crash could let another VM take a live guest's IP. */
+	if (r >= 0)
+		r = daemon_make_durable(d);
+	if (r < 0) {
+		err = xasprintf("record guest IP and paths: %s", strerror(-r));
+		goto failed;
+	}
 	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = spec, .guest_ip = ip };
 	r = vm_start(d->rt, &req, &err);
 	if (r < 0)
