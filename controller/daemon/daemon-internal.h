@@ -47,6 +47,10 @@ struct VmState {
 	char *why;        /* e.g. "memoryMiB 256→512" for a spec-change restart */
 	int64_t observed_generation;
 	unsigned error_streak; /* consecutive passes that returned an error */
+	/* at the last start: root disk recreated, or kept on a changed image
+	 * (storage/rootbase.h); NULL when neither */
+	char *disk_note;
+	const char *disk_reason;
 };
 
 struct Daemon {

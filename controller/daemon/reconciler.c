@@ -71,6 +71,7 @@ void vm_state_free(Daemon *d, VmState *vs)
 	free(vs->last_error);
 	free(vs->why);
 	free(vs->exit_desc);
+	free(vs->disk_note);
 	free(vs);
 }
 
@@ -283,8 +284,14 @@ static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *
 		err = xasprintf("record guest IP and paths: %s", strerror(-r));
 		goto failed;
 	}
-	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = spec, .guest_ip = ip };
+	char *note = NULL;
+	const char *note_reason = NULL;
+	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = spec, .guest_ip = ip,
+			       .ret_disk_note = &note, .ret_disk_reason = &note_reason };
 	r = vm_start(d->rt, &req, &err);
+	free(vs->disk_note);
+	vs->disk_note = note;
+	vs->disk_reason = note_reason;
 	if (r < 0)
 		goto failed;
 	if (restart)
@@ -426,6 +433,9 @@ static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
 	if (info && info->conflict)
 		vm_status_set_condition(st, "NameConflict", COND_TRUE, "DuplicateName",
 					info->conflict, now);
+	if (vs && vs->disk_note)
+		vm_status_set_condition(st, "RootDisk", COND_TRUE, vs->disk_reason, vs->disk_note,
+					now);
 	bool ready = dec->phase == VM_PHASE_RUNNING;
 	vm_status_set_condition(st, "Ready", ready ? COND_TRUE : COND_FALSE, dec->reason,
 				ready ? "" : ready_message(dec, vs, spec), now);

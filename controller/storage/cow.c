@@ -344,8 +344,7 @@ static int prepare_dm(const RootDiskRequest *req, off_t size, bool existing, Roo
 
 /* ---- prepare / teardown ---- */
 
-/* The method of a disk already in vm_dir, or COW_AUTO when there is none. */
-static CowMethod existing_method(const char *vm_dir)
+CowMethod cow_existing_method(const char *vm_dir)
 {
 	static const CowMethod order[] = { COW_DM, COW_QCOW2, COW_REFLINK, COW_SPARSE };
 	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
@@ -430,7 +429,7 @@ int root_disk_prepare(const RootDiskRequest *req, RootDisk *ret)
 	int r = check_request(req, &size, &d.base_image);
 	if (r < 0)
 		return r;
-	m = existing_method(req->vm_dir);
+	m = cow_existing_method(req->vm_dir);
 	if (m != COW_AUTO) {
 		log_debug("storage %s: keeping existing %s disk", req->vm_dir, method_names[m]);
 		r = prepare_method(req, m, size, true, &d);
@@ -448,6 +447,22 @@ int root_disk_prepare(const RootDiskRequest *req, RootDisk *ret)
 	return 0;
 }
 
+/* A loop device number is reused as soon as it is free: one recorded long
+ * ago may back another VM's (or the admin's) file now. Detach only when its
+ * backing file is the one recorded; with none recorded (handles from an
+ * older banger) leave it: our loops are autoclear and go with the dm target. */
+static int detach_checked(const char *dev, const char *file)
+{
+	if (!dev)
+		return 0;
+	if (!file) {
+		log_warn("storage: loop %s: no backing file recorded; not detaching it (autoclear "
+			 "frees it with its dm target)", dev);
+		return 0;
+	}
+	return loop_detach_if_backed_by(dev, file);
+}
+
 int root_disk_teardown(const RootDisk *h)
 {
 	int r = 0, k;
@@ -459,18 +474,10 @@ int root_disk_teardown(const RootDisk *h)
 		if (k < 0 && k != -EOPNOTSUPP)
 			r = k;
 	}
-	if (h->cow_loop) {
-		k = h->cow_file ? loop_detach_if_backed_by(h->cow_loop, h->cow_file)
-				: loop_detach(h->cow_loop);
-		if (k < 0 && r == 0)
-			r = k;
-	}
-	if (h->base_loop) {
-		k = h->base_image ? loop_detach_if_backed_by(h->base_loop, h->base_image)
-				  : loop_detach(h->base_loop);
-		if (k < 0 && r == 0)
-			r = k;
-	}
+	if ((k = detach_checked(h->cow_loop, h->cow_file)) < 0 && r == 0)
+		r = k;
+	if ((k = detach_checked(h->base_loop, h->base_image)) < 0 && r == 0)
+		r = k;
 	return r;
 }
 
