@@ -434,7 +434,7 @@ static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
 		vm_status_set_condition(st, "NameConflict", COND_TRUE, "DuplicateName",
 					info->conflict, now);
 	if (vs && vs->disk_note)
-		vm_status_set_condition(st, "RootDisk", COND_TRUE, vs->disk_reason, vs->disk_note,
+		vm_status_set_condition(st, "Disks", COND_TRUE, vs->disk_reason, vs->disk_note,
 					now);
 	bool ready = dec->phase == VM_PHASE_RUNNING;
 	vm_status_set_condition(st, "Ready", ready ? COND_TRUE : COND_FALSE, dec->reason,

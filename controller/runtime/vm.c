@@ -16,6 +16,7 @@
 #include "util/timeutil.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -289,6 +290,14 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 		if (r < 0) {
 			*ret_error = xasprintf("work disk %s: %s", p->work_disk, strerror(-r));
 			return r;
+		}
+		/* The VM starts with the data it had; status says the size is old. */
+		if (r == WORK_DISK_KEPT_OLD_SIZE && req->ret_disk_note && !*req->ret_disk_note) {
+			*req->ret_disk_note = xasprintf("work disk resize to %" PRIu64 " MiB failed "
+							"(see the log); started at its old size",
+							req->spec->work_disk_mib);
+			if (req->ret_disk_reason)
+				*req->ret_disk_reason = "WorkDiskResizeFailed";
 		}
 	}
 	(void)rt;

@@ -187,6 +187,20 @@ static int copy_sparse_fd(int src, int dst, off_t size)
 	return fsync(dst) < 0 ? -errno : 0;
 }
 
+int storage_clone_file(const char *src_path, const char *dst_path)
+{
+	_cleanup_close_ int src = open(src_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), dst = -1;
+	struct stat st;
+	if (src < 0 || fstat(src, &st) < 0)
+		return -errno;
+	dst = open(dst_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (dst < 0)
+		return -errno;
+	if (ioctl(dst, FICLONE, src) == 0)
+		return fsync(dst) < 0 ? -errno : 0;
+	return copy_sparse_fd(src, dst, st.st_size);
+}
+
 static int make_sparse(const char *base, const char *tmp, off_t size)
 {
 	_cleanup_close_ int src = open(base, O_RDONLY | O_CLOEXEC), dst = -1;

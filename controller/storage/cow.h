@@ -66,6 +66,11 @@ const char *cow_disk_file_name(CowMethod m);
  * when there is none. */
 CowMethod cow_existing_method(const char *vm_dir);
 
+/* Copy src to a new file dst (O_EXCL): FICLONE where the filesystem shares
+ * extents, else a sparse copy (holes stay holes); fsynced. On failure dst
+ * may exist half-written: the caller removes it. */
+int storage_clone_file(const char *src, const char *dst);
+
 /* Probe: FICLONE between two tiny temp files in dir works. Leaves nothing. */
 bool cow_reflink_supported(const char *dir);
 

@@ -17,6 +17,7 @@
  *   teardown key=value...           keys: dm_name base_loop cow_loop base_image cow_file
  *   rootbase VM_DIR SPEC_PATH       which base the VM's root disk goes with
  *                                   (rootbase.h): "plan", "base", "note" lines
+ *   clone SRC DST                   storage_clone_file (reflink, else sparse copy)
  *   workdisk PATH MIB               1 created/grown, 0 kept
  *   imagecheck PATH ROOT...         the real path */
 #include "storage/storage.h"
@@ -211,6 +212,8 @@ int main(int argc, char **argv)
 		return cmd_prepare(n, a);
 	if (streq(cmd, "teardown"))
 		return cmd_teardown(n, a);
+	if (streq(cmd, "clone") && n == 2)
+		return simple(storage_clone_file(a[0], a[1]));
 	if (streq(cmd, "rootbase") && n == 2)
 		return cmd_rootbase(a[0], a[1]);
 	if (streq(cmd, "workdisk") && n == 2)
