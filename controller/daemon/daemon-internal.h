@@ -51,6 +51,10 @@ struct VmState {
 	 * (storage/rootbase.h); NULL when neither */
 	char *disk_note;
 	const char *disk_reason;
+	/* A work-disk grow runs in a child (never in the loop); the start waits
+	 * for it by polling. grow_done: it ended, the start may go on. */
+	pid_t grow_pid;
+	bool grow_done;
 };
 
 struct Daemon {

@@ -9,12 +9,15 @@
  * for Firecracker) and disk preparation runs qemu-img/mkfs.ext4 at most. */
 #include "daemon/daemon-internal.h"
 #include "net/net.h"
+#include "storage/workdisk.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/timeutil.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -61,10 +64,24 @@ static void pidfd_close(Daemon *d, VmState *vs)
 	vs->watched_pid = 0;
 }
 
+/* Stop a work-disk grow nobody waits for any more (the grow runs on a copy:
+ * killing it leaves the disk as it was). */
+static void grow_cancel(VmState *vs)
+{
+	int res;
+	if (vs->grow_pid <= 0)
+		return;
+	kill(vs->grow_pid, SIGKILL);
+	while (work_disk_grow_poll(vs->grow_pid, &res) == 0)
+		usleep(1000);
+	vs->grow_pid = 0;
+}
+
 void vm_state_free(Daemon *d, VmState *vs)
 {
 	if (!vs)
 		return;
+	grow_cancel(vs);
 	probe_close(d, vs);
 	pidfd_close(d, vs);
 	free(vs->name);
@@ -264,11 +281,55 @@ static int ensure_ip_and_paths(Daemon *d, const VmRecord *row, const VmSpec *spe
 
 /* ---- steps ----------------------------------------------------------------- */
 
+#define GROW_POLL_MS 200
+
+/* The work-disk grow child still runs; when it has ended, log how and let
+ * the start go on (grow_done). */
+static bool grow_running(VmState *vs)
+{
+	int res = 0;
+	if (vs->grow_pid <= 0)
+		return false;
+	if (work_disk_grow_poll(vs->grow_pid, &res) == 0)
+		return true;
+	log_info("%s: work disk grow (pid %d) ended: %s", vs->name, (int)vs->grow_pid,
+		 res == 1 ? "grown" : res == WORK_DISK_KEPT_OLD_SIZE ? "kept at its old size"
+				    : res >= 0 ? "nothing to do" : strerror(-res));
+	vs->grow_pid = 0;
+	vs->grow_done = true;
+	return false;
+}
+
+/* A work disk that must grow is grown in a child first: e2fsck and resize2fs
+ * (on a copy of the disk) can take long, and the loop serves every other VM
+ * meanwhile. Returns 1 while the grow runs (the pass comes back), 0 when
+ * the start may go on. */
+static int work_disk_grow_step(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec)
+{
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	if (grow_running(vs))
+		return 1;
+	if (vs->grow_done || !spec->work_disk_mib)
+		return 0;
+	vm_paths_for(d->rt, row->uid, &p);
+	if (!work_disk_needs_grow(p.work_disk, spec->work_disk_mib))
+		return 0;
+	if (work_disk_grow_start(p.work_disk, spec->work_disk_mib, &vs->grow_pid) < 0) {
+		vs->grow_done = true; /* the start goes on at the old size */
+		return 0;
+	}
+	log_info("%s: growing work disk %s to %" PRIu64 " MiB in pid %d", vs->name, p.work_disk,
+		 spec->work_disk_mib, (int)vs->grow_pid);
+	return 1;
+}
+
 static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec)
 {
 	_cleanup_free_ char *ip = NULL, *err = NULL;
 	_cleanup_(vm_paths_done) VmPaths p = { 0 };
 	bool restart = vs->exited || vs->start_failed;
+	if (work_disk_grow_step(d, vs, row, spec) > 0)
+		return;
 	int r = ensure_ip_and_paths(d, row, spec, &ip);
 	if (r < 0) {
 		err = xasprintf("guest IP: %s", strerror(-r));
@@ -287,8 +348,10 @@ static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *
 	char *note = NULL;
 	const char *note_reason = NULL;
 	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = spec, .guest_ip = ip,
-			       .ret_disk_note = &note, .ret_disk_reason = &note_reason };
+			       .ret_disk_note = &note, .ret_disk_reason = &note_reason,
+			       .work_disk_no_grow = true };
 	r = vm_start(d->rt, &req, &err);
+	vs->grow_done = false; /* the next start tries a failed grow again */
 	free(vs->disk_note);
 	vs->disk_note = note;
 	vs->disk_reason = note_reason;
@@ -361,6 +424,9 @@ static void do_fail_boot(Daemon *d, VmState *vs, const VmRecord *row, const VmSp
 static int do_delete(Daemon *d, const VmRecord *row, const char *name)
 {
 	int r = 0;
+	VmState *vs = hashmap_get(d->vms, name);
+	if (vs)
+		grow_cancel(vs); /* before its VM dir goes */
 	if (row) {
 		r = vm_teardown(d->rt, name, row->uid, row->api_sock, true);
 		if (r < 0)
@@ -506,6 +572,10 @@ static void schedule(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *
 		     const Decision *dec)
 {
 	uint64_t now = time_now_ms(), at = 0;
+	if (grow_running(vs)) { /* poll the work-disk grow */
+		vs->wake_at = now + GROW_POLL_MS;
+		return;
+	}
 	switch (dec->phase) {
 	case VM_PHASE_STOPPING:
 		at = vs->stop_requested ? vs->stop_deadline : now + 100;

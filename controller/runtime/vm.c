@@ -286,7 +286,9 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 	}
 	runtime_crashpoint("disk-ready");
 	if (req->spec->work_disk_mib) {
-		r = work_disk_ensure(p->work_disk, req->spec->work_disk_mib);
+		r = req->work_disk_no_grow
+			    ? work_disk_ensure_no_grow(p->work_disk, req->spec->work_disk_mib)
+			    : work_disk_ensure(p->work_disk, req->spec->work_disk_mib);
 		if (r < 0) {
 			*ret_error = xasprintf("work disk %s: %s", p->work_disk, strerror(-r));
 			return r;

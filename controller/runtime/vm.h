@@ -60,6 +60,10 @@ typedef struct {
 	 * (storage/rootbase.h); left alone otherwise. */
 	char **ret_disk_note;
 	const char **ret_disk_reason; /* with the note: a static CamelCase word */
+	/* The caller grew the work disk itself (in a child, not to block its
+	 * event loop; storage/workdisk.h): a disk still too small is started at
+	 * its old size instead of grown here. */
+	bool work_disk_no_grow;
 } VmStartRequest;
 
 /* Check images, make the VM dir, tap, root disk and work disk, launch the

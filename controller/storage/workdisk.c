@@ -9,6 +9,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define TOOL_TIMEOUT_MS (5 * 60 * 1000)
 #define MIB (1024ULL * 1024)
@@ -119,7 +121,60 @@ kept:
 	return WORK_DISK_KEPT_OLD_SIZE;
 }
 
+static int work_disk_ensure_internal(const char *path, uint64_t size_mib, bool grow);
+
 int work_disk_ensure(const char *path, uint64_t size_mib)
+{
+	return work_disk_ensure_internal(path, size_mib, true);
+}
+
+int work_disk_ensure_no_grow(const char *path, uint64_t size_mib)
+{
+	return work_disk_ensure_internal(path, size_mib, false);
+}
+
+bool work_disk_needs_grow(const char *path, uint64_t size_mib)
+{
+	struct stat st;
+	return path && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (uint64_t)st.st_size < size_mib * MIB;
+}
+
+int work_disk_grow_start(const char *path, uint64_t size_mib, pid_t *ret_pid)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return log_errno(-errno, "work disk %s: fork for the resize: %m", path);
+	if (pid == 0) {
+		/* The child only grows the file (and runs e2fsprogs): it never
+		 * touches the database or the event loop it inherited. */
+		int r = work_disk_ensure(path, size_mib);
+		_exit(r == 1 ? 0 : r == WORK_DISK_KEPT_OLD_SIZE ? 2 : r == 0 ? 3 : 1);
+	}
+	*ret_pid = pid;
+	return 0;
+}
+
+int work_disk_grow_poll(pid_t pid, int *ret_result)
+{
+	int status;
+	pid_t w = waitpid(pid, &status, WNOHANG);
+	if (w == 0)
+		return 0;
+	if (w < 0)
+		*ret_result = -errno;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		*ret_result = 1;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+		*ret_result = 0;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+		*ret_result = WORK_DISK_KEPT_OLD_SIZE;
+	else
+		*ret_result = -EIO;
+	return 1;
+}
+
+static int work_disk_ensure_internal(const char *path, uint64_t size_mib, bool grow)
 {
 	struct stat st;
 	uint64_t have;
@@ -142,5 +197,7 @@ int work_disk_ensure(const char *path, uint64_t size_mib)
 					  " MiB, and shrinking would lose data (delete the VM to "
 					  "start over, or keep the size)",
 				 path, have, size_mib);
+	if (!grow)
+		return WORK_DISK_KEPT_OLD_SIZE;
 	return work_disk_grow(path, (uint64_t)st.st_size, size_mib);
 }
