@@ -329,6 +329,32 @@ static int store_configure(Store *s)
 	return r;
 }
 
+/* Rows inserted before short ids were checked may share one: their VMs
+ * share a tap, socket and dm name and take each other's objects. Said
+ * loudly at open (fixing it means deleting and re-adding one of the VMs). */
+static int store_warn_short_id_collisions(Store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT substr(uid, 1, 8), group_concat(name, ', ') FROM vms "
+				    "GROUP BY substr(uid, 1, 8) HAVING count(*) > 1",
+				    -1, &st, NULL);
+	while (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			break;
+		log_warn("store %s: VMs %s share the short id %s (tap, socket and dm names): "
+			 "delete and re-add all but one of them", s->path,
+			 (const char *)sqlite3_column_text(st, 1),
+			 (const char *)sqlite3_column_text(st, 0));
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(s, rc, "look for shared short ids");
+	return 0;
+}
+
 int store_open(const char *path, Store **ret)
 {
 	Store *s = xcalloc(1, sizeof(*s));
@@ -348,6 +374,8 @@ int store_open(const char *path, Store **ret)
 		r = store_configure(s);
 	if (r >= 0)
 		r = store_migrate(s);
+	if (r >= 0)
+		r = store_warn_short_id_collisions(s);
 	if (r < 0) {
 		store_close(s);
 		return r;
