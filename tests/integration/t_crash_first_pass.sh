@@ -15,9 +15,16 @@ guest_test_setup crashfp
 DARGS=(--image-dir "$GUEST_DIR" --driver qemu --resync 30 --stop-timeout 5)
 T0=$SECONDS
 
-vmm_pids() { pgrep -f "qemu-system-x86_64.*$STATE.*guest=$1" || true; }
+# VMM pids of VM $1 (name from -name guest=).
+vmm_pids() {
+	local p
+	for p in $(pgrep -f "qemu-system-x86_64.*$STATE"); do
+		tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qx "guest=$1" && echo "$p"
+	done
+	true
+}
 # The ip= the VMM's kernel command line carries (what the guest configures).
-vmm_ip() { tr '\0' '\n' <"/proc/$1/cmdline" | grep -o ' ip=[0-9.]*' | head -n 1 | cut -d= -f2; }
+vmm_ip() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -o ' ip=[0-9.]*' | head -n 1 | cut -d= -f2; }
 db_ip() {
 	/usr/bin/python3 - "$STATE/banger.db" "$1" <<'PY'
 import sqlite3, sys
