@@ -6,7 +6,8 @@
  * non-blocking connects in the event loop, deadlines as requeue-after
  * times. Each step is short and bounded: the launch waits for the VMM's
  * API socket (typically ~100 ms; at most 5 s for QEMU, 3 s plus the API calls
- * for Firecracker) and disk preparation runs qemu-img/mkfs.ext4 at most. */
+ * for Firecracker) and disk preparation runs qemu-img/mkfs.ext4 at most; a
+ * work-disk grow (e2fsck, resize2fs) runs in a child the pass polls. */
 #include "daemon/daemon-internal.h"
 #include "net/net.h"
 #include "storage/workdisk.h"
