@@ -1,8 +1,9 @@
 /* vm.c — see vm.h. The order of every start and teardown step, and where
  * the write-ahead records happen, is the point of this file:
  *
- *   start:    image check → VM dir → record tap → tap → root disk (dm:
- *             record, then create) → work disk → launch → record pid
+ *   start:    image check → VM dir → record tap → tap → base record
+ *             (root.base, storage/rootbase.h) → root disk (dm: record, then
+ *             create) → work disk → launch → record pid
  *   teardown: kill VMM → dm target → loops → tap → socket → handles.json
  *             → (VM dir)
  */
