@@ -296,9 +296,9 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 		}
 		/* The VM starts with the data it had; status says the size is old. */
 		if (r == WORK_DISK_KEPT_OLD_SIZE && req->ret_disk_note && !*req->ret_disk_note) {
-			*req->ret_disk_note = xasprintf("work disk resize to %" PRIu64 " MiB failed "
-							"(see the log); started at its old size",
-							req->spec->work_disk_mib);
+			*req->ret_disk_note = xasprintf(
+				"work disk resize to %" PRIu64 " MiB failed (see the log); started "
+				"at its old size", req->spec->work_disk_mib);
 			if (req->ret_disk_reason)
 				*req->ret_disk_reason = "WorkDiskResizeFailed";
 		}

@@ -204,16 +204,19 @@ static int carry_out(const char *vm_dir, RootBasePlan plan, const RootBase *rec,
 	case ROOT_BASE_KEEP:
 		/* A disk made before records existed gets one now; an old record
 		 * whose file is the same gets its identity. */
-		if ((!rec || (rec->dev == 0 && rec->ino == 0)) && (r = root_base_write(vm_dir, now)) < 0) {
+		if (rec && (rec->dev != 0 || rec->ino != 0))
+			return 0;
+		if ((r = root_base_write(vm_dir, now)) < 0) {
 			*ret_error = xasprintf("record the base image: %s", strerror(-r));
 			return r;
 		}
 		return 0;
 	case ROOT_BASE_KEEP_COPY:
 		c->reason = "KeptCopy";
-		c->note = xasprintf("the image behind rootfs.path %s changed (made from %s, now %s); "
-				    "the root disk is a full %s copy and is kept",
-				    now->spec_path, was, is, cow_method_to_string(existing));
+		c->note = xasprintf(
+			"the image behind rootfs.path %s changed (made from %s, now %s); the root "
+			"disk is a full %s copy and is kept",
+			now->spec_path, was, is, cow_method_to_string(existing));
 		return 0;
 	case ROOT_BASE_KEEP_ORIGINAL:
 		free_and_replace_str(&c->base, rec->resolved);

@@ -715,7 +715,8 @@ static void test_short_id_unique(void)
 	store_close(s);
 	/* A database from before the check may hold a collision: it still opens
 	 * (the index is not UNIQUE), and says so in the log. */
-	CHECK_INTEQ(raw_exec(p, "UPDATE vms SET uid = '0123abcd' || substr(uid, 9) WHERE name = 'd'"),
+	CHECK_INTEQ(raw_exec(p, "UPDATE vms SET uid = '0123abcd' || substr(uid, 9) "
+				"WHERE name = 'd'"),
 		    SQLITE_OK, "force d onto a's short id behind the store's back");
 	CHECK_INTEQ(store_open(p, &s), 0, "a database holding a collision still opens");
 	store_close(s);
