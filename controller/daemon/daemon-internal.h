@@ -56,6 +56,14 @@ struct VmState {
 	char *spec_hash;
 	VmSpec *booted;
 	char *booted_json;
+	/* at the last start: root disk recreated, or kept on a changed image
+	 * (storage/rootbase.h); NULL when neither */
+	char *disk_note;
+	const char *disk_reason;
+	/* A work-disk grow runs in a child (never in the loop); the start waits
+	 * for it by polling. grow_done: it ended, the start may go on. */
+	pid_t grow_pid;
+	bool grow_done;
 };
 
 struct Daemon {
@@ -81,6 +89,9 @@ struct Daemon {
 	uint64_t watchdog_usec, watchdog_next_ms;
 	char *notify_status; /* last STATUS= sent */
 	bool notify_warned;
+	/* The first pass batches its store writes in one transaction (one
+	 * fsync for thousands of rows); daemon_make_durable() commits it early. */
+	bool batch_tx;
 };
 
 void daemon_enqueue(Daemon *d, const char *name);
@@ -92,6 +103,10 @@ void daemon_event(Daemon *d, const char *vm, const char *type, const char *fmt, 
  * interval passed), or now with force; when the next write is due. */
 int daemon_metrics_flush(Daemon *d, bool force);
 uint64_t daemon_metrics_due(Daemon *d);
+/* Write-ahead point: commit what the open batch transaction holds (guest IP,
+ * paths) before a VMM is launched with it, then open a new batch. No-op
+ * outside a batch. A failure means the facts are not durable: do not launch. */
+int daemon_make_durable(Daemon *d);
 
 /* reconciler.c */
 int reconcile_name(Daemon *d, const char *name);

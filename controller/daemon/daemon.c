@@ -117,6 +117,18 @@ static void enqueue_status_orphans(Daemon *d)
 		daemon_enqueue(d, names[i]);
 }
 
+int daemon_make_durable(Daemon *d)
+{
+	if (!d->batch_tx)
+		return 0;
+	d->batch_tx = false;
+	int r = store_commit(d->store);
+	if (r < 0)
+		return r;
+	d->batch_tx = store_begin(d->store) >= 0;
+	return 0;
+}
+
 static int full_sync(Daemon *d, const char *why)
 {
 	uint64_t t0 = time_now_us();
@@ -159,11 +171,17 @@ static int initial_sync(Daemon *d)
 	enqueue_status_orphans(d);
 	/* One SQLite transaction and one status flush for the whole first pass:
 	 * thousands of observedGeneration updates must not cost one fsync each.
-	 * The intent is durable first, then the status that reports it. */
-	bool tx = store_begin(d->store) >= 0;
+	 * The intent is durable first, then the status that reports it. A
+	 * launch commits early (daemon_make_durable): a VMM never runs on a
+	 * guest IP the database could forget. */
+	d->batch_tx = store_begin(d->store) >= 0;
 	run_queue(d);
-	if (tx && (r = store_commit(d->store)) < 0)
-		return r;
+	runtime_crashpoint("first-pass-commit");
+	if (d->batch_tx) {
+		d->batch_tx = false;
+		if ((r = store_commit(d->store)) < 0)
+			return r;
+	}
 	r = status_writer_flush(d->status);
 	daemon_metrics_flush(d, true);
 	log_info("initial sync done: %zu VMs in %llu ms", n, (unsigned long long)(time_now_ms() - t0));

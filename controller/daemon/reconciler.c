@@ -14,16 +14,20 @@
  * deadlines as wake-up times. Each step is short and bounded: the launch
  * waits for the VMM's API socket (typically ~100 ms; at most 5 s for QEMU,
  * 3 s plus the API calls for Firecracker) and disk preparation runs
- * qemu-img/mkfs.ext4 at most. A store error anywhere in a pass is the
+ * mkfs.ext4 at most; a work-disk grow (e2fsck, resize2fs) runs in a child
+ * the pass polls. A store error anywhere in a pass is the
  * pass's result, so reconcile_result() backs the VM off and retries. */
 #include "daemon/daemon-internal.h"
 #include "net/net.h"
+#include "storage/workdisk.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/timeutil.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -78,10 +82,24 @@ static void pidfd_close(Daemon *d, VmState *vs)
 	vs->watched_pid = 0;
 }
 
+/* Stop a work-disk grow nobody waits for any more (the grow runs on a copy:
+ * killing it leaves the disk as it was). */
+static void grow_cancel(VmState *vs)
+{
+	int res;
+	if (vs->grow_pid <= 0)
+		return;
+	kill(vs->grow_pid, SIGKILL);
+	while (work_disk_grow_poll(vs->grow_pid, &res) == 0)
+		usleep(1000);
+	vs->grow_pid = 0;
+}
+
 void vm_state_free(Daemon *d, VmState *vs)
 {
 	if (!vs)
 		return;
+	grow_cancel(vs);
 	probe_close(d, vs);
 	pidfd_close(d, vs);
 	free(vs->name);
@@ -92,6 +110,7 @@ void vm_state_free(Daemon *d, VmState *vs)
 	free(vs->spec_hash);
 	vm_spec_free(vs->booted);
 	free(vs->booted_json);
+	free(vs->disk_note);
 	free(vs);
 }
 
@@ -438,6 +457,48 @@ static int ensure_ip(Daemon *d, VmRecord *row, const VmSpec *spec, char **ret_ip
 	return 0;
 }
 
+#define GROW_POLL_MS 200
+
+/* The work-disk grow child still runs; when it has ended, log how and let
+ * the start go on (grow_done). */
+static bool grow_running(VmState *vs)
+{
+	int res = 0;
+	if (vs->grow_pid <= 0)
+		return false;
+	if (work_disk_grow_poll(vs->grow_pid, &res) == 0)
+		return true;
+	log_info("%s: work disk grow (pid %d) ended: %s", vs->name, (int)vs->grow_pid,
+		 res == 1 ? "grown" : res == WORK_DISK_KEPT_OLD_SIZE ? "kept at its old size"
+				    : res >= 0 ? "nothing to do" : strerror(-res));
+	vs->grow_pid = 0;
+	vs->grow_done = true;
+	return false;
+}
+
+/* A work disk that must grow is grown in a child first: e2fsck and resize2fs
+ * (on a copy of the disk) can take long, and the loop serves every other VM
+ * meanwhile. Returns 1 while the grow runs (the pass comes back), 0 when
+ * the start may go on. */
+static int work_disk_grow_step(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec)
+{
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	if (grow_running(vs))
+		return 1;
+	if (vs->grow_done || !spec->work_disk_mib)
+		return 0;
+	vm_paths_for(d->rt, row->uid, &p);
+	if (!work_disk_needs_grow(p.work_disk, spec->work_disk_mib))
+		return 0;
+	if (work_disk_grow_start(p.work_disk, spec->work_disk_mib, &vs->grow_pid) < 0) {
+		vs->grow_done = true; /* the start goes on at the old size */
+		return 0;
+	}
+	log_info("%s: growing work disk %s to %" PRIu64 " MiB in pid %d", vs->name, p.work_disk,
+		 spec->work_disk_mib, (int)vs->grow_pid);
+	return 1;
+}
+
 /* A restart (after an exit or a failed start) counts, durably. */
 static int count_restart(Daemon *d, VmRecord *row)
 {
@@ -456,6 +517,8 @@ static int do_start(Pass *p)
 	_cleanup_(vm_paths_done) VmPaths paths = { 0 };
 	bool restart = vs->exited || vs->start_failed;
 	int acc = 0;
+	if (work_disk_grow_step(d, vs, row, p->spec) > 0)
+		return 1; /* the grow runs in a child: the pass comes back */
 	int r = ensure_ip(d, row, p->spec, &ip);
 	if (r < 0) {
 		err = xasprintf("guest IP: %s", strerror(-r));
@@ -463,12 +526,24 @@ static int do_start(Pass *p)
 	}
 	vm_paths_for(d->rt, row->uid, &paths);
 	r = store_set_paths(d->store, row->name, paths.vm_dir, paths.api_sock, paths.log_path);
+	/* Write-ahead: the guest IP and paths are durable before a VMM uses
+	 * them, or a crash could let another VM take a live guest's IP. */
+	if (r >= 0)
+		r = daemon_make_durable(d);
 	if (r < 0) {
-		err = xasprintf("record VM paths: %s", strerror(-r));
+		err = xasprintf("record guest IP and paths: %s", strerror(-r));
 		goto failed;
 	}
-	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip };
+	char *note = NULL;
+	const char *note_reason = NULL;
+	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip,
+			       .ret_disk_note = &note, .ret_disk_reason = &note_reason,
+			       .work_disk_no_grow = true };
 	r = vm_start(d->rt, &req, &err);
+	vs->grow_done = false; /* the next start tries a failed grow again */
+	free(vs->disk_note);
+	vs->disk_note = note;
+	vs->disk_reason = note_reason;
 	if (r < 0)
 		goto failed;
 	if (restart)
@@ -563,6 +638,7 @@ static int do_delete(Pass *p)
 {
 	Daemon *d = p->d;
 	VmRecord *row = p->row;
+	grow_cancel(p->vs); /* before its VM dir goes */
 	/* Without a row there is no VM dir to remove (its uid is unknown):
 	 * just the momentary objects the handles recorded. */
 	int r = vm_teardown(d->rt, p->name, row ? row->uid : "", row ? row->api_sock : NULL,
@@ -636,6 +712,9 @@ static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
 	if (info && info->conflict)
 		vm_status_set_condition(st, "NameConflict", COND_TRUE, "DuplicateName",
 					info->conflict, now);
+	if (vs && vs->disk_note)
+		vm_status_set_condition(st, "Disks", COND_TRUE, vs->disk_reason, vs->disk_note,
+					now);
 	bool ready = dec->phase == VM_PHASE_RUNNING;
 	vm_status_set_condition(st, "Ready", ready ? COND_TRUE : COND_FALSE, dec->reason,
 				ready ? "" : ready_message(dec, vs, spec), now);
@@ -704,6 +783,8 @@ static void schedule(Pass *p, const Decision *dec)
 		.stop_requested = vs->stop_requested,
 		.retry_at = vs->pidfd < 0 ? vs->watch_retry_at : 0,
 	};
+	if (grow_running(vs)) /* poll the work-disk grow child */
+		w.retry_at = w.retry_at ? MIN(w.retry_at, now + GROW_POLL_MS) : now + GROW_POLL_MS;
 	vs->wake_at = reconcile_wake_at(dec, &w);
 }
 
@@ -722,6 +803,10 @@ static int execute(Pass *p, Decision *dec, bool *done)
 		return do_delete(p);
 	case STEP_START:
 		r = do_start(p);
+		if (r > 0) { /* preparing (a work-disk grow in a child): not started */
+			*dec = reconcile_preparing();
+			return 0;
+		}
 		*dec = reconcile_after_start(!p->vs->start_failed, p->spec->restart_policy);
 		return r;
 	case STEP_STOP:

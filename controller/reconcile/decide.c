@@ -155,6 +155,11 @@ Decision reconcile_after_start(bool started, RestartPolicy policy)
 		 policy == RESTART_NEVER ? "StartFailed" : "CrashLoopBackOff");
 }
 
+Decision reconcile_preparing(void)
+{
+	return D(STEP_WAIT, VM_PHASE_PENDING, "PreparingDisks");
+}
+
 bool reconcile_settled(const Decision *dec, const DesiredView *d, const ObservedView *o)
 {
 	if (dec->step == STEP_NONE)

@@ -142,6 +142,9 @@ void reconcile_running(FailureBook *b, uint64_t now);
  * that failed to start waits in back-off (or is Failed for good under
  * restartPolicy Never). */
 Decision reconcile_after_start(bool started, RestartPolicy policy);
+/* What to report while a start is still preparing (a work disk growing in a
+ * child process): Pending, waiting, reason PreparingDisks. */
+Decision reconcile_preparing(void);
 
 /* True when the pass has seen the VM's current generation through: the
  * decision is final (NONE), or a wait that is not a stop or a pending

@@ -12,8 +12,8 @@ VmHandles *vm_handles_new(void)
 }
 
 #define HANDLE_STRINGS(X)                                                                          \
-	X(vmm) X(tap) X(root_disk) X(root_format) X(cow_file) X(base_loop) X(cow_loop) X(dm_name) \
-		X(dm_dev) X(spec_json)
+	X(vmm) X(tap) X(root_disk) X(root_format) X(cow_file) X(base_image) X(base_loop)          \
+		X(cow_loop) X(dm_name) X(dm_dev) X(spec_json)
 
 void vm_handles_free(VmHandles *h)
 {

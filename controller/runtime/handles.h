@@ -30,6 +30,7 @@ typedef struct {
 	char *root_disk;
 	char *root_format;
 	char *cow_file;
+	char *base_image; /* the file base_loop must be backed by to be ours */
 	char *base_loop;
 	char *cow_loop;
 	char *dm_name;

@@ -1,9 +1,10 @@
 /* vm.c — see vm.h. The order of every start and teardown step, and where
  * the write-ahead records happen, is the point of this file:
  *
- *   start:    image check → VM dir → record tap → tap → root disk (dm:
- *             record, then create) → work disk → tap owner → spawn (gated)
- *             → record pid → VMM execs → launch completes
+ *   start:    image check → VM dir → record tap → tap → base record
+ *             (root.base, storage/rootbase.h) → root disk (dm: record, then
+ *             create) → work disk → tap owner → spawn (gated) → record pid
+ *             → VMM execs → launch completes
  *   teardown: kill VMM → dm target → loops → tap → socket → driver cleanup
  *             (jail) → handles.json → (VM dir)
  *
@@ -21,6 +22,7 @@
 #include "util/timeutil.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -162,6 +164,7 @@ static int record_disk(void *userdata, const RootDisk *d)
 {
 	RecordCtx *c = userdata;
 	free_and_replace_str(&c->h->cow_file, d->cow_file);
+	free_and_replace_str(&c->h->base_image, d->base_image);
 	free_and_replace_str(&c->h->base_loop, d->base_loop);
 	free_and_replace_str(&c->h->cow_loop, d->cow_loop);
 	free_and_replace_str(&c->h->dm_name, d->dm_name);
@@ -171,7 +174,8 @@ static int record_disk(void *userdata, const RootDisk *d)
 
 static RootDisk disk_from_handles(const VmHandles *h)
 {
-	return (RootDisk){ .cow_file = h->cow_file, .base_loop = h->base_loop,
+	return (RootDisk){ .cow_file = h->cow_file, .base_image = h->base_image,
+			   .base_loop = h->base_loop,
 			   .cow_loop = h->cow_loop, .dm_name = h->dm_name, .dm_dev = h->dm_dev };
 }
 
@@ -244,38 +248,27 @@ static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_
 	return 0;
 }
 
-/* A root disk is a copy of (or an overlay on) one base image. When the spec
- * now names another base, the old disk must go: an overlay or exception
- * store over a different base is garbage. root.base records the base the
- * disk was made from. The work disk is the VM's data and is kept. */
-static int drop_disk_of_other_base(const VmPaths *p, const char *base)
-{
-	static const char *const disks[] = { "root.cow", "root.reflink.img", "root.qcow2", "root.img" };
-	_cleanup_free_ char *marker = path_join(p->vm_dir, "root.base"), *old = NULL;
-	if (read_file_bounded(marker, 4096, &old, NULL) >= 0 && streq(old, base))
-		return 0;
-	bool had = false;
-	for (size_t i = 0; i < ELEMENTSOF(disks); i++) {
-		_cleanup_free_ char *d = path_join(p->vm_dir, disks[i]);
-		if (unlink(d) == 0)
-			had = true;
-	}
-	if (had)
-		log_info("root disk of %s was made from %s; base is now %s: recreating it",
-			 p->vm_dir, old ? old : "another image", base);
-	return write_file_atomic(marker, base, strlen(base), 0600);
-}
-
 static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *drv,
 		       const VmPaths *p, const Images *img, VmHandles *h, char **ret_error)
 {
 	RecordCtx ctx = { .vm_dir = p->vm_dir, .h = h };
-	int k = drop_disk_of_other_base(p, img->rootfs);
+	/* Which base the disk goes with: remade only when rootfs.path changed
+	 * (storage/rootbase.h); an overlay keeps the file it was made from. */
+	_cleanup_(root_base_choice_done) RootBaseChoice base = { 0 };
+	_cleanup_free_ char *why = NULL;
+	int k = root_base_resolve(p->vm_dir, req->spec->rootfs_path, img->rootfs, &base, &why);
 	if (k < 0) {
-		*ret_error = xasprintf("root disk: record base image: %s", strerror(-k));
+		*ret_error = xasprintf("root disk: %s", why ? why : strerror(-k));
 		return k;
 	}
-	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .base_image = img->rootfs,
+	if (base.note) {
+		log_info("%s: %s", req->name, base.note);
+		if (req->ret_disk_note)
+			*req->ret_disk_note = xstrdup(base.note);
+		if (req->ret_disk_reason)
+			*req->ret_disk_reason = base.reason;
+	}
+	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .base_image = base.base,
 			       .qemu = streq(drv->name, "qemu"), .method = COW_AUTO,
 			       .record = record_disk, .userdata = &ctx };
 	RootDisk disk = { 0 };
@@ -295,10 +288,20 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 	}
 	runtime_crashpoint("disk-ready");
 	if (req->spec->work_disk_mib) {
-		r = work_disk_ensure(p->work_disk, req->spec->work_disk_mib);
+		r = req->work_disk_no_grow
+			    ? work_disk_ensure_no_grow(p->work_disk, req->spec->work_disk_mib)
+			    : work_disk_ensure(p->work_disk, req->spec->work_disk_mib);
 		if (r < 0) {
 			*ret_error = xasprintf("work disk %s: %s", p->work_disk, strerror(-r));
 			return r;
+		}
+		/* The VM starts with the data it had; status says the size is old. */
+		if (r == WORK_DISK_KEPT_OLD_SIZE && req->ret_disk_note && !*req->ret_disk_note) {
+			*req->ret_disk_note = xasprintf(
+				"work disk resize to %" PRIu64 " MiB failed (see the log); started "
+				"at its old size", req->spec->work_disk_mib);
+			if (req->ret_disk_reason)
+				*req->ret_disk_reason = "WorkDiskResizeFailed";
 		}
 	}
 	(void)rt;

@@ -55,6 +55,15 @@ typedef struct {
 	const char *uid;
 	const VmSpec *spec;
 	const char *guest_ip; /* NULL when network is disabled */
+	/* Optional: set (caller frees) when the root disk was recreated for a
+	 * new rootfs.path, or kept although the image behind the path changed
+	 * (storage/rootbase.h); left alone otherwise. */
+	char **ret_disk_note;
+	const char **ret_disk_reason; /* with the note: a static CamelCase word */
+	/* The caller grew the work disk itself (in a child, not to block its
+	 * event loop; storage/workdisk.h): a disk still too small is started at
+	 * its old size instead of grown here. */
+	bool work_disk_no_grow;
 } VmStartRequest;
 
 /* Check images, make the VM dir, tap, root disk and work disk, launch the

@@ -199,6 +199,22 @@ static int64_t get_int(json_object *o, const char *key)
 	return json_object_get_int64(v);
 }
 
+/* Status times carry whole seconds (time_format_rfc3339): a finer or
+ * pre-1970 time read from a file is brought to what the writer can render,
+ * or reading and rewriting a status would change it. */
+static int64_t get_time(json_object *o, const char *key)
+{
+	int64_t ms = time_parse_rfc3339(get_str(o, key));
+	return ms > 0 ? ms - ms % 1000 : 0;
+}
+
+/* A pid is positive and fits pid_t; anything else means "not running". */
+static pid_t get_pid(json_object *o, const char *key)
+{
+	int64_t v = get_int(o, key);
+	return v > 0 && v <= INT32_MAX ? (pid_t)v : 0;
+}
+
 static void conditions_from_json(VmStatus *s, json_object *arr)
 {
 	size_t n = json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
@@ -210,7 +226,7 @@ static void conditions_from_json(VmStatus *s, json_object *arr)
 			continue;
 		vm_status_set_condition(s, type, (CondStatus)cs, get_str(c, "reason"),
 					get_str(c, "message"),
-					time_parse_rfc3339(get_str(c, "lastTransitionTime")));
+					get_time(c, "lastTransitionTime"));
 	}
 }
 
@@ -240,10 +256,10 @@ int vm_status_from_json(const char *json, VmStatus **ret)
 	if (json_object_object_get_ex(o, "conditions", &v))
 		conditions_from_json(s, v);
 	if (json_object_object_get_ex(o, "runtime", &v)) {
-		s->pid = (pid_t)get_int(v, "pid");
+		s->pid = get_pid(v, "pid");
 		s->guest_ip = xstrdup(get_str(v, "guestIP"));
 		s->tap = xstrdup(get_str(v, "tap"));
-		s->started_at_ms = time_parse_rfc3339(get_str(v, "startedAt"));
+		s->started_at_ms = get_time(v, "startedAt");
 		s->restart_count = get_int(v, "restartCount");
 	}
 	s->last_error = xstrdup(get_str(o, "lastError"));

@@ -185,6 +185,20 @@ static int copy_sparse_fd(int src, int dst, off_t size)
 	return fsync(dst) < 0 ? -errno : 0;
 }
 
+int storage_clone_file(const char *src_path, const char *dst_path)
+{
+	_cleanup_close_ int src = open(src_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), dst = -1;
+	struct stat st;
+	if (src < 0 || fstat(src, &st) < 0)
+		return -errno;
+	dst = open(dst_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (dst < 0)
+		return -errno;
+	if (ioctl(dst, FICLONE, src) == 0)
+		return fsync(dst) < 0 ? -errno : 0;
+	return copy_sparse_fd(src, dst, st.st_size);
+}
+
 static int make_sparse(const char *base, const char *tmp, off_t size)
 {
 	_cleanup_close_ int src = open(base, O_RDONLY | O_CLOEXEC), dst = -1;
@@ -322,8 +336,7 @@ static int prepare_dm(const RootDiskRequest *req, off_t size, bool existing, Roo
 
 /* ---- prepare / teardown ---- */
 
-/* The method of a disk already in vm_dir, or COW_AUTO when there is none. */
-static CowMethod existing_method(const char *vm_dir)
+CowMethod cow_existing_method(const char *vm_dir)
 {
 	static const CowMethod order[] = { COW_DM, COW_QCOW2, COW_REFLINK, COW_SPARSE };
 	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
@@ -408,7 +421,7 @@ int root_disk_prepare(const RootDiskRequest *req, RootDisk *ret)
 	int r = check_request(req, &size, &d.base_image);
 	if (r < 0)
 		return r;
-	m = existing_method(req->vm_dir);
+	m = cow_existing_method(req->vm_dir);
 	if (m != COW_AUTO) {
 		log_debug("storage %s: keeping existing %s disk", req->vm_dir, method_names[m]);
 		r = prepare_method(req, m, size, true, &d);
@@ -426,6 +439,22 @@ int root_disk_prepare(const RootDiskRequest *req, RootDisk *ret)
 	return 0;
 }
 
+/* A loop device number is reused as soon as it is free: one recorded long
+ * ago may back another VM's (or the admin's) file now. Detach only when its
+ * backing file is the one recorded; with none recorded (handles from an
+ * older banger) leave it: our loops are autoclear and go with the dm target. */
+static int detach_checked(const char *dev, const char *file)
+{
+	if (!dev)
+		return 0;
+	if (!file) {
+		log_warn("storage: loop %s: no backing file recorded; not detaching it (autoclear "
+			 "frees it with its dm target)", dev);
+		return 0;
+	}
+	return loop_detach_if_backed_by(dev, file);
+}
+
 int root_disk_teardown(const RootDisk *h)
 {
 	int r = 0, k;
@@ -437,18 +466,10 @@ int root_disk_teardown(const RootDisk *h)
 		if (k < 0 && k != -EOPNOTSUPP)
 			r = k;
 	}
-	if (h->cow_loop) {
-		k = h->cow_file ? loop_detach_if_backed_by(h->cow_loop, h->cow_file)
-				: loop_detach(h->cow_loop);
-		if (k < 0 && r == 0)
-			r = k;
-	}
-	if (h->base_loop) {
-		k = h->base_image ? loop_detach_if_backed_by(h->base_loop, h->base_image)
-				  : loop_detach(h->base_loop);
-		if (k < 0 && r == 0)
-			r = k;
-	}
+	if ((k = detach_checked(h->cow_loop, h->cow_file)) < 0 && r == 0)
+		r = k;
+	if ((k = detach_checked(h->base_loop, h->base_image)) < 0 && r == 0)
+		r = k;
 	return r;
 }
 

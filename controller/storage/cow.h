@@ -33,7 +33,9 @@
  *    exist, which root_disk_teardown() treats as success.
  *
  * An existing disk is kept as it is even if the spec now names another base
- * image: rebasing means deleting the VM dir, which is the caller's call. */
+ * image: whether to remake it is decided in rootbase.h, before this runs.
+ * A qcow2 overlay stores the RESOLVED base path (never a symlink), so a
+ * flipped symlink cannot change what the overlay reads. */
 #pragma once
 
 #include "util/util.h"
@@ -60,6 +62,15 @@ CowMethod cow_method_fallback(CowMethod failed, bool qemu);
 
 /* Pure: the disk's file name inside vm_dir; NULL for COW_AUTO/invalid. */
 const char *cow_disk_file_name(CowMethod m);
+
+/* The method of a disk already in vm_dir (by its file name), or COW_AUTO
+ * when there is none. */
+CowMethod cow_existing_method(const char *vm_dir);
+
+/* Copy src to a new file dst (O_EXCL): FICLONE where the filesystem shares
+ * extents, else a sparse copy (holes stay holes); fsynced. On failure dst
+ * may exist half-written: the caller removes it. */
+int storage_clone_file(const char *src, const char *dst);
 
 /* Probe: FICLONE between two tiny temp files in dir works. Leaves nothing. */
 bool cow_reflink_supported(const char *dir);
@@ -108,7 +119,9 @@ typedef struct {
 int root_disk_prepare(const RootDiskRequest *req, RootDisk *ret);
 
 /* Undo the kernel side: remove the dm target (retrying while busy), then
- * detach the loops if they still belong to this disk. Idempotent; no files
+ * detach the loops if they still belong to this disk: each only when it is
+ * backed by its recorded file (cow_file, base_image); a loop without a
+ * recorded file is left alone. Idempotent; no files
  * are ever deleted. For non-dm disks there is nothing to do. Returns the
  * first error but always tries every step. */
 int root_disk_teardown(const RootDisk *h);

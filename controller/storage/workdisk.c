@@ -1,5 +1,6 @@
 /* workdisk.c — see workdisk.h. */
 #include "storage/workdisk.h"
+#include "storage/cow.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -8,6 +9,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define TOOL_TIMEOUT_MS (5 * 60 * 1000)
 #define MIB (1024ULL * 1024)
@@ -70,23 +73,108 @@ fail:
 	return r;
 }
 
-static int work_disk_grow(const char *path, uint64_t have_mib, uint64_t size_mib)
+static int fsync_file(const char *path)
 {
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fsync(fd) < 0)
+		return log_errno(-errno, "work disk %s: fsync: %m", path);
+	return 0;
+}
+
+/* Grow a copy (path.grow: a reflink where the filesystem can, else a sparse
+ * copy), then rename it over path. resize2fs changes the filesystem in place
+ * and an aborted run (disk full under it, killed at the timeout) leaves it
+ * inconsistent: measured here, "Resize inode not valid" after ENOSPC. The
+ * original is never touched until the grown copy is whole and synced, so a
+ * failure or a crash at any point leaves the disk usable at its old size.
+ * Returns 1 grown, WORK_DISK_KEPT_OLD_SIZE when kept as it was. */
+static int work_disk_grow(const char *path, uint64_t have_bytes, uint64_t size_mib)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.grow", path);
+	uint64_t have_mib = have_bytes / MIB;
 	int r;
-	if (truncate(path, (off_t)(size_mib * MIB)) < 0)
-		return log_errno(-errno, "work disk %s: extend to %" PRIu64 " MiB: %m", path,
-				 size_mib);
-	r = run_tool("e2fsck", "-f", "-p", path, 1);
+	unlink(tmp); /* left over from a crash */
+	r = storage_clone_file(path, tmp);
+	if (r < 0) {
+		log_errno(r, "work disk %s: copy for the resize: %m", path);
+		goto kept;
+	}
+	/* Checked first, at the old size: a disk e2fsck -p cannot fix is not grown. */
+	r = run_tool("e2fsck", "-f", "-p", tmp, 1);
+	if (r >= 0 && truncate(tmp, (off_t)(size_mib * MIB)) < 0)
+		r = log_errno(-errno, "work disk %s: extend to %" PRIu64 " MiB: %m", tmp, size_mib);
 	if (r >= 0)
-		r = run_tool("resize2fs", NULL, NULL, path, 0);
+		r = run_tool("resize2fs", NULL, NULL, tmp, 0);
+	if (r >= 0)
+		r = fsync_file(tmp);
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = log_errno(-errno, "work disk %s: put the grown disk in place: %m", path);
 	if (r < 0)
-		return r;
+		goto kept;
 	log_info("work disk %s: grown from %" PRIu64 " to %" PRIu64 " MiB", path, have_mib,
 		 size_mib);
+	return fsync_directory_of(path) < 0 ? -EIO : 1;
+kept:
+	unlink(tmp);
+	log_warn("work disk %s: resize to %" PRIu64 " MiB failed (%s); kept at %" PRIu64
+		 " MiB, unchanged", path, size_mib, strerror(-r), have_mib);
+	return WORK_DISK_KEPT_OLD_SIZE;
+}
+
+static int work_disk_ensure_internal(const char *path, uint64_t size_mib, bool grow);
+
+int work_disk_ensure(const char *path, uint64_t size_mib)
+{
+	return work_disk_ensure_internal(path, size_mib, true);
+}
+
+int work_disk_ensure_no_grow(const char *path, uint64_t size_mib)
+{
+	return work_disk_ensure_internal(path, size_mib, false);
+}
+
+bool work_disk_needs_grow(const char *path, uint64_t size_mib)
+{
+	struct stat st;
+	return path && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (uint64_t)st.st_size < size_mib * MIB;
+}
+
+int work_disk_grow_start(const char *path, uint64_t size_mib, pid_t *ret_pid)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return log_errno(-errno, "work disk %s: fork for the resize: %m", path);
+	if (pid == 0) {
+		/* The child only grows the file (and runs e2fsprogs): it never
+		 * touches the database or the event loop it inherited. */
+		int r = work_disk_ensure(path, size_mib);
+		_exit(r == 1 ? 0 : r == WORK_DISK_KEPT_OLD_SIZE ? 2 : r == 0 ? 3 : 1);
+	}
+	*ret_pid = pid;
+	return 0;
+}
+
+int work_disk_grow_poll(pid_t pid, int *ret_result)
+{
+	int status;
+	pid_t w = waitpid(pid, &status, WNOHANG);
+	if (w == 0)
+		return 0;
+	if (w < 0)
+		*ret_result = -errno;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		*ret_result = 1;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+		*ret_result = 0;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+		*ret_result = WORK_DISK_KEPT_OLD_SIZE;
+	else
+		*ret_result = -EIO;
 	return 1;
 }
 
-int work_disk_ensure(const char *path, uint64_t size_mib)
+static int work_disk_ensure_internal(const char *path, uint64_t size_mib, bool grow)
 {
 	struct stat st;
 	uint64_t have;
@@ -109,5 +197,7 @@ int work_disk_ensure(const char *path, uint64_t size_mib)
 					  " MiB, and shrinking would lose data (delete the VM to "
 					  "start over, or keep the size)",
 				 path, have, size_mib);
-	return work_disk_grow(path, have, size_mib);
+	if (!grow)
+		return WORK_DISK_KEPT_OLD_SIZE;
+	return work_disk_grow(path, (uint64_t)st.st_size, size_mib);
 }

@@ -19,7 +19,7 @@ typedef struct Store Store;
 typedef struct {
 	int64_t id;
 	char *name;
-	char *uid;         /* random, fixed at first insert; short id = first 8 hex chars */
+	char *uid; /* random, fixed at first insert; short id = first 8 hex chars, unique */
 	char *source_file; /* path of the owning spec file, relative to the spec dir */
 	char *spec_json;   /* canonical JSON (spec/spec.h) */
 	char *spec_hash;   /* sha256 hex of spec_json */
@@ -54,11 +54,15 @@ int store_open(const char *path, Store **ret);
  * the schema is not exactly the one this build knows. */
 int store_open_readonly(const char *path, Store **ret);
 void store_close(Store *s);
+/* The schema version (PRAGMA user_version) this build migrates to. */
+int store_schema_version(void);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_close)
 
 /* Group many writes in one transaction (cold sync): one fsync at commit covers
  * every row. Nesting is not allowed (-EBUSY); commit/rollback without an open
- * transaction is -EINVAL. */
+ * transaction is -EINVAL. A failed commit (disk full, I/O error) rolls the
+ * transaction back: none of its writes are stored, and callers that cached
+ * what they wrote must forget it (sync/ retries those files). */
 int store_begin(Store *s);
 int store_commit(Store *s);
 int store_rollback(Store *s);
@@ -106,3 +110,11 @@ int store_set_observed_generation(Store *s, const char *name, int64_t gen);
 int store_set_restart_count(Store *s, const char *name, int64_t n);
 /* Guest IPs in use (for allocation), sorted; an empty strv when none. */
 int store_list_guest_ips(Store *s, char ***ret_strv);
+
+/* Where new uids come from: fills out with 32 lower-case hex digits + NUL.
+ * The default draws 128 bits from getrandom(); tests set their own to force
+ * short-id collisions, NULL restores the default. A new row's uid never
+ * shares its short id (first 8 hex digits) with another row: insert draws
+ * again (bounded; -EEXIST when every draw collides). */
+typedef int (*StoreUidSource)(char out[33]);
+void store_set_uid_source(StoreUidSource fn);

@@ -23,7 +23,8 @@ typedef struct {
 } Fingerprint;
 
 typedef struct {
-	Fingerprint fp;
+	Fingerprint fp; /* all zero: not (fully) stored, parse again next time */
+	uint64_t batch; /* the batch it was last parsed in (0: none) */
 	bool unreadable;
 	bool untrusted; /* fails the trust rule: never read; file_error says why */
 	char **names; /* valid-label names this file defines (strv) */
@@ -47,6 +48,8 @@ struct SpecSync {
 	Hashmap *names; /* name → NameEntry */
 	int dirfd;      /* the spec dir while spec_sync_full runs, else -1 */
 	SpecSyncStats stats;
+	uint64_t batch; /* id of the open batch (spec_sync_full), 0 outside one */
+	uint64_t batches;
 	uint64_t last_parse_us; /* read + parse time of the file being applied */
 	uid_t *owners; /* --spec-owner: trusted besides root */
 	size_t n_owners;
@@ -74,6 +77,17 @@ static void name_entry_free(NameEntry *n)
 	strv_free(n->claimants);
 	free(n->conflict);
 	free(n);
+}
+
+/* What a file defines did not reach the store (a failed upsert or COMMIT):
+ * forget its fingerprint so the next sync of it parses and applies it again
+ * instead of taking it for unchanged. Its names are kept, so names it no
+ * longer defines are still released then. */
+static void file_mark_unstored(SpecSync *s, const char *rel)
+{
+	FileEntry *f = hashmap_get(s->files, rel);
+	if (f)
+		f->fp = (Fingerprint){ 0 };
 }
 
 static void notify(SpecSync *s, const char *name)
@@ -346,6 +360,7 @@ static void apply_doc(SpecSync *s, const char *rel, const SpecFile *sf, size_t i
 	int r = store_upsert_vm(s->store, doc->spec, rel, &gen);
 	if (r < 0) {
 		n->spec_error = xasprintf("store: %s", strerror(-r));
+		file_mark_unstored(s, rel);
 	} else if (r != STORE_UPSERT_UNCHANGED) {
 		static const char *const what[] = { "unchanged", "created", "updated", "moved" };
 		s->stats.upserts++;
@@ -573,6 +588,7 @@ static int sync_file_internal(SpecSync *s, const char *rel, bool force)
 	drop_other_nodes(s, sf);
 	FileEntry *f = xcalloc(1, sizeof(FileEntry));
 	f->fp = fp;
+	f->batch = s->batch;
 	f->unreadable = sf->unreadable;
 	for (size_t i = 0; i < sf->n_docs; i++)
 		if (sf->docs[i].name && sf->docs[i].name_valid &&
@@ -652,6 +668,25 @@ static void drop_unbacked_intent(SpecSync *s)
 	}
 }
 
+/* The batch's COMMIT failed (disk full, I/O error) and was rolled back:
+ * nothing parsed in it was stored. Deletions need no help: the next full
+ * sync finds the rows whose file is gone (drop_unbacked_intent). */
+static void batch_unstored(SpecSync *s)
+{
+	size_t st = 0, n = 0;
+	const char *rel;
+	void *v;
+	while (hashmap_iter(s->files, &st, &rel, &v)) {
+		FileEntry *f = v;
+		if (f->batch == s->batch) {
+			f->fp = (Fingerprint){ 0 };
+			n++;
+		}
+	}
+	log_warn("spec sync: the store did not take this sync's changes; %zu file(s) will be "
+		 "read again at the next sync", n);
+}
+
 static int sync_all(SpecSync *s, char **paths)
 {
 	/* Files we knew that are gone (paths is sorted: bsearch, no copies);
@@ -668,6 +703,7 @@ static int sync_all(SpecSync *s, char **paths)
 	int r = store_begin(s->store);
 	if (r < 0)
 		return r;
+	s->batch = ++s->batches;
 	for (size_t i = 0; gone && gone[i]; i++)
 		forget_file(s, gone[i]);
 	s->unopened = 0;
@@ -682,7 +718,11 @@ static int sync_all(SpecSync *s, char **paths)
 				 s->unopened, r < 0 ? "and the commit failed" : "out of file descriptors");
 	}
 	drop_unbacked_intent(s);
-	return store_commit(s->store);
+	r = store_commit(s->store);
+	if (r < 0)
+		batch_unstored(s);
+	s->batch = 0;
+	return r;
 }
 
 /* The spec dir and its parents still pass the start-up check: git-sync may

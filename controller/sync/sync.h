@@ -19,6 +19,9 @@
  *  - A file that cannot be read as a whole (syntax error, too big, bad
  *    encoding) keeps the intent of every name it defined before.
  *  - A name no file defines any more has its intent deleted from the store.
+ *  - A file whose intent the store did not take (the upsert or the batch's
+ *    COMMIT failed: disk full, I/O error) is not recorded as seen: the next
+ *    sync (event, periodic resync, SIGHUP) parses and applies it again.
  * Every name whose intent or spec condition may have changed is reported
  * through the `changed` callback so the caller can requeue it. */
 #pragma once

@@ -15,6 +15,9 @@
  *   detect VM_DIR qemu|fc           chosen cow method
  *   prepare VM_DIR UID BASE qemu|fc [METHOD]
  *   teardown key=value...           keys: dm_name base_loop cow_loop base_image cow_file
+ *   rootbase VM_DIR SPEC_PATH       which base the VM's root disk goes with
+ *                                   (rootbase.h): "plan", "base", "note" lines
+ *   clone SRC DST                   storage_clone_file (reflink, else sparse copy)
  *   workdisk PATH MIB               1 created/grown, 0 kept
  *   imagecheck PATH ROOT...         the real path */
 #include "storage/storage.h"
@@ -122,6 +125,24 @@ static int cmd_teardown(int argc, char **argv)
 	return r < 0 ? fail(r) : 0;
 }
 
+static int cmd_rootbase(const char *vm_dir, const char *spec_path)
+{
+	_cleanup_free_ char *resolved = realpath(spec_path, NULL), *why = NULL;
+	RootBaseChoice c = { 0 };
+	if (!resolved)
+		return fail(-errno);
+	int r = root_base_resolve(vm_dir, spec_path, resolved, &c, &why);
+	if (r < 0) {
+		printf("why %s\n", why ? why : "");
+		return fail(r);
+	}
+	printf("plan %s\nbase %s\n", root_base_plan_to_string(c.plan), c.base);
+	if (c.note)
+		printf("reason %s\nnote %s\n", c.reason, c.note);
+	root_base_choice_done(&c);
+	return 0;
+}
+
 static int cmd_workdisk(const char *path, const char *mib)
 {
 	uint64_t n;
@@ -191,6 +212,10 @@ int main(int argc, char **argv)
 		return cmd_prepare(n, a);
 	if (streq(cmd, "teardown"))
 		return cmd_teardown(n, a);
+	if (streq(cmd, "clone") && n == 2)
+		return simple(storage_clone_file(a[0], a[1]));
+	if (streq(cmd, "rootbase") && n == 2)
+		return cmd_rootbase(a[0], a[1]);
 	if (streq(cmd, "workdisk") && n == 2)
 		return cmd_workdisk(a[0], a[1]);
 	if (streq(cmd, "imagecheck") && n >= 2)

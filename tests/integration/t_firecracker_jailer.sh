@@ -24,7 +24,7 @@ done
 [ "$(id -u)" = 0 ] || skip_all "the jailer (and its double) needs root"
 
 SRCABS=$(realpath "$SRC")
-T=$(mktemp -d /tmp/banger-t-fcj.XXXXXX)
+T=$(test_tmpdir fcj)
 SPEC=$T/specs
 STATE=$T/state
 STATUS=$SPEC

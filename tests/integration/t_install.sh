@@ -9,7 +9,7 @@
 
 command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing (install-deps test)"; exit 1; }
 command -v man >/dev/null || { echo "man missing (install-deps test)"; exit 1; }
-T=$(mktemp -d /tmp/banger-t-install.XXXXXX)
+T=$(test_tmpdir install)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 D=$T/root
 SAN=

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 
-T=$(mktemp -d /tmp/banger-t-service.XXXXXX)
+T=$(test_tmpdir service)
 LISTENER=
 cleanup() {
 	stop_bangerd

@@ -20,7 +20,7 @@ done
 [ "$(id -u)" = 0 ] || skip_all "needs root (private mount namespace, setpriv)"
 command -v setpriv >/dev/null || skip_all "setpriv (util-linux) not installed"
 
-T=$(mktemp -d /tmp/banger-t-vid.XXXXXX)
+T=$(test_tmpdir vid)
 SPEC=$T/specs
 STATE=$T/state
 STATUS=$SPEC

@@ -374,6 +374,55 @@ static void test_qcow2(void)
 	close(fd);
 }
 
+/* The rootbase.h table, every row. */
+static void test_root_base_plan(void)
+{
+	RootBase rec = { .spec_path = "/img/current", .resolved = "/img/v1", .dev = 1, .ino = 10,
+			 .size = 4096, .mtime_ns = 5 };
+	RootBase same = rec, flipped = { .spec_path = "/img/current", .resolved = "/img/v2",
+					 .dev = 1, .ino = 11, .size = 4096, .mtime_ns = 5 };
+	RootBase replaced = rec, moved = flipped, old = { .resolved = "/img/v1" };
+	replaced.ino = 12; /* same path, another inode: file replaced */
+	moved.spec_path = "/img/other";
+	static const struct {
+		CowMethod m;
+		RootBasePlan flip_there, flip_gone;
+	} rows[] = {
+		{ COW_QCOW2, ROOT_BASE_KEEP_ORIGINAL, ROOT_BASE_FAIL },
+		{ COW_DM, ROOT_BASE_KEEP_ORIGINAL, ROOT_BASE_FAIL },
+		{ COW_REFLINK, ROOT_BASE_KEEP_COPY, ROOT_BASE_KEEP_COPY },
+		{ COW_SPARSE, ROOT_BASE_KEEP_COPY, ROOT_BASE_KEEP_COPY },
+	};
+	CHECK(root_base_plan(&rec, &same, COW_AUTO, true) == ROOT_BASE_CREATE, "no disk: create");
+	CHECK(root_base_plan(NULL, &same, COW_AUTO, false) == ROOT_BASE_CREATE,
+	      "no disk, no record: create");
+	CHECK(root_base_plan(NULL, &same, COW_QCOW2, false) == ROOT_BASE_KEEP,
+	      "a disk without a record is kept");
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		const char *m = cow_method_to_string(rows[i].m);
+		CHECK(root_base_plan(&rec, &same, rows[i].m, true) == ROOT_BASE_KEEP,
+		      "%s: same file: keep", m);
+		CHECK(root_base_plan(&rec, &flipped, rows[i].m, true) == rows[i].flip_there,
+		      "%s: symlink flipped, original there: %s", m,
+		      root_base_plan_to_string(rows[i].flip_there));
+		CHECK(root_base_plan(&rec, &flipped, rows[i].m, false) == rows[i].flip_gone,
+		      "%s: symlink flipped, original gone: %s", m,
+		      root_base_plan_to_string(rows[i].flip_gone));
+		CHECK(root_base_plan(&rec, &replaced, rows[i].m, false) == rows[i].flip_gone,
+		      "%s: file replaced in place: %s", m,
+		      root_base_plan_to_string(rows[i].flip_gone));
+		CHECK(root_base_plan(&rec, &moved, rows[i].m, true) == ROOT_BASE_RECREATE,
+		      "%s: rootfs.path changed: recreate", m);
+		CHECK(root_base_plan(&old, &same, rows[i].m, true) == ROOT_BASE_KEEP,
+		      "%s: old record (bare path), same path: keep", m);
+	}
+	CHECK(root_base_same_file(&old, &same), "old record compares by path");
+	CHECK(!root_base_same_file(&rec, &replaced), "another inode is another file");
+	replaced = rec;
+	replaced.mtime_ns = 6;
+	CHECK(!root_base_same_file(&rec, &replaced), "a new mtime is another file");
+}
+
 int main(void)
 {
 	test_qcow2();
@@ -384,5 +433,6 @@ int main(void)
 	test_image_paths();
 	test_cow_choice();
 	test_sparse_copy();
+	test_root_base_plan();
 	return tap_done();
 }

@@ -400,7 +400,8 @@ static void test_reopen_persists(void)
 		    STORE_UPSERT_UNCHANGED, "same spec after reopen is UNCHANGED");
 	CHECK_INTEQ(gen, 2, "and reports the stored generation");
 	store_close(s);
-	CHECK_INTEQ(raw_int(p, "PRAGMA user_version"), 2, "user_version is 2");
+	CHECK_INTEQ(raw_int(p, "PRAGMA user_version"), store_schema_version(),
+		    "user_version is the schema version");
 }
 
 static void test_migrations(void)
@@ -413,7 +414,8 @@ static void test_migrations(void)
 
 	CHECK_INTEQ(store_open(fresh, &s), 0, "open creates a missing file");
 	store_close(s);
-	CHECK_INTEQ(raw_int(fresh, "PRAGMA user_version"), 2, "fresh db migrated to 2");
+	CHECK_INTEQ(raw_int(fresh, "PRAGMA user_version"), store_schema_version(),
+		    "fresh db migrated to the schema version");
 	CHECK_INTEQ(raw_int(fresh, "SELECT count(*) FROM sqlite_schema WHERE name = 'vms'"), 1,
 		    "vms table exists");
 
@@ -421,7 +423,8 @@ static void test_migrations(void)
 	close(fd);
 	CHECK_INTEQ(store_open(empty, &s), 0, "open migrates an existing empty file");
 	store_close(s);
-	CHECK_INTEQ(raw_int(empty, "PRAGMA user_version"), 2, "empty file migrated to 2");
+	CHECK_INTEQ(raw_int(empty, "PRAGMA user_version"), store_schema_version(),
+		    "empty file migrated to the schema version");
 
 	/* journal_mode is persistent in the file: a new connection sees WAL. */
 	sqlite3 *db = NULL;
@@ -635,6 +638,90 @@ static void test_fds(void)
 	CHECK_INTEQ(store_open(link, &s2), -ELOOP, "a symlinked db path is refused");
 }
 
+/* A scripted uid source: each call hands out the next uid of the list. */
+static const char *const *uid_script;
+static int uid_calls;
+
+static int scripted_uid(char out[33])
+{
+	const char *u = uid_script[uid_calls++];
+	if (!u)
+		return -EIO;
+	memcpy(out, u, 33);
+	return 0;
+}
+
+static char *uid_of(Store *s, const char *name)
+{
+	VmRecord *r = NULL;
+	char *u = store_get_vm(s, name, &r) >= 0 ? xstrdup(r->uid) : NULL;
+	vm_record_free(r);
+	return u;
+}
+
+/* Tap, socket and dm names come from the first 8 hex digits of the uid:
+ * a new row whose short id another row has gets a fresh uid. */
+static void test_short_id_unique(void)
+{
+	_cleanup_free_ char *p = db_path("shortid"), *ua = NULL, *ub = NULL, *uc = NULL;
+	static const char *const script[] = {
+		"0123abcd00000000000000000000000a", /* a */
+		"0123abcd11111111111111111111111b", /* b: a's short id, drawn again */
+		"0123abcd22222222222222222222222b", /* b: again a's */
+		"89abcdef33333333333333333333333b", /* b: free */
+		"89abcdef44444444444444444444444c", /* c: b's */
+		"fedcba9855555555555555555555555c", /* c: free */
+		NULL,
+	};
+	Store *s = NULL;
+	int64_t gen;
+	CHECK_INTEQ(store_open(p, &s), 0, "open");
+	CHECK_INTEQ(raw_int(p, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
+			       "name = 'vms_short_id'"),
+		    1, "the short-id index exists");
+	uid_script = script;
+	uid_calls = 0;
+	store_set_uid_source(scripted_uid);
+	CHECK_INTEQ(upsert(s, "a", "a.yaml", "x", VM_STATE_STOPPED, &gen), STORE_UPSERT_CREATED,
+		    "insert a");
+	CHECK_INTEQ(upsert(s, "b", "b.yaml", "x", VM_STATE_STOPPED, &gen), STORE_UPSERT_CREATED,
+		    "insert b despite two colliding draws");
+	CHECK_INTEQ(uid_calls, 4, "b took three draws (two collided with a)");
+	CHECK_INTEQ(store_begin(s), 0, "c inside a batch transaction");
+	CHECK_INTEQ(upsert(s, "c", "c.yaml", "x", VM_STATE_STOPPED, &gen), STORE_UPSERT_CREATED,
+		    "insert c: its first draw collides with b, uncommitted rows count too");
+	CHECK_INTEQ(store_commit(s), 0, "commit");
+	CHECK_INTEQ(uid_calls, 6, "c took two draws");
+	ua = uid_of(s, "a"), ub = uid_of(s, "b"), uc = uid_of(s, "c");
+	CHECK_STREQ(ua, script[0], "a has its first uid");
+	CHECK_STREQ(ub, script[3], "b has the first uid with a free short id");
+	CHECK_STREQ(uc, script[5], "c too");
+	CHECK_INTEQ(raw_int(p, "SELECT count(DISTINCT substr(uid, 1, 8)) FROM vms"), 3,
+		    "three rows, three short ids");
+	/* Every draw collides: the insert fails, nothing is written. */
+	static const char *const always_a[] = {
+		[0 ... 63] = "0123abcd66666666666666666666666d", NULL,
+	};
+	uid_script = always_a;
+	uid_calls = 0;
+	CHECK_INTEQ(upsert(s, "d", "d.yaml", "x", VM_STATE_STOPPED, &gen), -EEXIST,
+		    "no free short id in 64 draws: -EEXIST");
+	CHECK_INTEQ(uid_calls, 64, "bounded: 64 draws");
+	VmRecord *r = NULL;
+	CHECK_INTEQ(store_get_vm(s, "d", &r), -ENOENT, "no row for d");
+	store_set_uid_source(NULL);
+	CHECK_INTEQ(upsert(s, "d", "d.yaml", "x", VM_STATE_STOPPED, &gen), STORE_UPSERT_CREATED,
+		    "the default random source works again");
+	store_close(s);
+	/* A database from before the check may hold a collision: it still opens
+	 * (the index is not UNIQUE), and says so in the log. */
+	CHECK_INTEQ(raw_exec(p, "UPDATE vms SET uid = '0123abcd' || substr(uid, 9) "
+				"WHERE name = 'd'"),
+		    SQLITE_OK, "force d onto a's short id behind the store's back");
+	CHECK_INTEQ(store_open(p, &s), 0, "a database holding a collision still opens");
+	store_close(s);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -654,6 +741,7 @@ int main(void)
 	test_transactions();
 	test_hostile_names();
 	test_fds();
+	test_short_id_unique();
 	rm_rf(tmpdir);
 	return tap_done();
 }
