@@ -28,6 +28,9 @@ typedef struct {
 	char *firecracker_bin, *jailer_bin, *chroot_base, *qemu_bin;
 	uid_t jailer_uid;
 	gid_t jailer_gid;
+	bool no_confine;           /* --no-confine: VMMs run as root, unconfined (debugging) */
+	uint32_t vmm_uid_base;     /* --vmm-uid-range BASE:COUNT */
+	uint32_t vmm_uid_count;
 } DaemonConfig;
 
 void daemon_config_done(DaemonConfig *c);

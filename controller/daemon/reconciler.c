@@ -261,6 +261,24 @@ static int ensure_ip_and_paths(Daemon *d, const VmRecord *row, const VmSpec *spe
 	return 0;
 }
 
+/* The VM's VMM uid: chosen once (lowest free in --vmm-uid-range, like the
+ * guest IP) and kept in its row, so a restarted VM and a restarted bangerd
+ * give it the same uid and its files stay its own. */
+static int ensure_vmm_uid(Daemon *d, const VmRecord *row, uint32_t *ret)
+{
+	_cleanup_free_ uint32_t *used = NULL;
+	size_t n = 0;
+	int r = store_list_vmm_uids(d->store, &used, &n);
+	if (r < 0)
+		return r;
+	r = runtime_pick_vmm_uid(d->rt, row->vmm_uid, used, n, ret);
+	if (r < 0)
+		return r;
+	if (*ret != row->vmm_uid && (r = store_set_vmm_uid(d->store, row->name, *ret)) < 0)
+		return r;
+	return 0;
+}
+
 /* ---- steps ----------------------------------------------------------------- */
 
 static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *spec)
@@ -268,14 +286,20 @@ static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *
 	_cleanup_free_ char *ip = NULL, *err = NULL;
 	_cleanup_(vm_paths_done) VmPaths p = { 0 };
 	bool restart = vs->exited || vs->start_failed;
+	uint32_t vmm_uid = 0;
 	int r = ensure_ip_and_paths(d, row, spec, &ip);
 	if (r < 0) {
 		err = xasprintf("guest IP: %s", strerror(-r));
 		goto failed;
 	}
+	if ((r = ensure_vmm_uid(d, row, &vmm_uid)) < 0) {
+		err = xasprintf("VMM uid: %s", strerror(-r));
+		goto failed;
+	}
 	vm_paths_for(d->rt, row->uid, &p);
 	store_set_paths(d->store, row->name, p.vm_dir, p.api_sock, p.log_path);
-	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = spec, .guest_ip = ip };
+	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = spec, .guest_ip = ip,
+			       .vmm_uid = vmm_uid };
 	r = vm_start(d->rt, &req, &err);
 	if (r < 0)
 		goto failed;

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -39,6 +40,30 @@ static void cloexec_other_fds(void)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* Join cgroups, set no_new_privs, shrink the capability bounding set. Only
+ * async-signal-safe calls: bangerd has other threads, so the child of its
+ * fork may use nothing that takes a lock. Returns 0 or an errno. */
+static int child_confine(const SpawnOptions *o)
+{
+	for (size_t i = 0; o->cgroup_procs && o->cgroup_procs[i]; i++) {
+		int fd = open(o->cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return errno;
+		ssize_t n = write(fd, "0", 1);
+		int e = errno;
+		close(fd);
+		if (n != 1)
+			return n < 0 ? e : EIO;
+	}
+	if (o->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return errno;
+	/* CAPBSET_READ fails with EINVAL past the kernel's last capability. */
+	for (int c = 0; o->limit_caps && c < 64 && prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+		if (!(o->keep_caps & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+			return errno;
+	return 0;
+}
+
 _Noreturn static void child_exec(char *const argv[], char *const envp[], const SpawnOptions *o,
 				 int errpipe)
 {
@@ -58,6 +83,10 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], const S
 	if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
 	    dup2(err, 2) < 0 || chdir(o->cwd ? o->cwd : "/") < 0)
 		goto fail;
+	if ((e = child_confine(o)) != 0) {
+		errno = e;
+		goto fail;
+	}
 	cloexec_other_fds();
 	execve(argv[0], argv, envp ? envp : default_env);
 fail:

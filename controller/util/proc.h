@@ -12,6 +12,13 @@ typedef struct {
 	const char *stderr_path; /* NULL: same as stdout */
 	const char *cwd;         /* NULL: "/" */
 	bool new_session;        /* setsid(): survive the controller, no controlling tty */
+	/* Confinement, applied in the child before exec so the program never
+	 * runs without it (each failure is an exec error): */
+	char *const *cgroup_procs; /* cgroup.procs files to join ("0" written to each) */
+	bool no_new_privs;         /* PR_SET_NO_NEW_PRIVS */
+	bool limit_caps;           /* drop every capability but keep_caps from the
+				    * bounding set: root's exec then grants only those */
+	uint64_t keep_caps;        /* bit (1 << CAP_x) per capability kept */
 } SpawnOptions;
 
 /* fork + execve(argv[0], argv, envp or a minimal PATH-only env) with every

@@ -376,6 +376,7 @@ static int launch_spawn(const VmmLaunchConfig *c, char **argv, VmmProcess *ret)
 		.stderr_path = c->log_path,
 		.cwd = c->vm_dir,
 		.new_session = true,
+		.cgroup_procs = c->cgroup_procs,
 	};
 	pid_t pid;
 	uint64_t st;

@@ -50,6 +50,13 @@ typedef struct {
 	unsigned prefix_len;     /* e.g. 24 */
 	unsigned vcpus;
 	unsigned memory_mib;
+	/* Confinement (runtime/ fills these for every driver; confine/confine.h).
+	 * The VMM's own uid/gid from bangerd's --vmm-uid-range, never shared by
+	 * two VMs; 0 = unconfined (--no-confine). */
+	uid_t vmm_uid;
+	gid_t vmm_gid;
+	const char *chroot_dir;   /* empty root-owned dir to chroot into; NULL: none */
+	char *const *cgroup_procs; /* cgroup.procs files the VMM joins before exec; NULL: none */
 } VmmLaunchConfig;
 
 /* A VMM process as identified by the kernel: pid plus its start time (field
