@@ -661,6 +661,20 @@ uint64_t reconcile_due(Daemon *d, uint64_t now)
 	return next;
 }
 
+/* An adopted VMM's uid is the truth: a row that lost it (a crash before
+ * the first pass committed) gets it back, so no other VM is given it. */
+static void record_adopted_uid(Daemon *d, const VmRecord *row, pid_t pid)
+{
+	uid_t uid;
+	if (proc_uid(pid, &uid) < 0 || uid == 0 || uid == row->vmm_uid)
+		return;
+	log_info("%s: adopted VMM runs as uid %u (row said %u): recording it", row->name,
+		 (unsigned)uid, (unsigned)row->vmm_uid);
+	int r = store_set_vmm_uid(d->store, row->name, (uint32_t)uid);
+	if (r < 0)
+		log_warn_errno(r, "%s: record vmm uid %u: %m", row->name, (unsigned)uid);
+}
+
 void reconcile_rediscover_all(Daemon *d)
 {
 	VmRecord **rows = NULL;
@@ -682,6 +696,7 @@ void reconcile_rediscover_all(Daemon *d)
 			VmState *vs = vm_state(d, row->name);
 			VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
 			watch_pid(d, vs, h->pid);
+			record_adopted_uid(d, row, h->pid);
 			/* Adopted as it was: a VM that was Ready stays Ready (no flap);
 			 * one that was still booting is probed again. */
 			const VmStatus *last = status_writer_last(d->status, row->name);

@@ -161,6 +161,25 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 	return 0;
 }
 
+int proc_uid(pid_t pid, uid_t *ret)
+{
+	char path[64], buf[4096];
+	unsigned long uid;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = 0;
+	const char *l = strstr(buf, "\nUid:");
+	if (!l || sscanf(l + 5, "%lu", &uid) != 1)
+		return -EINVAL;
+	*ret = (uid_t)uid;
+	return 0;
+}
+
 bool proc_alive(pid_t pid, uint64_t start_time)
 {
 	uint64_t st;

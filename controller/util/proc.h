@@ -30,6 +30,9 @@ int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pi
 /* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot). */
 int proc_start_time(pid_t pid, uint64_t *ret);
 
+/* The real uid of pid (the "Uid:" line of /proc/<pid>/status). */
+int proc_uid(pid_t pid, uid_t *ret);
+
 /* True when pid exists with exactly this start time (and is not a zombie). */
 bool proc_alive(pid_t pid, uint64_t start_time);
 
