@@ -2,9 +2,9 @@
 # bangerd killed at any moment must converge, with real QEMU guests in a
 # private netns:
 #  1. bangerd dies (SIGKILL via $BANGER_CRASHPOINT) mid-start at tap-recorded,
-#     then tap-created, disk-ready and launched; a normal restart converges: the VM is
-#     Running + Ready once, on the VMM the crashed run launched (adopted, no
-#     duplicate), nothing else left.
+#     then tap-created, disk-ready, cgroup-created and launched; a normal
+#     restart converges: the VM is Running + Ready once, on the VMM the
+#     crashed run launched (adopted, no duplicate), nothing else left.
 #  2. A storm: random applies / edits / deletes of 3 specs (Running and
 #     Stopped) with bangerd killed by kill -9 at random moments and
 #     restarted; then convergence: exactly one VMM per Running spec, statuses
@@ -48,7 +48,7 @@ msleep() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
 
 # ---- 1. crash points mid-start, then a normal restart -------------------------------
 guest_yaml c1 | put "$SPEC/c1.yaml"
-for point in tap-recorded tap-created disk-ready launched; do
+for point in tap-recorded tap-created disk-ready cgroup-created launched; do
 	BANGER_CRASHPOINT=$point start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 	rc=0
 	wait "$BANGERD_PID" || rc=$?
@@ -61,6 +61,9 @@ for point in tap-recorded tap-created disk-ready launched; do
 	tap-created) check "crash at $point: left a tap behind" test "$(ip -o link show | grep -c 'bgr-')" = 1 ;;
 	disk-ready) check "crash at $point: left a tap and a root disk, no VMM" \
 		test "$(ip -o link show | grep -c 'bgr-')" = 1 -a -n "$(ls "$STATE"/vms/*/root.qcow2 2>/dev/null)" -a -z "$(vmms)" ;;
+	cgroup-created) check "crash at $point: left the VM's cgroup (memory and pids)" \
+		bash -c "u=\$(ls '$STATE/vms'); [ -d /sys/fs/cgroup/memory/banger/\$u -a -d /sys/fs/cgroup/pids/banger/\$u ] || [ -d /sys/fs/cgroup/banger/\$u ]"
+		check "crash at $point: no VMM" test -z "$(vmms)" ;;
 	launched) LPID=$(vmms | awk '$2 == "c1" {print $1}')
 		check "crash at $point: left one running VMM (pid $LPID)" test "$(vmm_count c1)" = 1 ;;
 	esac
