@@ -21,8 +21,9 @@
 #define CONFINE_DEFAULT_UID_BASE 2000000000u
 #define CONFINE_DEFAULT_UID_COUNT 65536u
 /* Memory a VMM may use beyond the guest's memoryMiB: QEMU's own heap, the
- * TCG translation cache, device buffers and page cache charged for disk I/O.
- * Measured: a 128 MiB TCG guest runs at ~110 MB RSS. */
+ * TCG translation cache (bounded to 128 MiB by vmm/qemu.c; QEMU's default
+ * is 1 GiB), device buffers and page cache charged for disk I/O. Measured:
+ * a 128 MiB TCG guest runs at ~110 MB RSS. */
 #define CONFINE_MEMORY_OVERHEAD_MIB 256u
 /* Tasks a VMM may have beyond one per vCPU: QEMU's block layer thread pool
  * (up to 64 workers), its main, RCU and I/O threads. Forking is denied by

@@ -24,6 +24,10 @@
 #define QEMU_QMP_TIMEOUT_MS 1000
 /* How long kill() waits for the SIGKILLed process to disappear. */
 #define QEMU_KILL_WAIT_MS 2000
+/* TCG translation cache, MiB (part of CONFINE_MEMORY_OVERHEAD_MIB). */
+#define QEMU_TCG_TB_MIB 128
+#define STRINGIFY2(x) #x
+#define STRINGIFY(x) STRINGIFY2(x)
 /* How much of the VMM log a launch failure quotes. */
 #define QEMU_LOG_TAIL_MAX 1500
 #define CPUINFO_MAX (8 * 1024 * 1024)
@@ -101,8 +105,11 @@ static void add_machine(char ***v, const VmmLaunchConfig *c, bool kvm)
 	addf(v, "guest=%s", name);
 	addf(v, "-M");
 	addf(v, "microvm,acpi=off");
+	/* TCG's translation cache defaults to 1 GiB, allocated as code is
+	 * translated: bound it, so a guest stays inside memoryMiB plus the
+	 * documented overhead of its cgroup (confine/confine.h). */
 	addf(v, "-accel");
-	addf(v, "%s", kvm ? "kvm" : "tcg");
+	addf(v, "%s", kvm ? "kvm" : "tcg,tb-size=" STRINGIFY(QEMU_TCG_TB_MIB));
 	addf(v, "-m");
 	addf(v, "%u", c->memory_mib);
 	addf(v, "-smp");

@@ -69,7 +69,8 @@ static void test_argv_minimal(void)
 		return;
 	CHECK_STREQ(v[0], "/usr/bin/qemu-system-x86_64", "argv[0] is the resolved binary");
 	CHECK_STREQ(arg_after(v, "-M", 0), "microvm,acpi=off", "microvm without ACPI");
-	CHECK_STREQ(arg_after(v, "-accel", 0), "tcg", "TCG when kvm=false");
+	CHECK_STREQ(arg_after(v, "-accel", 0), "tcg,tb-size=128",
+		    "TCG when kvm=false, translation cache bounded to 128 MiB");
 	CHECK_STREQ(arg_after(v, "-m", 0), "256", "memory");
 	CHECK_STREQ(arg_after(v, "-smp", 0), "2", "vcpus");
 	CHECK_STREQ(arg_after(v, "-name", 0), "guest=vm1", "name");
