@@ -551,7 +551,8 @@ section_vmm_exec() {
 	netns_ensure || { vmm_exec_fail; return; }
 	local spec=$WORK/exec-specs bspec=$WORK/exec-base-specs bst=$WORK/exec-base-status bdir=$WORK/exec-base
 	local warm=xw$TOK i f
-	mkdir -p "$spec" "$bspec" "$bst" "$bdir"
+	# bdir/chroot: bangerd's argv chroots a confined QEMU into <vm dir>/chroot.
+	mkdir -p "$spec" "$bspec" "$bst" "$bdir/chroot"
 	vmd_start exec "$spec" --resync 0 --log-level debug || { vmm_exec_fail; return; }
 	if ! "$BB/exec_latency" bangerd "$spec" "$VMD_STATUS" "$warm" "$GUEST" "$WORK/qemu.argv" >"$WORK/exec-warm.out"; then
 		note "warm-up boot failed; bangerd log: $(tail -n 5 "$VMD_LOG" | tr '\n' ' ')"
@@ -693,7 +694,7 @@ section_vmm_kill() {
 	netns_ensure || { vmm_kill_fail; return; }
 	local spec=$WORK/kill-specs bst=$WORK/kill-base-status bdir=$WORK/kill-base
 	local name=xk$TOK bname=xq$TOK mem=128 i pid
-	mkdir -p "$spec" "$bst" "$bdir"
+	mkdir -p "$spec" "$bst" "$bdir/chroot"
 	vmd_start kill "$spec" --resync 0 --log-level debug || { vmm_kill_fail; return; }
 	guest_spec "$name" "$mem" | put "$spec/$name.yaml"
 	vm_wait_running "$VMD_STATUS" "$name" || { vmm_kill_fail; return; }
