@@ -663,7 +663,7 @@ section_confine() {
 				kv "$WORK/confine.out" exec_us >>"$WORK/$mode-exec.samples"
 				sleep 0.2
 			done
-			if [ $mode = c ] && ! grep -q "uid [0-9]*)" "$VMD_LOG"; then
+			if [ $mode = c ] && ! grep -q "uid [1-9][0-9]*)" "$VMD_LOG"; then
 				note "confine: the confined daemon did not log a confined start"
 				bad=1
 			fi

@@ -502,14 +502,13 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	t3 = time_now_us();
 	if ((r = start_vmm(rt, req, drv, &p, &img, h, &cf, ret_error)) < 0)
 		goto fail;
-	if (cf.uid)
-		log_info("%s: %s started (pid %d, tap %s, ip %s, uid %u)", req->name, drv->name,
-			 (int)h->pid, h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-",
-			 (unsigned)cf.uid);
-	else
-		log_info("%s: %s started (pid %d, tap %s, ip %s, unconfined)", req->name,
-			 drv->name, (int)h->pid, h->tap ? h->tap : "-",
-			 req->guest_ip ? req->guest_ip : "-");
+	/* The uid the process really runs as (the driver may not drop to
+	 * cf.uid: Firecracker without its jailer stays root). */
+	uid_t running_as = 0;
+	(void)proc_uid(h->pid, &running_as);
+	log_info("%s: %s started (pid %d, tap %s, ip %s, uid %u%s)", req->name, drv->name,
+		 (int)h->pid, h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-",
+		 (unsigned)running_as, cf.uid ? "" : ", unconfined");
 	log_debug("%s: timing: network %.3f ms, disk %.3f ms, confine %.3f ms, launch %.3f ms",
 		  req->name, (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (t3 - t2) / 1000.0,
 		  (time_now_us() - t3) / 1000.0);
