@@ -283,6 +283,28 @@ static char *log_tail(const char *path, off_t from)
 	return xstrdup(buf);
 }
 
+/* Wait (until deadline) for a confined VMM to run as its own uid: -runas
+ * takes effect after QMP may already answer. 0 when it does (or nothing is
+ * to be dropped), -ECHILD when it exited, -ETIMEDOUT. */
+static int wait_dropped_root(const VmmLaunchConfig *c, pid_t pid, uint64_t deadline)
+{
+	uid_t uid;
+	uint64_t st;
+	while (c->vmm_uid) {
+		/* proc_start_time fails for a zombie: QEMU exits when -runas fails. */
+		if (proc_start_time(pid, &st) < 0 || proc_uid(pid, &uid) < 0)
+			return -ECHILD;
+		if (uid == c->vmm_uid)
+			break;
+		if (time_now_ms() >= deadline)
+			return log_errno(-ETIMEDOUT, "vm %s: qemu (pid %d) still runs as uid %u, "
+						     "not %u",
+					 c->name, (int)pid, (unsigned)uid, (unsigned)c->vmm_uid);
+		usleep(1000);
+	}
+	return 0;
+}
+
 /* Poll until QMP on c->api_sock completes its handshake, while the child
  * lives. -ECHILD when it exited, the last connect error on timeout. */
 static int wait_for_qmp(const VmmLaunchConfig *c, pid_t pid)
@@ -300,9 +322,11 @@ static int wait_for_qmp(const VmmLaunchConfig *c, pid_t pid)
 			return r;
 		r = qmp_connect(c->api_sock, (unsigned)MIN(deadline - now, QEMU_QMP_TIMEOUT_MS), &q);
 		/* A reply can race with an exit that follows it (kernel not
-		 * loadable): only a still-running QEMU counts as launched. */
+		 * loadable): only a still-running QEMU counts as launched. A
+		 * confined one only once it dropped root: QMP may answer from
+		 * its monitor thread before -runas took effect. */
 		if (r == 0 && waitpid(pid, &status, WNOHANG) == 0)
-			return 0;
+			return wait_dropped_root(c, pid, deadline);
 		if (r == 0)
 			return -ECHILD;
 		usleep(20 * 1000);
