@@ -25,13 +25,15 @@ BASE=2000000000 COUNT=65536 # the documented default --vmm-uid-range
 
 # cgroup hierarchies as bangerd picks them: v2 when its root lists memory and
 # pids, else v1 memory + pids.
-V2=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+# mountinfo: after the optional fields, " - FSTYPE SOURCE SUPEROPTS".
+mnt() { awk -v t="$1" -v o="$2" '{for (i = 7; $i != "-"; i++); if ($(i+1) == t && (o == "" || $(i+3) ~ "(^|,)" o "(,|$)")) {print $5; exit}}' /proc/self/mountinfo; }
+V2=$(mnt cgroup2 "")
 if [ -n "$V2" ] && grep -qw memory "$V2/cgroup.controllers" 2>/dev/null &&
 	grep -qw pids "$V2/cgroup.controllers"; then
 	MEMROOT=$V2 PIDSROOT=$V2 MEMFILE=memory.max
 else
-	MEMROOT=$(awk '$9 == "cgroup" && $11 ~ /(^|,)memory(,|$)/ {print $5; exit}' /proc/self/mountinfo)
-	PIDSROOT=$(awk '$9 == "cgroup" && $11 ~ /(^|,)pids(,|$)/ {print $5; exit}' /proc/self/mountinfo)
+	MEMROOT=$(mnt cgroup memory)
+	PIDSROOT=$(mnt cgroup pids)
 	MEMFILE=memory.limit_in_bytes
 fi
 [ -n "$MEMROOT" ] && [ -n "$PIDSROOT" ] || skip_all "no memory and pids cgroup controllers"
@@ -166,7 +168,8 @@ check "under the same uid $U_c2" test "$(field "$P2B" Uid | awk '{print $1}')" =
 rm -f "$SPEC/c1.yaml" "$SPEC/c2.yaml"
 check "c1 status removed" wait_until 60 test ! -e "$STATUS/c1.status.json"
 check "c2 status removed" wait_until 60 test ! -e "$STATUS/c2.status.json"
-check "VMMs gone" wait_until 10 bash -c "! pgrep -f 'qemu-system-x86_64.*$STATE' >/dev/null"
+no_vmms() { [ -z "$(vmms)" ]; }
+check "VMMs gone" wait_until 10 no_vmms
 for v in "$V_c1" "$V_c2"; do
 	check "cgroup of $v gone" test ! -d "$MEMROOT/banger/$v" -a ! -d "$PIDSROOT/banger/$v"
 done
