@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#define MOUNTINFO_MAX (4 * 1024 * 1024)
-#define PROCS_MAX (1024 * 1024)
-#define RMDIR_TRIES 50
-#define RMDIR_WAIT_US (10 * 1000)
+#define MOUNTINFO_MAX      (4 * 1024 * 1024)
+#define PROCS_MAX          (1024 * 1024)
+#define RMDIR_TRIES        50
+#define RMDIR_WAIT_US      (10 * 1000)
 #define SWEEP_KILL_WAIT_MS 2000
 
 /* One hierarchy in use and what it limits. v1 may co-mount memory and
@@ -125,19 +125,19 @@ int cgroup_host_open(CgroupHost **ret)
 	scan_mounts(text, &v2, &mem, &pids);
 	CgroupHost *h = xcalloc(1, sizeof(*h));
 	if (v2 && v2_has_controllers(v2)) {
-		h->h[h->n++] = (Hierarchy){ TAKE_PTR(v2), true, true, true };
+		h->h[h->n++] = (Hierarchy){TAKE_PTR(v2), true, true, true};
 	} else if (mem && pids) {
 		bool same = streq(mem, pids);
-		h->h[h->n++] = (Hierarchy){ TAKE_PTR(mem), true, same, false };
+		h->h[h->n++] = (Hierarchy){TAKE_PTR(mem), true, same, false};
 		if (!same)
-			h->h[h->n++] = (Hierarchy){ TAKE_PTR(pids), false, true, false };
+			h->h[h->n++] = (Hierarchy){TAKE_PTR(pids), false, true, false};
 	} else {
 		free(h);
 		return log_errno(-EOPNOTSUPP,
-				 "cgroup: no usable memory and pids controllers (v2 root %s, v1 "
-				 "memory %s, v1 pids %s): VMMs cannot be given memory and pids "
-				 "limits",
-				 v2 ? v2 : "(none)", mem ? mem : "(none)", pids ? pids : "(none)");
+		                 "cgroup: no usable memory and pids controllers (v2 root %s, v1 "
+		                 "memory %s, v1 pids %s): VMMs cannot be given memory and pids "
+		                 "limits",
+		                 v2 ? v2 : "(none)", mem ? mem : "(none)", pids ? pids : "(none)");
 	}
 	*ret = h;
 	return 0;
@@ -194,8 +194,7 @@ static int write_limits(const Hierarchy *y, const char *dir, const CgroupLimits 
 	return r;
 }
 
-int cgroup_vm_create(CgroupHost *h, const char *vm_uid, const CgroupLimits *l,
-		     char ***ret_procs)
+int cgroup_vm_create(CgroupHost *h, const char *vm_uid, const CgroupLimits *l, char ***ret_procs)
 {
 	_cleanup_strv_free_ char **procs = NULL;
 	if (!vm_uid_ok(vm_uid))
@@ -271,14 +270,13 @@ static void kill_members(const char *dir, const char *rel)
 			continue;
 		log_info("cgroup %s: killing pid %d", dir, (int)pid);
 		if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
-			struct pollfd p = { .fd = pfd, .events = POLLIN };
+			struct pollfd p = {.fd = pfd, .events = POLLIN};
 			(void)poll(&p, 1, SWEEP_KILL_WAIT_MS);
 		}
 	}
 }
 
-int cgroup_sweep(CgroupHost *h, bool (*known)(const char *vm_uid, void *userdata),
-		 void *userdata)
+int cgroup_sweep(CgroupHost *h, bool (*known)(const char *vm_uid, void *userdata), void *userdata)
 {
 	int n = 0;
 	for (size_t i = 0; h && i < h->n; i++) {
@@ -288,7 +286,8 @@ int cgroup_sweep(CgroupHost *h, bool (*known)(const char *vm_uid, void *userdata
 		if (!d)
 			continue;
 		while ((de = readdir(d))) {
-			if (de->d_type != DT_DIR || de->d_name[0] == '.' || known(de->d_name, userdata))
+			if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+			    known(de->d_name, userdata))
 				continue;
 			_cleanup_free_ char *rel = cgroup_vm_rel(de->d_name);
 			_cleanup_free_ char *dir = path_join(h->h[i].mount, rel);

@@ -39,8 +39,7 @@ typedef struct {
 /* Create (or reuse) the VM's cgroup in every hierarchy and write its limits.
  * *ret_procs: the cgroup.procs files the VMM must join (NULL-terminated,
  * caller frees). Idempotent. */
-int cgroup_vm_create(CgroupHost *h, const char *vm_uid, const CgroupLimits *l,
-		     char ***ret_procs);
+int cgroup_vm_create(CgroupHost *h, const char *vm_uid, const CgroupLimits *l, char ***ret_procs);
 
 /* Remove the VM's cgroup everywhere. Anything still inside is SIGKILLed
  * first (verified as a member through a pidfd): only the VM's own VMM is
@@ -55,5 +54,4 @@ char *cgroup_vm_path(const CgroupHost *h, const char *vm_uid);
 /* Remove every VM cgroup whose uid known() rejects: SIGKILL what is left
  * inside (only bangerd puts processes there: they are VMMs no VM owns),
  * then rmdir. Returns the number removed. */
-int cgroup_sweep(CgroupHost *h, bool (*known)(const char *vm_uid, void *userdata),
-		 void *userdata);
+int cgroup_sweep(CgroupHost *h, bool (*known)(const char *vm_uid, void *userdata), void *userdata);

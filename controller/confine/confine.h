@@ -18,7 +18,7 @@
 
 #include <sys/types.h>
 
-#define CONFINE_DEFAULT_UID_BASE 2000000000u
+#define CONFINE_DEFAULT_UID_BASE  2000000000u
 #define CONFINE_DEFAULT_UID_COUNT 65536u
 /* Memory a VMM may use beyond the guest's memoryMiB: QEMU's own heap, the
  * TCG translation cache (bounded to 128 MiB by vmm/qemu.c; QEMU's default
@@ -43,8 +43,8 @@ int confine_uid_range_parse(const char *s, UidRange *ret);
 /* The uid for one VM: `current` (0: none yet) when it lies in the range,
  * else the lowest uid of the range that no entry of `used` holds (our own
  * current never blocks). -ENOSPC when every uid is taken. Pure. */
-int confine_uid_pick(const UidRange *range, uint32_t current, const uint32_t *used,
-		     size_t n_used, uint32_t *ret);
+int confine_uid_pick(const UidRange *range, uint32_t current, const uint32_t *used, size_t n_used,
+                     uint32_t *ret);
 
 /* Memory limit in bytes for a guest of memory_mib, and the pids limit. */
 uint64_t confine_memory_limit(unsigned memory_mib);
