@@ -22,14 +22,15 @@
 # files next to the specs, bangerd's default, instead of a separate status
 # dir), BENCH_KEEP=1 (keep the work dir).
 #
-# The sections that boot real QEMU guests (vmm_exec, vmm_kill, adoption,
-# idle) run bangerd and their baselines in a private network namespace
+# The sections that boot real QEMU guests (vmm_exec, confine, vmm_kill,
+# adoption, idle) run bangerd and their baselines in a private network namespace
 # (ip netns, deleted at the end) with --driver qemu --image-dir
 # $BENCH_GUEST_DIR (default build/guest, from `make guest-image`); the
 # observers (exec_latency, kill_latency, adopt, idle_wakeups) stay in the
 # host namespace, where the kernel's proc connector is (they only read
 # /proc and files, and create nothing). Knobs: BENCH_BOOTS (24),
-# BENCH_KILLS (20), BENCH_ADOPT_NS ("1 3 6"), BENCH_ADOPT_ROUNDS (3),
+# BENCH_KILLS (20), BENCH_CONFINE_BOOTS (12 per mode), BENCH_CONFINE_BLOCK (3),
+# BENCH_ADOPT_NS ("1 3 6"), BENCH_ADOPT_ROUNDS (3),
 # BENCH_IDLE_S (60), BENCH_IDLE_VMS (3). Clean-up kills only processes this
 # run started: by pid, and QEMUs whose command line holds this run's work dir.
 set -u
@@ -40,7 +41,7 @@ N=${BENCH_N:-10000}
 EDITS=${BENCH_EDITS:-200}
 HUPS=${BENCH_HUPS:-20}
 COLD_RUNS=${BENCH_COLD_RUNS:-3}
-DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss vmm_exec vmm_kill adoption idle"
+DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss vmm_exec confine vmm_kill adoption idle"
 SECTIONS=${BENCH_SECTIONS:-$DEFAULT_SECTIONS}
 mkdir -p "${BENCH_WORK:-$BUILD}"
 WORK=$(realpath "$(mktemp -d "${BENCH_WORK:-$BUILD}/bench-work.XXXXXX")")
@@ -155,7 +156,7 @@ machine() {
 	echo "bangerd:    $BANGERD ($rev)"
 	echo "command:    make bench  (BUILD=$BUILD BENCH_N=$N BENCH_EDITS=$EDITS BENCH_HUPS=$HUPS BENCH_COLD_RUNS=$COLD_RUNS BENCH_SECTIONS=\"$SECTIONS\")"
 	echo "daemon:     bangerd --spec-dir \$WORK/specs --status-dir \$WORK/runN/status --state-dir \$WORK/runN/state --runtime-dir \$WORK/runN/state/run --node-name bench --resync 0 --log-level debug"
-	echo "guests:     BENCH_BOOTS=$BOOTS BENCH_KILLS=$KILLS BENCH_ADOPT_NS=\"$ADOPT_NS\" BENCH_ADOPT_ROUNDS=$ADOPT_ROUNDS BENCH_IDLE_S=$IDLE_S BENCH_IDLE_VMS=$IDLE_VMS; $(qemu-system-x86_64 --version 2>/dev/null | head -n1), TCG, 128 MiB, 1 vCPU, kernel+rootfs from $GUEST; bangerd --driver qemu --image-dir $GUEST --stop-timeout 2 in netns banger-bench-$TOK"
+	echo "guests:     BENCH_BOOTS=$BOOTS BENCH_CONFINE_BOOTS=$CONFINE_BOOTS BENCH_CONFINE_BLOCK=$CONFINE_BLOCK BENCH_KILLS=$KILLS BENCH_ADOPT_NS=\"$ADOPT_NS\" BENCH_ADOPT_ROUNDS=$ADOPT_ROUNDS BENCH_IDLE_S=$IDLE_S BENCH_IDLE_VMS=$IDLE_VMS; $(qemu-system-x86_64 --version 2>/dev/null | head -n1), TCG, 128 MiB, 1 vCPU, kernel+rootfs from $GUEST; bangerd --driver qemu --image-dir $GUEST --stop-timeout 2 in netns banger-bench-$TOK"
 	echo
 }
 
@@ -388,6 +389,8 @@ section_peak_rss() {
 
 GUEST=$(realpath -m "${BENCH_GUEST_DIR:-build/guest}")
 BOOTS=${BENCH_BOOTS:-24}
+CONFINE_BOOTS=${BENCH_CONFINE_BOOTS:-12}
+CONFINE_BLOCK=${BENCH_CONFINE_BLOCK:-3}
 KILLS=${BENCH_KILLS:-20}
 ADOPT_NS=${BENCH_ADOPT_NS:-1 3 6}
 ADOPT_ROUNDS=${BENCH_ADOPT_ROUNDS:-3}
@@ -548,7 +551,8 @@ section_vmm_exec() {
 	netns_ensure || { vmm_exec_fail; return; }
 	local spec=$WORK/exec-specs bspec=$WORK/exec-base-specs bst=$WORK/exec-base-status bdir=$WORK/exec-base
 	local warm=xw$TOK i f
-	mkdir -p "$spec" "$bspec" "$bst" "$bdir"
+	# bdir/chroot: bangerd's argv chroots a confined QEMU into <vm dir>/chroot.
+	mkdir -p "$spec" "$bspec" "$bst" "$bdir/chroot"
 	vmd_start exec "$spec" --resync 0 --log-level debug || { vmm_exec_fail; return; }
 	if ! "$BB/exec_latency" bangerd "$spec" "$VMD_STATUS" "$warm" "$GUEST" "$WORK/qemu.argv" >"$WORK/exec-warm.out"; then
 		note "warm-up boot failed; bangerd log: $(tail -n 5 "$VMD_LOG" | tr '\n' ' ')"
@@ -605,9 +609,9 @@ section_vmm_exec() {
 	grep -E " xb$TOK-[0-9]+: timing: parse" "$VMD_LOG" |
 		sed 's/.*parse \([0-9.]*\) ms, store \([0-9.]*\) ms.*/\1 \2/' >"$WORK/stages-sync.txt"
 	grep -E " xb$TOK-[0-9]+: timing: network" "$VMD_LOG" |
-		sed 's/.*network \([0-9.]*\) ms, disk \([0-9.]*\) ms, launch \([0-9.]*\) ms.*/\1 \2 \3/' >"$WORK/stages-rt.txt"
+		sed 's/.*network \([0-9.]*\) ms, disk \([0-9.]*\) ms, confine \([0-9.]*\) ms, launch \([0-9.]*\) ms.*/\1 \2 \3 \4/' >"$WORK/stages-rt.txt"
 	local col line=""
-	for col in parse:1:sync store:2:sync network:1:rt disk:2:rt launch:3:rt; do
+	for col in parse:1:sync store:2:sync network:1:rt disk:2:rt confine:3:rt launch:4:rt; do
 		IFS=: read -r nm c file <<<"$col"
 		awk -v c="$c" '{print $c}' "$WORK/stages-$file.txt" >"$WORK/stage.txt"
 		line="$line, $nm $(pctl "$WORK/stage.txt" 50) / $(pctl "$WORK/stage.txt" 99)"
@@ -624,6 +628,60 @@ section_vmm_exec() {
 	echo
 }
 
+# 5b. Confinement cost: spec write → Ready under a confined bangerd (the
+#    default: own uid, cgroup, chroot, seccomp) and under --no-confine, same
+#    guest, same run. Blocks of BENCH_CONFINE_BLOCK boots alternate between
+#    the two daemons (one at a time: both would sweep the other's taps), so
+#    drift in the machine's load hits both. Target: confined within 5 %.
+section_confine() {
+	local m="confined: spec write → Ready p50" mx="confined: spec write → exec p50"
+	local rounds=$(( (CONFINE_BOOTS + CONFINE_BLOCK - 1) / CONFINE_BLOCK )) r i mode label bad=0
+	echo "== confinement: spec write → Ready, confined vs --no-confine, $rounds rounds of $CONFINE_BLOCK boots each"
+	confine_fail() { result "$m" - - ms ratio 1.05; vmd_stop; }
+	netns_ensure || { confine_fail; return; }
+	for f in c-ready c-exec u-ready u-exec; do : >"$WORK/$f.samples"; done
+	for r in $(seq "$rounds"); do
+		for mode in c u; do
+			local spec=$WORK/confine-$mode$r-specs
+			mkdir -p "$spec"
+			if [ $mode = c ]; then
+				vmd_start "confine-c$r" "$spec" --resync 0 || { bad=1; break 2; }
+			else
+				vmd_start "confine-u$r" "$spec" --resync 0 --no-confine || { bad=1; break 2; }
+			fi
+			# One boot per daemon not counted: the first start pays for
+			# cold page cache and the bridge.
+			for i in $(seq 0 "$CONFINE_BLOCK"); do
+				label=c$mode$TOK-$r-$i
+				if ! "$BB/exec_latency" bangerd "$spec" "$VMD_STATUS" "$label" "$GUEST" >"$WORK/confine.out"; then
+					note "confine: boot $label failed; log: $(tail -n 3 "$VMD_LOG" | tr '\n' ' ')"
+					bad=1
+					break 3
+				fi
+				[ "$i" = 0 ] && continue
+				kv "$WORK/confine.out" ready_ms >>"$WORK/$mode-ready.samples"
+				kv "$WORK/confine.out" exec_us >>"$WORK/$mode-exec.samples"
+				sleep 0.2
+			done
+			if [ $mode = c ] && ! grep -q "uid [1-9][0-9]*)" "$VMD_LOG"; then
+				note "confine: the confined daemon did not log a confined start"
+				bad=1
+			fi
+			vmd_stop
+		done
+	done
+	vmd_stop
+	local nc nu
+	nc=$(wc -l <"$WORK/c-ready.samples")
+	nu=$(wc -l <"$WORK/u-ready.samples")
+	echo "  confined       : $nc boots; Ready p50 $(pctl "$WORK/c-ready.samples" 50) ms, p90 $(pctl "$WORK/c-ready.samples" 90) ms; exec p50 $(pctl "$WORK/c-exec.samples" 50 1000) ms"
+	echo "  --no-confine   : $nu boots; Ready p50 $(pctl "$WORK/u-ready.samples" 50) ms, p90 $(pctl "$WORK/u-ready.samples" 90) ms; exec p50 $(pctl "$WORK/u-exec.samples" 50 1000) ms"
+	[ $bad = 0 ] && [ "$nc" -gt 0 ] && [ "$nc" = "$nu" ] || { confine_fail; return; }
+	result "$m ($nc boots)" "$(pctl "$WORK/c-ready.samples" 50)" "$(pctl "$WORK/u-ready.samples" 50)" ms ratio 1.05
+	result "$mx ($nc boots)" "$(pctl "$WORK/c-exec.samples" 50 1000)" "$(pctl "$WORK/u-exec.samples" 50 1000)" ms info -
+	echo
+}
+
 # 6. VMM kill → status. One Running VM under bangerd, one under
 #    baseline_pidfd, both booted from bangerd's argv; they alternate kill by
 #    kill, each killed only when both guests are up and idle. bangerd's VM is
@@ -636,7 +694,7 @@ section_vmm_kill() {
 	netns_ensure || { vmm_kill_fail; return; }
 	local spec=$WORK/kill-specs bst=$WORK/kill-base-status bdir=$WORK/kill-base
 	local name=xk$TOK bname=xq$TOK mem=128 i pid
-	mkdir -p "$spec" "$bst" "$bdir"
+	mkdir -p "$spec" "$bst" "$bdir/chroot"
 	vmd_start kill "$spec" --resync 0 --log-level debug || { vmm_kill_fail; return; }
 	guest_spec "$name" "$mem" | put "$spec/$name.yaml"
 	vm_wait_running "$VMD_STATUS" "$name" || { vmm_kill_fail; return; }

@@ -1,4 +1,5 @@
 /* bangerd — the banger controller. Flags → DaemonConfig → daemon_run(). */
+#include "confine/confine.h"
 #include "daemon/daemon.h"
 #include "util/defaults.h"
 #include "util/log.h"
@@ -43,6 +44,10 @@ static void usage(FILE *f)
 		"                      (also --jailer-bin)\n"
 		"  --jailer-uid N, --jailer-gid N, --chroot-base DIR   jailer settings\n"
 		"  --qemu-bin P        qemu-system-x86_64 binary (default: from PATH)\n"
+		"  --vmm-uid-range BASE:COUNT  each VM's VMM runs as its own uid (= gid) from\n"
+		"                      this range (default %u:%u)\n"
+		"  --no-confine        run VMMs as root without uid, seccomp, chroot or cgroup\n"
+		"                      confinement (debugging only)\n"
 		"  --resync SECONDS    periodic full resync (default %d; 0 disables)\n"
 		"  --metrics-file PATH Prometheus text metrics, replaced atomically on change\n"
 		"                      (at most once a second) and at each resync\n"
@@ -56,7 +61,7 @@ static void usage(FILE *f)
 		"Under systemd (Type=notify) it reports READY=1 after the initial sync,\n"
 		"a one-line STATUS=, STOPPING=1, and WATCHDOG=1 when WatchdogSec= is set.\n"
 		"Exit status: 0 clean exit, 1 start-up failure, 2 usage error.\n",
-		BANGER_DEFAULT_RESYNC_S);
+		CONFINE_DEFAULT_UID_BASE, CONFINE_DEFAULT_UID_COUNT, BANGER_DEFAULT_RESYNC_S);
 }
 
 static char *env_or(const char *name, const char *def)
@@ -68,7 +73,8 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
-	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER, O_VERSION };
+	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER, O_VERSION, O_UIDRANGE,
+	       O_NOCONFINE };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -94,6 +100,8 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "metrics-file", required_argument, NULL, O_METRICS },
 		{ "spec-owner", required_argument, NULL, O_SPEC_OWNER },
 		{ "version", no_argument, NULL, O_VERSION },
+		{ "vmm-uid-range", required_argument, NULL, O_UIDRANGE },
+		{ "no-confine", no_argument, NULL, O_NOCONFINE },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -224,6 +232,17 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		case O_VERSION:
 			printf("bangerd %s\n", banger_version);
 			return 1;
+		case O_UIDRANGE: {
+			UidRange ur;
+			if (confine_uid_range_parse(optarg, &ur) < 0)
+				return -EINVAL;
+			c->vmm_uid_base = ur.base;
+			c->vmm_uid_count = ur.count;
+			break;
+		}
+		case O_NOCONFINE:
+			c->no_confine = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -276,6 +295,8 @@ int main(int argc, char **argv)
 		.stop_timeout_s = 10,
 		.bridge = xstrdup(BANGER_DEFAULT_BRIDGE),
 		.cidr = xstrdup(BANGER_DEFAULT_CIDR),
+		.vmm_uid_base = CONFINE_DEFAULT_UID_BASE,
+		.vmm_uid_count = CONFINE_DEFAULT_UID_COUNT,
 	};
 	strv_push(&c.image_dirs, xstrdup(BANGER_DEFAULT_IMAGE_DIR));
 	gethostname(host, sizeof(host) - 1);

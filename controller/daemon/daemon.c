@@ -465,6 +465,8 @@ static int setup(Daemon *d)
 		.vmm = { .firecracker_bin = c->firecracker_bin, .jailer_bin = c->jailer_bin,
 			 .jailer_uid = c->jailer_uid, .jailer_gid = c->jailer_gid,
 			 .chroot_base = c->chroot_base, .qemu_bin = c->qemu_bin },
+		.confine = !c->no_confine,
+		.vmm_uids = { c->vmm_uid_base, c->vmm_uid_count },
 	};
 	if ((r = runtime_new(&rc, &d->rt)) < 0)
 		return r;

@@ -31,6 +31,9 @@ typedef struct {
 	gid_t jailer_gid;
 	uid_t *spec_owners; /* --spec-owner: trusted besides root (util/trust.h) */
 	size_t n_spec_owners;
+	bool no_confine;           /* --no-confine: VMMs run as root, unconfined (debugging) */
+	uint32_t vmm_uid_base;     /* --vmm-uid-range BASE:COUNT */
+	uint32_t vmm_uid_count;
 } DaemonConfig;
 
 void daemon_config_done(DaemonConfig *c);

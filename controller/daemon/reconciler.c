@@ -457,6 +457,25 @@ static int ensure_ip(Daemon *d, VmRecord *row, const VmSpec *spec, char **ret_ip
 	return 0;
 }
 
+/* The VM's VMM uid: chosen once (lowest free in --vmm-uid-range, like the
+ * guest IP) and kept in its row, so a restarted VM and a restarted bangerd
+ * give it the same uid and its files stay its own. */
+static int ensure_vmm_uid(Daemon *d, const VmRecord *row, uint32_t *ret)
+{
+	_cleanup_free_ uint32_t *used = NULL;
+	size_t n = 0;
+	int r = store_list_vmm_uids(d->store, &used, &n);
+	if (r < 0)
+		return r;
+	r = runtime_pick_vmm_uid(d->rt, row->vmm_uid, used, n, ret);
+	if (r < 0)
+		return r;
+	if (*ret != row->vmm_uid && (r = store_set_vmm_uid(d->store, row->name, *ret)) < 0)
+		return r;
+	return 0;
+}
+
+/* ---- steps ----------------------------------------------------------------- */
 #define GROW_POLL_MS 200
 
 /* The work-disk grow child still runs; when it has ended, log how and let
@@ -517,6 +536,7 @@ static int do_start(Pass *p)
 	_cleanup_(vm_paths_done) VmPaths paths = { 0 };
 	bool restart = vs->exited || vs->start_failed;
 	int acc = 0;
+	uint32_t vmm_uid = 0;
 	if (work_disk_grow_step(d, vs, row, p->spec) > 0)
 		return 1; /* the grow runs in a child: the pass comes back */
 	int r = ensure_ip(d, row, p->spec, &ip);
@@ -524,10 +544,14 @@ static int do_start(Pass *p)
 		err = xasprintf("guest IP: %s", strerror(-r));
 		goto failed;
 	}
+	if ((r = ensure_vmm_uid(d, row, &vmm_uid)) < 0) {
+		err = xasprintf("VMM uid: %s", strerror(-r));
+		goto failed;
+	}
 	vm_paths_for(d->rt, row->uid, &paths);
 	r = store_set_paths(d->store, row->name, paths.vm_dir, paths.api_sock, paths.log_path);
-	/* Write-ahead: the guest IP and paths are durable before a VMM uses
-	 * them, or a crash could let another VM take a live guest's IP. */
+	/* Write-ahead: the guest IP, VMM uid and paths are durable before a VMM
+	 * uses them, or a crash could let another VM take a live guest's IP. */
 	if (r >= 0)
 		r = daemon_make_durable(d);
 	if (r < 0) {
@@ -538,7 +562,7 @@ static int do_start(Pass *p)
 	const char *note_reason = NULL;
 	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip,
 			       .ret_disk_note = &note, .ret_disk_reason = &note_reason,
-			       .work_disk_no_grow = true };
+			       .work_disk_no_grow = true, .vmm_uid = vmm_uid };
 	r = vm_start(d->rt, &req, &err);
 	vs->grow_done = false; /* the next start tries a failed grow again */
 	free(vs->disk_note);
@@ -903,6 +927,20 @@ uint64_t reconcile_due(Daemon *d, uint64_t now)
 	return next;
 }
 
+/* An adopted VMM's uid is the truth: a row that lost it (a crash before
+ * the first pass committed) gets it back, so no other VM is given it. */
+static void record_adopted_uid(Daemon *d, const VmRecord *row, pid_t pid)
+{
+	uid_t uid;
+	if (proc_uid(pid, &uid) < 0 || uid == 0 || uid == row->vmm_uid)
+		return;
+	log_info("%s: adopted VMM runs as uid %u (row said %u): recording it", row->name,
+		 (unsigned)uid, (unsigned)row->vmm_uid);
+	int r = store_set_vmm_uid(d->store, row->name, (uint32_t)uid);
+	if (r < 0)
+		log_warn_errno(r, "%s: record vmm uid %u: %m", row->name, (unsigned)uid);
+}
+
 int reconcile_rediscover_all(Daemon *d)
 {
 	VmRecord **rows = NULL;
@@ -937,6 +975,7 @@ int reconcile_rediscover_all(Daemon *d)
 			     (int)h->pid);
 		if (watch_pid(d, vs, h->pid) < 0)
 			vs->wake_at = time_now_ms() + reconcile_error_retry_ms(0);
+		record_adopted_uid(d, row, h->pid);
 		/* Adopted as it was: a VM that was Ready stays Ready (no flap);
 		 * one that was still booting is probed again. */
 		const VmStatus *last = status_writer_last(d->status, row->name);

@@ -3,15 +3,20 @@
  *
  *   start:    image check → VM dir → record tap → tap → base record
  *             (root.base, storage/rootbase.h) → root disk (dm: record, then
- *             create) → work disk → tap owner → spawn (gated) → record pid
- *             → VMM execs → launch completes
- *   teardown: kill VMM → dm target → loops → tap → socket → driver cleanup
- *             (jail) → handles.json → (VM dir)
+ *             create) → work disk → cgroup → file owners and chroot → tap
+ *             owner → spawn (gated; joins the cgroup before exec) → record
+ *             pid → VMM execs → launch completes
+ *   teardown: kill VMM → cgroup (and anything left in it) → dm target →
+ *             loops → tap → socket → driver cleanup (jail) → handles.json
+ *             → (VM dir)
  *
  * A VMM's identity is the pid + start time recorded at spawn, before it may
- * exec (util/proc.h). Nothing here finds "our" VMM by its socket path.
+ * exec (util/proc.h). Nothing here finds "our" VMM by its socket path. The
+ * cgroup needs no write-ahead record: its name derives from the VM's uid
+ * (confine/cgroup.h), so teardown and the orphan sweep always find it.
  */
 #include "runtime/vm.h"
+#include "confine/cgroup.h"
 #include "net/net.h"
 #include "storage/storage.h"
 #include "util/fileio.h"
@@ -35,6 +40,7 @@ struct Runtime {
 	NetCidr cidr;
 	const VmmDriver *default_driver;
 	HandleCache *cache;
+	CgroupHost *cgroups; /* NULL: none usable (only allowed with --no-confine) */
 };
 
 int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
@@ -64,6 +70,17 @@ int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
 		return log_errno(-EINVAL, "unknown VMM driver %s", cfg->driver);
 	}
 	rt->cache = handle_cache_new();
+	/* Unconfined runs still look for cgroups: teardown and the sweep
+	 * remove what an earlier confined run made. */
+	r = cgroup_host_open(&rt->cgroups);
+	if (r < 0 && cfg->confine) {
+		runtime_free(rt);
+		return log_errno(r, "VMM confinement needs cgroup memory and pids controllers "
+				    "(run with --no-confine to go without, for debugging only)");
+	}
+	if (rt->cgroups)
+		log_info("VMM cgroups: %s%s", cgroup_host_mode(rt->cgroups),
+			 cfg->confine ? "" : " (confinement off: --no-confine)");
 	*ret = rt;
 	return 0;
 }
@@ -80,6 +97,7 @@ void runtime_free(Runtime *rt)
 	strv_free(rt->image_dirs);
 	free(rt->gateway);
 	handle_cache_free(rt->cache);
+	cgroup_host_free(rt->cgroups);
 	free(rt);
 }
 
@@ -146,6 +164,16 @@ int runtime_pick_ip(Runtime *rt, const VmSpec *spec, const char *current, char *
 	return r;
 }
 
+int runtime_pick_vmm_uid(Runtime *rt, uint32_t current, const uint32_t *used, size_t n_used,
+			 uint32_t *ret)
+{
+	int r = confine_uid_pick(&rt->cfg.vmm_uids, current, used, n_used, ret);
+	if (r == -ENOSPC)
+		return log_errno(r, "every uid of --vmm-uid-range %u:%u is taken",
+				 rt->cfg.vmm_uids.base, rt->cfg.vmm_uids.count);
+	return r;
+}
+
 bool vm_alive(Runtime *rt, const char *name)
 {
 	VmHandles *h = handle_cache_get(rt->cache, name);
@@ -180,8 +208,9 @@ static RootDisk disk_from_handles(const VmHandles *h)
 }
 
 /* Undo the momentary objects of a failed start (disks stay for next time). */
-static void undo_start(Runtime *rt, const char *vm_dir, VmHandles *h)
+static void undo_start(Runtime *rt, const char *uid, const char *vm_dir, VmHandles *h)
 {
+	cgroup_vm_remove(rt->cgroups, uid);
 	RootDisk d = disk_from_handles(h);
 	root_disk_teardown(&d);
 	if (h->tap)
@@ -189,7 +218,6 @@ static void undo_start(Runtime *rt, const char *vm_dir, VmHandles *h)
 	VmHandles *fresh = vm_handles_new();
 	vm_handles_write(vm_dir, fresh);
 	vm_handles_free(fresh);
-	(void)rt;
 }
 
 typedef struct {
@@ -352,8 +380,71 @@ static int give_tap(const VmmDriver *drv, const VmmLaunchConfig *c, char **ret_e
 	return r;
 }
 
+/* What start_confine() gives the launch: all zero when unconfined. */
+typedef struct {
+	uid_t uid;
+	char *chroot;
+	char **cgroup_procs;
+} Confinement;
+
+static void confinement_done(Confinement *c)
+{
+	free(c->chroot);
+	strv_free(c->cgroup_procs);
+	*c = (Confinement){ 0 };
+}
+
+/* The files a VM keeps go to its VMM's uid, 0600: disks and logs are
+ * usable by that uid and by no other VM's. Only files inside the VM dir: a
+ * dm root disk is a device node the kernel opens, and base images are
+ * shared and stay root's. */
+static int own_vm_files(const VmStartRequest *req, const VmPaths *p, const VmHandles *h,
+			uid_t uid)
+{
+	_cleanup_free_ char *prefix = xasprintf("%s/", p->vm_dir);
+	const char *files[] = { p->console_path, p->log_path,
+				req->spec->work_disk_mib ? p->work_disk : NULL,
+				h->root_disk && startswith(h->root_disk, prefix) ? h->root_disk : NULL };
+	int r = confine_vm_dir(p->vm_dir, uid);
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(files); i++)
+		if (files[i])
+			r = confine_file(files[i], uid, uid, 0600);
+	return r;
+}
+
+/* The VMM's cgroup (named by the VM's uid, so it needs no record first),
+ * the ownership of its files and its empty chroot. */
+static int start_confine(Runtime *rt, const VmStartRequest *req, const VmPaths *p,
+			 const VmHandles *h, Confinement *ret, char **ret_error)
+{
+	const VmSpec *s = req->spec;
+	if (!rt->cfg.confine)
+		return 0;
+	if (!req->vmm_uid) {
+		*ret_error = xstrdup("confinement: no VMM uid allocated");
+		return -EINVAL;
+	}
+	CgroupLimits l = { .memory_bytes = confine_memory_limit(s->memory_mib),
+			   .pids_max = confine_pids_limit(s->vcpus) };
+	int r = cgroup_vm_create(rt->cgroups, req->uid, &l, &ret->cgroup_procs);
+	if (r < 0) {
+		*ret_error = xasprintf("cgroup: %s", strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("cgroup-created");
+	if ((r = own_vm_files(req, p, h, req->vmm_uid)) < 0 ||
+	    (r = confine_chroot_dir(p->vm_dir, &ret->chroot)) < 0) {
+		*ret_error = xasprintf("confinement: files of uid %u: %s", req->vmm_uid,
+				       strerror(-r));
+		return r;
+	}
+	ret->uid = req->vmm_uid;
+	return 0;
+}
+
 static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *drv,
-		     const VmPaths *p, const Images *img, VmHandles *h, char **ret_error)
+		     const VmPaths *p, const Images *img, VmHandles *h, const Confinement *cf,
+		     char **ret_error)
 {
 	PidRecord pr = { .vm_dir = p->vm_dir, .name = req->name, .h = h };
 	const VmSpec *s = req->spec;
@@ -382,6 +473,10 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 		.memory_mib = s->memory_mib,
 		.record_pid = record_pid,
 		.record_userdata = &pr,
+		.vmm_uid = cf->uid,
+		.vmm_gid = cf->uid,
+		.chroot_dir = cf->chroot,
+		.cgroup_procs = cf->cgroup_procs,
 	};
 	VmmProcess proc;
 	int r = give_tap(drv, &c, ret_error);
@@ -428,6 +523,7 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 {
 	const VmmDriver *drv = runtime_driver_for(rt, req->spec);
 	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	_cleanup_(confinement_done) Confinement cf = { 0 };
 	Images img = { 0 };
 	int r;
 
@@ -450,7 +546,7 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	handle_cache_put(rt->cache, req->name, h);
 	h->vmm = xstrdup(drv->name);
 	h->spec_json = vm_spec_to_canonical_json(req->spec);
-	uint64_t t0 = time_now_us(), t1, t2;
+	uint64_t t0 = time_now_us(), t1, t2, t3;
 	if (req->spec->network_enabled && req->guest_ip &&
 	    (r = start_network(rt, req, p.vm_dir, h, ret_error)) < 0)
 		goto fail;
@@ -458,16 +554,25 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	if ((r = start_disks(rt, req, drv, &p, &img, h, ret_error)) < 0)
 		goto fail;
 	t2 = time_now_us();
-	if ((r = start_vmm(rt, req, drv, &p, &img, h, ret_error)) < 0)
+	if ((r = start_confine(rt, req, &p, h, &cf, ret_error)) < 0)
 		goto fail;
-	log_info("%s: %s started (pid %d, tap %s, ip %s)", req->name, drv->name, (int)h->pid,
-		 h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-");
-	log_debug("%s: timing: network %.3f ms, disk %.3f ms, launch %.3f ms", req->name,
-		  (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (time_now_us() - t2) / 1000.0);
+	t3 = time_now_us();
+	if ((r = start_vmm(rt, req, drv, &p, &img, h, &cf, ret_error)) < 0)
+		goto fail;
+	/* The uid the process really runs as (the driver may not drop to
+	 * cf.uid: Firecracker without its jailer stays root). */
+	uid_t running_as = 0;
+	(void)proc_uid(h->pid, &running_as);
+	log_info("%s: %s started (pid %d, tap %s, ip %s, uid %u%s)", req->name, drv->name,
+		 (int)h->pid, h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-",
+		 (unsigned)running_as, cf.uid ? "" : ", unconfined");
+	log_debug("%s: timing: network %.3f ms, disk %.3f ms, confine %.3f ms, launch %.3f ms",
+		  req->name, (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (t3 - t2) / 1000.0,
+		  (time_now_us() - t3) / 1000.0);
 	goto out;
 fail:
 	log_warn("%s: start failed: %s", req->name, *ret_error);
-	undo_start(rt, p.vm_dir, h);
+	undo_start(rt, req->uid, p.vm_dir, h);
 	handle_cache_drop(rt->cache, req->name);
 out:
 	images_done(&img);
@@ -548,6 +653,8 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 	/* Only the recorded VMM is killed; a process that serves the socket
 	 * path but was not recorded is not ours (util/proc.h). */
 	if (h && (k = kill_verified(h->pid, h->pid_start_time)) < 0 && r == 0)
+		r = k;
+	if ((k = cgroup_vm_remove(rt->cgroups, uid)) < 0 && r == 0)
 		r = k;
 	if (h) {
 		RootDisk d = disk_from_handles(h);
@@ -744,6 +851,12 @@ static int sweep_sockets(Runtime *rt, const KnownUids *uids)
 	return n;
 }
 
+static bool cgroup_known(const char *vm_uid, void *userdata)
+{
+	const KnownUids *k = userdata;
+	return hashmap_contains(k->full, vm_uid);
+}
+
 static int sweep_dirs(Runtime *rt, const KnownUids *uids)
 {
 	_cleanup_free_ char *vms = xasprintf("%s/vms", rt->cfg.state_dir);
@@ -776,6 +889,7 @@ int runtime_sweep_orphans(Runtime *rt, char *const *known_uids)
 	}
 	/* Processes first: they hold taps and disks open. */
 	int n = sweep_sockets(rt, &k);
+	n += cgroup_sweep(rt->cgroups, cgroup_known, &k);
 	n += sweep_dm(&k);
 	n += sweep_loops(rt, &k);
 	n += sweep_taps(&k);

@@ -11,6 +11,7 @@
  * vm_alive() is the single source of truth for "is this VM running". */
 #pragma once
 
+#include "confine/confine.h"
 #include "runtime/handles.h"
 #include "spec/spec.h"
 #include "vmm/vmm.h"
@@ -23,6 +24,9 @@ typedef struct {
 	char *const *image_dirs;
 	const char *driver; /* "auto" | "firecracker" | "qemu" */
 	VmmSettings vmm;
+	/* VMM confinement (confine/confine.h); false only with --no-confine. */
+	bool confine;
+	UidRange vmm_uids; /* where each VM's VMM uid comes from */
 } RuntimeConfig;
 
 typedef struct Runtime Runtime;
@@ -47,6 +51,12 @@ const VmmDriver *runtime_driver_for(Runtime *rt, const VmSpec *spec);
 int runtime_pick_ip(Runtime *rt, const VmSpec *spec, const char *current, char *const *used,
 		    char **ret_ip);
 
+/* The VMM uid for a VM: keep `current` (from the row; 0: none yet) while it
+ * lies in --vmm-uid-range, else the lowest uid of the range no row holds.
+ * -ENOSPC when the range is full. */
+int runtime_pick_vmm_uid(Runtime *rt, uint32_t current, const uint32_t *used, size_t n_used,
+			 uint32_t *ret);
+
 /* Is the VM's VMM process (as cached: pid + start time) running? */
 bool vm_alive(Runtime *rt, const char *name);
 
@@ -64,6 +74,8 @@ typedef struct {
 	 * event loop; storage/workdisk.h): a disk still too small is started at
 	 * its old size instead of grown here. */
 	bool work_disk_no_grow;
+	uint32_t vmm_uid;     /* the VM's own VMM uid (= gid), from its row; required when
+			       * confining */
 } VmStartRequest;
 
 /* Check images, make the VM dir, tap, root disk and work disk, launch the
@@ -78,7 +90,8 @@ int vm_request_stop(Runtime *rt, const char *name, const char *api_sock);
 /* SIGKILL the VMM if it is still ours. */
 int vm_kill(Runtime *rt, const char *name);
 
-/* Undo everything momentary: kill the VMM if it runs, tear down the root
+/* Undo everything momentary: kill the VMM if it runs, remove its cgroup
+ * (killing anything left inside), tear down the root
  * disk's kernel objects, delete the tap, remove the socket and the scratch
  * file, drop the cache entry. With remove_dir, the VM dir (disks) goes too.
  * Always tries every step; returns the first error. */
@@ -91,7 +104,8 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *api_sock);
 
 /* Remove what no VM owns: bgr-* taps, loop devices backed by files under the
- * state dir, banger-* dm targets, VMM processes/sockets in the runtime dir.
+ * state dir, banger-* dm targets, VMM processes/sockets in the runtime dir,
+ * VM cgroups (and any process in them).
  * known_uids: uids of every row (deleted ones included). Returns the number
  * of objects removed. */
 int runtime_sweep_orphans(Runtime *rt, char *const *known_uids);

@@ -63,6 +63,12 @@ static const char *const store_migrations[] = {
 	 * through this index (store_insert_vm). Not a UNIQUE index: a database
 	 * that already holds a collision must still open. */
 	"CREATE INDEX vms_short_id ON vms (substr(uid, 1, 8));",
+	/* 3 → 4: the uid (= gid) a VM's VMM runs as, chosen once from
+	 * --vmm-uid-range and kept; never root, never shared (the index), freed
+	 * with the row. */
+	"ALTER TABLE vms ADD COLUMN vmm_uid INTEGER"
+	" CHECK (vmm_uid IS NULL OR (vmm_uid > 0 AND vmm_uid < 4294967295));"
+	"CREATE UNIQUE INDEX vms_vmm_uid ON vms (vmm_uid);",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(store_migrations))
 
@@ -75,7 +81,7 @@ static const char *const store_state_names[_VM_STATE_MAX] = {
 #define VM_COLUMNS                                                                                 \
 	"id, name, uid, source_file, spec_json, spec_hash, generation, desired_state, "          \
 	"guest_ip, vm_dir, api_sock, log_path, last_error, observed_generation, "                \
-	"restart_count, created_at_ms, updated_at_ms, deleted_at_ms"
+	"restart_count, created_at_ms, updated_at_ms, deleted_at_ms, vmm_uid"
 
 typedef enum {
 	Q_GET_VM,
@@ -95,6 +101,8 @@ typedef enum {
 	Q_MARK_DELETED,
 	Q_LIST_LIVE_OWNERS,
 	Q_SHORT_ID_TAKEN,
+	Q_SET_VMM_UID,
+	Q_LIST_VMM_UIDS,
 	_Q_MAX,
 } StoreQuery;
 
@@ -131,6 +139,9 @@ static const char *const store_sql[_Q_MAX] = {
 	[Q_LIST_LIVE_OWNERS] = "SELECT name, source_file FROM vms WHERE deleted_at_ms IS NULL",
 	/* same expression as the vms_short_id index, so it is used */
 	[Q_SHORT_ID_TAKEN] = "SELECT 1 FROM vms WHERE substr(uid, 1, 8) = ?1 LIMIT 1",
+	[Q_SET_VMM_UID] = "UPDATE vms SET vmm_uid = ?1, updated_at_ms = ?2 "
+			  "WHERE name = ?3 AND vmm_uid IS NOT ?1",
+	[Q_LIST_VMM_UIDS] = "SELECT vmm_uid FROM vms WHERE vmm_uid IS NOT NULL ORDER BY vmm_uid",
 };
 
 struct Store {
@@ -532,6 +543,7 @@ static int vm_record_from_row(Store *s, sqlite3_stmt *st, VmRecord **ret)
 	r->created_at_ms = sqlite3_column_int64(st, 15);
 	r->updated_at_ms = sqlite3_column_int64(st, 16);
 	r->deleted = sqlite3_column_type(st, 17) != SQLITE_NULL;
+	r->vmm_uid = (uint32_t)sqlite3_column_int64(st, 18);
 	*ret = r;
 	return 0;
 }
@@ -939,5 +951,36 @@ int store_list_guest_ips(Store *s, char ***ret_strv)
 	if (rc != SQLITE_DONE)
 		return store_fail(s, rc, "list guest ips");
 	*ret_strv = TAKE_PTR(v);
+	return 0;
+}
+
+int store_set_vmm_uid(Store *s, const char *name, uint32_t uid)
+{
+	if (uid == 0 || uid == UINT32_MAX)
+		return log_errno(-EINVAL, "store %s: vm %s: vmm uid %u is not allowed", s->path,
+				 name, uid);
+	_cleanup_free_ char *what = xasprintf("set vmm uid %u", uid);
+	return store_set_int(s, Q_SET_VMM_UID, name, uid, what);
+}
+
+int store_list_vmm_uids(Store *s, uint32_t **ret, size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_free_ uint32_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r = store_prepare(s, Q_LIST_VMM_UIDS, &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE)
+		return store_fail(s, rc, "list vmm uids");
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
 	return 0;
 }

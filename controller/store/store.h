@@ -38,6 +38,9 @@ typedef struct {
 	 * then removes the row. An upsert of the same name revives it with a
 	 * new generation. */
 	bool deleted;
+	/* uid (= gid) of the VM's VMM, from --vmm-uid-range; 0 until the first
+	 * start. Unique among rows; freed when the row is removed. */
+	uint32_t vmm_uid;
 } VmRecord;
 
 void vm_record_free(VmRecord *r);
@@ -118,3 +121,9 @@ int store_list_guest_ips(Store *s, char ***ret_strv);
  * again (bounded; -EEXIST when every draw collides). */
 typedef int (*StoreUidSource)(char out[33]);
 void store_set_uid_source(StoreUidSource fn);
+/* The VM's VMM uid: 1 changed, 0 unchanged, -EEXIST when another row holds
+ * it, -EINVAL for 0 or (uid_t)-1. */
+int store_set_vmm_uid(Store *s, const char *name, uint32_t uid);
+/* Every VMM uid held by a row, sorted (*ret NULL and *ret_n 0 when none;
+ * caller frees *ret). */
+int store_list_vmm_uids(Store *s, uint32_t **ret, size_t *ret_n);

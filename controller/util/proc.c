@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -72,6 +73,30 @@ static bool wait_gate(int gate)
 	return n == 1;
 }
 
+/* Join cgroups, set no_new_privs, shrink the capability bounding set. Only
+ * async-signal-safe calls: bangerd has other threads, so the child of its
+ * fork may use nothing that takes a lock. Returns 0 or an errno. */
+static int child_confine(const SpawnOptions *o)
+{
+	for (size_t i = 0; o->cgroup_procs && o->cgroup_procs[i]; i++) {
+		int fd = open(o->cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return errno;
+		ssize_t n = write(fd, "0", 1);
+		int e = errno;
+		close(fd);
+		if (n != 1)
+			return n < 0 ? e : EIO;
+	}
+	if (o->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return errno;
+	/* CAPBSET_READ fails with EINVAL past the kernel's last capability. */
+	for (int c = 0; o->limit_caps && c < 64 && prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+		if (!(o->keep_caps & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+			return errno;
+	return 0;
+}
+
 _Noreturn static void child_exec(char *const argv[], char *const envp[], const SpawnOptions *o,
 				 int errpipe, int gate)
 {
@@ -91,6 +116,10 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], const S
 	if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
 	    dup2(err, 2) < 0 || chdir(o->cwd ? o->cwd : "/") < 0)
 		goto fail;
+	if ((e = child_confine(o)) != 0) {
+		errno = e;
+		goto fail;
+	}
 	cloexec_other_fds();
 	restore_nofile();
 	if (!wait_gate(gate))
@@ -203,6 +232,25 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 		p++;
 	}
 	*ret = strtoull(p, NULL, 10);
+	return 0;
+}
+
+int proc_uid(pid_t pid, uid_t *ret)
+{
+	char path[64], buf[4096];
+	unsigned long uid;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = 0;
+	const char *l = strstr(buf, "\nUid:");
+	if (!l || sscanf(l + 5, "%lu", &uid) != 1)
+		return -EINVAL;
+	*ret = (uid_t)uid;
 	return 0;
 }
 

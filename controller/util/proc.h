@@ -27,6 +27,13 @@ typedef struct {
 	 * exec'ing. Lets a caller record the pid write-ahead. NULL: no gate. */
 	int (*before_exec)(void *userdata, pid_t pid, uint64_t start_time);
 	void *userdata;
+	/* Confinement, applied in the child before exec so the program never
+	 * runs without it (each failure is an exec error): */
+	char *const *cgroup_procs; /* cgroup.procs files to join ("0" written to each) */
+	bool no_new_privs;         /* PR_SET_NO_NEW_PRIVS */
+	bool limit_caps;           /* drop every capability but keep_caps from the
+				    * bounding set: root's exec then grants only those */
+	uint64_t keep_caps;        /* bit (1 << CAP_x) per capability kept */
 } SpawnOptions;
 
 /* fork + execve(argv[0], argv, envp or a minimal PATH-only env) with every
@@ -42,6 +49,9 @@ void proc_set_child_nofile(unsigned long soft);
 
 /* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot). */
 int proc_start_time(pid_t pid, uint64_t *ret);
+
+/* The real uid of pid (the "Uid:" line of /proc/<pid>/status). */
+int proc_uid(pid_t pid, uid_t *ret);
 
 /* True when pid exists with exactly this start time (and is not a zombie). */
 bool proc_alive(pid_t pid, uint64_t start_time);

@@ -407,6 +407,7 @@ static int launch_spawn(const VmmLaunchConfig *c, char **argv, VmmProcess *ret)
 		/* The pid is recorded before firecracker runs (vmm.h). */
 		.before_exec = c->record_pid,
 		.userdata = c->record_userdata,
+		.cgroup_procs = c->cgroup_procs,
 	};
 	pid_t pid;
 	uint64_t st;

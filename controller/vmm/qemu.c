@@ -10,6 +10,7 @@
 #include "util/timeutil.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,10 @@
 #define QEMU_QMP_TIMEOUT_MS 1000
 /* How long kill() waits for the SIGKILLed process to disappear. */
 #define QEMU_KILL_WAIT_MS 2000
+/* TCG translation cache, MiB (part of CONFINE_MEMORY_OVERHEAD_MIB). */
+#define QEMU_TCG_TB_MIB 128
+#define STRINGIFY2(x) #x
+#define STRINGIFY(x) STRINGIFY2(x)
 /* How much of the VMM log a launch failure quotes. */
 #define QEMU_LOG_TAIL_MAX 1500
 #define CPUINFO_MAX (8 * 1024 * 1024)
@@ -67,6 +72,9 @@ static int check_config(const VmmLaunchConfig *c)
 		return log_errno(-EINVAL, "vm %s: vcpus and memory must be > 0", c->name);
 	if (c->tap && !c->mac)
 		return log_errno(-EINVAL, "vm %s: tap %s given without a MAC", c->name, c->tap);
+	if (c->vmm_uid && !c->vmm_gid)
+		return log_errno(-EINVAL, "vm %s: confined to uid %u with gid 0 (root's group)",
+				 c->name, (unsigned)c->vmm_uid);
 	return 0;
 }
 
@@ -97,8 +105,11 @@ static void add_machine(char ***v, const VmmLaunchConfig *c, bool kvm)
 	addf(v, "guest=%s", name);
 	addf(v, "-M");
 	addf(v, "microvm,acpi=off");
+	/* TCG's translation cache defaults to 1 GiB, allocated as code is
+	 * translated: bound it, so a guest stays inside memoryMiB plus the
+	 * documented overhead of its cgroup (confine/confine.h). */
 	addf(v, "-accel");
-	addf(v, "%s", kvm ? "kvm" : "tcg");
+	addf(v, "%s", kvm ? "kvm" : "tcg,tb-size=" STRINGIFY(QEMU_TCG_TB_MIB));
 	addf(v, "-m");
 	addf(v, "%u", c->memory_mib);
 	addf(v, "-smp");
@@ -132,6 +143,24 @@ static void add_net(char ***v, const VmmLaunchConfig *c)
 	addf(v, "virtio-net-device,netdev=net0,mac=%s", c->mac);
 }
 
+/* Confinement, as QEMU 7.2 orders it: the seccomp filter is installed while
+ * options are parsed, then every device, disk, tap and socket is opened as
+ * root, then (os_setup_post) chroot and setgid/setgroups/setuid. So the
+ * filter must allow setuid: elevateprivileges=deny kills QEMU with SIGSYS
+ * (measured). After setuid to a non-zero uid the kernel clears every
+ * capability. */
+static void add_confinement(char ***v, const VmmLaunchConfig *c)
+{
+	addf(v, "-runas");
+	addf(v, "%u:%u", (unsigned)c->vmm_uid, (unsigned)c->vmm_gid);
+	if (c->chroot_dir) {
+		addf(v, "-chroot");
+		addf(v, "%s", c->chroot_dir);
+	}
+	addf(v, "-sandbox");
+	addf(v, "on,obsolete=deny,spawn=deny,resourcecontrol=deny");
+}
+
 int qemu_build_argv(const VmmLaunchConfig *c, const char *qemu_path, bool kvm, unsigned tsc_khz,
 		    char ***ret_argv)
 {
@@ -157,6 +186,8 @@ int qemu_build_argv(const VmmLaunchConfig *c, const char *qemu_path, bool kvm, u
 		add_drive(&v, "work", c->work_disk, "raw");
 	if (c->tap)
 		add_net(&v, c);
+	if (c->vmm_uid)
+		add_confinement(&v, c);
 	*ret_argv = TAKE_PTR(v);
 	return 0;
 }
@@ -252,6 +283,28 @@ static char *log_tail(const char *path, off_t from)
 	return xstrdup(buf);
 }
 
+/* Wait (until deadline) for a confined VMM to run as its own uid: -runas
+ * takes effect after QMP may already answer. 0 when it does (or nothing is
+ * to be dropped), -ECHILD when it exited, -ETIMEDOUT. */
+static int wait_dropped_root(const VmmLaunchConfig *c, pid_t pid, uint64_t deadline)
+{
+	uid_t uid;
+	uint64_t st;
+	while (c->vmm_uid) {
+		/* proc_start_time fails for a zombie: QEMU exits when -runas fails. */
+		if (proc_start_time(pid, &st) < 0 || proc_uid(pid, &uid) < 0)
+			return -ECHILD;
+		if (uid == c->vmm_uid)
+			break;
+		if (time_now_ms() >= deadline)
+			return log_errno(-ETIMEDOUT, "vm %s: qemu (pid %d) still runs as uid %u, "
+						     "not %u",
+					 c->name, (int)pid, (unsigned)uid, (unsigned)c->vmm_uid);
+		usleep(1000);
+	}
+	return 0;
+}
+
 /* Poll until QMP on c->api_sock completes its handshake, while the child
  * lives. -ECHILD when it exited, the last connect error on timeout. */
 static int wait_for_qmp(const VmmLaunchConfig *c, pid_t pid)
@@ -269,9 +322,11 @@ static int wait_for_qmp(const VmmLaunchConfig *c, pid_t pid)
 			return r;
 		r = qmp_connect(c->api_sock, (unsigned)MIN(deadline - now, QEMU_QMP_TIMEOUT_MS), &q);
 		/* A reply can race with an exit that follows it (kernel not
-		 * loadable): only a still-running QEMU counts as launched. */
+		 * loadable): only a still-running QEMU counts as launched. A
+		 * confined one only once it dropped root: QMP may answer from
+		 * its monitor thread before -runas took effect. */
 		if (r == 0 && waitpid(pid, &status, WNOHANG) == 0)
-			return 0;
+			return wait_dropped_root(c, pid, deadline);
 		if (r == 0)
 			return -ECHILD;
 		usleep(20 * 1000);
@@ -311,8 +366,22 @@ static int spawn_qemu(const VmmLaunchConfig *c, pid_t *ret_pid)
 	r = qemu_build_argv(c, bin, kvm, kvm ? 0 : qemu_host_tsc_khz(), &argv);
 	if (r < 0)
 		return r;
-	SpawnOptions o = { .stdout_path = c->log_path, .cwd = c->vm_dir, .new_session = true,
-			   .before_exec = c->record_pid, .userdata = c->record_userdata };
+	/* Until -runas drops root, QEMU needs only these: open the tap
+	 * (TUNSETIFF), open disks and logs owned by the VMM's uid, chroot,
+	 * setgid/setgroups/setuid. Whatever else root could do is gone from
+	 * the bounding set before exec. The pid is recorded before QEMU runs. */
+	SpawnOptions o = {
+		.stdout_path = c->log_path,
+		.cwd = c->vm_dir,
+		.new_session = true,
+		.before_exec = c->record_pid,
+		.userdata = c->record_userdata,
+		.cgroup_procs = c->cgroup_procs,
+		.no_new_privs = c->vmm_uid != 0,
+		.limit_caps = c->vmm_uid != 0,
+		.keep_caps = 1ULL << CAP_NET_ADMIN | 1ULL << CAP_DAC_OVERRIDE |
+			     1ULL << CAP_SYS_CHROOT | 1ULL << CAP_SETUID | 1ULL << CAP_SETGID,
+	};
 	r = proc_spawn(argv, NULL, &o, ret_pid);
 	if (r < 0)
 		return log_errno(r, "vm %s: exec %s: %m", c->name, bin);

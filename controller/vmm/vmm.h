@@ -57,9 +57,13 @@ typedef struct {
 	 * the VMM does not run unless it returns >= 0. NULL: none. */
 	int (*record_pid)(void *userdata, pid_t pid, uint64_t start_time);
 	void *record_userdata;
-	/* The VM's own unprivileged user (per-VM allocation); 0: none. */
+	/* Confinement (runtime/ fills these for every driver; confine/confine.h).
+	 * The VMM's own uid/gid from bangerd's --vmm-uid-range, never shared by
+	 * two VMs; 0 = unconfined (--no-confine). The jailer uses them too. */
 	uid_t vmm_uid;
 	gid_t vmm_gid;
+	const char *chroot_dir;   /* empty root-owned dir to chroot into; NULL: none */
+	char *const *cgroup_procs; /* cgroup.procs files the VMM joins before exec; NULL: none */
 } VmmLaunchConfig;
 
 /* A VMM process as identified by the kernel: pid plus its start time (field

@@ -2,9 +2,9 @@
 # bangerd killed at any moment must converge, with real QEMU guests in a
 # private netns:
 #  1. bangerd dies (SIGKILL via $BANGER_CRASHPOINT) mid-start at tap-recorded,
-#     then tap-created, disk-ready, vmm-spawned (forked, pid not yet recorded:
-#     the child waits at a gate), pid-recorded (recorded, not yet exec'd) and
-#     launched; a normal restart converges: the VM is
+#     then tap-created, disk-ready, cgroup-created, vmm-spawned (forked, pid
+#     not yet recorded: the child waits at a gate), pid-recorded (recorded,
+#     not yet exec'd) and launched; a normal restart converges: the VM is
 #     Running + Ready once, on the VMM the crashed run launched (adopted, no
 #     duplicate), nothing else left.
 #  2. A storm: random applies / edits / deletes of 3 specs (Running and
@@ -59,7 +59,7 @@ spawn_undone() {
 	[ -z "$(vmms)" ] && [ -z "$(forks)" ] && [ "$(recorded_pid)" = "$1" ] &&
 		{ [ "$1" = 0 ] || pid_gone "$1"; }
 }
-for point in tap-recorded tap-created disk-ready vmm-spawned pid-recorded launched; do
+for point in tap-recorded tap-created disk-ready cgroup-created vmm-spawned pid-recorded launched; do
 	BANGER_CRASHPOINT=$point start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 	rc=0
 	wait "$BANGERD_PID" || rc=$?
@@ -77,6 +77,9 @@ for point in tap-recorded tap-created disk-ready vmm-spawned pid-recorded launch
 	pid-recorded) RPID=$(recorded_pid)
 		check "crash at $point: pid $RPID recorded, that child exited without becoming a VMM" \
 			wait_until 5 spawn_undone "$RPID" ;;
+	cgroup-created) check "crash at $point: left the VM's cgroup (memory and pids)" \
+		bash -c "u=\$(ls '$STATE/vms'); [ -d /sys/fs/cgroup/memory/banger/\$u -a -d /sys/fs/cgroup/pids/banger/\$u ] || [ -d /sys/fs/cgroup/banger/\$u ]"
+		check "crash at $point: no VMM" test -z "$(vmms)" ;;
 	launched) LPID=$(vmms | awk '$2 == "c1" {print $1}')
 		check "crash at $point: left one running VMM (pid $LPID)" test "$(vmm_count c1)" = 1
 		check "crash at $point: its pid was recorded before it ran (write-ahead)" test "$(recorded_pid)" = "$LPID" ;;

@@ -69,7 +69,8 @@ static void test_argv_minimal(void)
 		return;
 	CHECK_STREQ(v[0], "/usr/bin/qemu-system-x86_64", "argv[0] is the resolved binary");
 	CHECK_STREQ(arg_after(v, "-M", 0), "microvm,acpi=off", "microvm without ACPI");
-	CHECK_STREQ(arg_after(v, "-accel", 0), "tcg", "TCG when kvm=false");
+	CHECK_STREQ(arg_after(v, "-accel", 0), "tcg,tb-size=128",
+		    "TCG when kvm=false, translation cache bounded to 128 MiB");
 	CHECK_STREQ(arg_after(v, "-m", 0), "256", "memory");
 	CHECK_STREQ(arg_after(v, "-smp", 0), "2", "vcpus");
 	CHECK_STREQ(arg_after(v, "-name", 0), "guest=vm1", "name");
@@ -163,6 +164,31 @@ static void test_argv_invalid(void)
 		      "no tsc_early_khz when the rate is unknown");
 		strv_free(v);
 	}
+}
+
+/* Confined: -runas uid:gid (QEMU 7.2 takes numbers), -chroot, -sandbox
+ * without elevateprivileges=deny (that kills -runas' setuid); unconfined:
+ * none of them; uid without gid refused. */
+static void test_argv_confined(void)
+{
+	VmmLaunchConfig c = base_config();
+	_cleanup_strv_free_ char **v = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), 0, "unconfined builds");
+	CHECK(find_arg(v, "-runas") < 0 && find_arg(v, "-chroot") < 0 &&
+		      find_arg(v, "-sandbox") < 0,
+	      "unconfined: no -runas, -chroot, -sandbox");
+	strv_free(TAKE_PTR(v));
+	c.vmm_uid = 2000000007;
+	c.vmm_gid = 2000000007;
+	c.chroot_dir = "/var/lib/banger/vms/x/chroot";
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), 0, "confined builds");
+	CHECK_STREQ(arg_after(v, "-runas", 0), "2000000007:2000000007", "-runas uid:gid");
+	CHECK_STREQ(arg_after(v, "-chroot", 0), "/var/lib/banger/vms/x/chroot", "-chroot dir");
+	CHECK_STREQ(arg_after(v, "-sandbox", 0), "on,obsolete=deny,spawn=deny,resourcecontrol=deny",
+		    "-sandbox filter (no elevateprivileges=deny)");
+	strv_free(TAKE_PTR(v));
+	c.vmm_gid = 0;
+	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "uid with gid 0 refused");
 }
 
 static void test_escape(void)
@@ -336,6 +362,7 @@ int main(void)
 	test_argv_minimal();
 	test_argv_full();
 	test_argv_invalid();
+	test_argv_confined();
 	test_escape();
 	test_tsc();
 	test_qmp_interleaved();

@@ -253,6 +253,48 @@ static void test_runtime_fields(void)
 	CHECK_INTEQ(store_set_restart_count(s, "ghost", 0), -ENOENT, "count: unknown vm");
 }
 
+/* The schema version a fresh database gets (the lead renumbers migrations
+ * at merges: tests do not spell the number). */
+/* vmm_uid: unique among rows (NULL never collides), 0 and (uid_t)-1
+ * refused, listed sorted, kept across reopen, freed with the row. */
+static void test_vmm_uid(void)
+{
+	_cleanup_free_ char *p = db_path("vmmuid");
+	_cleanup_(store_closep) Store *s = NULL;
+	_cleanup_free_ uint32_t *v = NULL;
+	VmRecord *r = NULL;
+	size_t n = 99;
+
+	CHECK_INTEQ(store_open(p, &s), 0, "open");
+	CHECK_INTEQ(store_list_vmm_uids(s, &v, &n), 0, "list vmm uids on empty db");
+	CHECK_INTEQ(n, 0, "none");
+	upsert(s, "a", "/s/a.yaml", "x", VM_STATE_RUNNING, NULL);
+	upsert(s, "b", "/s/b.yaml", "x", VM_STATE_RUNNING, NULL);
+	upsert(s, "c", "/s/c.yaml", "x", VM_STATE_RUNNING, NULL);
+	store_get_vm(s, "a", &r);
+	CHECK_INTEQ(r->vmm_uid, 0, "a new row has no vmm uid");
+	vm_record_free(r);
+	CHECK_INTEQ(store_set_vmm_uid(s, "a", 2000000001), 1, "a gets 2000000001");
+	CHECK_INTEQ(store_set_vmm_uid(s, "a", 2000000001), 0, "same again: unchanged");
+	CHECK_INTEQ(store_set_vmm_uid(s, "b", 2000000000), 1, "b gets 2000000000");
+	CHECK_INTEQ(store_set_vmm_uid(s, "c", 2000000001), -EEXIST, "a's uid for c -> -EEXIST");
+	CHECK_INTEQ(store_set_vmm_uid(s, "c", 0), -EINVAL, "uid 0 (root) refused");
+	CHECK_INTEQ(store_set_vmm_uid(s, "c", UINT32_MAX), -EINVAL, "(uid_t)-1 refused");
+	CHECK_INTEQ(store_set_vmm_uid(s, "nope", 5), -ENOENT, "unknown name -> -ENOENT");
+	CHECK_INTEQ(raw_exec(p, "UPDATE vms SET vmm_uid = 0 WHERE name = 'c'"),
+		    SQLITE_CONSTRAINT, "the schema itself refuses uid 0");
+	CHECK_INTEQ(store_list_vmm_uids(s, &v, &n), 0, "list");
+	CHECK(n == 2 && v[0] == 2000000000 && v[1] == 2000000001, "two uids, sorted");
+	free(TAKE_PTR(v));
+	store_close(TAKE_PTR(s));
+	CHECK_INTEQ(store_open(p, &s), 0, "reopen");
+	store_get_vm(s, "a", &r);
+	CHECK_INTEQ(r->vmm_uid, 2000000001, "a keeps its uid across reopen");
+	vm_record_free(r);
+	CHECK_INTEQ(store_delete_vm(s, "a"), 0, "delete a");
+	CHECK_INTEQ(store_set_vmm_uid(s, "c", 2000000001), 1, "a's uid is free again: c takes it");
+}
+
 static void test_guest_ip_unique(void)
 {
 	_cleanup_free_ char *p = db_path("ip");
@@ -484,7 +526,7 @@ static void test_schema_has_no_momentary_columns(void)
 	}
 	sqlite3_finalize(q);
 	sqlite3_close(db);
-	CHECK_INTEQ(ncols, 18, "vms has the 18 documented columns");
+	CHECK_INTEQ(ncols, 19, "vms has the 19 documented columns");
 	CHECK_INTEQ(bad, 0, "no column name contains pid/tap/loop/dm");
 }
 
@@ -732,6 +774,7 @@ int main(void)
 	test_generation_rules();
 	test_runtime_fields();
 	test_guest_ip_unique();
+	test_vmm_uid();
 	test_delete();
 	test_reopen_persists();
 	test_migrations();
