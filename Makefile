@@ -8,7 +8,7 @@
 #   make demo            the controller on specs/examples, booting real guests
 
 CC ?= cc
-PKGS := sqlite3 yaml-0.1 json-c libnl-3.0 libnl-route-3.0 devmapper libcurl
+PKGS := sqlite3 yaml-0.1 json-c libnl-3.0 libnl-route-3.0 devmapper libcurl libnftables
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san

@@ -26,6 +26,8 @@ static void usage(FILE *f)
 		"                      its binary is found and KVM works, else qemu)\n"
 		"  --bridge NAME       host bridge for guest taps (default " BANGER_DEFAULT_BRIDGE ")\n"
 		"  --cidr ADDR/N       bridge address and guest subnet (default " BANGER_DEFAULT_CIDR ")\n"
+		"  --host-allow P/N    let guests reach host port N (P: tcp or udp) on the bridge;\n"
+		"                      repeatable; every other host service is closed to guests\n"
 		"  --image-dir DIR     kernels, initrds and rootfs images must resolve inside one\n"
 		"                      of these (repeatable; default " BANGER_DEFAULT_IMAGE_DIR ")\n"
 		"  --stop-timeout S    graceful stop before SIGKILL (default 10)\n"
@@ -55,7 +57,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
-	       O_JGID, O_CHROOT, O_QEMU };
+	       O_JGID, O_CHROOT, O_QEMU, O_HOST_ALLOW };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -78,6 +80,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "jailer-gid", required_argument, NULL, O_JGID },
 		{ "chroot-base", required_argument, NULL, O_CHROOT },
 		{ "qemu-bin", required_argument, NULL, O_QEMU },
+		{ "host-allow", required_argument, NULL, O_HOST_ALLOW },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -188,6 +191,16 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			break;
 		case O_QEMU:
 			free_and_replace_str(&c->qemu_bin, optarg);
+			break;
+		case O_HOST_ALLOW:
+			if (c->n_host_allow >= NFT_HOST_ALLOW_MAX ||
+			    nft_host_allow_parse(optarg, &c->host_allow[c->n_host_allow]) < 0) {
+				fprintf(stderr, "bangerd: --host-allow %s: expected tcp/PORT or "
+						"udp/PORT (1..65535), at most %d times\n",
+					optarg, NFT_HOST_ALLOW_MAX);
+				return -EINVAL;
+			}
+			c->n_host_allow++;
 			break;
 		case 'h':
 			usage(stdout);

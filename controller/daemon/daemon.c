@@ -350,7 +350,12 @@ static int setup(Daemon *d)
 		.vmm = { .firecracker_bin = c->firecracker_bin, .jailer_bin = c->jailer_bin,
 			 .jailer_uid = c->jailer_uid, .jailer_gid = c->jailer_gid,
 			 .chroot_base = c->chroot_base, .qemu_bin = c->qemu_bin },
+		.instance = store_instance_id(d->store),
+		.host_allow = c->host_allow,
+		.n_host_allow = c->n_host_allow,
 	};
+	log_info("instance %s (its taps, nft tables and dm targets carry this tag)",
+		 rc.instance);
 	if ((r = runtime_new(&rc, &d->rt)) < 0)
 		return r;
 	return 0;

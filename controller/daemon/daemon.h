@@ -8,6 +8,7 @@
  * writes status. */
 #pragma once
 
+#include "net/nft.h"
 #include "util/util.h"
 
 #include <sys/types.h>
@@ -28,6 +29,9 @@ typedef struct {
 	char *firecracker_bin, *jailer_bin, *chroot_base, *qemu_bin;
 	uid_t jailer_uid;
 	gid_t jailer_gid;
+	/* --host-allow: host ports on the bridge address guests may reach */
+	NftHostAllow host_allow[NFT_HOST_ALLOW_MAX];
+	size_t n_host_allow;
 } DaemonConfig;
 
 void daemon_config_done(DaemonConfig *c);

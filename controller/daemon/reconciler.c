@@ -640,7 +640,7 @@ uint64_t reconcile_due(Daemon *d, uint64_t now)
 void reconcile_rediscover_all(Daemon *d)
 {
 	VmRecord **rows = NULL;
-	size_t n = 0;
+	size_t n = 0, adopted = 0;
 	char **uids = NULL;
 	if (store_list_vms(d->store, &rows, &n) < 0)
 		return;
@@ -655,6 +655,7 @@ void reconcile_rediscover_all(Daemon *d)
 			continue;
 		}
 		if (vm_rediscover(d->rt, row->name, row->uid, row->api_sock) > 0) {
+			adopted++;
 			VmState *vs = vm_state(d, row->name);
 			VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
 			watch_pid(d, vs, h->pid);
@@ -673,6 +674,11 @@ void reconcile_rediscover_all(Daemon *d)
 			vm_state(d, row->name)->observed_generation = row->observed_generation;
 		}
 	}
+	/* Adopted VMs get the current --host-allow policy now, not at the next
+	 * start (only then: a controller with no running VM touches no
+	 * firewall). */
+	if (adopted > 0 && runtime_network_setup(d->rt) < 0)
+		log_warn("firewall tables could not be refreshed; the previous policy stays");
 	int swept = runtime_sweep_orphans(d->rt, uids);
 	if (swept > 0)
 		log_info("removed %d orphaned object(s) no VM owns", swept);

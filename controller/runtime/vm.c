@@ -1,13 +1,18 @@
 /* vm.c — see vm.h. The order of every start and teardown step, and where
  * the write-ahead records happen, is the point of this file:
  *
- *   start:    image check → VM dir → record tap → tap → root disk (dm:
- *             record, then create) → work disk → launch → record pid
- *   teardown: kill VMM → dm target → loops → tap → socket → handles.json
- *             → (VM dir)
+ *   start:    image check → VM dir → record tap and nft chain → tap →
+ *             nft rules → root disk (dm: record, then create) → work disk
+ *             → launch → record pid
+ *   teardown: kill VMM → nft rules → dm target → loops → tap → socket →
+ *             handles.json → (VM dir)
+ *
+ * The nft rules come after the tap and before the VMM: no frame leaves the
+ * guest before its anti-spoofing rules exist, and none after they are gone.
  */
 #include "runtime/vm.h"
 #include "net/net.h"
+#include "net/nft.h"
 #include "storage/storage.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
@@ -28,6 +33,8 @@ struct Runtime {
 	NetCidr cidr;
 	const VmmDriver *default_driver;
 	HandleCache *cache;
+	char *owner_tag; /* tap alias: net_owner_tag(instance) */
+	NftHostAllow *host_allow;
 };
 
 int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
@@ -39,7 +46,20 @@ int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
 		return log_errno(r, "--cidr %s: expected the bridge address, e.g. 172.16.0.1/24",
 				 cfg->cidr);
 	}
+	if (!cfg->instance || strlen(cfg->instance) != 16 ||
+	    strspn(cfg->instance, "0123456789abcdef") != 16) {
+		free(rt);
+		return log_errno(-EINVAL, "runtime: instance tag '%s' is not 16 hex digits",
+				 cfg->instance ?: "");
+	}
 	rt->cfg = *cfg;
+	rt->cfg.instance = xstrdup(cfg->instance);
+	rt->owner_tag = net_owner_tag(cfg->instance);
+	if (cfg->n_host_allow) {
+		rt->host_allow = xcalloc(cfg->n_host_allow, sizeof(NftHostAllow));
+		memcpy(rt->host_allow, cfg->host_allow, cfg->n_host_allow * sizeof(NftHostAllow));
+	}
+	rt->cfg.host_allow = rt->host_allow;
 	rt->cfg.state_dir = xstrdup(cfg->state_dir);
 	rt->cfg.runtime_dir = xstrdup(cfg->runtime_dir);
 	rt->cfg.bridge = xstrdup(cfg->bridge);
@@ -70,6 +90,9 @@ void runtime_free(Runtime *rt)
 	free((char *)rt->cfg.bridge);
 	free((char *)rt->cfg.cidr);
 	free((char *)rt->cfg.driver);
+	free((char *)rt->cfg.instance);
+	free(rt->owner_tag);
+	free(rt->host_allow);
 	strv_free(rt->image_dirs);
 	free(rt->gateway);
 	handle_cache_free(rt->cache);
@@ -178,13 +201,15 @@ static RootDisk disk_from_handles(const VmHandles *h)
 static void undo_start(Runtime *rt, const char *vm_dir, VmHandles *h)
 {
 	RootDisk d = disk_from_handles(h);
+	if (h->nft_chain && h->tap)
+		nft_vm_delete(rt->cfg.instance, h->nft_chain, h->tap);
 	root_disk_teardown(&d);
+	/* Recorded by this start before it was created: ours even untagged. */
 	if (h->tap)
-		net_tap_delete(h->tap);
+		net_tap_delete(h->tap, rt->owner_tag, true);
 	VmHandles *fresh = vm_handles_new();
 	vm_handles_write(vm_dir, fresh);
 	vm_handles_free(fresh);
-	(void)rt;
 }
 
 typedef struct {
@@ -219,27 +244,63 @@ static int check_images(Runtime *rt, const VmSpec *s, Images *ret, char **ret_er
 	return r;
 }
 
+int runtime_network_setup(Runtime *rt)
+{
+	NftPolicy p = { .instance = rt->cfg.instance, .bridge = rt->cfg.bridge,
+			.allow = rt->host_allow, .n_allow = rt->cfg.n_host_allow };
+	return nft_instance_ensure(&p);
+}
+
+/* The guest's MAC: spec.network.mac, else derived from its IP. */
+static char *guest_mac(const VmStartRequest *req)
+{
+	if (req->spec->mac)
+		return xstrdup(req->spec->mac);
+	return req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
+}
+
 static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_dir,
 			 VmHandles *h, char **ret_error)
 {
+	_cleanup_free_ char *mac = guest_mac(req);
 	int r = net_bridge_ensure(rt->cfg.bridge, rt->cfg.cidr);
 	if (r < 0) {
 		*ret_error = xasprintf("bridge %s: %s", rt->cfg.bridge, strerror(-r));
 		return r;
 	}
+	if ((r = runtime_network_setup(rt)) < 0) {
+		*ret_error = xasprintf("firewall tables: %s", strerror(-r));
+		return r;
+	}
 	free(h->tap);
 	h->tap = net_tap_name_for(req->uid);
+	free(h->nft_chain);
+	h->nft_chain = nft_vm_chain_for(req->uid);
 	if ((r = vm_handles_write(vm_dir, h)) < 0) {
 		*ret_error = xasprintf("record tap: %s", strerror(-r));
 		return r;
 	}
 	runtime_crashpoint("tap-recorded");
-	r = net_tap_ensure(h->tap, rt->cfg.bridge, 0);
+	r = net_tap_ensure(h->tap, rt->cfg.bridge, 0, rt->owner_tag);
+	if (r == -EEXIST) {
+		/* Not ours (another instance, an operator): undo must not touch it. */
+		*ret_error = xasprintf("tap %s exists and is not this instance's", h->tap);
+		free(h->tap);
+		h->tap = NULL;
+		vm_handles_write(vm_dir, h);
+		return r;
+	}
 	if (r < 0) {
 		*ret_error = xasprintf("tap %s: %s", h->tap, strerror(-r));
 		return r;
 	}
 	runtime_crashpoint("tap-created");
+	r = nft_vm_add(rt->cfg.instance, h->nft_chain, h->tap, mac, req->guest_ip);
+	if (r < 0) {
+		*ret_error = xasprintf("firewall rules for tap %s: %s", h->tap, strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("nft-created");
 	return 0;
 }
 
@@ -274,7 +335,8 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 		*ret_error = xasprintf("root disk: record base image: %s", strerror(-k));
 		return k;
 	}
-	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .base_image = img->rootfs,
+	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .owner = rt->cfg.instance,
+			       .base_image = img->rootfs,
 			       .qemu = streq(drv->name, "qemu"), .method = COW_AUTO,
 			       .record = record_disk, .userdata = &ctx };
 	RootDisk disk = { 0 };
@@ -300,7 +362,6 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 			return r;
 		}
 	}
-	(void)rt;
 	return 0;
 }
 
@@ -308,8 +369,7 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 		     const VmPaths *p, const Images *img, VmHandles *h, char **ret_error)
 {
 	const VmSpec *s = req->spec;
-	_cleanup_free_ char *mac = s->mac ? xstrdup(s->mac)
-					  : req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
+	_cleanup_free_ char *mac = guest_mac(req);
 	VmmLaunchConfig c = {
 		.settings = &rt->cfg.vmm,
 		.name = req->name,
@@ -475,14 +535,19 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 
 	if ((k = kill_socket_holder(api_sock, h)) < 0 && r == 0)
 		r = k;
+	/* Deterministic names, like the tap's: delete even if never recorded. */
+	_cleanup_free_ char *tap = net_tap_name_for(uid), *chain = nft_vm_chain_for(uid);
+	if (tap && chain && (k = nft_vm_delete(rt->cfg.instance, chain, tap)) < 0 && r == 0)
+		r = k;
 	if (h) {
 		RootDisk d = disk_from_handles(h);
 		if ((k = root_disk_teardown(&d)) < 0 && r == 0)
 			r = k;
 	}
-	/* The tap's name is deterministic: delete it even if never recorded. */
-	_cleanup_free_ char *tap = net_tap_name_for(uid);
-	if (tap && (k = net_tap_delete(tap)) < 0 && r == 0)
+	/* Ours when it carries our tag; untagged only when this VM recorded it
+	 * (a crash between creating it and setting the alias). */
+	bool recorded = h && h->tap && tap && streq(h->tap, tap);
+	if (tap && (k = net_tap_delete(tap, rt->owner_tag, recorded)) < 0 && r == 0)
 		r = k;
 	if (unlink(api_sock) < 0 && errno != ENOENT && r == 0)
 		r = -errno;
@@ -547,7 +612,9 @@ static bool uid_known(const KnownUids *k, const char *prefix8)
 	return hashmap_contains(k->short_ids, prefix8);
 }
 
-static int sweep_taps(const KnownUids *uids)
+/* Only taps whose alias is our tag: one with no alias or another tag
+ * belongs to another instance or to an operator. */
+static int sweep_taps(Runtime *rt, const KnownUids *uids)
 {
 	_cleanup_strv_free_ char **taps = NULL;
 	int n = 0;
@@ -555,10 +622,35 @@ static int sweep_taps(const KnownUids *uids)
 		return 0;
 	for (size_t i = 0; taps && taps[i]; i++) {
 		const char *id = taps[i] + strlen(NET_TAP_PREFIX);
+		_cleanup_free_ char *alias = NULL;
 		if (strlen(id) == 8 && uid_known(uids, id))
 			continue;
+		if (net_link_alias(taps[i], &alias) < 0 || !alias || !streq(alias, rt->owner_tag)) {
+			log_debug("tap %s: alias '%s' is not ours: not an orphan of this instance",
+				  taps[i], alias ?: "");
+			continue;
+		}
 		log_info("orphan tap %s: deleting", taps[i]);
-		if (net_tap_delete(taps[i]) >= 0)
+		if (net_tap_delete(taps[i], rt->owner_tag, false) >= 0)
+			n++;
+	}
+	return n;
+}
+
+/* vm_<uid8> chains in our own table (the table name carries our tag). */
+static int sweep_nft(Runtime *rt, const KnownUids *uids)
+{
+	_cleanup_strv_free_ char **chains = NULL;
+	int n = 0;
+	if (nft_vm_list(rt->cfg.instance, &chains) < 0)
+		return 0;
+	for (size_t i = 0; chains && chains[i]; i++) {
+		const char *id = chains[i] + strlen(NFT_VM_CHAIN_PREFIX);
+		if (strlen(id) == 8 && uid_known(uids, id))
+			continue;
+		_cleanup_free_ char *tap = xasprintf(NET_TAP_PREFIX "%s", id);
+		log_info("orphan nft chain %s: deleting", chains[i]);
+		if (net_ifname_valid(tap) && nft_vm_delete(rt->cfg.instance, chains[i], tap) >= 0)
 			n++;
 	}
 	return n;
@@ -594,15 +686,20 @@ static int sweep_loops(Runtime *rt, const KnownUids *uids)
 	return n;
 }
 
-static int sweep_dm(const KnownUids *uids)
+/* Only targets whose dm UUID carries our tag. */
+static int sweep_dm(Runtime *rt, const KnownUids *uids)
 {
 	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_free_ char *mine = dm_uuid_owner_prefix(rt->cfg.instance);
 	int n = 0;
-	if (!dm_available() || dm_list("banger-", &names) < 0)
+	if (!dm_available() || dm_list(DM_NAME_PREFIX, &names) < 0)
 		return 0;
 	for (size_t i = 0; names && names[i]; i++) {
-		const char *id = names[i] + strlen("banger-");
+		const char *id = names[i] + strlen(DM_NAME_PREFIX);
+		_cleanup_free_ char *uuid = NULL;
 		if (strlen(id) == 8 && uid_known(uids, id))
+			continue;
+		if (dm_uuid_of(names[i], &uuid) < 0 || !uuid || !startswith(uuid, mine))
 			continue;
 		log_info("orphan dm target %s: removing", names[i]);
 		if (dm_remove(names[i]) >= 0)
@@ -664,9 +761,10 @@ int runtime_sweep_orphans(Runtime *rt, char *const *known_uids)
 	}
 	/* Processes first: they hold taps and disks open. */
 	int n = sweep_sockets(rt, &k);
-	n += sweep_dm(&k);
+	n += sweep_nft(rt, &k);
+	n += sweep_dm(rt, &k);
 	n += sweep_loops(rt, &k);
-	n += sweep_taps(&k);
+	n += sweep_taps(rt, &k);
 	n += sweep_dirs(rt, &k);
 	hashmap_free(k.full);
 	hashmap_free(k.short_ids);

@@ -400,7 +400,7 @@ static void test_reopen_persists(void)
 		    STORE_UPSERT_UNCHANGED, "same spec after reopen is UNCHANGED");
 	CHECK_INTEQ(gen, 2, "and reports the stored generation");
 	store_close(s);
-	CHECK_INTEQ(raw_int(p, "PRAGMA user_version"), 2, "user_version is 2");
+	CHECK(raw_int(p, "PRAGMA user_version") >= 3, "user_version is at least 3 (meta)");
 }
 
 static void test_migrations(void)
@@ -413,7 +413,8 @@ static void test_migrations(void)
 
 	CHECK_INTEQ(store_open(fresh, &s), 0, "open creates a missing file");
 	store_close(s);
-	CHECK_INTEQ(raw_int(fresh, "PRAGMA user_version"), 2, "fresh db migrated to 2");
+	int cur = raw_int(fresh, "PRAGMA user_version");
+	CHECK(cur >= 3, "fresh db migrated to the current version (at least 3: meta)");
 	CHECK_INTEQ(raw_int(fresh, "SELECT count(*) FROM sqlite_schema WHERE name = 'vms'"), 1,
 		    "vms table exists");
 
@@ -421,7 +422,7 @@ static void test_migrations(void)
 	close(fd);
 	CHECK_INTEQ(store_open(empty, &s), 0, "open migrates an existing empty file");
 	store_close(s);
-	CHECK_INTEQ(raw_int(empty, "PRAGMA user_version"), 2, "empty file migrated to 2");
+	CHECK_INTEQ(raw_int(empty, "PRAGMA user_version"), cur, "empty file migrated to it too");
 
 	/* journal_mode is persistent in the file: a new connection sees WAL. */
 	sqlite3 *db = NULL;
@@ -481,8 +482,35 @@ static void test_schema_has_no_momentary_columns(void)
 	}
 	sqlite3_finalize(q);
 	sqlite3_close(db);
-	CHECK_INTEQ(ncols, 18, "vms has the 18 documented columns");
+	CHECK_INTEQ(ncols, 20, "vms has the 18 documented columns, meta its 2");
 	CHECK_INTEQ(bad, 0, "no column name contains pid/tap/loop/dm");
+}
+
+/* The instance tag: made with the database, stable across opens, its own
+ * per database, and refused when someone damaged it. */
+static void test_instance(void)
+{
+	_cleanup_free_ char *a = db_path("inst-a"), *b = db_path("inst-b");
+	_cleanup_free_ char *first = NULL;
+	Store *s = NULL;
+
+	CHECK_INTEQ(store_open(a, &s), 0, "open a");
+	const char *id = store_instance_id(s);
+	CHECK(id && strlen(id) == 16 && strspn(id, "0123456789abcdef") == 16,
+	      "instance id is 16 lower-case hex digits");
+	first = xstrdup(id ?: "");
+	store_close(s);
+	CHECK_INTEQ(store_open(a, &s), 0, "reopen a");
+	CHECK_STREQ(store_instance_id(s), first, "instance id survives a reopen");
+	store_close(s);
+	CHECK_INTEQ(store_open(b, &s), 0, "open b");
+	CHECK(!streq(store_instance_id(s), first), "another state dir, another instance id");
+	store_close(s);
+	CHECK_INTEQ(raw_exec(a, "UPDATE meta SET value = 'x;y' WHERE key = 'instance'"), 0,
+		    "damage a's id");
+	s = NULL;
+	CHECK_INTEQ(store_open(a, &s), -EBADMSG, "a damaged instance id is refused");
+	CHECK(!s, "no store returned");
 }
 
 static void test_batch(void)
@@ -650,6 +678,7 @@ int main(void)
 	test_migrations();
 	test_schema_has_no_momentary_columns();
 	test_mark_deleted();
+	test_instance();
 	test_batch();
 	test_transactions();
 	test_hostile_names();
