@@ -2,7 +2,7 @@
 # bangerd killed at any moment must converge, with real QEMU guests in a
 # private netns:
 #  1. bangerd dies (SIGKILL via $BANGER_CRASHPOINT) mid-start at tap-recorded,
-#     then tap-created, disk-ready and launched; a normal restart converges: the VM is
+#     then tap-created, nft-created, disk-ready and launched; a normal restart converges: the VM is
 #     Running + Ready once, on the VMM the crashed run launched (adopted, no
 #     duplicate), nothing else left.
 #  2. A storm: random applies / edits / deletes of 3 specs (Running and
@@ -48,7 +48,7 @@ msleep() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
 
 # ---- 1. crash points mid-start, then a normal restart -------------------------------
 guest_yaml c1 | put "$SPEC/c1.yaml"
-for point in tap-recorded tap-created disk-ready launched; do
+for point in tap-recorded tap-created nft-created disk-ready launched; do
 	BANGER_CRASHPOINT=$point start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 	rc=0
 	wait "$BANGERD_PID" || rc=$?
@@ -59,6 +59,8 @@ for point in tap-recorded tap-created disk-ready launched; do
 	tap-recorded) check "crash at $point: the tap is recorded, not created" \
 		bash -c "grep -q '\"tap\":\"bgr-' '$STATE'/vms/*/handles.json && [ \$(ip -o link show | grep -c 'bgr-') = 0 ]" ;;
 	tap-created) check "crash at $point: left a tap behind" test "$(ip -o link show | grep -c 'bgr-')" = 1 ;;
+	nft-created) check "crash at $point: left a tap and its nft chain behind" \
+		test "$(ip -o link show | grep -c 'bgr-')/$(nft list chains bridge | grep -c 'chain vm_')" = 1/1 ;;
 	disk-ready) check "crash at $point: left a tap and a root disk, no VMM" \
 		test "$(ip -o link show | grep -c 'bgr-')" = 1 -a -n "$(ls "$STATE"/vms/*/root.qcow2 2>/dev/null)" -a -z "$(vmms)" ;;
 	launched) LPID=$(vmms | awk '$2 == "c1" {print $1}')
