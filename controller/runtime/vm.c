@@ -535,9 +535,12 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 
 	if ((k = kill_socket_holder(api_sock, h)) < 0 && r == 0)
 		r = k;
-	/* Deterministic names, like the tap's: delete even if never recorded. */
+	/* The chain is recorded before it is made, so handles without one mean
+	 * there is none (a VM without network costs no nft call); with no
+	 * handles at all, try its deterministic name. */
 	_cleanup_free_ char *tap = net_tap_name_for(uid), *chain = nft_vm_chain_for(uid);
-	if (tap && chain && (k = nft_vm_delete(rt->cfg.instance, chain, tap)) < 0 && r == 0)
+	if (tap && chain && (!h || h->nft_chain) &&
+	    (k = nft_vm_delete(rt->cfg.instance, chain, tap)) < 0 && r == 0)
 		r = k;
 	if (h) {
 		RootDisk d = disk_from_handles(h);
