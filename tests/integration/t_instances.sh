@@ -74,7 +74,8 @@ restart() {
 
 restart a banger0 172.16.0.1/24
 check "a restarted: adopts va (same pid $PA)" wait_until 60 grep -q "va: adopted running VMM (pid $PA)" "$T/a.log"
-sleep 1 # the orphan sweep runs right after adoption
+check "a's sweep ran and passed over b's orphan (log)" wait_until 30 grep -q "tap bgr-b0b0b0b0: alias 'banger:$IB' is not ours" "$T/a.log"
+check "a's sweep passed over the hand-made bgr-deadbeef (log)" grep -q "tap bgr-deadbeef: alias '' is not ours" "$T/a.log"
 check "a's restart: b's VMM still running" alive "$PB"
 check "a's restart: b's tap $TB untouched" test "$(alias_of "$TB")" = "banger:$IB"
 check "a's restart: b's rules untouched" bash -c "nft list chain bridge banger_$IB vm_${UB:0:8} >/dev/null"
