@@ -150,7 +150,8 @@ wait_until 5 bash -c "! ip link show $TAP 2>/dev/null"
 
 # ---- the rules go with the VM --------------------------------------------------------
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
-check "fw: restarted by the new bangerd and Ready again" wait_until 180 is_ready fw
+new_ready() { is_ready fw && [ "$(vm_pid fw)" != "$QPID" ]; }
+check "fw: restarted by the new bangerd (new VMM) and Ready again" wait_until 180 new_ready
 check "its chain is back" bash -c "nft list chain bridge $TBL vm_$ID8 >/dev/null 2>&1"
 rm "$SPEC/fw.yaml"
 check "delete → status removed" wait_until 60 test ! -e "$STATUS/fw.status.json"
