@@ -7,8 +7,9 @@
 # firewall are never seen, let alone swept), with build/guest bind-mounted
 # on /var/lib/banger/images — the path the examples name — so the examples
 # run unmodified and nothing on the host changes. State lives under
-# build/demo (its own instance tag). Ctrl-C (or the end of a non-interactive run) deletes the specs,
-# waits until bangerd has torn every VM down, and leaves nothing behind.
+# build/demo (its own instance tag). Ctrl-C (or the end of a non-interactive
+# run) deletes the specs, waits until bangerd has torn every VM down, and
+# leaves nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -43,7 +44,9 @@ finish() {
 	echo "demo: deleting every spec; bangerd stops and removes the VMs..."
 	rm -f "$DEMO"/specs/*.yaml
 	for _ in $(seq 1 300); do
-		ls "$DEMO"/status/*.status.json >/dev/null 2>&1 || break
+		# find, not ls of a glob: a file removed between the glob and ls
+		# would end the wait early.
+		find "$DEMO/status" -name '*.status.json' 2>/dev/null | grep -q . || break
 		sleep 0.1
 	done
 	kill -TERM "$BANGERD" 2>/dev/null || true

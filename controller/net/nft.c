@@ -12,8 +12,8 @@
 #define NFT_PRIO_PREROUTING "-200" /* bridge "filter" priority */
 
 static const char *const nft_proto_names[_NFT_PROTO_MAX] = {
-	[NFT_PROTO_TCP] = "tcp",
-	[NFT_PROTO_UDP] = "udp",
+    [NFT_PROTO_TCP] = "tcp",
+    [NFT_PROTO_UDP] = "udp",
 };
 
 static bool all_of(const char *s, size_t min, size_t max, const char *set)
@@ -40,7 +40,7 @@ static bool mac_ok(const char *s)
 	char end;
 	return s && strlen(s) == 17 &&
 	       sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		      &end) == 6 &&
+	              &end) == 6 &&
 	       all_of(s, 17, 17, "0123456789abcdefABCDEF:");
 }
 
@@ -71,7 +71,7 @@ int nft_host_allow_parse(const char *s, NftHostAllow *ret)
 			continue;
 		if (parse_u64(s + n + 1, 1, 65535, &port) < 0)
 			return -EINVAL;
-		*ret = (NftHostAllow){ .proto = (NftProto)p, .port = (uint16_t)port };
+		*ret = (NftHostAllow){.proto = (NftProto)p, .port = (uint16_t)port};
 		return 0;
 	}
 	return -EINVAL;
@@ -103,7 +103,7 @@ static char *port_set(const NftPolicy *p, NftProto proto)
 		if (p->allow[i].proto != proto)
 			continue;
 		char *n = xasprintf("%s%s%u", set ? set : "{ ", set ? ", " : "",
-				    (unsigned)p->allow[i].port);
+		                    (unsigned)p->allow[i].port);
 		free(set);
 		set = n;
 	}
@@ -119,14 +119,16 @@ char *nft_script_instance(const NftPolicy *p)
 	_cleanup_free_ char *t = nft_table_name(p->instance);
 	if (!t || !ident_ok(p->bridge) || p->n_allow > NFT_HOST_ALLOW_MAX) {
 		log_error("nft: bad instance policy (instance '%s', bridge '%s', %zu ports)",
-			  p->instance ?: "", p->bridge ?: "", p->n_allow);
+		          p->instance ?: "", p->bridge ?: "", p->n_allow);
 		return NULL;
 	}
-	Script sc = { 0 };
+	Script sc = {0};
 	line(&sc, "add table bridge %s", t);
 	line(&sc, "add map bridge %s ports { type ifname : verdict; }", t);
-	line(&sc, "add chain bridge %s prerouting { type filter hook prerouting priority "
-		  NFT_PRIO_PREROUTING "; policy accept; }", t);
+	line(&sc,
+	     "add chain bridge %s prerouting { type filter hook prerouting "
+	     "priority " NFT_PRIO_PREROUTING "; policy accept; }",
+	     t);
 	line(&sc, "flush chain bridge %s prerouting", t);
 	line(&sc, "add rule bridge %s prerouting iifname vmap @ports", t);
 	line(&sc, "add table inet %s", t);
@@ -149,16 +151,16 @@ char *nft_script_instance(const NftPolicy *p)
 	return sc.s;
 }
 
-char *nft_script_vm_add(const char *instance, const char *chain, const char *tap,
-			const char *mac, const char *ip)
+char *nft_script_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
+                        const char *ip)
 {
 	_cleanup_free_ char *t = nft_table_name(instance);
 	if (!t || !ident_ok(chain) || !ident_ok(tap) || !mac_ok(mac) || !ipv4_ok(ip)) {
 		log_error("nft: bad VM rule input (chain '%s', tap '%s', mac '%s', ip '%s')",
-			  chain ?: "", tap ?: "", mac ?: "", ip ?: "");
+		          chain ?: "", tap ?: "", mac ?: "", ip ?: "");
 		return NULL;
 	}
-	Script sc = { 0 };
+	Script sc = {0};
 	line(&sc, "add table bridge %s", t);
 	line(&sc, "add map bridge %s ports { type ifname : verdict; }", t);
 	line(&sc, "add chain bridge %s %s", t, chain);
@@ -181,7 +183,7 @@ char *nft_script_vm_delete(const char *instance, const char *chain, const char *
 		log_error("nft: bad VM rule name (chain '%s', tap '%s')", chain ?: "", tap ?: "");
 		return NULL;
 	}
-	Script sc = { 0 };
+	Script sc = {0};
 	/* "add" first makes each delete succeed whether or not the element
 	 * existed: the transaction is all or nothing, and nft 1.0.6 has no
 	 * "destroy". The chain is known to exist (the caller listed it). */
@@ -231,7 +233,7 @@ int nft_instance_ensure(const NftPolicy *p)
 }
 
 int nft_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
-	       const char *ip)
+               const char *ip)
 {
 	_cleanup_free_ char *s = nft_script_vm_add(instance, chain, tap, mac, ip);
 	if (!s)

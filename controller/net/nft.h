@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define NFT_VM_CHAIN_PREFIX "vm_"
-#define NFT_HOST_ALLOW_MAX 64
+#define NFT_HOST_ALLOW_MAX  64
 
 typedef enum {
 	NFT_PROTO_TCP,
@@ -68,8 +68,8 @@ int nft_host_allow_parse(const char *s, NftHostAllow *ret);
 /* The scripts the operations below run; NULL (and a logged reason) when an
  * input fails its check. Caller frees. */
 char *nft_script_instance(const NftPolicy *p);
-char *nft_script_vm_add(const char *instance, const char *chain, const char *tap,
-			const char *mac, const char *ip);
+char *nft_script_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
+                        const char *ip);
 char *nft_script_vm_delete(const char *instance, const char *chain, const char *tap);
 
 /* ---- operations (need CAP_NET_ADMIN in the caller's network namespace) --- */
@@ -79,7 +79,7 @@ int nft_instance_ensure(const NftPolicy *p);
 /* Add VM rules: frames from `tap` must carry mac and ip. Replaces a chain
  * of that name if one exists (idempotent). */
 int nft_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
-	       const char *ip);
+               const char *ip);
 /* Delete the VM's chain and map element; success when they are gone already
  * (and when the instance tables do not exist). */
 int nft_vm_delete(const char *instance, const char *chain, const char *tap);
