@@ -125,6 +125,9 @@ leaks() {
 	for p in $(pgrep -f "qemu-system-x86_64.*$state" 2>/dev/null); do echo "process $p"; done
 	ls "$state/vms" 2>/dev/null || true
 }
+# no_status_files DIR: no *.status.json left. find, not `ls DIR/*.status.json`:
+# a file removed between the glob and ls makes ls fail while others remain.
+no_status_files() { ! find "$1" -maxdepth 1 -name '*.status.json' 2>/dev/null | grep -q .; }
 # pid_gone PID: no such process, or only its zombie is left.
 pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 

@@ -171,7 +171,7 @@ check "storm: no loop device on the state dir" bash -c "! losetup -a | grep -qF 
 
 # Everything goes: zero leaks.
 rm -f "$SPEC"/*.yaml
-check "all statuses gone after deleting every spec" wait_until 60 bash -c "! ls '$STATUS'/*.status.json >/dev/null 2>&1"
+check "all statuses gone after deleting every spec" wait_until 60 no_status_files "$STATUS"
 check "no VMM left" wait_until 10 test -z "$(vmms)"
 left=$(leaks "$STATE")
 check "nothing leaked (taps, loops, sockets, processes, VM dirs): '$left'" test -z "$left"
