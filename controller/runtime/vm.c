@@ -477,6 +477,39 @@ out:
 	return r;
 }
 
+int runtime_vm_chains(Runtime *rt, char ***ret_chains)
+{
+	return nft_vm_list(rt->cfg.instance, ret_chains);
+}
+
+int vm_firewall_ensure(Runtime *rt, const char *name, const char *uid, const char *guest_ip,
+		       char *const *chains)
+{
+	VmHandles *h = handle_cache_get(rt->cache, name);
+	_cleanup_free_ char *chain = nft_vm_chain_for(uid), *tap = net_tap_name_for(uid);
+	_cleanup_(vm_spec_freep) VmSpec *spec = NULL;
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	_cleanup_free_ char *mac = NULL;
+	int r;
+
+	if (!h || !h->tap || !guest_ip || !chain || !tap || !streq(h->tap, tap) ||
+	    strv_contains(chains, chain))
+		return 0;
+	/* The MAC the VMM was launched with: its spec, else derived from the IP. */
+	if (h->spec_json && vm_spec_from_json(h->spec_json, &spec) >= 0 && spec->mac)
+		mac = xstrdup(spec->mac);
+	else
+		mac = net_mac_for_ip(guest_ip);
+	free_and_replace_str(&h->nft_chain, chain);
+	vm_paths_for(rt, uid, &p);
+	if ((r = vm_handles_write(p.vm_dir, h)) < 0)
+		return r;
+	log_warn("%s: running without its firewall chain (started before it, or deleted by "
+		 "hand): adding %s",
+		 name, chain);
+	return nft_vm_add(rt->cfg.instance, chain, tap, mac, guest_ip);
+}
+
 /* ---- stop and teardown ---------------------------------------------------- */
 
 static const VmmDriver *driver_of(Runtime *rt, const VmHandles *h)

@@ -57,6 +57,22 @@ check "inet table: everything else from the bridge is dropped" grep -qx $'\t\tdr
 body=$(curl -s -m 5 "http://$IP/")
 check "host → guest HTTP works through the firewall ($body)" test "$body" = "ok fw"
 
+# ---- a running VM that lost its chain gets it back at the next start-up ------------
+# (a VM started by a banger without the firewall, or a chain deleted by hand)
+P0=$(vm_pid fw)
+nft -f - <<NFT
+delete element bridge $TBL ports { "$TAP" }
+flush chain bridge $TBL vm_$ID8
+delete chain bridge $TBL vm_$ID8
+NFT
+check "chain deleted by hand while fw runs" bash -c "! nft list chain bridge $TBL vm_$ID8 2>/dev/null"
+kill -9 "$BANGERD_PID"; wait "$BANGERD_PID" 2>/dev/null; BANGERD_PID=
+start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
+check "restart: fw adopted (same pid $P0)" wait_until 60 grep -q "fw: adopted running VMM (pid $P0)" "$T/bangerd.log"
+check "restart: its chain is added back" wait_until 30 bash -c "nft list chain bridge $TBL vm_$ID8 2>/dev/null | grep -q 'ip saddr != $IP drop'"
+check "restart: its tap jumps to it again" bash -c "nft list map bridge $TBL ports | grep -q '\"$TAP\" : jump vm_$ID8'"
+check "restart: said so in the log" grep -q "fw: running without its firewall chain" "$T/bangerd.log"
+
 # ---- emulate the guest: a veth named like its tap ----------------------------------
 check "bangerd stops (VMs keep running)" stop_bangerd
 QPID=$(vm_pid fw)
