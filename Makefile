@@ -16,7 +16,7 @@
 # the -dev packages are there, or a fresh host's first build fails.
 
 CC ?= cc
-PKGS := sqlite3 yaml-0.1 json-c libnl-3.0 libnl-route-3.0 devmapper libcurl
+PKGS := sqlite3 yaml-0.1 json-c libnl-3.0 libnl-route-3.0 devmapper libcurl libnftables
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san

@@ -2,14 +2,15 @@
 # demo.sh — bangerd on specs/examples, booting real guests with whatever VMM
 # works here (QEMU under TCG on our machines, Firecracker where it runs).
 #
-# Runs in its own network namespace (unless the host already has the
-# banger0 bridge) and its own mount namespace, where build/guest is bind-
-# mounted on /var/lib/banger/images — the path the examples name — so the
-# examples run unmodified. State lives under
-# build/demo. Ctrl-C (or the end of a non-interactive run) deletes the specs,
-# waits until bangerd has torn every VM down, and leaves no VM, tap, loop or
-# mount behind; only the empty mount point /var/lib/banger/images stays (a
-# mount namespace hides mounts, not directories; README says so).
+# Always runs in its own network namespace and its own mount namespace,
+# whatever the host has (a production bangerd's banger0 bridge, taps and
+# firewall are never seen, let alone swept), with build/guest bind-mounted
+# on /var/lib/banger/images — the path the examples name — so the examples
+# run unmodified. State lives under build/demo (its own instance tag).
+# Ctrl-C (or the end of a non-interactive run) deletes the specs, waits
+# until bangerd has torn every VM down, and leaves no VM, tap, loop or mount
+# behind; only the empty mount point /var/lib/banger/images stays (a mount
+# namespace hides mounts, not directories; README says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -23,15 +24,11 @@ fi
 if [ -z "${BANGER_DEMO_INNER:-}" ]; then
 	[ -f build/guest/bzImage ] || { echo "demo: run 'make guest-image' first" >&2; exit 1; }
 	mkdir -p "$IMAGES" # mount point only; the images are bind-mounted privately
-	if ip link show banger0 >/dev/null 2>&1; then
-		echo "demo: using the host's banger0 bridge"
-		exec env BANGER_DEMO_INNER=1 unshare -m --propagation private -- "$0" "$@"
-	fi
-	echo "demo: no banger0 bridge on this host: running in a private network namespace"
-	exec env BANGER_DEMO_INNER=1 BANGER_DEMO_NETNS=1 unshare -n -m --propagation private -- "$0" "$@"
+	echo "demo: running in a private network namespace (the host's network is never touched)"
+	exec env BANGER_DEMO_INNER=1 unshare -n -m --propagation private -- "$0" "$@"
 fi
 
-[ -n "${BANGER_DEMO_NETNS:-}" ] && ip link set lo up
+ip link set lo up
 mount --bind "$ROOT/build/guest" "$IMAGES"
 rm -rf "$DEMO"
 mkdir -p "$DEMO/specs" "$DEMO/status" "$DEMO/state"
@@ -52,7 +49,9 @@ finish() {
 	echo "demo: deleting every spec; bangerd stops and removes the VMs..."
 	rm -f "$DEMO"/specs/*.yaml
 	for _ in $(seq 1 300); do
-		ls "$DEMO"/status/*.status.json >/dev/null 2>&1 || break
+		# find, not ls of a glob: a file removed between the glob and ls
+		# would end the wait early.
+		find "$DEMO/status" -name '*.status.json' 2>/dev/null | grep -q . || break
 		sleep 0.1
 	done
 	kill -TERM "$BANGERD" 2>/dev/null || true

@@ -5,9 +5,9 @@
 set -eu
 
 pkgs_build="make gcc pkg-config scdoc libsqlite3-dev libyaml-dev libjson-c-dev libinotifytools0-dev
- libdevmapper-dev libnl-3-dev libnl-route-3-dev libcurl4-openssl-dev"
+ libdevmapper-dev libnl-3-dev libnl-route-3-dev libcurl4-openssl-dev libnftables-dev"
 pkgs_test="$pkgs_build python3 python3-jsonschema python3-yaml iproute2 curl e2fsprogs util-linux procps
- qemu-system-x86 qemu-utils busybox-static cpio xfsprogs zsh"
+ qemu-system-x86 qemu-utils busybox-static cpio xfsprogs zsh nftables"
 pkgs_guest="busybox-static e2fsprogs cpio flex bison libelf-dev bc xz-utils lz4 gcc make"
 pkgs_demo="$pkgs_test"
 # t_install checks the man pages (man --warnings) and the unit (systemd-analyze).

@@ -28,18 +28,12 @@ typedef struct {
 struct CgroupHost {
 	Hierarchy h[2];
 	size_t n;
+	char *parent; /* "banger-<instance>": this controller's VM cgroups */
 };
 
-/* The parent of every VM cgroup, below a hierarchy's mount point. An
- * instance tag (two controllers on one host) belongs here. */
-static const char *cgroup_parent_rel(void)
+char *cgroup_vm_rel(const CgroupHost *h, const char *vm_uid)
 {
-	return "banger";
-}
-
-char *cgroup_vm_rel(const char *vm_uid)
-{
-	return xasprintf("%s/%s", cgroup_parent_rel(), vm_uid);
+	return xasprintf("%s/%s", h->parent, vm_uid);
 }
 
 /* A VM uid names a directory: never empty, never a path. */
@@ -116,7 +110,7 @@ static bool v2_has_controllers(const char *mount)
 	return mem && pids;
 }
 
-int cgroup_host_open(CgroupHost **ret)
+int cgroup_host_open(const char *instance, CgroupHost **ret)
 {
 	_cleanup_free_ char *text = NULL, *v2 = NULL, *mem = NULL, *pids = NULL;
 	int r = read_file_bounded("/proc/self/mountinfo", MOUNTINFO_MAX, &text, NULL);
@@ -139,6 +133,7 @@ int cgroup_host_open(CgroupHost **ret)
 		                 "limits",
 		                 v2 ? v2 : "(none)", mem ? mem : "(none)", pids ? pids : "(none)");
 	}
+	h->parent = instance ? xasprintf("banger-%s", instance) : xstrdup("banger");
 	*ret = h;
 	return 0;
 }
@@ -149,6 +144,7 @@ void cgroup_host_free(CgroupHost *h)
 		return;
 	for (size_t i = 0; i < h->n; i++)
 		free(h->h[i].mount);
+	free(h->parent);
 	free(h);
 }
 
@@ -159,7 +155,7 @@ const char *cgroup_host_mode(const CgroupHost *h)
 
 char *cgroup_vm_path(const CgroupHost *h, const char *vm_uid)
 {
-	_cleanup_free_ char *rel = cgroup_vm_rel(vm_uid);
+	_cleanup_free_ char *rel = cgroup_vm_rel(h, vm_uid);
 	return path_join(h->h[0].mount, rel);
 }
 
@@ -170,9 +166,9 @@ static int v2_enable(const char *dir)
 	return write_str(dir, "cgroup.subtree_control", "+memory +pids");
 }
 
-static int make_parent(const Hierarchy *y)
+static int make_parent(const CgroupHost *h, const Hierarchy *y)
 {
-	_cleanup_free_ char *parent = path_join(y->mount, cgroup_parent_rel());
+	_cleanup_free_ char *parent = path_join(y->mount, h->parent);
 	int r;
 	if (y->v2 && (r = v2_enable(y->mount)) < 0)
 		return r;
@@ -199,10 +195,10 @@ int cgroup_vm_create(CgroupHost *h, const char *vm_uid, const CgroupLimits *l, c
 	_cleanup_strv_free_ char **procs = NULL;
 	if (!vm_uid_ok(vm_uid))
 		return log_errno(-EINVAL, "cgroup: '%s' is not a VM uid", vm_uid ? vm_uid : "");
-	_cleanup_free_ char *rel = cgroup_vm_rel(vm_uid);
+	_cleanup_free_ char *rel = cgroup_vm_rel(h, vm_uid);
 	for (size_t i = 0; i < h->n; i++) {
 		_cleanup_free_ char *dir = path_join(h->h[i].mount, rel);
-		int r = make_parent(&h->h[i]);
+		int r = make_parent(h, &h->h[i]);
 		if (r < 0)
 			return r;
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -234,7 +230,7 @@ int cgroup_vm_remove(CgroupHost *h, const char *vm_uid)
 {
 	if (!h || !vm_uid_ok(vm_uid))
 		return 0;
-	_cleanup_free_ char *rel = cgroup_vm_rel(vm_uid);
+	_cleanup_free_ char *rel = cgroup_vm_rel(h, vm_uid);
 	int r = 0;
 	for (size_t i = 0; h && i < h->n; i++) {
 		_cleanup_free_ char *dir = path_join(h->h[i].mount, rel);
@@ -280,7 +276,7 @@ int cgroup_sweep(CgroupHost *h, bool (*known)(const char *vm_uid, void *userdata
 {
 	int n = 0;
 	for (size_t i = 0; h && i < h->n; i++) {
-		_cleanup_free_ char *parent = path_join(h->h[i].mount, cgroup_parent_rel());
+		_cleanup_free_ char *parent = path_join(h->h[i].mount, h->parent);
 		DIR *d = opendir(parent);
 		struct dirent *de;
 		if (!d)
@@ -289,7 +285,7 @@ int cgroup_sweep(CgroupHost *h, bool (*known)(const char *vm_uid, void *userdata
 			if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
 			    known(de->d_name, userdata))
 				continue;
-			_cleanup_free_ char *rel = cgroup_vm_rel(de->d_name);
+			_cleanup_free_ char *rel = cgroup_vm_rel(h, de->d_name);
 			_cleanup_free_ char *dir = path_join(h->h[i].mount, rel);
 			kill_members(dir, rel);
 			log_info("orphan cgroup %s: removing", dir);

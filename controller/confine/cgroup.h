@@ -6,10 +6,12 @@
  * on Debian with systemd.unified_cgroup_hierarchy=0, leaves the v2 tree
  * without controllers). Found in /proc/self/mountinfo.
  *
- * Names: <mount>/banger/<vm uid> in every hierarchy used — derived from the
+ * Names: <mount>/banger-<instance>/<vm uid> in every hierarchy used —
+ * derived from the controller's instance tag (store_instance_id()) and the
  * VM's uid alone (cgroup_vm_rel()), so teardown and the orphan sweep find a
- * VM's cgroup without any record, and a crash right after mkdir leaks
- * nothing the next start-up cannot name.
+ * VM's cgroup without any record, a crash right after mkdir leaks nothing
+ * the next start-up cannot name, and the sweep of one bangerd never enters
+ * another instance's parent.
  *
  * A VMM joins its cgroup in the forked child before exec (util/proc.h
  * SpawnOptions.cgroup_procs): it never runs outside it. */
@@ -21,15 +23,16 @@ typedef struct CgroupHost CgroupHost;
 
 /* Find the hierarchies. -EOPNOTSUPP (logged) when neither a v2 root with
  * memory+pids nor v1 memory and pids hierarchies are mounted. */
-int cgroup_host_open(CgroupHost **ret);
+int cgroup_host_open(const char *instance, CgroupHost **ret);
 void cgroup_host_free(CgroupHost *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CgroupHost *, cgroup_host_free)
 /* "v2" or "v1", for logs. */
 const char *cgroup_host_mode(const CgroupHost *h);
 
-/* The VM's cgroup below each hierarchy's mount point: "banger/<vm_uid>".
- * The one function that names it. Caller frees. */
-char *cgroup_vm_rel(const char *vm_uid);
+/* The VM's cgroup below each hierarchy's mount point:
+ * "banger-<instance>/<vm_uid>". The one function that names it. Caller
+ * frees. */
+char *cgroup_vm_rel(const CgroupHost *h, const char *vm_uid);
 
 typedef struct {
 	uint64_t memory_bytes;

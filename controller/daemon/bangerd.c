@@ -36,6 +36,8 @@ static void usage(FILE *f)
 		"                      its binary is found and KVM works, else qemu)\n"
 		"  --bridge NAME       host bridge for guest taps (default " BANGER_DEFAULT_BRIDGE ")\n"
 		"  --cidr ADDR/N       bridge address and guest subnet (default " BANGER_DEFAULT_CIDR ")\n"
+		"  --host-allow P/N    let guests reach host port N (P: tcp or udp) on the bridge;\n"
+		"                      repeatable; every other host service is closed to guests\n"
 		"  --image-dir DIR     kernels, initrds and rootfs images must resolve inside one\n"
 		"                      of these (repeatable; default " BANGER_DEFAULT_IMAGE_DIR ")\n"
 		"  --stop-timeout S    graceful stop before SIGKILL (default 10)\n"
@@ -74,7 +76,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
 	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER, O_VERSION, O_UIDRANGE,
-	       O_NOCONFINE };
+	       O_NOCONFINE, O_HOST_ALLOW };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -102,6 +104,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "vmm-uid-range", required_argument, NULL, O_UIDRANGE },
 		{ "no-confine", no_argument, NULL, O_NOCONFINE },
+		{ "host-allow", required_argument, NULL, O_HOST_ALLOW },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -242,6 +245,16 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		}
 		case O_NOCONFINE:
 			c->no_confine = true;
+			break;
+		case O_HOST_ALLOW:
+			if (c->n_host_allow >= NFT_HOST_ALLOW_MAX ||
+			    nft_host_allow_parse(optarg, &c->host_allow[c->n_host_allow]) < 0) {
+				fprintf(stderr, "bangerd: --host-allow %s: expected tcp/PORT or "
+						"udp/PORT (1..65535), at most %d times\n",
+					optarg, NFT_HOST_ALLOW_MAX);
+				return -EINVAL;
+			}
+			c->n_host_allow++;
 			break;
 		case 'h':
 			usage(stdout);

@@ -467,7 +467,12 @@ static int setup(Daemon *d)
 			 .chroot_base = c->chroot_base, .qemu_bin = c->qemu_bin },
 		.confine = !c->no_confine,
 		.vmm_uids = { c->vmm_uid_base, c->vmm_uid_count },
+		.instance = store_instance_id(d->store),
+		.host_allow = c->host_allow,
+		.n_host_allow = c->n_host_allow,
 	};
+	log_info("instance %s (its taps, nft tables and dm targets carry this tag)",
+		 rc.instance);
 	if ((r = runtime_new(&rc, &d->rt)) < 0)
 		return r;
 	return 0;

@@ -8,6 +8,7 @@
  * writes status. */
 #pragma once
 
+#include "net/nft.h"
 #include "util/util.h"
 
 #include <sys/types.h>
@@ -34,6 +35,9 @@ typedef struct {
 	bool no_confine;           /* --no-confine: VMMs run as root, unconfined (debugging) */
 	uint32_t vmm_uid_base;     /* --vmm-uid-range BASE:COUNT */
 	uint32_t vmm_uid_count;
+	/* --host-allow: host ports on the bridge address guests may reach */
+	NftHostAllow host_allow[NFT_HOST_ALLOW_MAX];
+	size_t n_host_allow;
 } DaemonConfig;
 
 void daemon_config_done(DaemonConfig *c);

@@ -944,7 +944,7 @@ static void record_adopted_uid(Daemon *d, const VmRecord *row, pid_t pid)
 int reconcile_rediscover_all(Daemon *d)
 {
 	VmRecord **rows = NULL;
-	size_t n = 0;
+	size_t n = 0, adopted = 0;
 	int r = store_list_vms(d->store, &rows, &n);
 	if (r < 0) /* without the rows nothing is known to be ours: no sweep either */
 		return log_errno(r, "rediscovery: list VMs: %m");
@@ -970,6 +970,7 @@ int reconcile_rediscover_all(Daemon *d)
 		}
 		if (r == 0)
 			continue;
+		adopted++;
 		VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
 		daemon_event(d, row->name, "Adopted", "running VMM (pid %d) adopted at start-up",
 			     (int)h->pid);
@@ -987,6 +988,18 @@ int reconcile_rediscover_all(Daemon *d)
 		if (row_spec(vs, row, &spec) >= 0 && spec)
 			vs->boot_deadline = now + (uint64_t)spec->readiness_timeout_s * 1000;
 	}
+	/* Adopted VMs get the current --host-allow policy now, not at the next
+	 * start (only then: a controller with no running VM touches no
+	 * firewall). */
+	if (adopted > 0 && runtime_network_setup(d->rt) < 0)
+		log_warn("firewall tables could not be refreshed; the previous policy stays");
+	_cleanup_strv_free_ char **chains = NULL;
+	if (adopted > 0 && runtime_vm_chains(d->rt, &chains) >= 0)
+		for (size_t i = 0; i < n; i++)
+			if (vm_alive(d->rt, rows[i]->name) &&
+			    vm_firewall_ensure(d->rt, rows[i]->name, rows[i]->uid, rows[i]->guest_ip,
+					       chains) < 0)
+				log_warn("%s: its firewall chain could not be added", rows[i]->name);
 	int swept = runtime_sweep_orphans(d->rt, uids);
 	if (swept > 0)
 		log_info("removed %d orphaned object(s) no VM owns", swept);

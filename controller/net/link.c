@@ -66,7 +66,7 @@ int net_link_get(struct nl_sock *sk, const char *name, struct rtnl_link **ret)
 }
 
 int net_link_configure(struct nl_sock *sk, struct rtnl_link *link, int master_ifindex,
-		       unsigned mtu)
+		       unsigned mtu, const char *alias)
 {
 	_cleanup_rtnl_link_ struct rtnl_link *ch = rtnl_link_alloc();
 	int r;
@@ -77,6 +77,8 @@ int net_link_configure(struct nl_sock *sk, struct rtnl_link *link, int master_if
 		rtnl_link_set_master(ch, master_ifindex);
 	if (mtu > 0)
 		rtnl_link_set_mtu(ch, mtu);
+	if (alias)
+		rtnl_link_set_ifalias(ch, alias);
 	rtnl_link_set_flags(ch, IFF_UP);
 	r = rtnl_link_change(sk, link, ch, 0);
 	if (r < 0)
@@ -182,7 +184,7 @@ int net_bridge_ensure(const char *name, const char *cidr)
 		return r;
 	if (rtnl_link_get_flags(link) & IFF_UP)
 		return 0;
-	return net_link_configure(sk, link, 0, 0);
+	return net_link_configure(sk, link, 0, 0, NULL);
 }
 
 int net_list_links(const char *prefix, char ***ret_strv)
@@ -220,4 +222,26 @@ bool net_link_exists(const char *name)
 	if (r < 0 && r != -ENODEV)
 		log_debug_errno(r, "link %s: look up: %m", name);
 	return r >= 0;
+}
+
+char *net_owner_tag(const char *instance)
+{
+	return xasprintf("banger:%s", instance);
+}
+
+int net_link_alias(const char *name, char **ret)
+{
+	_cleanup_nl_sock_ struct nl_sock *sk = NULL;
+	_cleanup_rtnl_link_ struct rtnl_link *link = NULL;
+	int r;
+
+	if (!net_ifname_valid(name))
+		return -EINVAL;
+	if ((r = net_nl_open(&sk)) < 0)
+		return r;
+	if ((r = net_link_get(sk, name, &link)) < 0)
+		return r;
+	const char *a = rtnl_link_get_ifalias(link);
+	*ret = a && *a ? xstrdup(a) : NULL;
+	return 0;
 }

@@ -27,7 +27,12 @@
  *
  * Owned-name convention: every tap banger creates is named
  * NET_TAP_PREFIX + the first 8 hex chars of the VM uid, so an orphan sweep can
- * list NET_TAP_PREFIX links and map each back to a VM. */
+ * list NET_TAP_PREFIX links and map each back to a VM. A name is not proof of
+ * ownership (another bangerd instance, an operator's own bgr-deadbeef): each
+ * tap also carries its instance's owner tag (net_owner_tag()) in IFLA_IFALIAS,
+ * set in the same netlink change that enslaves it, and nothing deletes a tap
+ * whose alias is another tag or empty (the one exception: a tap whose
+ * creation this instance recorded write-ahead, see net_tap_delete). */
 #pragma once
 
 #include <sys/types.h>
@@ -101,11 +106,13 @@ int net_bridge_ensure(const char *name, const char *cidr);
 
 /* Make sure `tap` exists as a persistent TAP device (IFF_TAP|IFF_NO_PI),
  * enslaved to `bridge`, with the given MTU (0 = copy the bridge's MTU), and
- * up. An existing tap with that name is reused (re-enslaved, MTU set, up
- * again) — this is what a restarted controller does for a VM it finds
- * running. -EEXIST when `tap` exists but is not a TAP device; -ENODEV when
- * the bridge does not exist; -EINVAL when `bridge` is not a bridge. */
-int net_tap_ensure(const char *tap, const char *bridge, unsigned mtu);
+ * up, with alias `owner` (NULL: no alias). An existing tap with that name is
+ * reused (re-enslaved, MTU set, up again) — this is what a restarted
+ * controller does for a VM it finds running — only when its alias is
+ * `owner`: -EEXIST when `tap` exists but is not a TAP device or (owner set)
+ * carries another alias or none; -ENODEV when the bridge does not exist;
+ * -EINVAL when `bridge` is not a bridge. */
+int net_tap_ensure(const char *tap, const char *bridge, unsigned mtu, const char *owner);
 
 /* Give the existing persistent tap to uid:gid (TUNSETOWNER, TUNSETGROUP),
  * so a VMM running as that user may attach to it without CAP_NET_ADMIN.
@@ -114,12 +121,22 @@ int net_tap_set_owner(const char *tap, uid_t uid, gid_t gid);
 
 /* Delete link `tap`; success when it does not exist. Meant for our taps;
  * refuses (-EINVAL) to delete a link that is not a tun/tap device, so a typo
- * cannot take down a host interface. */
-int net_tap_delete(const char *tap);
+ * cannot take down a host interface. With owner != NULL, a tap whose alias
+ * is not owner is left alone (logged, returns 0: it is not ours to delete);
+ * untagged_ok also deletes one with no alias at all — for a tap the caller
+ * recorded before creating it (a crash between TUNSETIFF and the alias). */
+int net_tap_delete(const char *tap, const char *owner, bool untagged_ok);
 
 /* Names of all links whose name starts with prefix ("" = all), sorted.
  * *ret_strv is a NULL-terminated strv (strv_free()), possibly empty. */
 int net_list_links(const char *prefix, char ***ret_strv);
+
+/* "banger:<instance>": the IFLA_IFALIAS of this instance's taps. */
+char *net_owner_tag(const char *instance);
+
+/* The alias of link `name` (*ret = NULL when it has none). -ENODEV when the
+ * link does not exist. */
+int net_link_alias(const char *name, char **ret);
 
 /* True when a link named `name` exists (false also on lookup errors, which
  * are logged at debug level). */

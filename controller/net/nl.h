@@ -25,10 +25,10 @@ int net_nl_open(struct nl_sock **ret);
  * logged: callers decide whether that is an error). */
 int net_link_get(struct nl_sock *sk, const char *name, struct rtnl_link **ret);
 
-/* Set master (0 = leave), MTU (0 = leave) and IFF_UP on an existing link in
- * one RTM_NEWLINK. */
+/* Set master (0 = leave), MTU (0 = leave), alias (NULL = leave) and IFF_UP
+ * on an existing link in one RTM_NEWLINK. */
 int net_link_configure(struct nl_sock *sk, struct rtnl_link *link, int master_ifindex,
-		       unsigned mtu);
+		       unsigned mtu, const char *alias);
 
 /* True for a tun/tap device (kind "tun") and, with want_tap, only a TAP
  * (Ethernet frames) one. */

@@ -51,10 +51,13 @@ static int bridge_lookup(struct nl_sock *sk, const char *tap, const char *bridge
 }
 
 /* The TAP link `tap`, created if missing; -EEXIST when the name belongs to
- * something that is not a TAP. */
-static int tap_get_or_create(struct nl_sock *sk, const char *tap, struct rtnl_link **ret)
+ * something that is not a TAP, or (owner set) to a tap that existed before
+ * this call with another alias or none. */
+static int tap_get_or_create(struct nl_sock *sk, const char *tap, const char *owner,
+			     struct rtnl_link **ret)
 {
 	_cleanup_rtnl_link_ struct rtnl_link *link = NULL;
+	bool created = false;
 	int r;
 
 	r = net_link_get(sk, tap, &link);
@@ -62,6 +65,7 @@ static int tap_get_or_create(struct nl_sock *sk, const char *tap, struct rtnl_li
 		r = tun_create_persistent(tap);
 		if (r < 0)
 			return r;
+		created = true;
 		r = net_link_get(sk, tap, &link);
 	}
 	if (r < 0)
@@ -71,11 +75,17 @@ static int tap_get_or_create(struct nl_sock *sk, const char *tap, struct rtnl_li
 				 "tap %s: a link with that name exists but is a '%s', not a tap "
 				 "device; remove it so banger can create its tap",
 				 tap, rtnl_link_get_type(link) ?: "plain device");
+	const char *alias = rtnl_link_get_ifalias(link);
+	if (owner && !created && !streq(alias ?: "", owner))
+		return log_errno(EEXIST,
+				 "tap %s: exists but is not ours (alias '%s', ours is '%s'): "
+				 "another banger instance or an operator made it; leaving it alone",
+				 tap, alias ?: "", owner);
 	*ret = TAKE_PTR(link);
 	return 0;
 }
 
-int net_tap_ensure(const char *tap, const char *bridge, unsigned mtu)
+int net_tap_ensure(const char *tap, const char *bridge, unsigned mtu, const char *owner)
 {
 	_cleanup_nl_sock_ struct nl_sock *sk = NULL;
 	_cleanup_rtnl_link_ struct rtnl_link *br = NULL, *link = NULL;
@@ -90,12 +100,12 @@ int net_tap_ensure(const char *tap, const char *bridge, unsigned mtu)
 	r = bridge_lookup(sk, tap, bridge, &br);
 	if (r < 0)
 		return r;
-	r = tap_get_or_create(sk, tap, &link);
+	r = tap_get_or_create(sk, tap, owner, &link);
 	if (r < 0)
 		return r;
 	if (mtu == 0)
 		mtu = rtnl_link_get_mtu(br);
-	r = net_link_configure(sk, link, rtnl_link_get_ifindex(br), mtu);
+	r = net_link_configure(sk, link, rtnl_link_get_ifindex(br), mtu, owner);
 	if (r < 0)
 		return log_errno(r, "tap %s: attach to bridge %s (mtu %u): %m", tap, bridge, mtu);
 	return 0;
@@ -124,7 +134,7 @@ int net_tap_set_owner(const char *tap, uid_t uid, gid_t gid)
 	return 0;
 }
 
-int net_tap_delete(const char *tap)
+int net_tap_delete(const char *tap, const char *owner, bool untagged_ok)
 {
 	_cleanup_nl_sock_ struct nl_sock *sk = NULL;
 	_cleanup_rtnl_link_ struct rtnl_link *link = NULL;
@@ -144,6 +154,12 @@ int net_tap_delete(const char *tap)
 	if (!net_link_is_tun(link, false))
 		return log_errno(EINVAL, "tap %s: refusing to delete a '%s' link, not a tun/tap",
 				 tap, rtnl_link_get_type(link) ?: "plain device");
+	const char *alias = rtnl_link_get_ifalias(link);
+	if (owner && !streq(alias ?: "", owner) && !(untagged_ok && !(alias && *alias))) {
+		log_warn("tap %s: alias '%s' is not ours ('%s'): not deleting it", tap,
+			 alias ?: "", owner);
+		return 0;
+	}
 	r = rtnl_link_delete(sk, link);
 	if (r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV)
 		return 0; /* went away in between: that is what we wanted */

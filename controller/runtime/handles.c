@@ -12,8 +12,8 @@ VmHandles *vm_handles_new(void)
 }
 
 #define HANDLE_STRINGS(X)                                                                          \
-	X(vmm) X(tap) X(root_disk) X(root_format) X(cow_file) X(base_image) X(base_loop)          \
-		X(cow_loop) X(dm_name) X(dm_dev) X(spec_json)
+	X(vmm) X(tap) X(nft_chain) X(root_disk) X(root_format) X(cow_file) X(base_image)          \
+		X(base_loop) X(cow_loop) X(dm_name) X(dm_dev) X(spec_json)
 
 void vm_handles_free(VmHandles *h)
 {
@@ -27,7 +27,7 @@ void vm_handles_free(VmHandles *h)
 
 bool vm_handles_any(const VmHandles *h)
 {
-	return h && (h->pid > 0 || h->tap || h->base_loop || h->cow_loop || h->dm_name);
+	return h && (h->pid > 0 || h->tap || h->nft_chain || h->base_loop || h->cow_loop || h->dm_name);
 }
 
 char *vm_handles_to_json(const VmHandles *h)

@@ -26,6 +26,7 @@ typedef struct {
 	uint64_t pid_start_time;
 	int64_t started_at_ms;
 	char *tap;
+	char *nft_chain; /* the VM's chain in the instance's nft bridge table */
 	/* root disk: path and format always; the rest only for dm-snapshot */
 	char *root_disk;
 	char *root_format;

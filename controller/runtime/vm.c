@@ -1,23 +1,26 @@
 /* vm.c — see vm.h. The order of every start and teardown step, and where
  * the write-ahead records happen, is the point of this file:
  *
- *   start:    image check → VM dir → record tap → tap → base record
- *             (root.base, storage/rootbase.h) → root disk (dm: record, then
- *             create) → work disk → cgroup → file owners and chroot → tap
- *             owner → spawn (gated; joins the cgroup before exec) → record
- *             pid → VMM execs → launch completes
- *   teardown: kill VMM → cgroup (and anything left in it) → dm target →
- *             loops → tap → socket → driver cleanup (jail) → handles.json
- *             → (VM dir)
+ *   start:    image check → VM dir → record tap and nft chain → tap → nft
+ *             rules → base record (root.base, storage/rootbase.h) → root
+ *             disk (dm: record, then create) → work disk → cgroup → file
+ *             owners and chroot → tap owner → spawn (gated; joins the cgroup
+ *             before exec) → record pid → VMM execs → launch completes
+ *   teardown: kill VMM → cgroup (and anything left in it) → nft rules → dm
+ *             target → loops → tap → socket → driver cleanup (jail) →
+ *             handles.json → (VM dir)
  *
  * A VMM's identity is the pid + start time recorded at spawn, before it may
  * exec (util/proc.h). Nothing here finds "our" VMM by its socket path. The
  * cgroup needs no write-ahead record: its name derives from the VM's uid
- * (confine/cgroup.h), so teardown and the orphan sweep always find it.
+ * (confine/cgroup.h), so teardown and the orphan sweep always find it. The
+ * nft rules come after the tap and before the VMM: no frame leaves the
+ * guest before its anti-spoofing rules exist, and none after they are gone.
  */
 #include "runtime/vm.h"
 #include "confine/cgroup.h"
 #include "net/net.h"
+#include "net/nft.h"
 #include "storage/storage.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
@@ -41,6 +44,8 @@ struct Runtime {
 	const VmmDriver *default_driver;
 	HandleCache *cache;
 	CgroupHost *cgroups; /* NULL: none usable (only allowed with --no-confine) */
+	char *owner_tag; /* tap alias: net_owner_tag(instance) */
+	NftHostAllow *host_allow;
 };
 
 int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
@@ -52,7 +57,20 @@ int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
 		return log_errno(r, "--cidr %s: expected the bridge address, e.g. 172.16.0.1/24",
 				 cfg->cidr);
 	}
+	if (!cfg->instance || strlen(cfg->instance) != 16 ||
+	    strspn(cfg->instance, "0123456789abcdef") != 16) {
+		free(rt);
+		return log_errno(-EINVAL, "runtime: instance tag '%s' is not 16 hex digits",
+				 cfg->instance ?: "");
+	}
 	rt->cfg = *cfg;
+	rt->cfg.instance = xstrdup(cfg->instance);
+	rt->owner_tag = net_owner_tag(cfg->instance);
+	if (cfg->n_host_allow) {
+		rt->host_allow = xcalloc(cfg->n_host_allow, sizeof(NftHostAllow));
+		memcpy(rt->host_allow, cfg->host_allow, cfg->n_host_allow * sizeof(NftHostAllow));
+	}
+	rt->cfg.host_allow = rt->host_allow;
 	rt->cfg.state_dir = xstrdup(cfg->state_dir);
 	rt->cfg.runtime_dir = xstrdup(cfg->runtime_dir);
 	rt->cfg.bridge = xstrdup(cfg->bridge);
@@ -72,7 +90,7 @@ int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
 	rt->cache = handle_cache_new();
 	/* Unconfined runs still look for cgroups: teardown and the sweep
 	 * remove what an earlier confined run made. */
-	r = cgroup_host_open(&rt->cgroups);
+	r = cgroup_host_open(cfg->instance, &rt->cgroups);
 	if (r < 0 && cfg->confine) {
 		runtime_free(rt);
 		return log_errno(r, "VMM confinement needs cgroup memory and pids controllers "
@@ -94,6 +112,9 @@ void runtime_free(Runtime *rt)
 	free((char *)rt->cfg.bridge);
 	free((char *)rt->cfg.cidr);
 	free((char *)rt->cfg.driver);
+	free((char *)rt->cfg.instance);
+	free(rt->owner_tag);
+	free(rt->host_allow);
 	strv_free(rt->image_dirs);
 	free(rt->gateway);
 	handle_cache_free(rt->cache);
@@ -212,9 +233,12 @@ static void undo_start(Runtime *rt, const char *uid, const char *vm_dir, VmHandl
 {
 	cgroup_vm_remove(rt->cgroups, uid);
 	RootDisk d = disk_from_handles(h);
+	if (h->nft_chain && h->tap)
+		nft_vm_delete(rt->cfg.instance, h->nft_chain, h->tap);
 	root_disk_teardown(&d);
+	/* Recorded by this start before it was created: ours even untagged. */
 	if (h->tap)
-		net_tap_delete(h->tap);
+		net_tap_delete(h->tap, rt->owner_tag, true);
 	VmHandles *fresh = vm_handles_new();
 	vm_handles_write(vm_dir, fresh);
 	vm_handles_free(fresh);
@@ -252,27 +276,63 @@ static int check_images(Runtime *rt, const VmSpec *s, Images *ret, char **ret_er
 	return r;
 }
 
+int runtime_network_setup(Runtime *rt)
+{
+	NftPolicy p = { .instance = rt->cfg.instance, .bridge = rt->cfg.bridge,
+			.allow = rt->host_allow, .n_allow = rt->cfg.n_host_allow };
+	return nft_instance_ensure(&p);
+}
+
+/* The guest's MAC: spec.network.mac, else derived from its IP. */
+static char *guest_mac(const VmStartRequest *req)
+{
+	if (req->spec->mac)
+		return xstrdup(req->spec->mac);
+	return req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
+}
+
 static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_dir,
 			 VmHandles *h, char **ret_error)
 {
+	_cleanup_free_ char *mac = guest_mac(req);
 	int r = net_bridge_ensure(rt->cfg.bridge, rt->cfg.cidr);
 	if (r < 0) {
 		*ret_error = xasprintf("bridge %s: %s", rt->cfg.bridge, strerror(-r));
 		return r;
 	}
+	if ((r = runtime_network_setup(rt)) < 0) {
+		*ret_error = xasprintf("firewall tables: %s", strerror(-r));
+		return r;
+	}
 	free(h->tap);
 	h->tap = net_tap_name_for(req->uid);
+	free(h->nft_chain);
+	h->nft_chain = nft_vm_chain_for(req->uid);
 	if ((r = vm_handles_write(vm_dir, h)) < 0) {
 		*ret_error = xasprintf("record tap: %s", strerror(-r));
 		return r;
 	}
 	runtime_crashpoint("tap-recorded");
-	r = net_tap_ensure(h->tap, rt->cfg.bridge, 0);
+	r = net_tap_ensure(h->tap, rt->cfg.bridge, 0, rt->owner_tag);
+	if (r == -EEXIST) {
+		/* Not ours (another instance, an operator): undo must not touch it. */
+		*ret_error = xasprintf("tap %s exists and is not this instance's", h->tap);
+		free(h->tap);
+		h->tap = NULL;
+		vm_handles_write(vm_dir, h);
+		return r;
+	}
 	if (r < 0) {
 		*ret_error = xasprintf("tap %s: %s", h->tap, strerror(-r));
 		return r;
 	}
 	runtime_crashpoint("tap-created");
+	r = nft_vm_add(rt->cfg.instance, h->nft_chain, h->tap, mac, req->guest_ip);
+	if (r < 0) {
+		*ret_error = xasprintf("firewall rules for tap %s: %s", h->tap, strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("nft-created");
 	return 0;
 }
 
@@ -296,7 +356,8 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 		if (req->ret_disk_reason)
 			*req->ret_disk_reason = base.reason;
 	}
-	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .base_image = base.base,
+	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .owner = rt->cfg.instance,
+			       .base_image = base.base,
 			       .qemu = streq(drv->name, "qemu"), .method = COW_AUTO,
 			       .record = record_disk, .userdata = &ctx };
 	RootDisk disk = { 0 };
@@ -332,7 +393,6 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 				*req->ret_disk_reason = "WorkDiskResizeFailed";
 		}
 	}
-	(void)rt;
 	return 0;
 }
 
@@ -448,8 +508,7 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 {
 	PidRecord pr = { .vm_dir = p->vm_dir, .name = req->name, .h = h };
 	const VmSpec *s = req->spec;
-	_cleanup_free_ char *mac = s->mac ? xstrdup(s->mac)
-					  : req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
+	_cleanup_free_ char *mac = guest_mac(req);
 	VmmLaunchConfig c = {
 		.settings = &rt->cfg.vmm,
 		.name = req->name,
@@ -579,6 +638,39 @@ out:
 	return r;
 }
 
+int runtime_vm_chains(Runtime *rt, char ***ret_chains)
+{
+	return nft_vm_list(rt->cfg.instance, ret_chains);
+}
+
+int vm_firewall_ensure(Runtime *rt, const char *name, const char *uid, const char *guest_ip,
+		       char *const *chains)
+{
+	VmHandles *h = handle_cache_get(rt->cache, name);
+	_cleanup_free_ char *chain = nft_vm_chain_for(uid), *tap = net_tap_name_for(uid);
+	_cleanup_(vm_spec_freep) VmSpec *spec = NULL;
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	_cleanup_free_ char *mac = NULL;
+	int r;
+
+	if (!h || !h->tap || !guest_ip || !chain || !tap || !streq(h->tap, tap) ||
+	    strv_contains(chains, chain))
+		return 0;
+	/* The MAC the VMM was launched with: its spec, else derived from the IP. */
+	if (h->spec_json && vm_spec_from_json(h->spec_json, &spec) >= 0 && spec->mac)
+		mac = xstrdup(spec->mac);
+	else
+		mac = net_mac_for_ip(guest_ip);
+	free_and_replace_str(&h->nft_chain, chain);
+	vm_paths_for(rt, uid, &p);
+	if ((r = vm_handles_write(p.vm_dir, h)) < 0)
+		return r;
+	log_warn("%s: running without its firewall chain (started before it, or deleted by "
+		 "hand): adding %s",
+		 name, chain);
+	return nft_vm_add(rt->cfg.instance, chain, tap, mac, guest_ip);
+}
+
 /* ---- stop and teardown ---------------------------------------------------- */
 
 static const VmmDriver *driver_of(Runtime *rt, const VmHandles *h)
@@ -656,14 +748,22 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 		r = k;
 	if ((k = cgroup_vm_remove(rt->cgroups, uid)) < 0 && r == 0)
 		r = k;
+	/* The chain is recorded before it is made, so handles without one mean
+	 * there is none (a VM without network costs no nft call); with no
+	 * handles at all, try its deterministic name. */
+	_cleanup_free_ char *tap = net_tap_name_for(uid), *chain = nft_vm_chain_for(uid);
+	if (tap && chain && (!h || h->nft_chain) &&
+	    (k = nft_vm_delete(rt->cfg.instance, chain, tap)) < 0 && r == 0)
+		r = k;
 	if (h) {
 		RootDisk d = disk_from_handles(h);
 		if ((k = root_disk_teardown(&d)) < 0 && r == 0)
 			r = k;
 	}
-	/* The tap's name is deterministic: delete it even if never recorded. */
-	_cleanup_free_ char *tap = net_tap_name_for(uid);
-	if (tap && (k = net_tap_delete(tap)) < 0 && r == 0)
+	/* Ours when it carries our tag; untagged only when this VM recorded it
+	 * (a crash between creating it and setting the alias). */
+	bool recorded = h && h->tap && tap && streq(h->tap, tap);
+	if (tap && (k = net_tap_delete(tap, rt->owner_tag, recorded)) < 0 && r == 0)
 		r = k;
 	if (unlink(api_sock) < 0 && errno != ENOENT && r == 0)
 		r = -errno;
@@ -758,7 +858,9 @@ static bool uid_known(const KnownUids *k, const char *prefix8)
 	return hashmap_contains(k->short_ids, prefix8);
 }
 
-static int sweep_taps(const KnownUids *uids)
+/* Only taps whose alias is our tag: one with no alias or another tag
+ * belongs to another instance or to an operator. */
+static int sweep_taps(Runtime *rt, const KnownUids *uids)
 {
 	_cleanup_strv_free_ char **taps = NULL;
 	int n = 0;
@@ -766,10 +868,35 @@ static int sweep_taps(const KnownUids *uids)
 		return 0;
 	for (size_t i = 0; taps && taps[i]; i++) {
 		const char *id = taps[i] + strlen(NET_TAP_PREFIX);
+		_cleanup_free_ char *alias = NULL;
 		if (layout_is_short_id(id) && uid_known(uids, id))
 			continue;
+		if (net_link_alias(taps[i], &alias) < 0 || !alias || !streq(alias, rt->owner_tag)) {
+			log_debug("tap %s: alias '%s' is not ours: not an orphan of this instance",
+				  taps[i], alias ?: "");
+			continue;
+		}
 		log_info("orphan tap %s: deleting", taps[i]);
-		if (net_tap_delete(taps[i]) >= 0)
+		if (net_tap_delete(taps[i], rt->owner_tag, false) >= 0)
+			n++;
+	}
+	return n;
+}
+
+/* vm_<uid8> chains in our own table (the table name carries our tag). */
+static int sweep_nft(Runtime *rt, const KnownUids *uids)
+{
+	_cleanup_strv_free_ char **chains = NULL;
+	int n = 0;
+	if (nft_vm_list(rt->cfg.instance, &chains) < 0)
+		return 0;
+	for (size_t i = 0; chains && chains[i]; i++) {
+		const char *id = chains[i] + strlen(NFT_VM_CHAIN_PREFIX);
+		if (strlen(id) == 8 && uid_known(uids, id))
+			continue;
+		_cleanup_free_ char *tap = xasprintf(NET_TAP_PREFIX "%s", id);
+		log_info("orphan nft chain %s: deleting", chains[i]);
+		if (net_ifname_valid(tap) && nft_vm_delete(rt->cfg.instance, chains[i], tap) >= 0)
 			n++;
 	}
 	return n;
@@ -805,15 +932,20 @@ static int sweep_loops(Runtime *rt, const KnownUids *uids)
 	return n;
 }
 
-static int sweep_dm(const KnownUids *uids)
+/* Only targets whose dm UUID carries our tag. */
+static int sweep_dm(Runtime *rt, const KnownUids *uids)
 {
 	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_free_ char *mine = dm_uuid_owner_prefix(rt->cfg.instance);
 	int n = 0;
-	if (!dm_available() || dm_list("banger-", &names) < 0)
+	if (!dm_available() || dm_list(DM_NAME_PREFIX, &names) < 0)
 		return 0;
 	for (size_t i = 0; names && names[i]; i++) {
-		const char *id = names[i] + strlen("banger-");
+		const char *id = names[i] + strlen(DM_NAME_PREFIX);
+		_cleanup_free_ char *uuid = NULL;
 		if (strlen(id) == 8 && uid_known(uids, id))
+			continue;
+		if (dm_uuid_of(names[i], &uuid) < 0 || !uuid || !startswith(uuid, mine))
 			continue;
 		log_info("orphan dm target %s: removing", names[i]);
 		if (dm_remove(names[i]) >= 0)
@@ -890,9 +1022,10 @@ int runtime_sweep_orphans(Runtime *rt, char *const *known_uids)
 	/* Processes first: they hold taps and disks open. */
 	int n = sweep_sockets(rt, &k);
 	n += cgroup_sweep(rt->cgroups, cgroup_known, &k);
-	n += sweep_dm(&k);
+	n += sweep_nft(rt, &k);
+	n += sweep_dm(rt, &k);
 	n += sweep_loops(rt, &k);
-	n += sweep_taps(&k);
+	n += sweep_taps(rt, &k);
 	n += sweep_dirs(rt, &k);
 	hashmap_free(k.full);
 	hashmap_free(k.short_ids);

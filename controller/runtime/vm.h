@@ -4,14 +4,18 @@
  * Runtime owns the handle cache (handles.h) and uses the drivers: net/ for
  * the bridge and taps, storage/ for root and work disks, vmm/ for the VMM
  * process. Every operation is idempotent and safe to repeat after a crash:
- * names are deterministic (tap bgr-<uid8>, dm banger-<uid8>, socket
- * <runtime-dir>/<uid8>.sock, VM dir <state-dir>/vms/<uid>), and handles are
- * recorded before the objects they name are created.
+ * names are deterministic (tap bgr-<uid8>, dm banger-<uid8>, nft chain
+ * vm_<uid8>, socket <runtime-dir>/<uid8>.sock, VM dir <state-dir>/vms/<uid>),
+ * and handles are recorded before the objects they name are created. Names
+ * alone do not prove ownership: taps, dm targets and nft rules also carry
+ * the instance tag (RuntimeConfig.instance), and nothing here deletes one
+ * that carries another.
  *
  * vm_alive() is the single source of truth for "is this VM running". */
 #pragma once
 
 #include "confine/confine.h"
+#include "net/nft.h"
 #include "runtime/handles.h"
 #include "spec/spec.h"
 #include "vmm/vmm.h"
@@ -27,6 +31,16 @@ typedef struct {
 	/* VMM confinement (confine/confine.h); false only with --no-confine. */
 	bool confine;
 	UidRange vmm_uids; /* where each VM's VMM uid comes from */
+	/* This controller's instance tag (store_instance_id(): 16 hex digits,
+	 * never NULL). Every host object made here carries it — tap alias
+	 * (net_owner_tag), nft table (nft_table_name), dm UUID (dm_uuid_for) —
+	 * and the orphan sweep touches only objects carrying it. A per-VM
+	 * cgroup should include it too: <controller root>/banger-<instance>/
+	 * <vm short id>. */
+	const char *instance;
+	/* Host services guests may reach on the bridge (--host-allow). */
+	const NftHostAllow *host_allow;
+	size_t n_host_allow;
 } RuntimeConfig;
 
 typedef struct Runtime Runtime;
@@ -103,10 +117,24 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
  * time), 0 when it does not (its leftovers were torn down, disks kept). */
 int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *api_sock);
 
-/* Remove what no VM owns: bgr-* taps, loop devices backed by files under the
- * state dir, banger-* dm targets, VMM processes/sockets in the runtime dir,
- * VM cgroups (and any process in them).
- * known_uids: uids of every row (deleted ones included). Returns the number
+/* Make the instance's nft tables with the current --host-allow (replacing
+ * an older policy, also for VMs adopted from before a restart). */
+int runtime_network_setup(Runtime *rt);
+
+/* The vm_* chains of this instance's nft table (sorted strv). */
+int runtime_vm_chains(Runtime *rt, char ***ret_chains);
+/* An adopted VM (cached, with its tap) whose chain is not in chains gets
+ * its anti-spoofing rules now, recorded first: a VMM started by a banger
+ * without the firewall, or a chain deleted by hand, never keeps running
+ * unfiltered past a controller restart. 0 when nothing was missing. */
+int vm_firewall_ensure(Runtime *rt, const char *name, const char *uid, const char *guest_ip,
+		       char *const *chains);
+
+/* Remove what no VM owns and this instance made: bgr-* taps whose alias is
+ * our tag, loop devices backed by files under the state dir, banger-* dm
+ * targets whose UUID carries our tag, vm_* chains in our nft table, VMM
+ * processes/sockets in the runtime dir (ours: bangerd holds its lock), this
+ * instance's VM cgroups (and any process in them). known_uids: uids of every row (deleted ones included). Returns the number
  * of objects removed. */
 int runtime_sweep_orphans(Runtime *rt, char *const *known_uids);
 

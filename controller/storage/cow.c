@@ -297,8 +297,11 @@ static int dm_activate(const RootDiskRequest *req, RootDisk *d, off_t size)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *dev = NULL; /* == d->dm_dev, which was recorded */
-	return dm_snapshot_create(d->dm_name, d->base_loop, d->cow_loop, (uint64_t)size / 512,
-				  &dev);
+	_cleanup_free_ char *uuid = req->owner ? dm_uuid_for(req->owner, d->dm_name) : NULL;
+	if (req->owner && !uuid)
+		return log_errno(-EINVAL, "dm %s: bad owner tag '%s'", d->dm_name, req->owner);
+	return dm_snapshot_create(d->dm_name, uuid, d->base_loop, d->cow_loop,
+				  (uint64_t)size / 512, &dev);
 }
 
 static int prepare_dm(const RootDiskRequest *req, off_t size, bool existing, RootDisk *d)

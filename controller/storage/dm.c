@@ -16,6 +16,7 @@
 #define DM_REMOVE_WAIT_NS (50 * 1000 * 1000L)
 #define DM_SNAPSHOT_CHUNK_SECTORS 8 /* 4 KiB chunks */
 #define DM_NAME_MAX 128 /* DM_NAME_LEN in linux/dm-ioctl.h, with the NUL */
+#define DM_UUID_MAX 129 /* DM_UUID_LEN, with the NUL */
 
 int dm_snapshot_table(const char *base_dev, const char *cow_dev, uint64_t size_sectors,
 		      char **ret_params)
@@ -139,8 +140,49 @@ static struct dm_task *dm_task_named(int type, const char *name)
 	return t;
 }
 
-int dm_snapshot_create(const char *name, const char *base_dev, const char *cow_dev,
-		       uint64_t size_sectors, char **ret_dev)
+char *dm_uuid_for(const char *instance, const char *name)
+{
+	size_t n = instance ? strlen(instance) : 0;
+	if (n == 0 || n > 32 || strspn(instance, "0123456789abcdef") != n || !dm_name_valid(name))
+		return NULL;
+	char *u = xasprintf(DM_UUID_PREFIX "%s-%s", instance, name);
+	if (strlen(u) >= DM_UUID_MAX) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+char *dm_uuid_owner_prefix(const char *instance)
+{
+	return xasprintf(DM_UUID_PREFIX "%s-", instance);
+}
+
+int dm_uuid_of(const char *name, char **ret)
+{
+	struct dm_info info;
+	int r = 0;
+	if (!dm_name_valid(name))
+		return -EINVAL;
+	if (!dm_available())
+		return -EOPNOTSUPP;
+	struct dm_task *t = dm_task_named(DM_DEVICE_INFO, name);
+	if (!t)
+		return -ENOMEM;
+	if (!dm_task_run(t) || !dm_task_get_info(t, &info))
+		r = -EIO;
+	else if (!info.exists)
+		r = -ENODEV;
+	else {
+		const char *u = dm_task_get_uuid(t);
+		*ret = u && *u ? xstrdup(u) : NULL;
+	}
+	dm_task_destroy(t);
+	return r;
+}
+
+int dm_snapshot_create(const char *name, const char *uuid, const char *base_dev,
+		       const char *cow_dev, uint64_t size_sectors, char **ret_dev)
 {
 	_cleanup_free_ char *params = NULL;
 	struct dm_task *t;
@@ -158,7 +200,8 @@ int dm_snapshot_create(const char *name, const char *base_dev, const char *cow_d
 	t = dm_task_named(DM_DEVICE_CREATE, name);
 	if (!t)
 		return log_errno(-ENOMEM, "dm %s: create task", name);
-	if (!dm_task_add_target(t, 0, size_sectors, "snapshot", params))
+	if ((uuid && !dm_task_set_uuid(t, uuid)) ||
+	    !dm_task_add_target(t, 0, size_sectors, "snapshot", params))
 		r = -ENOMEM;
 	else
 		r = dm_run_with_cookie(t);

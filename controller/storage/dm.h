@@ -37,11 +37,27 @@ char *dm_dev_path(const char *name);
 /* Quick, quiet probe: the driver answers DM_DEVICE_VERSION. */
 bool dm_available(void);
 
-/* Create (and activate) a snapshot target; *ret_dev = "/dev/mapper/<name>".
- * -EEXIST when a target of that name already exists; -EOPNOTSUPP without
- * device-mapper; other -errno from the kernel. */
-int dm_snapshot_create(const char *name, const char *base_dev, const char *cow_dev,
-		       uint64_t size_sectors, char **ret_dev);
+/* Instance ownership: a target's dm UUID is
+ * DM_UUID_PREFIX "<instance>-" "<target name>" (dm_uuid_for), set atomically
+ * with its creation, so an orphan sweep takes only targets whose UUID starts
+ * with dm_uuid_owner_prefix(instance): another bangerd's targets (same
+ * "banger-" names) and untagged ones are never removed by a sweep. */
+#define DM_UUID_PREFIX "BANGER-"
+/* Pure: "BANGER-<instance>-<name>"; NULL when instance is not 1..32 hex or
+ * name is not dm_name_valid. Caller frees. */
+char *dm_uuid_for(const char *instance, const char *name);
+/* Pure: "BANGER-<instance>-". Caller frees. */
+char *dm_uuid_owner_prefix(const char *instance);
+
+/* Create (and activate) a snapshot target with dm UUID uuid (NULL: none);
+ * *ret_dev = "/dev/mapper/<name>". -EEXIST when a target of that name
+ * already exists; -EOPNOTSUPP without device-mapper; other -errno from the
+ * kernel. */
+int dm_snapshot_create(const char *name, const char *uuid, const char *base_dev,
+		       const char *cow_dev, uint64_t size_sectors, char **ret_dev);
+/* The dm UUID of target name (*ret = NULL when it has none). -ENODEV when
+ * there is no such target; -EOPNOTSUPP without device-mapper. */
+int dm_uuid_of(const char *name, char **ret);
 
 /* Remove a target, retrying while it is busy (10 x 50 ms: a VMM that just
  * exited may still hold it for a moment). 0 when removed or already gone;

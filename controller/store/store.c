@@ -69,6 +69,15 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE vms ADD COLUMN vmm_uid INTEGER"
 	" CHECK (vmm_uid IS NULL OR (vmm_uid > 0 AND vmm_uid < 4294967295));"
 	"CREATE UNIQUE INDEX vms_vmm_uid ON vms (vmm_uid);",
+	/* 4 → 5: facts about this controller instance. 'instance' is its own
+	 * tag (16 hex digits from SQLite's randomblob, seeded from the OS):
+	 * made once, with the database, so it belongs to the state dir and
+	 * survives restarts. Host objects carry it (see store_instance_id). */
+	"CREATE TABLE meta ("
+	" key TEXT PRIMARY KEY CHECK (length(key) > 0),"
+	" value TEXT NOT NULL"
+	") STRICT;"
+	"INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(8))));",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(store_migrations))
 
@@ -147,6 +156,7 @@ static const char *const store_sql[_Q_MAX] = {
 struct Store {
 	sqlite3 *db;
 	char *path;
+	char *instance; /* meta 'instance', read once at open */
 	sqlite3_stmt *stmts[_Q_MAX];
 };
 
@@ -368,6 +378,36 @@ static int store_warn_short_id_collisions(Store *s)
 	return 0;
 }
 
+/* Load meta 'instance' into s->instance and check its shape: every host
+ * object name it goes into (tap alias, nft table, dm uuid) relies on it being
+ * exactly 16 lower-case hex digits. */
+static int store_read_instance(Store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'instance'", -1,
+				    &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		if (v && strlen(v) == STORE_INSTANCE_LEN && strspn(v, "0123456789abcdef") == STORE_INSTANCE_LEN)
+			s->instance = xstrdup(v);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(s, rc, "read the instance id");
+	if (!s->instance)
+		return log_errno(-EBADMSG,
+				 "store %s: meta 'instance' is missing or not %d hex digits",
+				 s->path, STORE_INSTANCE_LEN);
+	return 0;
+}
+
+const char *store_instance_id(Store *s)
+{
+	return s->instance;
+}
+
 int store_open(const char *path, Store **ret)
 {
 	Store *s = xcalloc(1, sizeof(*s));
@@ -389,6 +429,8 @@ int store_open(const char *path, Store **ret)
 		r = store_migrate(s);
 	if (r >= 0)
 		r = store_warn_short_id_collisions(s);
+	if (r >= 0)
+		r = store_read_instance(s);
 	if (r < 0) {
 		store_close(s);
 		return r;
@@ -439,6 +481,7 @@ void store_close(Store *s)
 		log_errno(store_errno(s->db, rc), "store %s: close: %s", s->path,
 			  sqlite3_errstr(rc));
 	free(s->path);
+	free(s->instance);
 	free(s);
 }
 

@@ -61,6 +61,15 @@ void store_close(Store *s);
 int store_schema_version(void);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_close)
 
+/* This controller instance's tag: 16 lower-case hex digits, made at random
+ * with the database (table meta, key 'instance') and never changed, so it
+ * belongs to the state dir. Every host object bangerd makes carries it (tap
+ * alias, nft table name, dm uuid, cgroup path) and orphan sweeps touch only
+ * objects carrying it. Never NULL for a Store from store_open(); the string
+ * lives as long as the Store. */
+#define STORE_INSTANCE_LEN 16
+const char *store_instance_id(Store *s);
+
 /* Group many writes in one transaction (cold sync): one fsync at commit covers
  * every row. Nesting is not allowed (-EBUSY); commit/rollback without an open
  * transaction is -EINVAL. A failed commit (disk full, I/O error) rolls the

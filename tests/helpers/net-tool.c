@@ -2,8 +2,8 @@
  * Run it inside a private network namespace only.
  *
  *   net-tool bridge-ensure NAME CIDR
- *   net-tool tap-ensure TAP BRIDGE [MTU]
- *   net-tool tap-delete TAP
+ *   net-tool tap-ensure TAP BRIDGE [MTU [OWNER]]   (MTU 0 = the bridge's)
+ *   net-tool tap-delete TAP [OWNER [untagged-ok]]
  *   net-tool list PREFIX            one name per line
  *   net-tool exists NAME            exit 0 when it exists, 1 when not
  *   net-tool tap-name UID           print net_tap_name_for(UID)
@@ -51,13 +51,14 @@ static int cycle_once(const char *tap, const char *bridge)
 	_cleanup_strv_free_ char **l = NULL;
 	int r;
 
-	if ((r = net_tap_ensure(tap, bridge, 0)) < 0 || (r = net_tap_ensure(tap, bridge, 0)) < 0)
+	if ((r = net_tap_ensure(tap, bridge, 0, NULL)) < 0 ||
+		    (r = net_tap_ensure(tap, bridge, 0, NULL)) < 0)
 		return r;
 	if ((r = net_list_links(tap, &l)) < 0)
 		return r;
 	if (!strv_contains(l, tap) || !net_link_exists(tap))
 		return -ENOENT;
-	if ((r = net_tap_delete(tap)) < 0)
+	if ((r = net_tap_delete(tap, NULL, false)) < 0)
 		return r;
 	return net_link_exists(tap) ? -EEXIST : 0;
 }
@@ -109,9 +110,9 @@ static int cmd_tap_ensure(int argc, char **argv)
 	uint64_t mtu = 0;
 	int r;
 
-	if (argc > 4 && parse_u64(argv[4], 68, 65535, &mtu) < 0)
+	if (argc > 4 && !streq(argv[4], "0") && parse_u64(argv[4], 68, 65535, &mtu) < 0)
 		return fail(-EINVAL, "tap-ensure: MTU");
-	r = net_tap_ensure(argv[2], argv[3], (unsigned)mtu);
+	r = net_tap_ensure(argv[2], argv[3], (unsigned)mtu, argc > 5 ? argv[5] : NULL);
 	return r < 0 ? fail(r, "tap-ensure") : 0;
 }
 
@@ -125,10 +126,11 @@ int main(int argc, char **argv)
 		r = net_bridge_ensure(argv[2], argv[3]);
 		return r < 0 ? fail(r, "bridge-ensure") : 0;
 	}
-	if (streq(c, "tap-ensure") && (argc == 4 || argc == 5))
+	if (streq(c, "tap-ensure") && argc >= 4 && argc <= 6)
 		return cmd_tap_ensure(argc, argv);
-	if (streq(c, "tap-delete") && argc == 3) {
-		r = net_tap_delete(argv[2]);
+	if (streq(c, "tap-delete") && argc >= 3 && argc <= 5) {
+		r = net_tap_delete(argv[2], argc > 3 ? argv[3] : NULL,
+				   argc > 4 && streq(argv[4], "untagged-ok"));
 		return r < 0 ? fail(r, "tap-delete") : 0;
 	}
 	if (streq(c, "list") && argc == 3)
@@ -146,8 +148,8 @@ int main(int argc, char **argv)
 		return cmd_cycle(atoi(argv[2]), argv[3], argv[4]);
 	if (streq(c, "nl-cloexec") && argc == 2)
 		return cmd_nl_cloexec();
-	fprintf(stderr, "usage: net-tool bridge-ensure NAME CIDR | tap-ensure TAP BRIDGE [MTU] | "
-			"tap-delete TAP | list PREFIX | exists NAME | tap-name UID | "
+	fprintf(stderr, "usage: net-tool bridge-ensure NAME CIDR | tap-ensure TAP BRIDGE [MTU [OWNER]] | "
+			"tap-delete TAP [OWNER [untagged-ok]] | list PREFIX | exists NAME | tap-name UID | "
 			"cycle N TAP BRIDGE | nl-cloexec\n");
 	return 64;
 }

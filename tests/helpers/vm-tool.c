@@ -159,7 +159,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	_cleanup_strv_free_ char **images = NULL;
-	RuntimeConfig cfg = { .state_dir = "/var/lib/banger",
+	/* A fixed tag of its own: vm-tool is an instance of its own. */
+	RuntimeConfig cfg = { .instance = "7e57700170000001", .state_dir = "/var/lib/banger",
 			      .runtime_dir = "/run/banger",
 			      .bridge = "banger0",
 			      .cidr = "172.16.0.1/24",

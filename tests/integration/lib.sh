@@ -58,6 +58,14 @@ wait_until() {
 	done
 }
 
+# instance_of STATE: the instance tag bangerd keeps in STATE/banger.db
+# (host objects carry it); cgroup_parent STATE: its VM cgroups' parent.
+instance_of() {
+	/usr/bin/python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("select value from meta where key = ?", ("instance",)).fetchone()[0])' "$1/banger.db"
+}
+cgroup_parent() { echo "banger-$(instance_of "$1")"; }
+
 # json FILE EXPR: evaluate a python expression on the JSON document `d`.
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
@@ -137,11 +145,16 @@ vm_ip() { status_field "$1" 'd["runtime"]["guestIP"]'; }
 leaks() {
 	local state=$1
 	ip -o link show 2>/dev/null | grep -o 'bgr-[0-9a-f]*' || true
+	# A VM's firewall chain left behind is a leak too (net/nft.c).
+	if command -v nft >/dev/null; then nft list chains bridge 2>/dev/null | grep -o 'chain vm_[0-9a-f]*' || true; fi
 	losetup -a 2>/dev/null | grep -F "$state" || true
 	ls "$state/run/" 2>/dev/null | grep '\.sock$' || true
 	for p in $(pgrep -f "qemu-system-x86_64.*$state" 2>/dev/null); do echo "process $p"; done
 	ls "$state/vms" 2>/dev/null || true
 }
+# no_status_files DIR: no *.status.json left. find, not `ls DIR/*.status.json`:
+# a file removed between the glob and ls makes ls fail while others remain.
+no_status_files() { ! find "$1" -maxdepth 1 -name '*.status.json' 2>/dev/null | grep -q .; }
 # pid_gone PID: no such process, or only its zombie is left.
 pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 

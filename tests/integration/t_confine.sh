@@ -48,7 +48,7 @@ vmms() { pgrep -f "qemu-system-x86_64.*$STATE" | sort; }
 threads_in() {
 	local t
 	for t in $(ls "/proc/$1/task"); do
-		grep -q "/banger/$2\$" "/proc/$1/task/$t/cgroup" 2>/dev/null || [ ! -e "/proc/$1/task/$t" ] || return 1
+		grep -q "/$(cgroup_parent "$STATE")/$2\$" "/proc/$1/task/$t/cgroup" 2>/dev/null || [ ! -e "/proc/$1/task/$t" ] || return 1
 	done
 }
 
@@ -62,7 +62,7 @@ check "crash at cgroup-created: bangerd died by SIGKILL (rc $rc)" test "$rc" = 1
 check "crash at cgroup-created: logged" grep -q "crashpoint cgroup-created: dying now" "$T/bangerd.log"
 C1UID=$(ls "$STATE/vms")
 check "crash at cgroup-created: the cgroup exists, empty, no VMM" \
-	test -d "$MEMROOT/banger/$C1UID" -a -z "$(cat "$MEMROOT/banger/$C1UID/cgroup.procs")" -a -z "$(vmms)"
+	test -d "$MEMROOT/$(cgroup_parent "$STATE")/$C1UID" -a -z "$(cat "$MEMROOT/$(cgroup_parent "$STATE")/$C1UID/cgroup.procs")" -a -z "$(vmms)"
 
 # ---- 2. two confined VMs --------------------------------------------------------------
 guest_yaml c2 192 | put "$SPEC/c2.yaml"
@@ -90,13 +90,13 @@ for vm in c1 c2; do
 		test -z "$(ls -A "/proc/$P/root/")" -a "$(owner "$D/chroot")" = "0:0 555"
 	VUID=$(uid_of_dir "$D")
 	eval "U_$vm=$U D_$vm=$D V_$vm=$VUID"
-	check "$vm: in its memory cgroup" grep -Eq "^[0-9]+:([^:]*,)?memory(,[^:]*)?:/banger/$VUID\$|^0::/banger/$VUID\$" "/proc/$P/cgroup"
-	check "$vm: in its pids cgroup" grep -Eq "^[0-9]+:([^:]*,)?pids(,[^:]*)?:/banger/$VUID\$|^0::/banger/$VUID\$" "/proc/$P/cgroup"
-	check "$vm: cgroup.procs lists exactly the VMM" test "$(cat "$MEMROOT/banger/$VUID/cgroup.procs")" = "$P"
+	check "$vm: in its memory cgroup" grep -Eq "^[0-9]+:([^:]*,)?memory(,[^:]*)?:/$(cgroup_parent "$STATE")/$VUID\$|^0::/$(cgroup_parent "$STATE")/$VUID\$" "/proc/$P/cgroup"
+	check "$vm: in its pids cgroup" grep -Eq "^[0-9]+:([^:]*,)?pids(,[^:]*)?:/$(cgroup_parent "$STATE")/$VUID\$|^0::/$(cgroup_parent "$STATE")/$VUID\$" "/proc/$P/cgroup"
+	check "$vm: cgroup.procs lists exactly the VMM" test "$(cat "$MEMROOT/$(cgroup_parent "$STATE")/$VUID/cgroup.procs")" = "$P"
 	check "$vm: every thread of the VMM ($(ls /proc/$P/task | wc -l)) is in its cgroup" threads_in "$P" "$VUID"
-	check "$vm: pids.max = vcpus + 128 ($(cat "$PIDSROOT/banger/$VUID/pids.max"))" \
-		test "$(cat "$PIDSROOT/banger/$VUID/pids.max")" = 129
-	USAGE=$(cat "$MEMROOT/banger/$VUID/$([ "$MEMROOT" = "$V2" ] && echo memory.current || echo memory.usage_in_bytes)")
+	check "$vm: pids.max = vcpus + 128 ($(cat "$PIDSROOT/$(cgroup_parent "$STATE")/$VUID/pids.max"))" \
+		test "$(cat "$PIDSROOT/$(cgroup_parent "$STATE")/$VUID/pids.max")" = 129
+	USAGE=$(cat "$MEMROOT/$(cgroup_parent "$STATE")/$VUID/$([ "$MEMROOT" = "$V2" ] && echo memory.current || echo memory.usage_in_bytes)")
 	check "$vm: its memory is charged to its cgroup ($USAGE bytes)" test "$USAGE" -gt $((16 * 1048576))
 	for f in console.log vmm.log root.qcow2; do
 		check "$vm: $f is $U:$U 0600 ($(owner "$D/$f"))" test "$(owner "$D/$f")" = "$U:$U 600"
@@ -105,7 +105,7 @@ for vm in c1 c2; do
 	check "$vm: handles.json stays root's 0600" test "$(owner "$D/handles.json")" = "0:0 600"
 done
 check "the two VMMs run under different uids ($U_c1, $U_c2)" test "$U_c1" != "$U_c2"
-MEM1=$(cat "$MEMROOT/banger/$V_c1/$MEMFILE") MEM2=$(cat "$MEMROOT/banger/$V_c2/$MEMFILE")
+MEM1=$(cat "$MEMROOT/$(cgroup_parent "$STATE")/$V_c1/$MEMFILE") MEM2=$(cat "$MEMROOT/$(cgroup_parent "$STATE")/$V_c2/$MEMFILE")
 check "c1 memory limit = (128 + 256) MiB ($MEM1)" test "$MEM1" = $(((128 + 256) * 1048576))
 check "c2 memory limit = (192 + 256) MiB ($MEM2)" test "$MEM2" = $(((192 + 256) * 1048576))
 # Who may open what: let every uid through the test's own parents (bangerd's
@@ -127,12 +127,12 @@ kill -9 "$BANGERD_PID"
 wait "$BANGERD_PID" 2>/dev/null
 BANGERD_PID=
 ORPHAN=feedfacefeedfacefeedfacefeedface
-mkdir -p "$MEMROOT/banger/$ORPHAN" "$PIDSROOT/banger/$ORPHAN"
+mkdir -p "$MEMROOT/$(cgroup_parent "$STATE")/$ORPHAN" "$PIDSROOT/$(cgroup_parent "$STATE")/$ORPHAN"
 setsid sleep 1000 </dev/null >/dev/null 2>&1 &
 SLEEPER=$!
-echo "$SLEEPER" >"$MEMROOT/banger/$ORPHAN/cgroup.procs"
-[ "$PIDSROOT" != "$MEMROOT" ] && echo "$SLEEPER" >"$PIDSROOT/banger/$ORPHAN/cgroup.procs"
-check "orphan cgroup planted with pid $SLEEPER" grep -qx "$SLEEPER" "$MEMROOT/banger/$ORPHAN/cgroup.procs"
+echo "$SLEEPER" >"$MEMROOT/$(cgroup_parent "$STATE")/$ORPHAN/cgroup.procs"
+[ "$PIDSROOT" != "$MEMROOT" ] && echo "$SLEEPER" >"$PIDSROOT/$(cgroup_parent "$STATE")/$ORPHAN/cgroup.procs"
+check "orphan cgroup planted with pid $SLEEPER" grep -qx "$SLEEPER" "$MEMROOT/$(cgroup_parent "$STATE")/$ORPHAN/cgroup.procs"
 # Simulate a row that lost its uid (a crash before the first pass committed):
 # adoption must record the running VMM's uid again.
 sqlite3 "$STATE/banger.db" "UPDATE vms SET vmm_uid = NULL WHERE name = 'c1'"
@@ -148,8 +148,8 @@ check "restart: c1's row has its VMM's uid again (the database had lost it)" \
 check "restart: no new VMM launched" test "$(tail -n +$((LINES + 1)) "$T/bangerd.log" | grep -c 'qemu started')" = 0
 check "restart: the orphan cgroup's process was killed" wait_until 10 pid_gone "$SLEEPER"
 wait "$SLEEPER" 2>/dev/null
-check "restart: the orphan cgroup is gone" wait_until 10 test ! -d "$MEMROOT/banger/$ORPHAN" -a ! -d "$PIDSROOT/banger/$ORPHAN"
-check "restart: the VMs' own cgroups are kept" test -d "$MEMROOT/banger/$V_c1" -a -d "$MEMROOT/banger/$V_c2"
+check "restart: the orphan cgroup is gone" wait_until 10 test ! -d "$MEMROOT/$(cgroup_parent "$STATE")/$ORPHAN" -a ! -d "$PIDSROOT/$(cgroup_parent "$STATE")/$ORPHAN"
+check "restart: the VMs' own cgroups are kept" test -d "$MEMROOT/$(cgroup_parent "$STATE")/$V_c1" -a -d "$MEMROOT/$(cgroup_parent "$STATE")/$V_c2"
 body=$(curl -s -m 5 "http://$(vm_ip c1)/")
 check "restart: c1 answers HTTP ($body)" test "$body" = "ok c1"
 
@@ -157,7 +157,7 @@ check "restart: c1 answers HTTP ($body)" test "$body" = "ok c1"
 guest_yaml c2 192 Stopped | put "$SPEC/c2.yaml"
 check "c2 stopped" wait_until 60 status_is c2 'd["phase"]' Stopped
 check "c2's VMM gone" wait_until 10 pid_gone "$P2"
-check "c2's cgroup removed while stopped" test ! -d "$MEMROOT/banger/$V_c2" -a ! -d "$PIDSROOT/banger/$V_c2"
+check "c2's cgroup removed while stopped" test ! -d "$MEMROOT/$(cgroup_parent "$STATE")/$V_c2" -a ! -d "$PIDSROOT/$(cgroup_parent "$STATE")/$V_c2"
 guest_yaml c2 192 | put "$SPEC/c2.yaml"
 check "c2 Ready again" wait_until 240 is_ready c2
 P2B=$(vm_pid c2)
@@ -171,7 +171,7 @@ check "c2 status removed" wait_until 60 test ! -e "$STATUS/c2.status.json"
 no_vmms() { [ -z "$(vmms)" ]; }
 check "VMMs gone" wait_until 10 no_vmms
 for v in "$V_c1" "$V_c2"; do
-	check "cgroup of $v gone" test ! -d "$MEMROOT/banger/$v" -a ! -d "$PIDSROOT/banger/$v"
+	check "cgroup of $v gone" test ! -d "$MEMROOT/$(cgroup_parent "$STATE")/$v" -a ! -d "$PIDSROOT/$(cgroup_parent "$STATE")/$v"
 done
 left=$(leaks "$STATE")
 check "nothing leaked (${left:-none})" test -z "$left"

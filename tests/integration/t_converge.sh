@@ -88,7 +88,7 @@ check "delete → one tap left (web-3)" test "$(ip -o link show | grep -c 'bgr-'
 
 # Everything goes: zero leaks.
 rm -f "$SPEC"/*.yaml
-check "all statuses gone" wait_until 30 bash -c "! ls '$STATUS'/*.status.json >/dev/null 2>&1"
+check "all statuses gone" wait_until 30 no_status_files "$STATUS"
 sleep 0.5
 left=$(leaks "$STATE")
 check "nothing leaked (taps, loops, sockets, processes, VM dirs): '$left'" test -z "$left"

@@ -2,9 +2,10 @@
 # bangerd killed at any moment must converge, with real QEMU guests in a
 # private netns:
 #  1. bangerd dies (SIGKILL via $BANGER_CRASHPOINT) mid-start at tap-recorded,
-#     then tap-created, disk-ready, cgroup-created, vmm-spawned (forked, pid
-#     not yet recorded: the child waits at a gate), pid-recorded (recorded,
-#     not yet exec'd) and launched; a normal restart converges: the VM is
+#     then tap-created, nft-created, disk-ready, cgroup-created, vmm-spawned
+#     (forked, pid not yet recorded: the child waits at a gate),
+#     pid-recorded (recorded, not yet exec'd) and launched; a normal
+#     restart converges: the VM is
 #     Running + Ready once, on the VMM the crashed run launched (adopted, no
 #     duplicate), nothing else left.
 #  2. A storm: random applies / edits / deletes of 3 specs (Running and
@@ -59,7 +60,7 @@ spawn_undone() {
 	[ -z "$(vmms)" ] && [ -z "$(forks)" ] && [ "$(recorded_pid)" = "$1" ] &&
 		{ [ "$1" = 0 ] || pid_gone "$1"; }
 }
-for point in tap-recorded tap-created disk-ready cgroup-created vmm-spawned pid-recorded launched; do
+for point in tap-recorded tap-created nft-created disk-ready cgroup-created vmm-spawned pid-recorded launched; do
 	BANGER_CRASHPOINT=$point start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 	rc=0
 	wait "$BANGERD_PID" || rc=$?
@@ -70,6 +71,8 @@ for point in tap-recorded tap-created disk-ready cgroup-created vmm-spawned pid-
 	tap-recorded) check "crash at $point: the tap is recorded, not created" \
 		bash -c "grep -q '\"tap\":\"bgr-' '$STATE'/vms/*/handles.json && [ \$(ip -o link show | grep -c 'bgr-') = 0 ]" ;;
 	tap-created) check "crash at $point: left a tap behind" test "$(ip -o link show | grep -c 'bgr-')" = 1 ;;
+	nft-created) check "crash at $point: left a tap and its nft chain behind" \
+		test "$(ip -o link show | grep -c 'bgr-')/$(nft list chains bridge | grep -c 'chain vm_')" = 1/1 ;;
 	disk-ready) check "crash at $point: left a tap and a root disk, no VMM" \
 		test "$(ip -o link show | grep -c 'bgr-')" = 1 -a -n "$(ls "$STATE"/vms/*/root.qcow2 2>/dev/null)" -a -z "$(vmms)" ;;
 	vmm-spawned) check "crash at $point: no VMM ran, no pid recorded, the gated child exited" \
@@ -78,7 +81,7 @@ for point in tap-recorded tap-created disk-ready cgroup-created vmm-spawned pid-
 		check "crash at $point: pid $RPID recorded, that child exited without becoming a VMM" \
 			wait_until 5 spawn_undone "$RPID" ;;
 	cgroup-created) check "crash at $point: left the VM's cgroup (memory and pids)" \
-		bash -c "u=\$(ls '$STATE/vms'); [ -d /sys/fs/cgroup/memory/banger/\$u -a -d /sys/fs/cgroup/pids/banger/\$u ] || [ -d /sys/fs/cgroup/banger/\$u ]"
+		bash -c "u=\$(ls '$STATE/vms'); g=$(cgroup_parent "$STATE"); [ -d /sys/fs/cgroup/memory/\$g/\$u -a -d /sys/fs/cgroup/pids/\$g/\$u ] || [ -d /sys/fs/cgroup/\$g/\$u ]"
 		check "crash at $point: no VMM" test -z "$(vmms)" ;;
 	launched) LPID=$(vmms | awk '$2 == "c1" {print $1}')
 		check "crash at $point: left one running VMM (pid $LPID)" test "$(vmm_count c1)" = 1
@@ -189,7 +192,7 @@ check "storm: no loop device on the state dir" bash -c "! losetup -a | grep -qF 
 
 # Everything goes: zero leaks.
 rm -f "$SPEC"/*.yaml
-check "all statuses gone after deleting every spec" wait_until 60 bash -c "! ls '$STATUS'/*.status.json >/dev/null 2>&1"
+check "all statuses gone after deleting every spec" wait_until 60 no_status_files "$STATUS"
 check "no VMM left" wait_until 10 test -z "$(vmms)"
 left=$(leaks "$STATE")
 check "nothing leaked (taps, loops, sockets, processes, VM dirs): '$left'" test -z "$left"

@@ -35,7 +35,7 @@ check "boot timeout → console tail shows the guest's ready line" grep -q 'bang
 check "boot timeout → restarted (restartCount grows)" wait_until 60 bash -c ". $SRC/tests/integration/lib.sh; STATUS=$STATUS; [ \$(status_field slow-1 'd[\"runtime\"][\"restartCount\"]') -ge 1 ]"
 check "healthy neighbour never restarted" test "$(grep -c 'ok-1: qemu started' "$T/bangerd.log")" = 1
 rm -f "$SPEC"/*.yaml
-check "everything removed" wait_until 30 bash -c "! ls '$STATUS'/*.status.json >/dev/null 2>&1"
+check "everything removed" wait_until 30 no_status_files "$STATUS"
 left=$(leaks "$STATE")
 check "nothing leaked: '$left'" test -z "$left"
 done_testing

@@ -34,7 +34,7 @@ TAP1=bgr-0000aa01
 TAP2=bgr-0000aa02
 ERR=$(mktemp)
 cleanup() {
-	for l in $TAP1 $TAP2 bgr-cyc00001 tun0 nb0 $BR; do
+	for l in $TAP1 $TAP2 bgr-cyc00001 bgr-0000bb01 bgr-0000bb02 tun0 nb0 $BR; do
 		ip link del "$l" 2>/dev/null
 	done
 	rm -f "$ERR"
@@ -129,6 +129,27 @@ expect_rc 0 "tap-delete $TAP1 again is a no-op" "$TOOL" tap-delete $TAP1
 expect_rc 0 "tap-delete of a TUN device is allowed (it is a tun/tap)" "$TOOL" tap-delete tun0
 list=$("$TOOL" list bgr- 2>/dev/null | tr '\n' ' ')
 check "list bgr- now finds only $TAP2" test "$list" = "$TAP2 "
+
+# --- owner tags (IFLA_IFALIAS) --------------------------------------------------
+OWN=banger:00000000000000aa OTHER=banger:00000000000000bb
+alias_of() { ip -d link show dev "$1" 2>/dev/null | sed -n 's/^ *alias //p'; }
+expect_rc 0 "tap-ensure with an owner creates bgr-0000bb01" "$TOOL" tap-ensure bgr-0000bb01 $BR 0 $OWN
+check "its alias is the owner tag" test "$(alias_of bgr-0000bb01)" = "$OWN"
+check "and it is enslaved and up" bash -c "ip -d link show bgr-0000bb01 | grep -q 'master $BR ' && ip -o link show bgr-0000bb01 | grep -q '[<,]UP[,>]'"
+expect_rc 0 "tap-ensure by the same owner reuses it" "$TOOL" tap-ensure bgr-0000bb01 $BR 0 $OWN
+expect_rc 17 "tap-ensure by another owner refuses it (EEXIST)" "$TOOL" tap-ensure bgr-0000bb01 $BR 0 $OTHER
+check "its alias is unchanged" test "$(alias_of bgr-0000bb01)" = "$OWN"
+expect_rc 0 "tap-delete by another owner returns 0 ..." "$TOOL" tap-delete bgr-0000bb01 $OTHER
+check "... and leaves it alone" link_exists bgr-0000bb01
+expect_rc 0 "tap-delete by its owner" "$TOOL" tap-delete bgr-0000bb01 $OWN
+check "deletes it" not link_exists bgr-0000bb01
+ip tuntap add dev bgr-0000bb02 mode tap
+expect_rc 17 "tap-ensure with an owner refuses an untagged tap" "$TOOL" tap-ensure bgr-0000bb02 $BR 0 $OWN
+check "the untagged tap keeps no alias" test -z "$(alias_of bgr-0000bb02)"
+expect_rc 0 "tap-delete with an owner leaves an untagged tap ..." "$TOOL" tap-delete bgr-0000bb02 $OWN
+check "... alone" link_exists bgr-0000bb02
+expect_rc 0 "tap-delete with untagged-ok (a recorded tap) deletes it" "$TOOL" tap-delete bgr-0000bb02 $OWN untagged-ok
+check "it is gone" not link_exists bgr-0000bb02
 
 # --- descriptors ----------------------------------------------------------------
 expect_rc 0 "50 ensure/list/delete cycles leave no fd behind" \

@@ -1,14 +1,17 @@
 #!/bin/bash
 # The orphan sweep, end to end through bangerd, in a private netns: objects
-# no VM owns — a bgr-* tap, a loop device backed by a file under
+# no VM owns — a bgr-* tap carrying our instance tag, an nft chain in our
+# instance's table, a loop device backed by a file under
 # <state>/vms/<unknown-uid>/, a real QEMU holding a socket in the runtime
 # dir, a stale socket, a stray VM dir — are removed at start-up; objects of a
 # VM the database knows (a real guest, running) and objects that are not
-# banger's are left alone.
+# banger's (an untagged bgr-* tap, another instance's tap and nft chain) are
+# left alone.
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 need_guest
 command -v losetup >/dev/null || skip_all "losetup not installed"
+command -v nft >/dev/null || skip_all "nft (package nftables) not installed"
 
 T=$(test_tmpdir orph)
 SPEC=$T/specs
@@ -39,11 +42,27 @@ stale_socket() { python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bi
 run_once() { "$BIN/bangerd" --spec-dir "$SPEC" --status-dir "$STATUS" --state-dir "$STATE" --runtime-dir "$STATE/run" \
 	--log-level debug --once "${DARGS[@]}" >>"$T/bangerd.log" 2>&1; }
 
+instance_of() { python3 -c 'import sqlite3,sys; print(sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True).execute("select value from meta where key=\"instance\"").fetchone()[0])' "$1/banger.db"; }
+# A VM's rules as bangerd makes them (map element + chain), in table $1.
+leak_chain() {
+	nft -f - <<NFT
+add table bridge $1
+add map bridge $1 ports { type ifname : verdict; }
+add chain bridge $1 $2
+add rule bridge $1 $2 accept
+add element bridge $1 ports { "$3" : jump $2 }
+NFT
+}
+has_chain() { nft list chain bridge "$1" "$2" >/dev/null 2>&1; }
+
 # Objects no VM owns (round N uses distinct names so each round proves itself).
 make_orphans() {
 	local r=$1
 	TAP=bgr-deadbee$r
 	ip tuntap add dev "$TAP" mode tap
+	ip link set dev "$TAP" alias "banger:$INST"
+	CHAIN=vm_deadbe0$r
+	leak_chain "banger_$INST" "$CHAIN" "bgr-deadbe0$r"
 	LUID=10000000${r}000000000000000000000000
 	mkdir -p "$STATE/vms/$LUID"
 	truncate -s 8M "$STATE/vms/$LUID/root.img"
@@ -58,12 +77,14 @@ make_orphans() {
 	: >"$STATE/vms/$DUID/root.qcow2"
 }
 orphans_present() {
-	has_link "$TAP" && [ "$(loop_of "$STATE/vms/$LUID/root.img")" = "$LOOP" ] &&
+	has_link "$TAP" && has_chain "banger_$INST" "$CHAIN" && [ "$(loop_of "$STATE/vms/$LUID/root.img")" = "$LOOP" ] &&
 		[ -n "$QPID" ] && ! pid_gone "$QPID" && [ -S "$SSOCK" ] && [ -d "$STATE/vms/$DUID" ]
 }
 check_orphans_gone() {
 	local r=$1
 	check "round $r: orphan tap $TAP deleted" bash -c "! ip link show $TAP 2>/dev/null"
+	check "round $r: orphan nft chain $CHAIN deleted" bash -c "! nft list chain bridge banger_$INST $CHAIN 2>/dev/null"
+	check "round $r: and its map element" bash -c "! nft list map bridge banger_$INST ports | grep -q bgr-deadbe0$r"
 	check "round $r: orphan loop device $LOOP detached" bash -c "! losetup -a | grep -qF '$STATE/vms/$LUID'"
 	check "round $r: orphan QEMU (pid $QPID) stopped" wait_until 5 pid_gone "$QPID"
 	check "round $r: its socket removed" test ! -e "$QSOCK"
@@ -73,15 +94,26 @@ check_orphans_gone() {
 
 # Objects that are not banger's: the sweep must not touch them.
 ip tuntap add dev other0 mode tap
+ip tuntap add dev bgr-0ther001 mode tap # bgr- name, no alias: an operator's
+ip tuntap add dev bgr-0ther002 mode tap # another instance's
+ip link set dev bgr-0ther002 alias banger:ffffffffffffffff
+leak_chain banger_ffffffffffffffff vm_0ther002 bgr-0ther002
+not_ours_intact() {
+	has_link bgr-0ther001 && has_link bgr-0ther002 &&
+		has_chain banger_ffffffffffffffff vm_0ther002
+}
 truncate -s 8M "$T/outside.img"
 OUTLOOP=$(losetup -f --show "$T/outside.img")
 
 # ---- round 1: empty spec dir, nothing known ---------------------------------------
+check "bangerd --once makes the state and its instance tag" run_once
+INST=$(instance_of "$STATE")
 make_orphans 1
 check "round 1: orphans in place" orphans_present
 check "round 1: bangerd --once on an empty spec dir exits 0" run_once
 check_orphans_gone 1
-check "round 1: the sweep counted 6 objects (2 sockets, loop, tap, 2 dirs)" grep -q "removed 6 orphaned object(s)" "$T/bangerd.log"
+check "round 1: the sweep counted 7 objects (2 sockets, nft chain, loop, tap, 2 dirs)" grep -q "removed 7 orphaned object(s)" "$T/bangerd.log"
+check "round 1: untagged and other-instance taps and rules untouched" not_ours_intact
 
 # ---- round 2: a real VM the database knows, plus orphans ---------------------------
 guest_yaml keep | put "$SPEC/keep.yaml"
@@ -102,7 +134,8 @@ KLOOP=$(losetup -f --show "$STATE/vms/$KUID/extra.img")
 check "round 2: orphans in place" orphans_present
 check "round 2: bangerd --once exits 0" run_once
 check_orphans_gone 2
-check "round 2: the sweep counted 6 objects again (nothing of keep's)" test "$(grep -c 'removed 6 orphaned object(s)' "$T/bangerd.log")" = 2
+check "round 2: the sweep counted 7 objects again (nothing of keep's)" test "$(grep -c 'removed 7 orphaned object(s)' "$T/bangerd.log")" = 2
+check "round 2: untagged and other-instance taps and rules untouched" not_ours_intact
 check "round 2: keep adopted (log)" grep -q "keep: adopted running VMM (pid $KPID)" "$T/bangerd.log"
 check "keep: same VMM still running" bash -c "! { . '$SRC/tests/integration/lib.sh'; pid_gone $KPID; }"
 check "keep: its tap is still there" has_link "$KTAP"
@@ -118,6 +151,9 @@ check "not ours: loop device on a file outside the state dir untouched" test "$(
 losetup -d "$KLOOP"
 losetup -d "$OUTLOOP"
 ip link del other0
+ip link del bgr-0ther001
+ip link del bgr-0ther002
+nft delete table bridge banger_ffffffffffffffff
 
 # ---- the known VM goes away properly: nothing left ----------------------------------
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"

@@ -166,16 +166,20 @@ check "a good image in the same root passes the check (control)" \
 
 # ---- the orphan sweep, directly: only what no known uid owns goes -------------------
 ip tuntap add dev bgr-cafe0001 mode tap
+ip link set dev bgr-cafe0001 alias banger:7e57700170000001 # vm-tool's instance tag
+ip tuntap add dev bgr-cafe0003 mode tap # untagged: not ours, never swept
 mkdir -p "$STATE/vms/cafe0002000000000000000000000000"
 CPID=$(vmm_pids $U)
 out=$(vt sweep $U)
 check "sweep with the control VM known removes the orphan tap and dir ($out)" test "$out" = "removed 2"
 check "...the orphan tap is gone" bash -c "! ip link show bgr-cafe0001 2>/dev/null"
 check "...the stray VM dir is gone" test ! -e "$STATE/vms/cafe0002000000000000000000000000"
+check "...the untagged tap bgr-cafe0003 is left alone" ip link show bgr-cafe0003
 check "...the known VM's VMM (pid $CPID), tap, socket and dir are kept" \
 	bash -c "test -n '$CPID' && test '$(vmm_pids $U)' = '$CPID' && ip link show $(tap_of $U) >/dev/null && test -S '$STATE/run/${U:0:8}.sock' && test -d '$STATE/vms/$U'"
 out=$(vt sweep)
-check "sweep with nothing known removes the control VM's socket+VMM, tap and dir ($out)" test "$out" = "removed 3"
+check "sweep with nothing known removes the control VM's socket+VMM, nft chain, tap and dir ($out)" test "$out" = "removed 4"
+ip link del bgr-cafe0003
 check "...its VMM is stopped" wait_until 5 pid_gone "$CPID"
 left=$(leaks "$STATE")
 check "...nothing left: '$left'" test -z "$left"

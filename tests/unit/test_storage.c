@@ -59,15 +59,15 @@ static void test_dm_names(void)
 static void test_dm_unavailable(void)
 {
 	char *dev = NULL, **names = NULL;
-	CHECK_INTEQ(dm_snapshot_create("bad/name", "/dev/loop0", "/dev/loop1", 8, &dev), -EINVAL,
+	CHECK_INTEQ(dm_snapshot_create("bad/name", NULL, "/dev/loop0", "/dev/loop1", 8, &dev), -EINVAL,
 		    "create validates the name before anything");
-	CHECK_INTEQ(dm_snapshot_create("banger-x", "loop0", "/dev/loop1", 8, &dev), -EINVAL,
+	CHECK_INTEQ(dm_snapshot_create("banger-x", NULL, "loop0", "/dev/loop1", 8, &dev), -EINVAL,
 		    "create validates the table before anything");
 	if (dm_available()) {
 		SKIP("device-mapper present: unavailable paths not testable");
 		return;
 	}
-	CHECK_INTEQ(dm_snapshot_create("banger-x", "/dev/loop0", "/dev/loop1", 8, &dev),
+	CHECK_INTEQ(dm_snapshot_create("banger-x", NULL, "/dev/loop0", "/dev/loop1", 8, &dev),
 		    -EOPNOTSUPP, "create without device-mapper: -EOPNOTSUPP");
 	CHECK(!dev, "no device returned");
 	CHECK_INTEQ(dm_remove("banger-x"), -EOPNOTSUPP, "remove without device-mapper");

@@ -526,8 +526,35 @@ static void test_schema_has_no_momentary_columns(void)
 	}
 	sqlite3_finalize(q);
 	sqlite3_close(db);
-	CHECK_INTEQ(ncols, 19, "vms has the 19 documented columns");
+	CHECK_INTEQ(ncols, 21, "vms has its 19 documented columns, meta its 2");
 	CHECK_INTEQ(bad, 0, "no column name contains pid/tap/loop/dm");
+}
+
+/* The instance tag: made with the database, stable across opens, its own
+ * per database, and refused when someone damaged it. */
+static void test_instance(void)
+{
+	_cleanup_free_ char *a = db_path("inst-a"), *b = db_path("inst-b");
+	_cleanup_free_ char *first = NULL;
+	Store *s = NULL;
+
+	CHECK_INTEQ(store_open(a, &s), 0, "open a");
+	const char *id = store_instance_id(s);
+	CHECK(id && strlen(id) == 16 && strspn(id, "0123456789abcdef") == 16,
+	      "instance id is 16 lower-case hex digits");
+	first = xstrdup(id ?: "");
+	store_close(s);
+	CHECK_INTEQ(store_open(a, &s), 0, "reopen a");
+	CHECK_STREQ(store_instance_id(s), first, "instance id survives a reopen");
+	store_close(s);
+	CHECK_INTEQ(store_open(b, &s), 0, "open b");
+	CHECK(!streq(store_instance_id(s), first), "another state dir, another instance id");
+	store_close(s);
+	CHECK_INTEQ(raw_exec(a, "UPDATE meta SET value = 'x;y' WHERE key = 'instance'"), 0,
+		    "damage a's id");
+	s = NULL;
+	CHECK_INTEQ(store_open(a, &s), -EBADMSG, "a damaged instance id is refused");
+	CHECK(!s, "no store returned");
 }
 
 static void test_batch(void)
@@ -780,6 +807,7 @@ int main(void)
 	test_migrations();
 	test_schema_has_no_momentary_columns();
 	test_mark_deleted();
+	test_instance();
 	test_batch();
 	test_transactions();
 	test_hostile_names();

@@ -1,0 +1,117 @@
+/* Unit tests for the pure half of controller/net/nft.c and of the instance
+ * tag carriers: names, --host-allow parsing, and the scripts — above all
+ * that nothing outside the strict character sets reaches a script (a spec's
+ * MAC or a hostile name cannot add an nft statement). The scripts
+ * themselves run against the kernel in tests/integration/t_firewall.sh. */
+#include "net/net.h"
+#include "net/nft.h"
+#include "storage/dm.h"
+#include "tap.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define INST "0123456789abcdef"
+
+static void test_names(void)
+{
+	_cleanup_free_ char *t = nft_table_name(INST), *c = nft_vm_chain_for("3f2a9c01dead");
+	CHECK_STREQ(t, "banger_" INST, "table name carries the instance");
+	CHECK_STREQ(c, "vm_3f2a9c01", "chain name carries the uid's short id");
+	CHECK(!nft_table_name("0123456789ABCDEF"), "upper-case instance refused");
+	CHECK(!nft_table_name("0123"), "short instance refused");
+	CHECK(!nft_table_name(NULL), "NULL instance refused");
+	CHECK(!nft_vm_chain_for("3f2a9c0"), "uid with 7 hex digits refused");
+	CHECK(!nft_vm_chain_for("3f2a\"c01"), "uid with a quote refused");
+	_cleanup_free_ char *tag = net_owner_tag(INST);
+	CHECK_STREQ(tag, "banger:" INST, "tap alias tag");
+}
+
+static void test_host_allow(void)
+{
+	NftHostAllow a = {0};
+	CHECK_INTEQ(nft_host_allow_parse("tcp/22", &a), 0, "tcp/22");
+	CHECK(a.proto == NFT_PROTO_TCP && a.port == 22, "tcp/22 parsed");
+	CHECK_INTEQ(nft_host_allow_parse("udp/65535", &a), 0, "udp/65535");
+	CHECK(a.proto == NFT_PROTO_UDP && a.port == 65535, "udp/65535 parsed");
+	const char *bad[] = {"",        "tcp",    "tcp/",   "tcp/0", "tcp/65536", "sctp/5",
+	                     "tcp/22x", "tcp/-1", "TCP/22", "tcp22", "tcp/ 22",   "udp//53"};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		CHECK_INTEQ(nft_host_allow_parse(bad[i], &a), -EINVAL, "reject '%s'", bad[i]);
+}
+
+static void test_scripts(void)
+{
+	NftHostAllow allow[] = {{NFT_PROTO_TCP, 22}, {NFT_PROTO_UDP, 53}, {NFT_PROTO_TCP, 8080}};
+	NftPolicy p = {.instance = INST, .bridge = "banger0", .allow = allow, .n_allow = 3};
+	_cleanup_free_ char *s = nft_script_instance(&p);
+	CHECK(s &&
+	          strstr(s, "add rule inet banger_" INST " guests tcp dport { 22, 8080 } accept\n"),
+	      "tcp ports in one set");
+	CHECK(s && strstr(s, "add rule inet banger_" INST " guests udp dport { 53 } accept\n"),
+	      "udp ports in one set");
+	CHECK(s && strstr(s, "iifname \"banger0\" jump guests"),
+	      "input from the bridge is filtered");
+	CHECK(s && endswith(s, "guests drop\n"), "everything else is dropped, last");
+	p.n_allow = 0;
+	_cleanup_free_ char *none = nft_script_instance(&p);
+	CHECK(none && !strstr(none, "dport"), "no --host-allow: no port rule");
+	p.bridge = "br\"; flush ruleset";
+	CHECK(!nft_script_instance(&p), "a bridge name with a quote is refused");
+	p.bridge = "banger0";
+	p.n_allow = NFT_HOST_ALLOW_MAX + 1;
+	CHECK(!nft_script_instance(&p), "too many ports refused");
+
+	_cleanup_free_ char *v = nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01",
+	                                           "06:00:ac:10:00:02", "172.16.0.2");
+	CHECK(v && strstr(v, "vm_3f2a9c01 ether saddr != 06:00:ac:10:00:02 drop\n"),
+	      "frames from another MAC dropped");
+	CHECK(v && strstr(v, "arp saddr ip != 172.16.0.2 drop\n"), "ARP from another IP dropped");
+	CHECK(v && strstr(v, "arp saddr ether != 06:00:ac:10:00:02 drop\n"),
+	      "ARP with another sender MAC dropped");
+	CHECK(v && strstr(v, "ip saddr != 172.16.0.2 drop\n"), "IPv4 from another IP dropped");
+	CHECK(v && strstr(v, "ether type != { arp, ip } drop\n"), "IPv6 and the rest dropped");
+	CHECK(v && strstr(v, "ports { \"bgr-3f2a9c01\" : jump vm_3f2a9c01 }"),
+	      "the tap jumps to its chain");
+	const char *badmac[] = {"06:00:ac:10:00", "06:00:ac:10:00:02 accept", "06-00-ac-10-00-02",
+	                        "06:00:ac:10:00:0g", ""};
+	for (size_t i = 0; i < ELEMENTSOF(badmac); i++)
+		CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01", badmac[i],
+		                         "172.16.0.2"),
+		      "MAC '%s' refused", badmac[i]);
+	CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
+	                         "172.16.0.2; flush ruleset"),
+	      "an IP with a statement refused");
+	CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr\"x", "06:00:ac:10:00:02", "172.16.0.2"),
+	      "a tap with a quote refused");
+	CHECK(!nft_script_vm_add("x", "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
+	                         "172.16.0.2"),
+	      "a bad instance refused");
+	_cleanup_free_ char *d = nft_script_vm_delete(INST, "vm_3f2a9c01", "bgr-3f2a9c01");
+	CHECK(d && strstr(d, "delete chain bridge banger_" INST " vm_3f2a9c01\n"),
+	      "delete removes the chain");
+	CHECK(d && strstr(d, "delete element bridge banger_" INST " ports { \"bgr-3f2a9c01\" }"),
+	      "and the map element");
+}
+
+static void test_dm_uuid(void)
+{
+	_cleanup_free_ char *u = dm_uuid_for(INST, "banger-3f2a9c01");
+	_cleanup_free_ char *pre = dm_uuid_owner_prefix(INST);
+	CHECK_STREQ(u, "BANGER-" INST "-banger-3f2a9c01", "dm uuid carries instance and name");
+	CHECK(u && startswith(u, pre), "and starts with the owner prefix");
+	_cleanup_free_ char *other = dm_uuid_owner_prefix("fedcba9876543210");
+	CHECK(u && !startswith(u, other), "another instance's prefix does not match");
+	CHECK(!dm_uuid_for("XYZ", "banger-3f2a9c01"), "non-hex instance refused");
+	CHECK(!dm_uuid_for(INST, "bad/name"), "bad dm name refused");
+}
+
+int main(void)
+{
+	/* The rejects log errors on purpose (stderr; TAP is stdout). */
+	log_setup(LOG_LEVEL_ERROR, LOG_FORMAT_TEXT, "test_nft");
+	test_names();
+	test_host_allow();
+	test_scripts();
+	test_dm_uuid();
+	return tap_done();
+}
