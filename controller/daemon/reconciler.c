@@ -35,8 +35,8 @@ static VmState *vm_state(Daemon *d, const char *name)
 		vs = xcalloc(1, sizeof(VmState));
 		vs->name = xstrdup(name);
 		vs->pidfd = vs->probe_fd = -1;
-		vs->pid_src = (LoopSource){ SRC_PIDFD, vs };
-		vs->probe_src = (LoopSource){ SRC_PROBE, vs };
+		vs->pid_src = (LoopSource){ .kind = SRC_PIDFD, .vm = vs };
+		vs->probe_src = (LoopSource){ .kind = SRC_PROBE, .vm = vs };
 		hashmap_put(d->vms, name, vs);
 	}
 	return vs;
@@ -113,6 +113,7 @@ void reconcile_on_pidfd(Daemon *d, VmState *vs)
 	 * unless we asked it to stop. */
 	pid_t w = waitpid(pid, &status, WNOHANG);
 	bool known = w == pid;
+	console_drain(d->consoles, vs->name); /* its last words, before the socket goes */
 	bool ok = known && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	pidfd_close(d, vs);
 	probe_close(d, vs);
@@ -184,9 +185,25 @@ static void probe_start(Daemon *d, VmState *vs, const char *ip, unsigned port)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
+/* Keep the console attached while the VMM lives: after a start, after
+ * adoption by a restarted bangerd, after the serial hung up. Cheap when it
+ * already is. */
+static void console_keep(Daemon *d, const VmRecord *row, const VmHandles *h)
+{
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	const VmmDriver *drv = vmm_driver_by_name(h->vmm);
+	vm_paths_for(d->rt, row->uid, &p);
+	bool sock = drv && drv->serial_socket;
+	ConsoleTarget t = { .name = row->name, .console_log = p.console_path,
+			    .vmm_log = p.log_path, .serial_sock = sock ? p.serial_sock : NULL,
+			    .listen_sock = p.console_sock };
+	console_attach(d->consoles, &t);
+}
+
 static char *console_tail(Daemon *d, const VmRecord *row)
 {
 	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	console_drain(d->consoles, row->name); /* what the guest said last counts */
 	vm_paths_for(d->rt, row->uid, &p);
 	_cleanup_close_ int fd = open(p.console_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -356,6 +373,7 @@ static int do_delete(Daemon *d, const VmRecord *row, const char *name)
 	}
 	if (status_writer_last(d->status, name) || row)
 		status_writer_remove(d->status, name);
+	console_forget(d->consoles, name);
 	vm_state_drop(d, name);
 	return 0;
 }
@@ -450,6 +468,8 @@ static void gather(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *sp
 
 	if (alive && h && vs->pidfd < 0)
 		watch_pid(d, vs, h->pid);
+	if (alive && h && row)
+		console_keep(d, row, h);
 	*dv = (DesiredView){
 		.has_intent = row && !row->deleted,
 		.intent_deleted = row && row->deleted,

@@ -102,6 +102,8 @@ void vm_paths_for(Runtime *rt, const char *uid, VmPaths *ret)
 	ret->api_sock = xasprintf("%s/%s.sock", rt->cfg.runtime_dir, sid);
 	ret->log_path = xasprintf("%s/vmm.log", ret->vm_dir);
 	ret->console_path = xasprintf("%s/console.log", ret->vm_dir);
+	ret->serial_sock = xasprintf("%s/%s.serial", rt->cfg.runtime_dir, sid);
+	ret->console_sock = xasprintf("%s/%s.console", rt->cfg.runtime_dir, sid);
 	ret->work_disk = xasprintf("%s/work.ext4", ret->vm_dir);
 }
 
@@ -112,6 +114,8 @@ void vm_paths_done(VmPaths *p)
 	free(p->log_path);
 	free(p->console_path);
 	free(p->work_disk);
+	free(p->serial_sock);
+	free(p->console_sock);
 	*p = (VmPaths){ 0 };
 }
 
@@ -318,6 +322,7 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 		.api_sock = p->api_sock,
 		.log_path = p->log_path,
 		.console_path = p->console_path,
+		.serial_sock = p->serial_sock,
 		.kernel_path = img->kernel,
 		.initrd_path = img->initrd,
 		.user_args = s->kernel_args,
@@ -335,6 +340,8 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 	VmmProcess proc;
 	/* A fresh console per boot: readiness and panic detection read it. */
 	truncate(p->console_path, 0);
+	_cleanup_free_ char *older = xasprintf("%s.1", p->console_path);
+	unlink(older); /* the previous boot's rotated console segment */
 	int r = drv->launch(&c, &proc);
 	if (r < 0) {
 		*ret_error = xasprintf("%s launch failed: %s (see %s)", drv->name, strerror(-r),
@@ -485,6 +492,8 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 	if (tap && (k = net_tap_delete(tap)) < 0 && r == 0)
 		r = k;
 	if (unlink(api_sock) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
+	if (unlink(p.serial_sock) < 0 && errno != ENOENT && r == 0)
 		r = -errno;
 	if (remove_dir)
 		k = rm_rf(p.vm_dir);

@@ -25,6 +25,7 @@ static VmmLaunchConfig base_config(void)
 		.api_sock = "/run/banger/vm1/api.sock",
 		.log_path = "/run/banger/vm1/vmm.log",
 		.console_path = "/run/banger/vm1/console.log",
+		.serial_sock = "/run/banger/vm1.serial",
 		.kernel_path = "/guest/bzImage",
 		.root_disk = "/run/banger/vm1/root.img",
 		.root_disk_format = "raw",
@@ -78,8 +79,9 @@ static void test_argv_minimal(void)
 	      "-nodefaults -no-user-config -no-reboot");
 	CHECK_STREQ(arg_after(v, "-display", 0), "none", "no display");
 	CHECK_STREQ(arg_after(v, "-device", 0), "i8042", "i8042 for Ctrl-Alt-Del");
-	CHECK_STREQ(arg_after(v, "-chardev", 0), "file,id=console,path=/run/banger/vm1/console.log",
-		    "console chardev is a file");
+	CHECK_STREQ(arg_after(v, "-chardev", 0),
+		    "socket,id=console,path=/run/banger/vm1.serial,server=on,wait=off",
+		    "console chardev is a socket QEMU serves");
 	CHECK_STREQ(arg_after(v, "-serial", 0), "chardev:console", "serial on the console chardev");
 	CHECK_STREQ(arg_after(v, "-chardev", 1),
 		    "socket,id=qmp,path=/run/banger/vm1/api.sock,server=on,wait=off",
