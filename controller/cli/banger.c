@@ -24,6 +24,9 @@ static void usage(FILE *f)
 		"  get [NAME] [-o table|wide|json|yaml]\n"
 		"                       show status from <status-dir>/<name>.status.json\n"
 		"  describe NAME        everything banger knows about one VM\n"
+		"  logs NAME [-f] [--tail N] [--vmm]\n"
+		"                       the VM's console output (or the VMM's log); -f follows\n"
+		"  console NAME         interactive serial console (root; detach with Ctrl-])\n"
 		"  validate [-f] FILE|DIR|- ...\n"
 		"                       static check of spec files (no host access)\n"
 		"\n"
@@ -98,6 +101,10 @@ int main(int argc, char **argv)
 		return cli_get(&dirs, sub_argc, sub_argv);
 	if (streq(cmd, "describe"))
 		return cli_describe(&dirs, sub_argc, sub_argv);
+	if (streq(cmd, "logs"))
+		return cli_logs(&dirs, sub_argc, sub_argv);
+	if (streq(cmd, "console"))
+		return cli_console(&dirs, sub_argc, sub_argv);
 	if (streq(cmd, "validate"))
 		return cli_validate(sub_argc, sub_argv);
 	if (streq(cmd, "help")) {

@@ -24,3 +24,6 @@ int cli_apply(const CliDirs *dirs, int argc, char **argv);
 int cli_delete(const CliDirs *dirs, int argc, char **argv);
 int cli_get(const CliDirs *dirs, int argc, char **argv);
 int cli_describe(const CliDirs *dirs, int argc, char **argv);
+/* banger logs NAME [-f] [--tail N] [--vmm]; banger console NAME (logs.c). */
+int cli_logs(const CliDirs *dirs, int argc, char **argv);
+int cli_console(const CliDirs *dirs, int argc, char **argv);
