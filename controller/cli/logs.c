@@ -244,7 +244,7 @@ int cli_logs(const CliDirs *dirs, int argc, char **argv)
 	bool follow_on = false, vmm = false;
 	uint64_t tail = UINT64_MAX;
 	int o;
-	while ((o = getopt_long(argc, argv, "+ft:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'f':
 			follow_on = true;
