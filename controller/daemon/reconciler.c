@@ -300,6 +300,7 @@ static void do_start(Daemon *d, VmState *vs, const VmRecord *row, const VmSpec *
 		store_set_restart_count(d->store, row->name, row->restart_count + 1);
 	VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
 	watch_pid(d, vs, h->pid);
+	console_keep(d, row, h); /* at once: QEMU discards serial output nobody reads */
 	vs->exited = vs->exit_ok = vs->start_failed = false;
 	vs->ready = spec->readiness_tcp_port == 0; /* no probe: running is ready */
 	vs->boot_deadline = time_now_ms() + (uint64_t)spec->readiness_timeout_s * 1000;

@@ -60,6 +60,25 @@ static int count_arg(char **v, const char *s)
 	return n;
 }
 
+/* Without a serial socket (the driver used on its own) QEMU appends the
+ * serial to console_path; a comma in a path is doubled for QEMU's parser. */
+static void test_argv_console_file(void)
+{
+	VmmLaunchConfig c = base_config();
+	c.serial_sock = NULL;
+	c.console_path = "/run/a,b/console.log";
+	_cleanup_strv_free_ char **v = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "/usr/bin/qemu-system-x86_64", false, 0, &v), 0,
+		    "builds without a serial socket");
+	if (v)
+		CHECK_STREQ(arg_after(v, "-chardev", 0), "file,id=console,path=/run/a,,b/console.log",
+			    "console chardev falls back to the file");
+	c.console_path = NULL;
+	_cleanup_strv_free_ char **w = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "/usr/bin/qemu-system-x86_64", false, 0, &w), -EINVAL,
+		    "neither serial socket nor console file: refused");
+}
+
 static void test_argv_minimal(void)
 {
 	VmmLaunchConfig c = base_config();
@@ -336,6 +355,7 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	test_argv_minimal();
+	test_argv_console_file();
 	test_argv_full();
 	test_argv_invalid();
 	test_escape();
