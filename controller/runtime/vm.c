@@ -495,6 +495,8 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 		r = -errno;
 	if (unlink(p.serial_sock) < 0 && errno != ENOENT && r == 0)
 		r = -errno;
+	if (remove_dir && unlink(p.console_sock) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
 	if (remove_dir)
 		k = rm_rf(p.vm_dir);
 	else
@@ -628,6 +630,16 @@ static int sweep_sockets(Runtime *rt, const KnownUids *uids)
 	if (!d)
 		return 0;
 	while ((de = readdir(d))) {
+		/* Serial and console sockets have no process of their own (QEMU's
+		 * serial goes with the QEMU found by its .sock): just remove them. */
+		bool side = (endswith(de->d_name, ".serial") && strlen(de->d_name) == 15) ||
+			    (endswith(de->d_name, ".console") && strlen(de->d_name) == 16);
+		if (side) {
+			_cleanup_free_ char *id = xstrndup(de->d_name, 8);
+			if (!uid_known(uids, id) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+				n++;
+			continue;
+		}
 		if (!endswith(de->d_name, ".sock") || strlen(de->d_name) != 13)
 			continue;
 		_cleanup_free_ char *id = xstrndup(de->d_name, 8);
