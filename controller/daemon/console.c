@@ -49,6 +49,7 @@ struct Console {
 	Ep serial_ep, listen_ep;
 	LogSegment log; /* only with a serial socket: we write console.log */
 	bool log_error_reported;
+	bool connect_warned; /* one warning per failing serial, then debug */
 	Client *clients[CONSOLE_MAX_CLIENTS];
 };
 
@@ -428,9 +429,13 @@ int console_attach(ConsoleHub *h, const ConsoleTarget *t)
 	if (c->serial_fd >= 0)
 		return 0;
 	int r = serial_connect(c);
-	if (r < 0)
-		log_warn_errno(r, "%s: connect to serial %s: %m (console output is not logged)",
+	if (r < 0 && !c->connect_warned)
+		log_warn_errno(r, "%s: connect to serial %s: %m (console output is not logged; "
+				  "a VMM started by an older bangerd has no serial socket)",
 			       c->name, c->serial_path);
+	else if (r < 0)
+		log_debug_errno(r, "%s: connect to serial %s: %m", c->name, c->serial_path);
+	c->connect_warned = r < 0;
 	return r;
 }
 
