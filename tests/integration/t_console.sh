@@ -68,6 +68,8 @@ check "web Ready while flood floods (the loop is not starved)" wait_until 180 is
 
 # ---- banger logs ------------------------------------------------------------
 check "logs web: the guest's ready line" bash -c "'$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' logs web | grep -q '^banger-guest: ready host=web '"
+check "logs web: from the kernel's first line on (bangerd connected before the guest spoke)" \
+	bash -c "'$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' logs web | head -1 | grep -q 'Linux version'"
 check "logs web --tail 1: exactly one line" \
 	bash -c "[ \"\$('$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' logs web --tail 1 | wc -l)\" = 1 ]"
 check "logs web: serial CR LF printed as LF (no \\r)" bash -c "! '$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' logs web | grep -q \$'\\r'"
