@@ -48,6 +48,12 @@ check "flood Running" wait_until 120 is_ready flood
 check "shell Running" wait_until 120 is_ready shell
 FD=$(vm_dir flood)
 check "flood: console.log rotated at cap/2 (console.log.1 exists)" wait_until 180 test -f "$FD/console.log.1"
+# A console client that never reads, attached to the flooding guest for the
+# whole sample: bangerd must neither block on it nor stop logging.
+FUID=$("${B[@]}" describe flood | awk '/UID:/ {print substr($2, 1, 8)}')
+/usr/bin/python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(15)' \
+	"$STATE/run/$FUID.console" &
+STALL=$!
 # Sample for ~10 s while the guest keeps writing.
 max=0 first_total=$(($(fsize "$FD/console.log") + $(fsize "$FD/console.log.1")))
 grew=0 prev=$(md5sum <"$FD/console.log.1")
@@ -62,6 +68,11 @@ done
 echo "# flood: largest console.log + console.log.1 seen: $max bytes (cap $CAP); $grew rotations in 10 s"
 check "flood: console.log + console.log.1 never past the cap ($max <= $CAP)" test "$max" -le "$CAP"
 check "flood: the guest kept writing (rotated again while sampled)" test "$grew" -ge 1
+wait "$STALL"
+check "flood: a client that never read was attached (and the log kept rotating meanwhile)" \
+	grep -q 'flood: console client attached' "$T/bangerd.log"
+check "flood: bangerd dropped that client's backlog instead of blocking" \
+	wait_until 10 grep -q 'flood: console client left; [0-9]* output bytes were dropped' "$T/bangerd.log"
 check "flood: banger logs --tail 3 prints 3 lines of the flood" \
 	bash -c "[ \"\$('$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' logs flood --tail 3)\" = \"\$(printf 'y\ny\ny')\" ]"
 
