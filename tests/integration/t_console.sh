@@ -154,5 +154,7 @@ rm -f "$SPEC/flood.yaml" "$SPEC/shell.yaml"
 check "all VMs deleted" wait_until 60 bash -c "[ -z \"\$(ls '$STATE/vms' 2>/dev/null)\" ]"
 check "no console or serial socket left" bash -c "[ -z \"\$(ls '$RUN' | grep -E '\\.(console|serial|sock)\$')\" ]"
 check "nothing leaked" test -z "$(leaks "$STATE")"
-[ "$_failed" -gt 0 ] && tail -n 40 "$T/bangerd.log" | sed 's/^/# /'
+check "bangerd exits cleanly (exit 0; under SANITIZE=1 also no leak report)" stop_bangerd
+check "no sanitizer report in bangerd's log" bash -c "! grep -q 'Sanitizer\|runtime error' '$T/bangerd.log'"
+[ "$_failed" -gt 0 ] && grep -v 'kept its tail' "$T/bangerd.log" | tail -n 40 | sed 's/^/# /'
 done_testing
