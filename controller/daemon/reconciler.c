@@ -211,7 +211,17 @@ static char *console_tail(Daemon *d, const VmRecord *row)
 	off_t size = lseek(fd, 0, SEEK_END);
 	off_t from = size > CONSOLE_TAIL_BYTES ? size - CONSOLE_TAIL_BYTES : 0;
 	char *data = xmalloc(CONSOLE_TAIL_BYTES + 1);
-	ssize_t n = pread(fd, data, CONSOLE_TAIL_BYTES, from);
+	ssize_t n = 0;
+	if (size >= 0 && size < CONSOLE_TAIL_BYTES) {
+		/* Just rotated (daemon/console.c): the rest is in console.log.1. */
+		_cleanup_free_ char *older = xasprintf("%s.1", p.console_path);
+		_cleanup_close_ int ofd = open(older, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		off_t osize = ofd >= 0 ? lseek(ofd, 0, SEEK_END) : 0, want = CONSOLE_TAIL_BYTES - size;
+		ssize_t got = osize > 0 ? pread(ofd, data, (size_t)MIN(want, osize), MAX(osize - want, 0)) : 0;
+		n = got > 0 ? got : 0;
+	}
+	ssize_t k = pread(fd, data + n, CONSOLE_TAIL_BYTES - (size_t)n, from);
+	n += k > 0 ? k : 0;
 	if (n <= 0) {
 		free(data);
 		return NULL;
