@@ -115,6 +115,7 @@ static void describe_argv(const char *cmd, size_t len)
 		const char *key, *prefix, *stop;
 	} keys[] = {
 		{ "console", "file,id=console,path=", "," },
+		{ "serial", "socket,id=console,path=", "," }, /* bangerd: the serial socket */
 		{ "api_sock", "socket,id=qmp,path=", "," },
 		{ "tap", "tap,id=net0,ifname=", "," },
 		{ "root_disk", "file=", "," },

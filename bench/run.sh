@@ -559,18 +559,21 @@ section_vmm_exec() {
 		vmm_exec_fail
 		return
 	fi
-	local console api tap vmdir
-	console=$(kv "$WORK/exec-warm.out" console)
+	local serial api tap vmdir
+	# bangerd's QEMU serves the guest serial on a socket in the runtime dir;
+	# the baseline serves its own (nobody reads it: QEMU discards, as for a
+	# VM while bangerd is down). The VM dir is the root disk's.
+	serial=$(kv "$WORK/exec-warm.out" serial)
 	api=$(kv "$WORK/exec-warm.out" api_sock)
 	tap=$(kv "$WORK/exec-warm.out" tap)
-	vmdir=$(dirname "$console")
+	vmdir=$(dirname "$(kv "$WORK/exec-warm.out" root_disk)")
 	echo "  warm-up boot (not counted): exec after $(kv "$WORK/exec-warm.out" exec_us) µs, Ready after $(kv "$WORK/exec-warm.out" ready_ms) ms; QEMU argv captured ($(tr '\0' '\n' <"$WORK/qemu.argv" | wc -l) args)"
 	qemu-img create -q -f qcow2 -b "$GUEST/rootfs.ext4" -F raw "$bdir/root.qcow2" || { note "qemu-img create failed"; vmm_exec_fail; return; }
 	# A persistent tap, as bangerd's taps are (QEMU would otherwise create
 	# one and delete it on exit). nsenter execs: $! is the baseline's pid.
 	ip -n "$NETNS" tuntap add name "bx$TOK" mode tap || note "tuntap add bx$TOK failed"
 	nsenter --net="/run/netns/$NETNS" -- "$BB/baseline_exec" "$bspec" "$bdir/qmp.sock" "$WORK/qemu.argv" "$warm" \
-		"$api" "$bdir/qmp.sock" "$vmdir" "$bdir" "$tap" "bx$TOK" >"$WORK/exec-base.out" 2>"$WORK/exec-base.err" &
+		"$serial" "$bdir/serial.sock" "$api" "$bdir/qmp.sock" "$vmdir" "$bdir" "$tap" "bx$TOK" >"$WORK/exec-base.out" 2>"$WORK/exec-base.err" &
 	local bpid=$!
 	VM_PIDS+=("$bpid")
 	for _ in $(seq 100); do grep -q ready "$WORK/exec-base.out" && break; sleep 0.02; done
@@ -700,9 +703,13 @@ section_vmm_kill() {
 	vm_wait_running "$VMD_STATUS" "$name" || { vmm_kill_fail; return; }
 	pid=$(status_pid "$VMD_STATUS" "$name")
 	cat "/proc/$pid/cmdline" >"$WORK/qemu-kill.argv" || { note "no cmdline for pid $pid"; vmm_kill_fail; return; }
-	local api console tap
+	local api serial vmdir tap
 	api=$(argv_part "$WORK/qemu-kill.argv" "socket,id=qmp,path=")
-	console=$(argv_part "$WORK/qemu-kill.argv" "file,id=console,path=")
+	# bangerd reads the serial from a socket; the baseline has no reader, so
+	# its QEMU writes the serial to a file (baseline_pidfd waits for the
+	# ready line there).
+	serial=$(argv_part "$WORK/qemu-kill.argv" "socket,id=console,path=")
+	vmdir=$(dirname "$(argv_part "$WORK/qemu-kill.argv" "file=")")
 	tap=$(argv_part "$WORK/qemu-kill.argv" "tap,id=net0,ifname=")
 	qemu-img create -q -f qcow2 -b "$GUEST/rootfs.ext4" -F raw "$bdir/root.qcow2" || { note "qemu-img create failed"; vmm_kill_fail; return; }
 	# A persistent tap like bangerd's: a tap QEMU creates itself is deleted
@@ -710,7 +717,8 @@ section_vmm_kill() {
 	# fires), while bangerd deletes its tap after the exit.
 	ip -n "$NETNS" tuntap add name "bk$TOK" mode tap || note "tuntap add bk$TOK failed"
 	nsenter --net="/run/netns/$NETNS" -- "$BB/baseline_pidfd" "$bst" "$bname" "$bdir/qmp.sock" "$bdir/console.log" "$WORK/qemu-kill.argv" "$name" \
-		"$api" "$bdir/qmp.sock" "$(dirname "$console")" "$bdir" "$tap" "bk$TOK" 2>"$WORK/kill-base.err" &
+		"socket,id=console,path=$serial,server=on,wait=off" "file,id=console,path=$bdir/console.log" \
+		"$api" "$bdir/qmp.sock" "$vmdir" "$bdir" "$tap" "bk$TOK" 2>"$WORK/kill-base.err" &
 	local bpid=$!
 	VM_PIDS+=("$bpid")
 	vm_wait_running "$bst" "$bname" || { note "baseline_pidfd: $(tail -n 2 "$WORK/kill-base.err")"; vmm_kill_fail; return; }

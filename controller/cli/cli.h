@@ -62,3 +62,6 @@ void cli_print_events(const char *status_dir, const char *name, size_t last_n);
 int cli_wait(const CliDirs *dirs, int argc, char **argv);
 int cli_diff(const CliDirs *dirs, int argc, char **argv);
 int cli_completion(const CliDirs *dirs, int argc, char **argv);
+/* banger logs NAME [-f] [--tail N] [--vmm]; banger console NAME (logs.c). */
+int cli_logs(const CliDirs *dirs, int argc, char **argv);
+int cli_console(const CliDirs *dirs, int argc, char **argv);

@@ -53,6 +53,8 @@ static void usage(FILE *f)
 		"  --resync SECONDS    periodic full resync (default %d; 0 disables)\n"
 		"  --metrics-file PATH Prometheus text metrics, replaced atomically on change\n"
 		"                      (at most once a second) and at each resync\n"
+		"  --log-max-bytes N   cap of each VM's console log and VMM log; K, M, G suffixes\n"
+		"                      (default 1M, at least 4K); the newest half is kept\n"
 		"  --once              one full sync and reconcile pass, then exit\n"
 		"  --log-level LEVEL   error | warn | info | debug (default info)\n"
 		"  --log-format FMT    text | json (default text)\n"
@@ -71,12 +73,29 @@ static char *env_or(const char *name, const char *def)
 	return xstrdup(banger_env_or(name, def));
 }
 
+/* "N", "NK", "NM", "NG" (powers of 1024) within [4 KiB, 1 TiB]. */
+static int parse_size(const char *s, uint64_t *ret)
+{
+	_cleanup_free_ char *num = xstrdup(s);
+	size_t n = strlen(num);
+	unsigned shift = 0;
+	if (n > 0 && strchr("KkMmGg", num[n - 1])) {
+		shift = strchr("Kk", num[n - 1]) ? 10 : strchr("Mm", num[n - 1]) ? 20 : 30;
+		num[n - 1] = 0;
+	}
+	uint64_t v;
+	if (parse_u64(num, 1, (1ULL << 40) >> shift, &v) < 0 || (v << shift) < 4096)
+		return -EINVAL;
+	*ret = v << shift;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
 	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER, O_VERSION, O_UIDRANGE,
-	       O_NOCONFINE, O_HOST_ALLOW };
+	       O_NOCONFINE, O_HOST_ALLOW, O_LOGMAX };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -105,6 +124,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "vmm-uid-range", required_argument, NULL, O_UIDRANGE },
 		{ "no-confine", no_argument, NULL, O_NOCONFINE },
 		{ "host-allow", required_argument, NULL, O_HOST_ALLOW },
+		{ "log-max-bytes", required_argument, NULL, O_LOGMAX },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -256,6 +276,12 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			}
 			c->n_host_allow++;
 			break;
+		case O_LOGMAX:
+			if (parse_size(optarg, &c->log_max_bytes) < 0) {
+				fprintf(stderr, "bangerd: --log-max-bytes: expected 4K..1T, e.g. 1M\n");
+				return -EINVAL;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -306,6 +332,7 @@ int main(int argc, char **argv)
 		.driver = xstrdup("auto"),
 		.resync_s = BANGER_DEFAULT_RESYNC_S,
 		.stop_timeout_s = 10,
+		.log_max_bytes = 1024 * 1024,
 		.bridge = xstrdup(BANGER_DEFAULT_BRIDGE),
 		.cidr = xstrdup(BANGER_DEFAULT_CIDR),
 		.vmm_uid_base = CONFINE_DEFAULT_UID_BASE,

@@ -2,6 +2,7 @@
  * and reconciler.c (the per-VM reconcile pass). Not a public interface. */
 #pragma once
 
+#include "daemon/console.h"
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "reconcile/decide.h"
@@ -17,10 +18,11 @@ typedef struct Daemon Daemon;
 typedef struct VmState VmState;
 
 /* What an epoll event points at. */
-typedef enum { SRC_SIGNAL = 1, SRC_WATCH, SRC_TIMER, SRC_PIDFD, SRC_PROBE } SourceKind;
+typedef enum { SRC_SIGNAL = 1, SRC_WATCH, SRC_TIMER, SRC_PIDFD, SRC_PROBE, SRC_CONSOLE } SourceKind;
 typedef struct {
 	SourceKind kind;
 	VmState *vm; /* SRC_PIDFD / SRC_PROBE */
+	void *ptr;   /* SRC_CONSOLE: console.c's endpoint */
 } LoopSource;
 
 /* Momentary per-VM controller state: what this controller is in the middle
@@ -75,6 +77,7 @@ struct Daemon {
 	SpecSync *sync;
 	Watcher *watcher;
 	Runtime *rt;
+	ConsoleHub *consoles;
 	int epfd, sigfd, timerfd, lockfd, runlockfd;
 	LoopSource sig_src, watch_src, timer_src;
 	/* work queue: FIFO of names, deduplicated through `queued` */

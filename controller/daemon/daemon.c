@@ -365,7 +365,7 @@ static int setup_fds(Daemon *d)
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &e);
 	e.data.ptr = &d->timer_src;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &e);
-	return 0;
+	return console_hub_new(d->epfd, d->cfg->log_max_bytes, &d->consoles);
 }
 
 /* sshd's StrictModes for the spec dir: a root daemon acts on what is in it,
@@ -488,6 +488,7 @@ static void teardown(Daemon *d)
 			vm_state_free(d, v);
 		hashmap_free(d->vms);
 	}
+	console_hub_free(d->consoles);
 	runtime_free(d->rt);
 	spec_sync_free(d->sync);
 	status_writer_free(d->status);
@@ -538,6 +539,9 @@ static int loop(Daemon *d)
 				break;
 			case SRC_PROBE:
 				reconcile_on_probe(d, src->vm);
+				break;
+			case SRC_CONSOLE:
+				console_on_event(d->consoles, src->ptr, evs[i].events);
 				break;
 			}
 		}

@@ -22,6 +22,7 @@ typedef struct {
 	char *driver; /* "auto" | "firecracker" | "qemu" */
 	unsigned resync_s;
 	unsigned stop_timeout_s; /* graceful stop before SIGKILL */
+	uint64_t log_max_bytes;  /* cap of console.log (+ .1) and vmm.log */
 	bool once;
 	char *metrics_file; /* NULL: no metrics */
 	char *bridge;

@@ -48,8 +48,8 @@ static VmState *vm_state(Daemon *d, const char *name)
 		vs = xcalloc(1, sizeof(VmState));
 		vs->name = xstrdup(name);
 		vs->pidfd = vs->probe_fd = -1;
-		vs->pid_src = (LoopSource){ SRC_PIDFD, vs };
-		vs->probe_src = (LoopSource){ SRC_PROBE, vs };
+		vs->pid_src = (LoopSource){ .kind = SRC_PIDFD, .vm = vs };
+		vs->probe_src = (LoopSource){ .kind = SRC_PROBE, .vm = vs };
 		hashmap_put(d->vms, name, vs);
 	}
 	return vs;
@@ -179,6 +179,7 @@ void reconcile_on_pidfd(Daemon *d, VmState *vs)
 	 * VMM is not our child (waitpid fails): its status is unknown. */
 	pid_t w = waitpid(pid, &status, WNOHANG);
 	bool known = w == pid;
+	console_drain(d->consoles, vs->name); /* its last words, before the socket goes */
 	pidfd_close(d, vs);
 	probe_close(d, vs);
 	vs->exit = (ExitFacts){
@@ -255,9 +256,25 @@ static uint64_t probe_due(const VmState *vs)
 
 /* ---- gather ----------------------------------------------------------------- */
 
+/* Keep the console attached while the VMM lives: after a start, after
+ * adoption by a restarted bangerd, after the serial hung up. Cheap when it
+ * already is. */
+static void console_keep(Daemon *d, const VmRecord *row, const VmHandles *h)
+{
+	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	const VmmDriver *drv = vmm_driver_by_name(h->vmm);
+	vm_paths_for(d->rt, row->uid, &p);
+	bool sock = drv && drv->serial_socket;
+	ConsoleTarget t = { .name = row->name, .console_log = p.console_path,
+			    .vmm_log = p.log_path, .serial_sock = sock ? p.serial_sock : NULL,
+			    .listen_sock = p.console_sock };
+	console_attach(d->consoles, &t);
+}
+
 static char *console_tail(Daemon *d, const VmRecord *row)
 {
 	_cleanup_(vm_paths_done) VmPaths p = { 0 };
+	console_drain(d->consoles, row->name); /* what the guest said last counts */
 	vm_paths_for(d->rt, row->uid, &p);
 	_cleanup_close_ int fd = open(p.console_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -265,7 +282,17 @@ static char *console_tail(Daemon *d, const VmRecord *row)
 	off_t size = lseek(fd, 0, SEEK_END);
 	off_t from = size > CONSOLE_TAIL_BYTES ? size - CONSOLE_TAIL_BYTES : 0;
 	char *data = xmalloc(CONSOLE_TAIL_BYTES + 1);
-	ssize_t n = pread(fd, data, CONSOLE_TAIL_BYTES, from);
+	ssize_t n = 0;
+	if (size >= 0 && size < CONSOLE_TAIL_BYTES) {
+		/* Just rotated (daemon/console.c): the rest is in console.log.1. */
+		_cleanup_free_ char *older = xasprintf("%s.1", p.console_path);
+		_cleanup_close_ int ofd = open(older, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		off_t osize = ofd >= 0 ? lseek(ofd, 0, SEEK_END) : 0, want = CONSOLE_TAIL_BYTES - size;
+		ssize_t got = osize > 0 ? pread(ofd, data, (size_t)MIN(want, osize), MAX(osize - want, 0)) : 0;
+		n = got > 0 ? got : 0;
+	}
+	ssize_t k = pread(fd, data + n, CONSOLE_TAIL_BYTES - (size_t)n, from);
+	n += k > 0 ? k : 0;
 	if (n <= 0) {
 		free(data);
 		return NULL;
@@ -402,6 +429,8 @@ static int gather(Pass *p)
 	bool alive = vm_alive(d->rt, vs->name);
 	if (alive && h && vs->pidfd < 0)
 		keep_error(&err, watch_pid(d, vs, h->pid));
+	if (alive && h && p->row)
+		console_keep(d, p->row, h); /* also adopted VMs: reconnect the serial */
 	p->dv = (DesiredView){
 		.has_intent = p->row && !p->row->deleted,
 		.intent_deleted = p->row && p->row->deleted,
@@ -579,6 +608,7 @@ static int do_start(Pass *p)
 	else
 		daemon_event(d, row->name, "Started", "VMM started (pid %d)", (int)h->pid);
 	keep_error(&acc, watch_pid(d, vs, h->pid));
+	console_keep(d, row, h); /* at once: QEMU discards serial output nobody reads */
 	uint64_t now = time_now_ms();
 	vs->exited = vs->exit_ok = vs->start_failed = false;
 	vs->ready = p->spec->readiness_tcp_port == 0; /* no probe: running is ready */
@@ -651,6 +681,7 @@ static int do_forget(Pass *p)
 {
 	if (status_writer_last(p->d->status, p->name))
 		status_writer_remove(p->d->status, p->name);
+	console_forget(p->d->consoles, p->name);
 	vm_state_drop(p->d, p->name);
 	return 0;
 }

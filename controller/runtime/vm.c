@@ -142,6 +142,12 @@ void vm_paths_for(Runtime *rt, const char *uid, VmPaths *ret)
 	ret->api_sock = layout_api_sock(rt->cfg.runtime_dir, uid);
 	if (!ret->api_sock) /* store uids are hex; never trust that into a path */
 		ret->api_sock = path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_SOCK_SUFFIX);
+	ret->serial_sock = layout_runtime_sock(rt->cfg.runtime_dir, uid, LAYOUT_SERIAL_SUFFIX);
+	if (!ret->serial_sock)
+		ret->serial_sock = path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_SERIAL_SUFFIX);
+	ret->console_sock = layout_runtime_sock(rt->cfg.runtime_dir, uid, LAYOUT_CONSOLE_SUFFIX);
+	if (!ret->console_sock)
+		ret->console_sock = path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_CONSOLE_SUFFIX);
 	ret->log_path = layout_vm_file(ret->vm_dir, LAYOUT_VMM_LOG);
 	ret->console_path = layout_vm_file(ret->vm_dir, LAYOUT_CONSOLE_LOG);
 	ret->work_disk = layout_vm_file(ret->vm_dir, LAYOUT_WORK_DISK);
@@ -154,6 +160,8 @@ void vm_paths_done(VmPaths *p)
 	free(p->log_path);
 	free(p->console_path);
 	free(p->work_disk);
+	free(p->serial_sock);
+	free(p->console_sock);
 	*p = (VmPaths){ 0 };
 }
 
@@ -517,6 +525,7 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 		.api_sock = p->api_sock,
 		.log_path = p->log_path,
 		.console_path = p->console_path,
+		.serial_sock = p->serial_sock,
 		.kernel_path = img->kernel,
 		.initrd_path = img->initrd,
 		.user_args = s->kernel_args,
@@ -543,6 +552,8 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 		return r;
 	/* A fresh console per boot: readiness and panic detection read it. */
 	truncate(p->console_path, 0);
+	_cleanup_free_ char *older = xasprintf("%s.1", p->console_path);
+	unlink(older); /* the previous boot's rotated console segment */
 	r = drv->launch(&c, &proc);
 	if (r < 0) {
 		*ret_error = xasprintf("%s launch failed: %s (see %s)", drv->name, strerror(-r),
@@ -769,6 +780,10 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 		r = -errno;
 	if ((k = driver_cleanup(rt, uid)) < 0 && r == 0)
 		r = k;
+	if (unlink(p.serial_sock) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
+	if (remove_dir && unlink(p.console_sock) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
 	if (remove_dir)
 		k = rm_rf(p.vm_dir);
 	else
@@ -962,7 +977,15 @@ static int sweep_sockets(Runtime *rt, const KnownUids *uids)
 	if (!d)
 		return 0;
 	while ((de = readdir(d))) {
+		/* Serial and console sockets have no process of their own (QEMU's
+		 * serial goes with the QEMU found by its .sock): just remove them. */
 		char id[LAYOUT_SHORT_ID_LEN + 1];
+		if (layout_name_short_id(de->d_name, LAYOUT_SERIAL_SUFFIX, id) ||
+		    layout_name_short_id(de->d_name, LAYOUT_CONSOLE_SUFFIX, id)) {
+			if (!uid_known(uids, id) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+				n++;
+			continue;
+		}
 		if (!layout_sock_short_id(de->d_name, id))
 			continue;
 		if (uid_known(uids, id))

@@ -53,6 +53,9 @@ HandleCache *runtime_cache(Runtime *rt);
 /* Deterministic, durable paths of a VM (stored in its row at first start). */
 typedef struct {
 	char *vm_dir, *api_sock, *log_path, *console_path, *work_disk;
+	/* <runtime-dir>/<uid8>.serial: the VMM's serial socket (qemu);
+	 * <runtime-dir>/<uid8>.console: bangerd's socket for `banger console`. */
+	char *serial_sock, *console_sock;
 } VmPaths;
 void vm_paths_for(Runtime *rt, const char *uid, VmPaths *ret);
 void vm_paths_done(VmPaths *p);

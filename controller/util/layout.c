@@ -50,21 +50,31 @@ char *layout_vm_file(const char *vm_dir, const char *file)
 	return path_join(vm_dir, file);
 }
 
-char *layout_api_sock(const char *runtime_dir, const char *uid)
+char *layout_runtime_sock(const char *runtime_dir, const char *uid, const char *suffix)
 {
 	char sid[LAYOUT_SHORT_ID_LEN + 1];
 	if (layout_short_id(uid, sid) < 0)
 		return NULL;
-	return xasprintf("%s/%s" LAYOUT_SOCK_SUFFIX, runtime_dir, sid);
+	return xasprintf("%s/%s%s", runtime_dir, sid, suffix);
 }
 
-bool layout_sock_short_id(const char *file_name, char ret[LAYOUT_SHORT_ID_LEN + 1])
+char *layout_api_sock(const char *runtime_dir, const char *uid)
+{
+	return layout_runtime_sock(runtime_dir, uid, LAYOUT_SOCK_SUFFIX);
+}
+
+bool layout_name_short_id(const char *file_name, const char *suffix,
+			  char ret[LAYOUT_SHORT_ID_LEN + 1])
 {
 	size_t len = strlen(file_name);
-	if (len != LAYOUT_SHORT_ID_LEN + strlen(LAYOUT_SOCK_SUFFIX) ||
-	    !endswith(file_name, LAYOUT_SOCK_SUFFIX))
+	if (len != LAYOUT_SHORT_ID_LEN + strlen(suffix) || !endswith(file_name, suffix))
 		return false;
 	memcpy(ret, file_name, LAYOUT_SHORT_ID_LEN);
 	ret[LAYOUT_SHORT_ID_LEN] = '\0';
 	return layout_is_short_id(ret);
+}
+
+bool layout_sock_short_id(const char *file_name, char ret[LAYOUT_SHORT_ID_LEN + 1])
+{
+	return layout_name_short_id(file_name, LAYOUT_SOCK_SUFFIX, ret);
 }

@@ -6,6 +6,8 @@
  *       handles.json  console.log  vmm.log  work.ext4  root.* (storage/cow.c)
  *   <runtime-dir>/bangerd.lock            one bangerd per runtime dir
  *   <runtime-dir>/<short-id>.sock         the VMM's API socket (QMP / Firecracker)
+ *   <runtime-dir>/<short-id>.serial       QEMU's serial console (bangerd connects)
+ *   <runtime-dir>/<short-id>.console      bangerd's console relay (banger console)
  *   <status-dir>/<name>.status.json       status (status/ owns the status dir)
  *
  * The short id is the first 8 hex digits of a VM's uid, lower-cased; tap
@@ -22,7 +24,9 @@
 #define LAYOUT_CONSOLE_LOG "console.log"
 #define LAYOUT_VMM_LOG "vmm.log"
 #define LAYOUT_WORK_DISK "work.ext4"
-#define LAYOUT_SOCK_SUFFIX ".sock"
+#define LAYOUT_SOCK_SUFFIX ".sock"       /* the VMM's API socket */
+#define LAYOUT_SERIAL_SUFFIX ".serial"   /* QEMU's serial (bangerd reads it) */
+#define LAYOUT_CONSOLE_SUFFIX ".console" /* bangerd's console relay for clients */
 #define LAYOUT_SHORT_ID_LEN 8
 
 /* The short id of uid into ret (LAYOUT_SHORT_ID_LEN + 1 bytes): its first 8
@@ -38,8 +42,12 @@ char *layout_lock_path(const char *dir);
 char *layout_vm_dir(const char *state_dir, const char *uid);
 /* <vm-dir>/<file>, file one of the LAYOUT_* names above. */
 char *layout_vm_file(const char *vm_dir, const char *file);
-/* <runtime-dir>/<short-id>.sock; NULL when uid has no short id. */
+/* <runtime-dir>/<short-id><suffix> (one of the LAYOUT_*_SUFFIX); NULL
+ * when uid has no short id. layout_api_sock: the .sock one. */
+char *layout_runtime_sock(const char *runtime_dir, const char *uid, const char *suffix);
 char *layout_api_sock(const char *runtime_dir, const char *uid);
-/* The short id a <short-id>.sock file name stands for (into ret); false
- * when the name is not one. */
+/* The short id a <short-id><suffix> file name stands for (into ret); false
+ * when the name is not one. layout_sock_short_id: the .sock one. */
+bool layout_name_short_id(const char *file_name, const char *suffix,
+			  char ret[LAYOUT_SHORT_ID_LEN + 1]);
 bool layout_sock_short_id(const char *file_name, char ret[LAYOUT_SHORT_ID_LEN + 1]);

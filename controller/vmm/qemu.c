@@ -62,9 +62,10 @@ char *qemu_opt_escape(const char *s)
 static int check_config(const VmmLaunchConfig *c)
 {
 	const char *fmt = c->root_disk_format ? c->root_disk_format : "raw";
-	if (!c->name || !c->api_sock || !c->console_path || !c->kernel_path || !c->root_disk)
-		return log_errno(-EINVAL, "qemu: launch config lacks name, api socket, console, "
-					  "kernel or root disk");
+	if (!c->name || !c->api_sock || !(c->serial_sock || c->console_path) || !c->kernel_path ||
+	    !c->root_disk)
+		return log_errno(-EINVAL, "qemu: launch config lacks name, api socket, serial "
+					  "socket or console, kernel or root disk");
 	if (!streq(fmt, "raw") && !streq(fmt, "qcow2"))
 		return log_errno(-EINVAL, "vm %s: root disk format '%s' is not raw or qcow2", c->name,
 				 fmt);
@@ -122,10 +123,21 @@ static void add_machine(char ***v, const VmmLaunchConfig *c, bool kvm)
 
 static void add_chardevs(char ***v, const VmmLaunchConfig *c)
 {
-	_cleanup_free_ char *console = qemu_opt_escape(c->console_path);
 	_cleanup_free_ char *sock = qemu_opt_escape(c->api_sock);
-	addf(v, "-chardev");
-	addf(v, "file,id=console,path=%s", console);
+	/* bangerd passes a serial socket QEMU serves (bound before QEMU drops
+	 * privileges); bangerd connects, writes console.log with a cap and relays
+	 * to `banger console`. With no client connected QEMU discards serial
+	 * output rather than blocking the guest. Without one (the driver used on
+	 * its own, tests/helpers/qemu-tool) QEMU appends to console_path. */
+	if (c->serial_sock) {
+		_cleanup_free_ char *serial = qemu_opt_escape(c->serial_sock);
+		addf(v, "-chardev");
+		addf(v, "socket,id=console,path=%s,server=on,wait=off", serial);
+	} else {
+		_cleanup_free_ char *console = qemu_opt_escape(c->console_path);
+		addf(v, "-chardev");
+		addf(v, "file,id=console,path=%s", console);
+	}
 	addf(v, "-serial");
 	addf(v, "chardev:console");
 	addf(v, "-chardev");
@@ -500,6 +512,7 @@ static int qemu_describe(const char *api_sock, char **ret_json)
 
 const VmmDriver vmm_qemu_driver = {
 	.name = "qemu",
+	.serial_socket = true,
 	.available = qemu_available,
 	.launch = qemu_launch,
 	.request_stop = qemu_request_stop,

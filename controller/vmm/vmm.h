@@ -39,7 +39,11 @@ typedef struct {
 	const char *vm_dir;  /* per-VM directory (exists) */
 	const char *api_sock; /* unix socket path for the VMM API (QMP for qemu) */
 	const char *log_path; /* VMM stdout+stderr */
-	const char *console_path; /* guest serial console output */
+	const char *console_path; /* guest serial console output (firecracker: its stdout) */
+	/* Unix socket the VMM serves the guest serial on, for drivers with
+	 * serial_socket (qemu): bangerd connects, writes console_path itself
+	 * (capped) and relays to `banger console` clients. */
+	const char *serial_sock;
 	const char *kernel_path;
 	const char *initrd_path; /* NULL: none */
 	const char *user_args;   /* spec.kernel.args, appended last; NULL: none */
@@ -76,6 +80,9 @@ typedef struct {
 
 typedef struct VmmDriver {
 	const char *name; /* "firecracker", "qemu" */
+	/* The guest serial is a unix socket (VmmLaunchConfig.serial_sock) rather
+	 * than a file the VMM appends to: bangerd owns the console. */
+	bool serial_socket;
 	/* True when this host can run this VMM (binary found, ...). */
 	bool (*available)(const VmmSettings *s);
 	/* Start the VMM and boot the guest. Returns once the process runs and

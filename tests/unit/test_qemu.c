@@ -25,6 +25,7 @@ static VmmLaunchConfig base_config(void)
 		.api_sock = "/run/banger/vm1/api.sock",
 		.log_path = "/run/banger/vm1/vmm.log",
 		.console_path = "/run/banger/vm1/console.log",
+		.serial_sock = "/run/banger/vm1.serial",
 		.kernel_path = "/guest/bzImage",
 		.root_disk = "/run/banger/vm1/root.img",
 		.root_disk_format = "raw",
@@ -59,6 +60,25 @@ static int count_arg(char **v, const char *s)
 	return n;
 }
 
+/* Without a serial socket (the driver used on its own) QEMU appends the
+ * serial to console_path; a comma in a path is doubled for QEMU's parser. */
+static void test_argv_console_file(void)
+{
+	VmmLaunchConfig c = base_config();
+	c.serial_sock = NULL;
+	c.console_path = "/run/a,b/console.log";
+	_cleanup_strv_free_ char **v = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "/usr/bin/qemu-system-x86_64", false, 0, &v), 0,
+		    "builds without a serial socket");
+	if (v)
+		CHECK_STREQ(arg_after(v, "-chardev", 0), "file,id=console,path=/run/a,,b/console.log",
+			    "console chardev falls back to the file");
+	c.console_path = NULL;
+	_cleanup_strv_free_ char **w = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "/usr/bin/qemu-system-x86_64", false, 0, &w), -EINVAL,
+		    "neither serial socket nor console file: refused");
+}
+
 static void test_argv_minimal(void)
 {
 	VmmLaunchConfig c = base_config();
@@ -79,8 +99,9 @@ static void test_argv_minimal(void)
 	      "-nodefaults -no-user-config -no-reboot");
 	CHECK_STREQ(arg_after(v, "-display", 0), "none", "no display");
 	CHECK_STREQ(arg_after(v, "-device", 0), "i8042", "i8042 for Ctrl-Alt-Del");
-	CHECK_STREQ(arg_after(v, "-chardev", 0), "file,id=console,path=/run/banger/vm1/console.log",
-		    "console chardev is a file");
+	CHECK_STREQ(arg_after(v, "-chardev", 0),
+		    "socket,id=console,path=/run/banger/vm1.serial,server=on,wait=off",
+		    "console chardev is a socket QEMU serves");
 	CHECK_STREQ(arg_after(v, "-serial", 0), "chardev:console", "serial on the console chardev");
 	CHECK_STREQ(arg_after(v, "-chardev", 1),
 		    "socket,id=qmp,path=/run/banger/vm1/api.sock,server=on,wait=off",
@@ -360,6 +381,7 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	test_argv_minimal();
+	test_argv_console_file();
 	test_argv_full();
 	test_argv_invalid();
 	test_argv_confined();
