@@ -2,6 +2,8 @@
  * and reconciler.c (the per-VM reconcile pass). Not a public interface. */
 #pragma once
 
+#include "runtime/suspend.h"
+
 #include "daemon/daemon.h"
 #include "reconcile/decide.h"
 #include "runtime/vm.h"
@@ -54,6 +56,15 @@ struct VmState {
 	char *spec_hash;
 	VmSpec *booted;
 	char *booted_json;
+	/* Suspend and resume (reconcile/decide.h has the rules) */
+	bool suspend_committed; /* its state is saved: the VMM's exit is the suspend */
+	bool suspend_failed;
+	unsigned suspend_failures;
+	uint64_t suspend_retry_at;
+	bool resume_failed;
+	SavedState saved;       /* the saved state as the last pass found it */
+	char *suspend_reason;   /* the "Suspended" condition after a resume or a cold */
+	char *suspend_message;  /* boot instead of one (NULL: none to show) */
 };
 
 struct Daemon {

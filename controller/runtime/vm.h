@@ -41,6 +41,9 @@ void vm_paths_done(VmPaths *p);
 
 /* The driver for a spec: spec.vmm, else the controller's --driver. */
 const VmmDriver *runtime_driver_for(Runtime *rt, const VmSpec *spec);
+/* The driver of the VM as it was started (its handles), else the default. */
+const VmmDriver *runtime_driver_of(Runtime *rt, const char *name);
+const VmmSettings *runtime_vmm_settings(Runtime *rt);
 
 /* Guest IP for a VM: keep `current` (from the row) unless the spec asks for
  * another; else allocate the lowest free one. used_strv: IPs of all rows. */
@@ -55,6 +58,9 @@ typedef struct {
 	const char *uid;
 	const VmSpec *spec;
 	const char *guest_ip; /* NULL when network is disabled */
+	bool resume;          /* restore the saved state (runtime/suspend.h) instead
+			       * of booting: it is checked (SHA-256) first and
+			       * removed once the guest runs */
 } VmStartRequest;
 
 /* Check images, make the VM dir, tap, root disk and work disk, launch the
