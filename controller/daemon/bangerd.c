@@ -29,6 +29,10 @@ static void usage(FILE *f)
 		"  --image-dir DIR     kernels, initrds and rootfs images must resolve inside one\n"
 		"                      of these (repeatable; default " BANGER_DEFAULT_IMAGE_DIR ")\n"
 		"  --stop-timeout S    graceful stop before SIGKILL (default 10)\n"
+		"  --on-stop=keep|suspend  on SIGTERM/SIGINT: leave VMs running (keep, the\n"
+		"                      default) or save every running VM's state and end\n"
+		"                      its VMM (suspend; the next bangerd resumes them)\n"
+		"  --on-stop-timeout S bound on suspending all VMs at exit (default 60)\n"
 		"  --firecracker-bin P firecracker binary (default: from PATH)\n"
 		"  --jailer P          launch firecracker through this jailer binary\n"
 		"                      (also --jailer-bin)\n"
@@ -40,7 +44,8 @@ static void usage(FILE *f)
 		"  --log-format FMT    text | json (default text)\n"
 		"  -h, --help          this help\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT exit cleanly (VMs keep running); SIGHUP: full resync.\n"
+		"Signals: SIGTERM/SIGINT exit cleanly (VMs keep running, or are suspended with\n"
+		"--on-stop=suspend); SIGHUP: full resync.\n"
 		"Exit status: 0 clean exit, 1 start-up failure, 2 usage error.\n",
 		BANGER_DEFAULT_RESYNC_S);
 }
@@ -55,7 +60,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
-	       O_JGID, O_CHROOT, O_QEMU };
+	       O_JGID, O_CHROOT, O_QEMU, O_ON_STOP, O_ON_STOP_TIMEOUT };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -78,6 +83,8 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "jailer-gid", required_argument, NULL, O_JGID },
 		{ "chroot-base", required_argument, NULL, O_CHROOT },
 		{ "qemu-bin", required_argument, NULL, O_QEMU },
+		{ "on-stop", required_argument, NULL, O_ON_STOP },
+		{ "on-stop-timeout", required_argument, NULL, O_ON_STOP_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -186,6 +193,21 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		case O_CHROOT:
 			free_and_replace_str(&c->chroot_base, optarg);
 			break;
+		case O_ON_STOP:
+			if (!streq(optarg, "keep") && !streq(optarg, "suspend")) {
+				fprintf(stderr, "bangerd: --on-stop: expected keep or suspend, got '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			c->on_stop_suspend = streq(optarg, "suspend");
+			break;
+		case O_ON_STOP_TIMEOUT:
+			if (parse_u64(optarg, 1, 3600, &v) < 0) {
+				fprintf(stderr, "bangerd: --on-stop-timeout: expected 1..3600 seconds\n");
+				return -EINVAL;
+			}
+			c->on_stop_timeout_s = (unsigned)v;
+			break;
 		case O_QEMU:
 			free_and_replace_str(&c->qemu_bin, optarg);
 			break;
@@ -215,6 +237,7 @@ int main(int argc, char **argv)
 		.driver = xstrdup("auto"),
 		.resync_s = BANGER_DEFAULT_RESYNC_S,
 		.stop_timeout_s = 10,
+		.on_stop_timeout_s = 60,
 		.bridge = xstrdup(BANGER_DEFAULT_BRIDGE),
 		.cidr = xstrdup(BANGER_DEFAULT_CIDR),
 	};

@@ -101,6 +101,10 @@ void reconcile_on_pidfd(Daemon *d, VmState *vs);
 void reconcile_on_probe(Daemon *d, VmState *vs);
 /* Adopt running VMs and clean dead ones at start-up; sweep orphans. */
 void reconcile_rediscover_all(Daemon *d);
+/* --on-stop=suspend: save every running VM in parallel (one thread each,
+ * all bounded by timeout_s in total), end their VMMs, report status. A VM
+ * whose save fails keeps running, as with --on-stop=keep. */
+void reconcile_suspend_all(Daemon *d, unsigned timeout_s);
 /* Requeue VMs whose wake-up time passed; returns the next wake-up (or
  * UINT64_MAX). */
 uint64_t reconcile_due(Daemon *d, uint64_t now);

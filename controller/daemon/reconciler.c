@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 #define PROBE_INTERVAL_MS 250
@@ -1019,5 +1020,93 @@ void reconcile_rediscover_all(Daemon *d)
 	if (swept > 0)
 		log_info("removed %d orphaned object(s) no VM owns", swept);
 	strv_free(uids);
+	vm_record_list_free(rows, n);
+}
+
+/* ---- suspend at exit (--on-stop=suspend) -------------------------------------------- */
+
+typedef struct {
+	Runtime *rt;
+	char *name, *uid, *api_sock;
+	unsigned timeout_ms;
+	pthread_t thread;
+	bool started;
+	int r;
+	char *error;
+	SavedState saved;
+} ExitSuspend;
+
+/* One VM's save, on its own thread: vm_suspend only reads the handle cache
+ * and talks to its own VMM, so saves of different VMs run side by side. */
+static void *exit_suspend_one(void *arg)
+{
+	ExitSuspend *s = arg;
+	s->r = vm_suspend(s->rt, s->name, s->uid, s->api_sock, s->timeout_ms, &s->saved, &s->error);
+	return NULL;
+}
+
+static void exit_suspend_report(Daemon *d, ExitSuspend *s, const VmRecord *row, VmState *vs)
+{
+	if (s->r < 0) {
+		log_warn("%s: suspend at exit failed: %s; the guest keeps running", s->name,
+			 s->error ? s->error : strerror(-s->r));
+		daemon_event(d, s->name, "SuspendFailed", "at exit: %s; the guest keeps running",
+			     s->error ? s->error : strerror(-s->r));
+		return;
+	}
+	daemon_event(d, s->name, "Suspended", "at exit: state saved (%llu bytes, %s)",
+		     (unsigned long long)s->saved.size, s->saved.vmm_version);
+	vs->ready = false;
+	saved_state_done(&vs->saved);
+	vs->saved = s->saved;
+	s->saved = (SavedState){ 0 };
+	Decision dec = { STEP_NONE, VM_PHASE_SUSPENDED, "Suspended" };
+	const VmSpec *spec = NULL;
+	SpecNameInfo info;
+	bool known = spec_sync_name_info(d->sync, s->name, &info);
+	if (row_spec(vs, row, &spec) >= 0)
+		write_status(d, s->name, row, known ? &info : NULL, &dec, vs, spec);
+}
+
+void reconcile_suspend_all(Daemon *d, unsigned timeout_s)
+{
+	VmRecord **rows = NULL;
+	size_t n = 0, ok = 0, tried = 0;
+	if (store_list_vms(d->store, &rows, &n) < 0) {
+		log_error("suspend at exit: cannot list VMs; they keep running");
+		return;
+	}
+	uint64_t t0 = time_now_ms();
+	ExitSuspend *all = xcalloc(n ? n : 1, sizeof(ExitSuspend));
+	for (size_t i = 0; i < n; i++) {
+		ExitSuspend *s = &all[i];
+		if (!rows[i]->api_sock || !vm_alive(d->rt, rows[i]->name))
+			continue;
+		*s = (ExitSuspend){ .rt = d->rt, .name = rows[i]->name, .uid = rows[i]->uid,
+				    .api_sock = rows[i]->api_sock,
+				    .timeout_ms = timeout_s * 1000 };
+		s->started = pthread_create(&s->thread, NULL, exit_suspend_one, s) == 0;
+		if (!s->started) {
+			s->r = -EAGAIN;
+			s->error = xstrdup("could not start a thread for its save");
+		}
+		tried++;
+	}
+	/* Each save bounds itself (the driver cancels a migration at its
+	 * deadline), so joining them all is bounded by timeout_s too. */
+	for (size_t i = 0; i < n; i++) {
+		ExitSuspend *s = &all[i];
+		if (!s->name)
+			continue;
+		if (s->started)
+			pthread_join(s->thread, NULL);
+		ok += s->r >= 0;
+		exit_suspend_report(d, s, rows[i], vm_state(d, s->name));
+		free(s->error);
+		saved_state_done(&s->saved);
+	}
+	log_info("suspend at exit: %zu of %zu running VM(s) saved in %llu ms", ok, tried,
+		 (unsigned long long)(time_now_ms() - t0));
+	free(all);
 	vm_record_list_free(rows, n);
 }
