@@ -186,7 +186,10 @@ int qemu_restore(const VmmLaunchConfig *c, pid_t pid, unsigned timeout_ms)
 	if (fd < 0)
 		return log_errno(-errno, "vm %s: open saved state %s: %m", c->name, path);
 	_cleanup_qmp_ QmpClient *q = NULL;
-	int r = qmp_connect(c->api_sock, QEMU_QMP_STEP_MS, &q);
+	/* While QEMU reads a state from a file its monitor does not answer
+	 * (the load never yields to the main loop): one query may wait for the
+	 * whole load, so each exchange gets the whole bound. */
+	int r = qmp_connect(c->api_sock, timeout_ms, &q);
 	if (r < 0)
 		return log_errno(r, "vm %s: connect QMP: %m", c->name);
 	if ((r = qmp_getfd(q, QEMU_STATE_FDNAME, fd)) < 0)
