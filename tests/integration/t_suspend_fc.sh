@@ -33,7 +33,7 @@ echo kernel >"$T/images/vmlinux"
 # real binary; the wrapper gives the double its settings.
 cat >"$T/firecracker" <<W
 #!/bin/sh
-exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
+exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log FC_DOUBLE_REJECT="\$(cat '$T/reject' 2>/dev/null)" /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
 W
 chmod +x "$T/firecracker"
 
@@ -96,6 +96,24 @@ fc_yaml fc-1 | put "$SPEC/fc-1.yaml"
 check "corrupt snapshot → cold boot → Ready" wait_until 20 is_ready fc-1
 check "condition says StateCorrupt" test "$(cond Suspended reason)" = StateCorrupt
 check "...and the new process was booted, not loaded" bash -c "tail -n +$((before + 1)) '$log' | grep -q InstanceStart && ! tail -n +$((before + 1)) '$log' | grep -q snapshot/load"
+
+# A save the VMM refuses never harms the guest: it keeps running (resumed
+# over the API), status says why, and the save is retried with back-off.
+echo "PUT /snapshot/create" >"$T/reject"
+fc_yaml fc-1 Stopped | put "$SPEC/fc-1.yaml"
+check "Stopped" wait_until 20 status_is fc-1 'd["phase"]' Stopped
+fc_yaml fc-1 | put "$SPEC/fc-1.yaml"
+check "Running (a process that refuses snapshots)" wait_until 20 is_ready fc-1
+pid=$(vm_pid fc-1)
+before=$(wc -l <"$log")
+fc_yaml fc-1 Suspended | put "$SPEC/fc-1.yaml"
+check "refused save → condition Suspended False/SuspendFailed" wait_until 20 bash -c ". $SRC/tests/integration/lib.sh; STATUS=$STATUS; [ \"\$(status_field fc-1 '[c[\"reason\"] for c in d[\"conditions\"] if c[\"type\"]==\"Suspended\"][0]')\" = SuspendFailed ]"
+check "...the guest keeps running: phase Running, Ready, same pid" bash -c ". $SRC/tests/integration/lib.sh; STATUS=$STATUS; is_ready fc-1 && [ \"\$(vm_pid fc-1)\" = $pid ]"
+check "...it was resumed over the API after the refusal" bash -c "tail -n +$((before + 1)) '$log' | grep -q '\"body\": {\"state\": \"Resumed\"}, \"status\": 204'"
+check "...status says why: $(cond Suspended message)" bash -c "[[ '$(cond Suspended message)' == 'suspend failed: PUT /snapshot/create: '*'the guest keeps running (retry in '* ]]"
+check "...nothing half-saved is left" test ! -e "$vmdir/suspend.json" -a ! -e "$vmdir/suspend.tmp"
+check "...and it is retried (back-off)" wait_until 10 bash -c "[ \$(grep -c 'fc-1: suspend failed' '$T/bangerd.log') -ge 2 ]"
+rm -f "$T/reject"
 
 rm "$SPEC/fc-1.yaml"
 check "delete → status gone" wait_until 20 test ! -e "$STATUS/fc-1.status.json"
