@@ -141,7 +141,8 @@ static bool settled(const char *name, const VmStatus *st, void *ud)
 static void report_settled(const char *name, const VmStatus *st, void *ud)
 {
 	SettleCtx *c = ud;
-	bool ok = st->phase == VM_PHASE_RUNNING || st->phase == VM_PHASE_STOPPED;
+	bool ok = st->phase == VM_PHASE_RUNNING || st->phase == VM_PHASE_STOPPED ||
+		  st->phase == VM_PHASE_SUSPENDED;
 	printf("vm/%s %s%s%s\n", name, vm_phase_to_string(st->phase),
 	       st->last_error && !ok ? ": " : "", st->last_error && !ok ? st->last_error : "");
 	fflush(stdout);

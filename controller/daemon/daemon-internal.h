@@ -62,6 +62,7 @@ struct VmState {
 	unsigned suspend_failures;
 	uint64_t suspend_retry_at;
 	bool resume_failed;
+	bool resumed;           /* the running VMM was restored, not booted */
 	SavedState saved;       /* the saved state as the last pass found it */
 	char *suspend_reason;   /* the "Suspended" condition after a resume or a cold */
 	char *suspend_message;  /* boot instead of one (NULL: none to show) */

@@ -425,6 +425,7 @@ static int gather(Pass *p)
 		.exit_ok = vs->exit_ok,
 		.start_failed = vs->start_failed,
 		.in_backoff = now < vs->book.backoff_until,
+		.resumed = vs->resumed,
 		.saved = !alive && vs->saved.saved,
 		.saved_intact = vs->saved.intact,
 		.saved_boot_equal = vs->saved.boot_equal,
@@ -543,6 +544,7 @@ static int do_start(Pass *p, bool resume)
 	keep_error(&acc, watch_pid(d, vs, h->pid));
 	uint64_t now = time_now_ms();
 	vs->exited = vs->exit_ok = vs->start_failed = vs->resume_failed = false;
+	vs->resumed = resume;
 	vs->ready = p->spec->readiness_tcp_port == 0; /* no probe: running is ready */
 	vs->boot_deadline = now + (uint64_t)p->spec->readiness_timeout_s * 1000;
 	vs->next_probe = 0;
@@ -722,6 +724,8 @@ static const char *ready_message(const Decision *dec, const VmState *vs, const V
 	case VM_PHASE_SUSPENDED:
 		return "spec.state is Suspended";
 	case VM_PHASE_STARTING:
+		if (vs && vs->resumed)
+			return "resumed from its saved state; waiting for the readiness probe";
 		return spec && spec->readiness_tcp_port ? "waiting for the readiness probe"
 							: "booting";
 	case VM_PHASE_STOPPING:

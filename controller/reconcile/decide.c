@@ -101,7 +101,7 @@ static Decision decide_alive(const DesiredView *d, const ObservedView *o)
 		return D(STEP_NONE, VM_PHASE_RUNNING, "Ready");
 	if (o->boot_overdue)
 		return D(STEP_FAIL_BOOT, VM_PHASE_FAILED, "BootTimeout");
-	return D(STEP_WAIT, VM_PHASE_STARTING, "Booting");
+	return D(STEP_WAIT, VM_PHASE_STARTING, o->resumed ? "Resumed" : "Booting");
 }
 
 /* Running wanted, no VMM: clean up, then start unless policy or backoff

@@ -70,6 +70,7 @@ typedef struct {
 	bool exit_ok;        /* ...with status 0 (guest powered off) */
 	bool start_failed;   /* the last start attempt failed */
 	bool in_backoff;     /* a restart is not allowed yet */
+	bool resumed;        /* this run was restored from a saved state, not booted */
 	/* Suspend (spec.state Suspended) */
 	bool saved;            /* a committed saved state is in the VM dir */
 	bool saved_intact;     /* ...its record parses and the state file matches its size */
