@@ -4,7 +4,8 @@
  * root-only (0600 in a 0700 dir; the VMM gets fds, never the paths).
  * <vm_dir>/suspend.json is the commit record, written atomically last:
  * { savedAtMs, vmm, vmmVersion, binary {path,size,mtimeNs,ino}, spec (the
- * canonical spec the guest was booted with), files [{name,size,sha256}] }.
+ * canonical spec the guest was booted with), files [{name,size,sha256}] }
+ * (sha256 null for a file over 64 MiB: only its size is checked).
  * No record, no saved state: a save that died half-way (a VMM crash, a
  * kill -9, a controller crash) leaves only suspend.tmp/, which is never
  * resumed. A saved state is used at most once: it is removed as soon as the
