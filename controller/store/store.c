@@ -59,8 +59,11 @@ static const char *const store_migrations[] = {
 	" CHECK (deleted_at_ms IS NULL OR deleted_at_ms > 0);",
 	/* 2 → 3: desired_state may be Suspended (issue 10). SQLite cannot
 	 * change a CHECK in place: rebuild the table (its documented
-	 * procedure: new table, copy, drop, rename) with the columns named, so
-	 * a column added by a later migration is not silently dropped here. */
+	 * procedure: new table, copy, drop, rename). The new table must have
+	 * every column the migrations before this one made (the copy names
+	 * them): a migration ordered before this one that adds a column must
+	 * add it here too, or the copy would drop it. Later migrations are
+	 * unaffected. */
 	"CREATE TABLE vms_new ("
 	" id INTEGER PRIMARY KEY,"
 	" name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),"
