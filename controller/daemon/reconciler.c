@@ -1009,6 +1009,9 @@ void reconcile_rediscover_all(Daemon *d)
 			     (int)h->pid);
 		if (watch_pid(d, vs, h->pid) < 0)
 			vs->wake_at = time_now_ms() + reconcile_error_retry_ms(0);
+		/* A save the last controller died in: its exit is that suspend. */
+		if (vm_saved_recover(d->rt, row->name, row->uid, row->api_sock) > 0)
+			vs->suspend_committed = true;
 		/* Adopted as it was: a VM that was Ready stays Ready (no flap);
 		 * one that was still booting is probed again. */
 		const VmStatus *last = status_writer_last(d->status, row->name);

@@ -9,6 +9,7 @@
 #include "runtime/suspend.h"
 #include "util/fileio.h"
 #include "util/log.h"
+#include "util/proc.h"
 #include "util/sha256.h"
 #include "util/timeutil.h"
 
@@ -211,6 +212,7 @@ int vm_suspend(Runtime *rt, const char *name, const char *uid, const char *api_s
 		return r;
 	}
 	uint64_t t1 = time_now_ms();
+	runtime_crashpoint("suspend-saved"); /* guest paused, nothing committed */
 	r = commit_save(rt, uid, h, drv, tmp, version, ret, ret_error);
 	if (r < 0) {
 		/* Not committed: the guest runs on; nothing half-saved stays. */
@@ -218,6 +220,7 @@ int vm_suspend(Runtime *rt, const char *name, const char *uid, const char *api_s
 		rm_rf(tmp);
 		return r;
 	}
+	runtime_crashpoint("suspend-committed"); /* committed, the VMM not ended */
 	log_info("%s: state saved (%llu bytes) in %llu ms, committed in %llu ms", name,
 		 ret ? (unsigned long long)ret->size : 0ULL, (unsigned long long)(t1 - t0),
 		 (unsigned long long)(time_now_ms() - t1));
@@ -227,6 +230,42 @@ int vm_suspend(Runtime *rt, const char *name, const char *uid, const char *api_s
 		int k = vm_kill(rt, name);
 		if (k < 0 && k != -ESRCH)
 			log_warn_errno(k, "%s: end the VMM after the save: %m", name);
+	}
+	return 0;
+}
+
+/* ---- after a controller crash ------------------------------------------------------ */
+
+int vm_saved_recover(Runtime *rt, const char *name, const char *uid, const char *api_sock)
+{
+	_cleanup_free_ char *rec = vm_sub(rt, uid, RECORD_NAME), *tmp = vm_sub(rt, uid, "suspend.tmp");
+	const VmmDriver *drv = runtime_driver_of(rt, name);
+	if (!drv->finish_save || !api_sock)
+		return 0;
+	if (access(rec, F_OK) == 0) {
+		/* The save was committed; only the end of the VMM is missing. The
+		 * guest has been paused since: the state matches its disks. */
+		log_warn("%s: found a committed saved state and its VMM still running (the last "
+			 "controller died before ending it): ending it now", name);
+		VmHandles *h = handle_cache_get(runtime_cache(rt), name);
+		/* Ended before the first pass looks (bounded), so that pass does
+		 * not try to save it again. */
+		if (drv->finish_save(api_sock, true) < 0 || !h ||
+		    proc_wait_exit(h->pid, h->pid_start_time, 5000) < 0) {
+			int k = vm_kill(rt, name);
+			if (k < 0 && k != -ESRCH)
+				return log_errno(k, "%s: end the VMM of a committed save: %m", name);
+		}
+		return 1;
+	}
+	if (access(tmp, F_OK) == 0) {
+		/* A save that never committed: the guest may be paused. Run it. */
+		log_warn("%s: found an uncommitted save (the last controller died during it): "
+			 "continuing the guest", name);
+		int r = drv->finish_save(api_sock, false);
+		rm_rf(tmp);
+		if (r < 0)
+			return log_errno(r, "%s: continue the guest after an uncommitted save: %m", name);
 	}
 	return 0;
 }

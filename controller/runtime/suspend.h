@@ -41,6 +41,12 @@ int vm_saved_inspect(Runtime *rt, const char *uid, const VmSpec *spec, SavedStat
 int vm_suspend(Runtime *rt, const char *name, const char *uid, const char *api_sock,
 	       unsigned timeout_ms, SavedState *ret, char **ret_error);
 
+/* Start-up, for a VM whose VMM still runs (adopted): finish a save the last
+ * controller died in. A committed record → end the VMM (the state is safe:
+ * the guest has been paused since it was saved), returns 1. An uncommitted
+ * save (suspend.tmp/) → continue the guest and remove it, returns 0. */
+int vm_saved_recover(Runtime *rt, const char *name, const char *uid, const char *api_sock);
+
 /* Check every saved file against its SHA-256 before a resume. */
 int vm_saved_verify(Runtime *rt, const char *uid, char **ret_error);
 

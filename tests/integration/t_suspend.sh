@@ -127,6 +127,46 @@ check "kill -9 → restarted by policy, Ready" wait_until 180 bash -c ". $SRC/te
 check "kill -9 → restartCount 1" status_is s1 'd["runtime"]["restartCount"]' 1
 check "kill -9 left no saved state" test ! -e "$(vmdir)/suspend.json"
 
+# ---- bangerd dies in the middle of a save ----
+# (a) after the VMM wrote the state, before the commit: the guest is left
+#     paused; the next bangerd continues it, then saves it properly.
+stop_bangerd
+BANGER_CRASHPOINT=suspend-saved start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
+check "adopted, Ready" wait_until 60 is_ready s1
+pid=$(vm_pid s1)
+spec Suspended 160
+check "bangerd died at suspend-saved" wait_until 60 bash -c "! kill -0 $BANGERD_PID 2>/dev/null"
+stop_bangerd
+check "...the guest is paused, not dead" alive "$pid"
+check "...nothing committed" test ! -e "$(vmdir)/suspend.json"
+start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
+check "next bangerd continues the guest of the uncommitted save" wait_until 30 grep -q "s1: found an uncommitted save" "$T/bangerd.log"
+check "...then saves it properly: Suspended" wait_until 60 suspended
+b0=$(boots)
+
+# (b) after the commit, before the VMM ended: the next bangerd ends it, and
+#     the saved state is good (resumed, no boot).
+spec Running 160
+check "resumed → Ready" wait_until 60 is_ready s1
+stop_bangerd
+BANGER_CRASHPOINT=suspend-committed start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
+check "adopted, Ready" wait_until 60 is_ready s1
+pid=$(vm_pid s1)
+spec Suspended 160
+check "bangerd died at suspend-committed" wait_until 60 bash -c "! kill -0 $BANGERD_PID 2>/dev/null"
+stop_bangerd
+check "...the VMM still runs, the record is committed" bash -c "[ -e /proc/$pid ] && [ -f '$(vmdir)/suspend.json' ]"
+start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
+check "next bangerd ends the VMM of the committed save" wait_until 30 grep -q "s1: found a committed saved state" "$T/bangerd.log"
+check "...Suspended, VMM gone" wait_until 60 bash -c ". $SRC/tests/integration/lib.sh; STATUS=$STATUS; [ \"\$(status_field s1 'd[\"phase\"]')\" = Suspended ] && pid_gone $pid"
+check "...its exit was not counted as a crash (restartCount 1, from the kill -9)" status_is s1 'd["runtime"]["restartCount"]' 1
+spec Running 160
+check "resumed from that state → Ready" wait_until 60 is_ready s1
+check "...resumed, not cold-booted" test "$(cond Suspended reason)" = Resumed
+spec Suspended 160
+check "suspended" wait_until 60 suspended
+b=$(boots); check "no boot through both crashes ($b0 → $b)" test -n "$b" -a "$b" = "$b0"
+
 # ---- leaks ----
 spec Suspended 160
 check "suspended" wait_until 60 suspended
