@@ -30,8 +30,9 @@
 # host namespace, where the kernel's proc connector is (they only read
 # /proc and files, and create nothing). Knobs: BENCH_BOOTS (24),
 # BENCH_KILLS (20), BENCH_CONFINE_BOOTS (12 per mode), BENCH_CONFINE_BLOCK (3),
-# BENCH_ADOPT_NS ("1 3 6"), BENCH_ADOPT_ROUNDS (3),
-# BENCH_IDLE_S (60), BENCH_IDLE_VMS (3). Clean-up kills only processes this
+# BENCH_ADOPT_NS ("1 3 6"), BENCH_ADOPT_ROUNDS (3), BENCH_IDLE_S (60),
+# BENCH_IDLE_VMS (3), BENCH_SUSPEND_ROUNDS (3), BENCH_SUSPEND_MEMS ("128 256").
+# Clean-up kills only processes this
 # run started: by pid, and QEMUs whose command line holds this run's work dir.
 set -u
 BUILD=${BUILD:-build}
@@ -41,7 +42,7 @@ N=${BENCH_N:-10000}
 EDITS=${BENCH_EDITS:-200}
 HUPS=${BENCH_HUPS:-20}
 COLD_RUNS=${BENCH_COLD_RUNS:-3}
-DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss vmm_exec confine vmm_kill adoption idle"
+DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss vmm_exec confine vmm_kill adoption idle suspend"
 SECTIONS=${BENCH_SECTIONS:-$DEFAULT_SECTIONS}
 mkdir -p "${BENCH_WORK:-$BUILD}"
 WORK=$(realpath "$(mktemp -d "${BENCH_WORK:-$BUILD}/bench-work.XXXXXX")")
@@ -396,6 +397,8 @@ ADOPT_NS=${BENCH_ADOPT_NS:-1 3 6}
 ADOPT_ROUNDS=${BENCH_ADOPT_ROUNDS:-3}
 IDLE_S=${BENCH_IDLE_S:-60}
 IDLE_VMS=${BENCH_IDLE_VMS:-3}
+SUSPEND_ROUNDS=${BENCH_SUSPEND_ROUNDS:-3}
+SUSPEND_MEMS=${BENCH_SUSPEND_MEMS:-128 256}
 TOK=$(basename "$WORK" | sed 's/.*\.//' | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')
 NETNS=
 VMD_PID=   # the bangerd of the running VM section (started by `adopt`, not our child)
@@ -807,6 +810,77 @@ section_adoption() {
 		result "adoption, $n VMs: → Ready, same pids" "$(median <"$WORK/adopt$n.ready")" "$base" ms info -
 	done
 	[ $bad = 0 ] || result "adoption, $n VMs: start → sync done" - "$base" ms info -
+	vmd_stop
+	echo
+}
+
+# 9. Suspend and resume (issue 10): one guest with a work disk, per memory
+#    size in $SUSPEND_MEMS. Each round: a cold boot (spec Stopped → Running,
+#    write → phase Running, i.e. Ready), a suspend (Running → Suspended,
+#    write → phase Suspended) and a resume (Suspended → Running, write →
+#    phase Running). Baseline of the resume: the cold boot of the same guest;
+#    target ≤ 0.25×. The times are spec write → status file, polled every
+#    10 ms (an upper bound by up to 10 ms). State size from the status.
+phase_wait() { # STATUS NAME PHASE TIMEOUT_S → ms since $2 written (stdout)
+	local f=$1/$2.status.json deadline=$((SECONDS + $4))
+	while ! grep -q "\"phase\": \"$3\"" "$f" 2>/dev/null; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.01
+	done
+}
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+susp_spec() { # NAME MEM STATE
+	cat <<YAML
+apiVersion: banger/v1
+kind: VM
+metadata: {name: $1}
+spec:
+  state: $3
+  vmm: qemu
+  memoryMiB: $2
+  kernel: {path: $GUEST/bzImage}
+  rootfs: {path: $GUEST/rootfs.ext4}
+  workDisk: {sizeMiB: 16}
+  readiness: {tcpPort: 80, timeoutSeconds: 120}
+YAML
+}
+section_suspend() {
+	echo "== suspend/resume: one guest per memory size ($SUSPEND_MEMS MiB), $SUSPEND_ROUNDS rounds of cold boot / suspend / resume"
+	netns_ensure || { result "resume → Ready (128 MiB)" - - ms info -; return; }
+	local spec=$WORK/susp-specs mem r t cold susp res size bad=0
+	mkdir -p "$spec"
+	vmd_start susp "$spec" --resync 0 || { result "resume → Ready (128 MiB)" - - ms info -; return; }
+	for mem in $SUSPEND_MEMS; do
+		local n=sp$TOK-$mem
+		: >"$WORK/susp$mem.cold"; : >"$WORK/susp$mem.susp"; : >"$WORK/susp$mem.res"; : >"$WORK/susp$mem.size"
+		for r in $(seq "$SUSPEND_ROUNDS"); do
+			susp_spec "$n" "$mem" Stopped | put "$spec/$n.yaml"
+			phase_wait "$VMD_STATUS" "$n" Stopped 60 || { bad=1; break; }
+			t=$(date +%s%N); susp_spec "$n" "$mem" Running | put "$spec/$n.yaml"
+			phase_wait "$VMD_STATUS" "$n" Running 180 || { bad=1; break; }
+			cold=$(ms_since "$t")
+			sleep 1 # let the guest settle (its boot work done)
+			t=$(date +%s%N); susp_spec "$n" "$mem" Suspended | put "$spec/$n.yaml"
+			phase_wait "$VMD_STATUS" "$n" Suspended 60 || { bad=1; break; }
+			susp=$(ms_since "$t")
+			size=$(sed -n 's/.*state saved at [^,]*, \([0-9]*\) bytes.*/\1/p' "$VMD_STATUS/$n.status.json")
+			t=$(date +%s%N); susp_spec "$n" "$mem" Running | put "$spec/$n.yaml"
+			phase_wait "$VMD_STATUS" "$n" Running 180 || { bad=1; break; }
+			res=$(ms_since "$t")
+			echo "$cold" >>"$WORK/susp$mem.cold"; echo "$susp" >>"$WORK/susp$mem.susp"
+			echo "$res" >>"$WORK/susp$mem.res"; echo "${size:-0}" >>"$WORK/susp$mem.size"
+			echo "  $mem MiB round $r: cold boot → Ready $cold ms; → Suspended $susp ms (state ${size:-?} bytes); resume → Ready $res ms"
+		done
+		[ $bad = 0 ] || { note "suspend section: $n did not reach the expected phase; status: $(tr -d '\n' <"$VMD_STATUS/$n.status.json" 2>/dev/null | tr -s ' ' | cut -c1-400)"; break; }
+		grep -q "$n: qemu resumed from its saved state" "$VMD_LOG" || note "suspend section: $n was never resumed (cold boots only?)"
+		local c
+		c=$(median <"$WORK/susp$mem.cold")
+		result "resume → Ready ($mem MiB)" "$(median <"$WORK/susp$mem.res")" "$c" ms ratio 0.25
+		result "suspend: write → Suspended ($mem MiB)" "$(median <"$WORK/susp$mem.susp")" - ms info -
+		result "saved state size ($mem MiB guest)" "$(median <"$WORK/susp$mem.size" | awk '{printf "%.1f", $1 / 1048576}')" "$mem" MiB info -
+		rm -f "$spec/$n.yaml"
+	done
+	[ $bad = 0 ] || result "resume → Ready ($mem MiB)" - - ms info -
 	vmd_stop
 	echo
 }

@@ -162,7 +162,7 @@ static void apply_usage(FILE *f)
 		   "vm/NAME created|configured|unchanged (by meaning: a comment-only change is\n"
 		   "unchanged). --dry-run checks and prints the same with (dry run), writing\n"
 		   "nothing. --wait waits (inotify on the status dir) until bangerd reports each\n"
-		   "VM settled on this spec (Running and Ready, Stopped, Failed or Invalid);\n"
+		   "VM settled on this spec (Running and Ready, Stopped, Suspended, Failed or Invalid);\n"
 		   "--timeout bounds the wait (default 300s; 30s, 5m or seconds).\n"
 		   "Exit status: 0 applied, 1 invalid input/refused/failed/timed out, 2 usage.\n");
 }

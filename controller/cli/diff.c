@@ -104,7 +104,13 @@ static void print_effect(const VmSpec *cur, const VmSpec *next)
 		return;
 	}
 	bool was = cur->state == VM_STATE_RUNNING, will = next->state == VM_STATE_RUNNING;
-	if (was && !will)
+	if (next->state == VM_STATE_SUSPENDED && cur->state != VM_STATE_SUSPENDED)
+		printf("  => suspends the VM (saves its memory, ends its VMM)\n");
+	else if (cur->state == VM_STATE_SUSPENDED && will)
+		printf("  => resumes the VM%s\n", vm_spec_boot_equal(cur, next, &why)
+							  ? " from its saved state"
+							  : " with a cold boot (boot-relevant change)");
+	else if (was && !will)
 		printf("  => stops the VM\n");
 	else if (!was && will)
 		printf("  => starts the VM\n");

@@ -127,7 +127,9 @@ static bool settled(const char *name, const VmStatus *st, void *ud)
 		return cond && cond->status == COND_TRUE;
 	}
 	case VM_PHASE_STOPPED:
-		return c->specs[i]->state == VM_STATE_STOPPED;
+		return c->specs[i]->state != VM_STATE_RUNNING;
+	case VM_PHASE_SUSPENDED:
+		return c->specs[i]->state == VM_STATE_SUSPENDED;
 	case VM_PHASE_FAILED:
 	case VM_PHASE_INVALID:
 		return true;
@@ -139,7 +141,8 @@ static bool settled(const char *name, const VmStatus *st, void *ud)
 static void report_settled(const char *name, const VmStatus *st, void *ud)
 {
 	SettleCtx *c = ud;
-	bool ok = st->phase == VM_PHASE_RUNNING || st->phase == VM_PHASE_STOPPED;
+	bool ok = st->phase == VM_PHASE_RUNNING || st->phase == VM_PHASE_STOPPED ||
+		  st->phase == VM_PHASE_SUSPENDED;
 	printf("vm/%s %s%s%s\n", name, vm_phase_to_string(st->phase),
 	       st->last_error && !ok ? ": " : "", st->last_error && !ok ? st->last_error : "");
 	fflush(stdout);
@@ -204,7 +207,7 @@ static void wait_usage(FILE *f)
 		"  --for=condition=TYPE[=STATUS]  a status condition (STATUS True by default),\n"
 		"                                 e.g. --for=condition=Ready\n"
 		"  --for=phase=PHASE              Pending, Starting, Running, Stopping, Stopped,\n"
-		"                                 Failed or Invalid\n"
+		"                                 Suspended, Failed or Invalid\n"
 		"  --for=delete                   the status file is gone (met at once when\n"
 		"                                 there is none)\n"
 		"  --for=jsonpath=TEMPLATE=VALUE  a value of the status document, e.g.\n"
@@ -264,7 +267,7 @@ static int parse_for(const char *arg, ForSpec *f)
 		int p = vm_phase_from_string(arg + 6);
 		if (p < 0) {
 			cli_error("--for=phase: '%s' is not a phase (Pending, Starting, Running, "
-				  "Stopping, Stopped, Failed, Invalid)",
+				  "Stopping, Stopped, Suspended, Failed, Invalid)",
 				  arg + 6);
 			return -EINVAL;
 		}

@@ -41,6 +41,10 @@ static void usage(FILE *f)
 		"  --image-dir DIR     kernels, initrds and rootfs images must resolve inside one\n"
 		"                      of these (repeatable; default " BANGER_DEFAULT_IMAGE_DIR ")\n"
 		"  --stop-timeout S    graceful stop before SIGKILL (default 10)\n"
+		"  --on-stop=keep|suspend  on SIGTERM/SIGINT: leave VMs running (keep, the\n"
+		"                      default) or save every running VM's state and end\n"
+		"                      its VMM (suspend; the next bangerd resumes them)\n"
+		"  --on-stop-timeout S bound on suspending all VMs at exit (default 60)\n"
 		"  --firecracker-bin P firecracker binary (default: from PATH)\n"
 		"  --jailer P          launch firecracker through this jailer binary\n"
 		"                      (also --jailer-bin)\n"
@@ -61,7 +65,8 @@ static void usage(FILE *f)
 		"  --version           print the version and exit\n"
 		"  -h, --help          this help\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT exit cleanly (VMs keep running); SIGHUP: full resync.\n"
+		"Signals: SIGTERM/SIGINT exit cleanly (VMs keep running, or are suspended with\n"
+		"--on-stop=suspend); SIGHUP: full resync.\n"
 		"Under systemd (Type=notify) it reports READY=1 after the initial sync,\n"
 		"a one-line STATUS=, STOPPING=1, and WATCHDOG=1 when WatchdogSec= is set.\n"
 		"Exit status: 0 clean exit, 1 start-up failure, 2 usage error.\n",
@@ -95,7 +100,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
 	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER, O_VERSION, O_UIDRANGE,
-	       O_NOCONFINE, O_HOST_ALLOW, O_LOGMAX };
+	       O_NOCONFINE, O_HOST_ALLOW, O_LOGMAX, O_ON_STOP, O_ON_STOP_TIMEOUT };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -125,6 +130,8 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "no-confine", no_argument, NULL, O_NOCONFINE },
 		{ "host-allow", required_argument, NULL, O_HOST_ALLOW },
 		{ "log-max-bytes", required_argument, NULL, O_LOGMAX },
+		{ "on-stop", required_argument, NULL, O_ON_STOP },
+		{ "on-stop-timeout", required_argument, NULL, O_ON_STOP_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -236,6 +243,21 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		case O_CHROOT:
 			free_and_replace_str(&c->chroot_base, optarg);
 			break;
+		case O_ON_STOP:
+			if (!streq(optarg, "keep") && !streq(optarg, "suspend")) {
+				fprintf(stderr, "bangerd: --on-stop: expected keep or suspend, got '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			c->on_stop_suspend = streq(optarg, "suspend");
+			break;
+		case O_ON_STOP_TIMEOUT:
+			if (parse_u64(optarg, 1, 3600, &v) < 0) {
+				fprintf(stderr, "bangerd: --on-stop-timeout: expected 1..3600 seconds\n");
+				return -EINVAL;
+			}
+			c->on_stop_timeout_s = (unsigned)v;
+			break;
 		case O_QEMU:
 			free_and_replace_str(&c->qemu_bin, optarg);
 			break;
@@ -333,6 +355,7 @@ int main(int argc, char **argv)
 		.resync_s = BANGER_DEFAULT_RESYNC_S,
 		.stop_timeout_s = 10,
 		.log_max_bytes = 1024 * 1024,
+		.on_stop_timeout_s = 60,
 		.bridge = xstrdup(BANGER_DEFAULT_BRIDGE),
 		.cidr = xstrdup(BANGER_DEFAULT_CIDR),
 		.vmm_uid_base = CONFINE_DEFAULT_UID_BASE,

@@ -3,6 +3,8 @@
 #pragma once
 
 #include "daemon/console.h"
+#include "runtime/suspend.h"
+
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "reconcile/decide.h"
@@ -66,6 +68,16 @@ struct VmState {
 	 * for it by polling. grow_done: it ended, the start may go on. */
 	pid_t grow_pid;
 	bool grow_done;
+	/* Suspend and resume (reconcile/decide.h has the rules) */
+	bool suspend_committed; /* its state is saved: the VMM's exit is the suspend */
+	bool suspend_failed;
+	unsigned suspend_failures;
+	uint64_t suspend_retry_at;
+	bool resume_failed;
+	bool resumed;           /* the running VMM was restored, not booted */
+	SavedState saved;       /* the saved state as the last pass found it */
+	char *suspend_reason;   /* the "Suspended" condition after a resume or a cold */
+	char *suspend_message;  /* boot instead of one (NULL: none to show) */
 };
 
 struct Daemon {
@@ -122,6 +134,10 @@ void reconcile_on_probe(Daemon *d, VmState *vs);
 /* -errno when a VM's VMM could not be looked for (out of fds): starting
  * anyway would start a second VMM beside a running one. */
 int reconcile_rediscover_all(Daemon *d);
+/* --on-stop=suspend: save every running VM in parallel (one thread each,
+ * all bounded by timeout_s in total), end their VMMs, report status. A VM
+ * whose save fails keeps running, as with --on-stop=keep. */
+void reconcile_suspend_all(Daemon *d, unsigned timeout_s);
 /* Requeue VMs whose wake-up time passed; returns the next wake-up (or
  * UINT64_MAX). */
 uint64_t reconcile_due(Daemon *d, uint64_t now);

@@ -298,8 +298,10 @@ static void handle_signal(Daemon *d)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
-			log_info("signal %s: exiting (VMs keep running)",
-				 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			log_info("signal %s: exiting (%s)",
+				 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
+				 d->cfg->on_stop_suspend ? "suspending every running VM"
+							 : "VMs keep running");
 			d->stop = true;
 			service_stopping(d);
 			break;
@@ -568,6 +570,8 @@ int daemon_run(const DaemonConfig *cfg)
 		service_ready(&d); /* every status file is written and flushed */
 	if (r >= 0 && !cfg->once)
 		r = loop(&d);
+	if (r >= 0 && !cfg->once && cfg->on_stop_suspend)
+		reconcile_suspend_all(&d, cfg->on_stop_timeout_s);
 	teardown(&d);
 	return r;
 }

@@ -23,6 +23,8 @@ typedef struct {
 	unsigned resync_s;
 	unsigned stop_timeout_s; /* graceful stop before SIGKILL */
 	uint64_t log_max_bytes;  /* cap of console.log (+ .1) and vmm.log */
+	bool on_stop_suspend;    /* --on-stop=suspend: save every running VM at exit */
+	unsigned on_stop_timeout_s; /* ...bounded in total by this */
 	bool once;
 	char *metrics_file; /* NULL: no metrics */
 	char *bridge;
@@ -45,5 +47,6 @@ void daemon_config_done(DaemonConfig *c);
 
 /* Run until SIGTERM/SIGINT (or after one pass with cfg->once). Returns 0 on
  * a clean exit, -errno when start-up failed. VMs are never stopped because
- * the controller exits. */
+ * the controller exits; with on_stop_suspend they are suspended (their
+ * memory saved, their VMMs ended) and the next bangerd resumes them. */
 int daemon_run(const DaemonConfig *cfg);

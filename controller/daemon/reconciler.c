@@ -33,11 +33,15 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 #define PROBE_INTERVAL_MS 250
 #define PROBE_CONNECT_TIMEOUT_MS 1000
 #define CONSOLE_TAIL_BYTES 1500
+/* Bound on saving one guest's state (the event loop waits for it; 128 MiB
+ * take ~130 ms under TCG here). */
+#define SUSPEND_TIMEOUT_MS 60000
 
 /* ---- per-VM state ------------------------------------------------------ */
 
@@ -111,6 +115,9 @@ void vm_state_free(Daemon *d, VmState *vs)
 	vm_spec_free(vs->booted);
 	free(vs->booted_json);
 	free(vs->disk_note);
+	saved_state_done(&vs->saved);
+	free(vs->suspend_reason);
+	free(vs->suspend_message);
 	free(vs);
 }
 
@@ -185,6 +192,7 @@ void reconcile_on_pidfd(Daemon *d, VmState *vs)
 	vs->exit = (ExitFacts){
 		.stop_requested = vs->stop_requested,
 		.boot_failed = vs->boot_failed,
+		.suspended = vs->suspend_committed,
 		.status_known = known,
 		.exited_zero = known && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	};
@@ -343,9 +351,13 @@ static int account_exit(Daemon *d, VmState *vs, const VmRecord *row)
 	vs->exit.console_panic = tail && strstr(tail, "Kernel panic");
 	ExitKind k = reconcile_classify_exit(&vs->exit);
 	vs->boot_failed = false;
-	vs->exited = k != EXIT_STOPPED;
+	vs->suspend_committed = false;
+	vs->exited = k != EXIT_STOPPED && k != EXIT_SUSPENDED;
 	vs->exit_ok = k == EXIT_COMPLETED;
 	switch (k) {
+	case EXIT_SUSPENDED:
+		log_info("%s: %s after its state was saved", vs->name, vs->exit_desc);
+		return 0;
 	case EXIT_STOPPED:
 		vs->stop_requested = false;
 		daemon_event(d, vs->name, "Stopped", "%s after a stop request", vs->exit_desc);
@@ -414,6 +426,22 @@ typedef struct {
 	ObservedView ov;
 } Pass;
 
+/* The saved state of a VM whose VMM is not running (state Suspended, or
+ * Running again): judged against the row's spec. A failed suspend is
+ * forgotten once the spec no longer asks for one. */
+static void gather_saved(Pass *p, bool alive)
+{
+	VmState *vs = p->vs;
+	if (!p->spec || p->spec->state != VM_STATE_SUSPENDED)
+		vs->suspend_failed = false;
+	if (alive || !p->row || !p->row->vm_dir || !p->spec)
+		return;
+	saved_state_done(&vs->saved);
+	int r = vm_saved_inspect(p->d->rt, p->row->uid, p->spec, &vs->saved);
+	if (r < 0)
+		log_warn_errno(r, "%s: inspect saved state: %m", vs->name);
+}
+
 static int gather(Pass *p)
 {
 	Daemon *d = p->d;
@@ -447,6 +475,7 @@ static int gather(Pass *p)
 			log_info("%s: spec change needs a restart: %s", vs->name, why);
 		free_and_replace_str(&vs->why, msg);
 	}
+	gather_saved(p, alive);
 	p->ov = (ObservedView){
 		.alive = alive,
 		.has_resources = vm_handles_any(h),
@@ -458,6 +487,14 @@ static int gather(Pass *p)
 		.exit_ok = vs->exit_ok,
 		.start_failed = vs->start_failed,
 		.in_backoff = now < vs->book.backoff_until,
+		.resumed = vs->resumed,
+		.saved = !alive && vs->saved.saved,
+		.saved_intact = vs->saved.intact,
+		.saved_boot_equal = vs->saved.boot_equal,
+		.saved_vmm_equal = vs->saved.vmm_equal,
+		.resume_failed = vs->resume_failed,
+		.suspend_failed = vs->suspend_failed,
+		.suspend_backoff = now < vs->suspend_retry_at,
 	};
 	return err;
 }
@@ -556,14 +593,48 @@ static int count_restart(Daemon *d, VmRecord *row)
 	return r;
 }
 
-static int do_start(Pass *p)
+static void set_suspend_condition(VmState *vs, const char *reason, const char *message)
+{
+	free_and_replace_str(&vs->suspend_reason, reason);
+	free_and_replace_str(&vs->suspend_message, message);
+}
+
+/* A resume that did not happen: nothing was started, so it is no failure
+ * of the VM; the next pass cold-boots it (reconcile_decide: ResumeFailed). */
+static int resume_failed(Pass *p, const char *err)
+{
+	VmState *vs = p->vs;
+	_cleanup_free_ char *msg = xasprintf("cold boot: resume failed: %s", err ? err : "?");
+	vs->resume_failed = true;
+	set_suspend_condition(vs, "ResumeFailed", msg);
+	log_warn("%s: %s", vs->name, msg);
+	daemon_event(p->d, vs->name, "ResumeFailed", "%s", err ? err : "?");
+	daemon_enqueue(p->d, vs->name);
+	return 0;
+}
+
+static void resumed(Pass *p, pid_t pid)
+{
+	VmState *vs = p->vs;
+	char at[64];
+	time_format_rfc3339(vs->saved.saved_at_ms, at, sizeof(at));
+	_cleanup_free_ char *msg = xasprintf("resumed from the state saved at %s (%llu bytes)", at,
+					     (unsigned long long)vs->saved.size);
+	vs->resume_failed = false;
+	set_suspend_condition(vs, "Resumed", msg);
+	daemon_event(p->d, vs->name, "Resumed", "VMM started (pid %d) from the state saved at %s",
+		     (int)pid, at);
+	saved_state_done(&vs->saved);
+}
+
+static int do_start(Pass *p, bool resume)
 {
 	Daemon *d = p->d;
 	VmState *vs = p->vs;
 	VmRecord *row = p->row;
 	_cleanup_free_ char *ip = NULL, *err = NULL;
 	_cleanup_(vm_paths_done) VmPaths paths = { 0 };
-	bool restart = vs->exited || vs->start_failed;
+	bool restart = !resume && (vs->exited || vs->start_failed);
 	int acc = 0;
 	uint32_t vmm_uid = 0;
 	if (work_disk_grow_step(d, vs, row, p->spec) > 0)
@@ -591,18 +662,22 @@ static int do_start(Pass *p)
 	const char *note_reason = NULL;
 	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip,
 			       .ret_disk_note = &note, .ret_disk_reason = &note_reason,
-			       .work_disk_no_grow = true, .vmm_uid = vmm_uid };
+			       .work_disk_no_grow = true, .vmm_uid = vmm_uid, .resume = resume };
 	r = vm_start(d->rt, &req, &err);
 	vs->grow_done = false; /* the next start tries a failed grow again */
 	free(vs->disk_note);
 	vs->disk_note = note;
 	vs->disk_reason = note_reason;
+	if (r < 0 && resume)
+		return resume_failed(p, err);
 	if (r < 0)
 		goto failed;
 	if (restart)
 		keep_error(&acc, count_restart(d, row));
 	VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
-	if (restart)
+	if (resume)
+		resumed(p, h->pid);
+	else if (restart)
 		daemon_event(d, row->name, "Restarted", "VMM started (pid %d), restart %lld",
 			     (int)h->pid, (long long)row->restart_count);
 	else
@@ -610,7 +685,8 @@ static int do_start(Pass *p)
 	keep_error(&acc, watch_pid(d, vs, h->pid));
 	console_keep(d, row, h); /* at once: QEMU discards serial output nobody reads */
 	uint64_t now = time_now_ms();
-	vs->exited = vs->exit_ok = vs->start_failed = false;
+	vs->exited = vs->exit_ok = vs->start_failed = vs->resume_failed = false;
+	vs->resumed = resume;
 	vs->ready = p->spec->readiness_tcp_port == 0; /* no probe: running is ready */
 	vs->boot_deadline = now + (uint64_t)p->spec->readiness_timeout_s * 1000;
 	vs->next_probe = 0;
@@ -629,6 +705,75 @@ failed:
 		keep_error(&acc, count_restart(d, row));
 	keep_error(&acc, note_failure(d, vs, row, NULL, err));
 	return acc;
+}
+
+/* Save the guest and end its VMM. A failed save leaves it running (the
+ * driver continues it) and is retried after back-off; it is not a pass
+ * error, which would back off a second time. */
+static int do_suspend(Pass *p, Decision *dec)
+{
+	VmState *vs = p->vs;
+	_cleanup_free_ char *err = NULL;
+	SavedState info = { 0 };
+	uint64_t t0 = time_now_ms();
+	int r = vm_suspend(p->d->rt, vs->name, p->row->uid, p->row->api_sock, SUSPEND_TIMEOUT_MS,
+			   &info, &err);
+	uint64_t now = time_now_ms();
+	if (r < 0) {
+		vs->suspend_failed = true;
+		vs->suspend_failures++;
+		uint64_t retry = reconcile_suspend_retry_ms(vs->suspend_failures);
+		vs->suspend_retry_at = now + retry;
+		_cleanup_free_ char *msg = xasprintf(
+			"suspend failed: %s; the guest keeps running (retry in %llu ms)",
+			err ? err : strerror(-r), (unsigned long long)retry);
+		log_warn("%s: %s", vs->name, msg);
+		daemon_event(p->d, vs->name, "SuspendFailed", "%s", msg);
+		set_suspend_condition(vs, "SuspendFailed", msg);
+		*dec = reconcile_after_suspend(false);
+		return 0;
+	}
+	vs->suspend_committed = true; /* the exit that follows is this suspend */
+	vs->suspend_failed = false;
+	vs->suspend_failures = 0;
+	vs->ready = false;
+	saved_state_done(&vs->saved);
+	vs->saved = info;
+	set_suspend_condition(vs, NULL, NULL);
+	set_error(vs, NULL);
+	daemon_event(p->d, vs->name, "Suspended", "state saved (%llu bytes, %s) in %llu ms",
+		     (unsigned long long)info.size, info.vmm_version,
+		     (unsigned long long)(now - t0));
+	*dec = reconcile_after_suspend(true);
+	daemon_enqueue(p->d, vs->name);
+	return 0;
+}
+
+/* Remove a saved state that will not be resumed, and say why: the VM
+ * cold-boots next (or stays Stopped). */
+static int do_discard(Pass *p, const Decision *dec)
+{
+	VmState *vs = p->vs;
+	bool stopped = dec->phase == VM_PHASE_STOPPED;
+	int r = vm_saved_discard(p->d->rt, p->row->uid);
+	if (r < 0)
+		return r;
+	if (stopped)
+		set_suspend_condition(vs, "Discarded",
+				      "the saved state was discarded: spec.state is Stopped");
+	else if (!vs->resume_failed) {
+		_cleanup_free_ char *msg = xasprintf("cold boot: %s",
+						     vs->saved.problem ? vs->saved.problem : dec->reason);
+		set_suspend_condition(vs, dec->reason, msg);
+	}
+	log_warn("%s: saved state discarded (%s): %s", vs->name, dec->reason,
+		 vs->suspend_message ? vs->suspend_message : "");
+	daemon_event(p->d, vs->name, "StateDiscarded", "%s: %s", dec->reason,
+		     vs->suspend_message ? vs->suspend_message : "");
+	vs->resume_failed = false;
+	saved_state_done(&vs->saved);
+	daemon_enqueue(p->d, vs->name);
+	return 0;
 }
 
 static void do_stop(Pass *p)
@@ -717,8 +862,14 @@ static const char *ready_message(const Decision *dec, const VmState *vs, const V
 	case VM_PHASE_INVALID:
 		return "the spec has never been valid";
 	case VM_PHASE_STOPPED:
+		if (streq(dec->reason, "NothingSaved"))
+			return "spec.state is Suspended, but no state was saved (the VM was not running)";
 		return streq(dec->reason, "Completed") ? "the guest powered off" : "spec.state is Stopped";
+	case VM_PHASE_SUSPENDED:
+		return "spec.state is Suspended";
 	case VM_PHASE_STARTING:
+		if (vs && vs->resumed)
+			return "resumed from its saved state; waiting for the readiness probe";
 		return spec && spec->readiness_tcp_port ? "waiting for the readiness probe"
 							: "booting";
 	case VM_PHASE_STOPPING:
@@ -726,6 +877,25 @@ static const char *ready_message(const Decision *dec, const VmState *vs, const V
 	default:
 		return vs && vs->last_error ? vs->last_error : "";
 	}
+}
+
+/* "Suspended": True with when and how big while a state is saved; False
+ * with the reason after a resume, a cold boot instead of one, or a failed
+ * suspend. Absent for a VM never suspended. */
+static void suspend_condition(VmStatus *st, const Decision *dec, const VmState *vs, int64_t now)
+{
+	if (!vs)
+		return;
+	if (dec->phase == VM_PHASE_SUSPENDED && vs->saved.saved) {
+		char at[64];
+		time_format_rfc3339(vs->saved.saved_at_ms, at, sizeof(at));
+		_cleanup_free_ char *msg = xasprintf("state saved at %s, %llu bytes (%s)", at,
+						     (unsigned long long)vs->saved.size,
+						     vs->saved.vmm_version ? vs->saved.vmm_version : "");
+		vm_status_set_condition(st, "Suspended", COND_TRUE, "StateSaved", msg, now);
+	} else if (vs->suspend_reason)
+		vm_status_set_condition(st, "Suspended", COND_FALSE, vs->suspend_reason,
+					vs->suspend_message ? vs->suspend_message : "", now);
 }
 
 static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
@@ -770,6 +940,7 @@ static VmStatus *build_status(Daemon *d, const char *name, const VmRecord *row,
 	if (vs && vs->disk_note)
 		vm_status_set_condition(st, "Disks", COND_TRUE, vs->disk_reason, vs->disk_note,
 					now);
+	suspend_condition(st, dec, vs, now);
 	bool ready = dec->phase == VM_PHASE_RUNNING;
 	vm_status_set_condition(st, "Ready", ready ? COND_TRUE : COND_FALSE, dec->reason,
 				ready ? "" : ready_message(dec, vs, spec), now);
@@ -835,6 +1006,7 @@ static void schedule(Pass *p, const Decision *dec)
 		.boot_deadline = vs->boot_deadline,
 		.probe_due = probing ? probe_due(vs) : 0,
 		.backoff_until = vs->book.backoff_until,
+		.suspend_retry_at = vs->suspend_retry_at,
 		.stop_requested = vs->stop_requested,
 		.retry_at = vs->pidfd < 0 ? vs->watch_retry_at : 0,
 	};
@@ -857,13 +1029,25 @@ static int execute(Pass *p, Decision *dec, bool *done)
 		*done = true;
 		return do_delete(p);
 	case STEP_START:
-		r = do_start(p);
+		r = do_start(p, false);
 		if (r > 0) { /* preparing (a work-disk grow in a child): not started */
 			*dec = reconcile_preparing();
 			return 0;
 		}
 		*dec = reconcile_after_start(!p->vs->start_failed, p->spec->restart_policy);
 		return r;
+	case STEP_RESUME:
+		r = do_start(p, true);
+		if (r > 0) {
+			*dec = reconcile_preparing();
+			return 0;
+		}
+		*dec = reconcile_after_resume(!p->vs->resume_failed);
+		return r;
+	case STEP_SUSPEND:
+		return do_suspend(p, dec);
+	case STEP_DISCARD:
+		return do_discard(p, dec);
 	case STEP_STOP:
 		do_stop(p);
 		return 0;
@@ -1008,6 +1192,9 @@ int reconcile_rediscover_all(Daemon *d)
 		if (watch_pid(d, vs, h->pid) < 0)
 			vs->wake_at = time_now_ms() + reconcile_error_retry_ms(0);
 		record_adopted_uid(d, row, h->pid);
+		/* A save the last controller died in: its exit is that suspend. */
+		if (vm_saved_recover(d->rt, row->name, row->uid, row->api_sock) > 0)
+			vs->suspend_committed = true;
 		/* Adopted as it was: a VM that was Ready stays Ready (no flap);
 		 * one that was still booting is probed again. */
 		const VmStatus *last = status_writer_last(d->status, row->name);
@@ -1037,4 +1224,92 @@ int reconcile_rediscover_all(Daemon *d)
 	strv_free(uids);
 	vm_record_list_free(rows, n);
 	return 0;
+}
+
+/* ---- suspend at exit (--on-stop=suspend) -------------------------------------------- */
+
+typedef struct {
+	Runtime *rt;
+	char *name, *uid, *api_sock;
+	unsigned timeout_ms;
+	pthread_t thread;
+	bool started;
+	int r;
+	char *error;
+	SavedState saved;
+} ExitSuspend;
+
+/* One VM's save, on its own thread: vm_suspend only reads the handle cache
+ * and talks to its own VMM, so saves of different VMs run side by side. */
+static void *exit_suspend_one(void *arg)
+{
+	ExitSuspend *s = arg;
+	s->r = vm_suspend(s->rt, s->name, s->uid, s->api_sock, s->timeout_ms, &s->saved, &s->error);
+	return NULL;
+}
+
+static void exit_suspend_report(Daemon *d, ExitSuspend *s, const VmRecord *row, VmState *vs)
+{
+	if (s->r < 0) {
+		log_warn("%s: suspend at exit failed: %s; the guest keeps running", s->name,
+			 s->error ? s->error : strerror(-s->r));
+		daemon_event(d, s->name, "SuspendFailed", "at exit: %s; the guest keeps running",
+			     s->error ? s->error : strerror(-s->r));
+		return;
+	}
+	daemon_event(d, s->name, "Suspended", "at exit: state saved (%llu bytes, %s)",
+		     (unsigned long long)s->saved.size, s->saved.vmm_version);
+	vs->ready = false;
+	saved_state_done(&vs->saved);
+	vs->saved = s->saved;
+	s->saved = (SavedState){ 0 };
+	Decision dec = { STEP_NONE, VM_PHASE_SUSPENDED, "Suspended" };
+	const VmSpec *spec = NULL;
+	SpecNameInfo info;
+	bool known = spec_sync_name_info(d->sync, s->name, &info);
+	if (row_spec(vs, row, &spec) >= 0)
+		write_status(d, s->name, row, known ? &info : NULL, &dec, vs, spec);
+}
+
+void reconcile_suspend_all(Daemon *d, unsigned timeout_s)
+{
+	VmRecord **rows = NULL;
+	size_t n = 0, ok = 0, tried = 0;
+	if (store_list_vms(d->store, &rows, &n) < 0) {
+		log_error("suspend at exit: cannot list VMs; they keep running");
+		return;
+	}
+	uint64_t t0 = time_now_ms();
+	ExitSuspend *all = xcalloc(n ? n : 1, sizeof(ExitSuspend));
+	for (size_t i = 0; i < n; i++) {
+		ExitSuspend *s = &all[i];
+		if (!rows[i]->api_sock || !vm_alive(d->rt, rows[i]->name))
+			continue;
+		*s = (ExitSuspend){ .rt = d->rt, .name = rows[i]->name, .uid = rows[i]->uid,
+				    .api_sock = rows[i]->api_sock,
+				    .timeout_ms = timeout_s * 1000 };
+		s->started = pthread_create(&s->thread, NULL, exit_suspend_one, s) == 0;
+		if (!s->started) {
+			s->r = -EAGAIN;
+			s->error = xstrdup("could not start a thread for its save");
+		}
+		tried++;
+	}
+	/* Each save bounds itself (the driver cancels a migration at its
+	 * deadline), so joining them all is bounded by timeout_s too. */
+	for (size_t i = 0; i < n; i++) {
+		ExitSuspend *s = &all[i];
+		if (!s->name)
+			continue;
+		if (s->started)
+			pthread_join(s->thread, NULL);
+		ok += s->r >= 0;
+		exit_suspend_report(d, s, rows[i], vm_state(d, s->name));
+		free(s->error);
+		saved_state_done(&s->saved);
+	}
+	log_info("suspend at exit: %zu of %zu running VM(s) saved in %llu ms", ok, tried,
+		 (unsigned long long)(time_now_ms() - t0));
+	free(all);
+	vm_record_list_free(rows, n);
 }

@@ -5,6 +5,7 @@ static const char *const step_names[_STEP_MAX] = {
 	[STEP_NONE] = "none",	       [STEP_WAIT] = "wait",	     [STEP_FORGET] = "forget",
 	[STEP_START] = "start",	       [STEP_STOP] = "stop",	     [STEP_KILL] = "kill",
 	[STEP_CLEANUP] = "cleanup",    [STEP_FAIL_BOOT] = "fail-boot", [STEP_DELETE] = "delete",
+	[STEP_SUSPEND] = "suspend",    [STEP_RESUME] = "resume",	     [STEP_DISCARD] = "discard",
 };
 
 const char *step_to_string(Step s)
@@ -49,7 +50,44 @@ static Decision decide_stopped(const ObservedView *o)
 		return stop_it(o, "Stopping");
 	if (o->has_resources)
 		return D(STEP_CLEANUP, VM_PHASE_STOPPING, "Stopping");
+	if (o->saved) /* Stopped means the next start is a cold boot */
+		return D(STEP_DISCARD, VM_PHASE_STOPPED, "Stopped");
 	return D(STEP_NONE, VM_PHASE_STOPPED, "Stopped");
+}
+
+/* Suspended wanted: save a running guest; a stop already sent finishes
+ * first; a failed save leaves the guest running until the retry. */
+static Decision decide_suspended(const ObservedView *o)
+{
+	if (o->alive) {
+		if (o->stop_requested)
+			return stop_it(o, "Stopping");
+		if (o->suspend_failed && o->suspend_backoff)
+			return D(STEP_WAIT, VM_PHASE_RUNNING, "SuspendFailed");
+		return D(STEP_SUSPEND, VM_PHASE_SUSPENDED, "Suspending");
+	}
+	if (o->has_resources)
+		return D(STEP_CLEANUP, VM_PHASE_SUSPENDED, "Suspending");
+	if (o->saved)
+		return D(STEP_NONE, VM_PHASE_SUSPENDED, "Suspended");
+	if (o->exited && !o->exit_ok) /* crashed before it could be saved */
+		return D(STEP_NONE, VM_PHASE_FAILED, "Crashed");
+	return D(STEP_NONE, VM_PHASE_STOPPED, "NothingSaved");
+}
+
+/* Running wanted, no VMM, a saved state: resume from it only when it is
+ * whole and still fits; otherwise discard it (then cold-boot) and say why. */
+static Decision decide_saved(const ObservedView *o)
+{
+	if (!o->saved_intact)
+		return D(STEP_DISCARD, VM_PHASE_PENDING, "StateCorrupt");
+	if (!o->saved_boot_equal)
+		return D(STEP_DISCARD, VM_PHASE_PENDING, "SpecChangedWhileSuspended");
+	if (!o->saved_vmm_equal)
+		return D(STEP_DISCARD, VM_PHASE_PENDING, "VmmChanged");
+	if (o->resume_failed)
+		return D(STEP_DISCARD, VM_PHASE_PENDING, "ResumeFailed");
+	return D(STEP_RESUME, VM_PHASE_PENDING, "Resuming");
 }
 
 /* Running wanted, the VMM is up. */
@@ -63,7 +101,7 @@ static Decision decide_alive(const DesiredView *d, const ObservedView *o)
 		return D(STEP_NONE, VM_PHASE_RUNNING, "Ready");
 	if (o->boot_overdue)
 		return D(STEP_FAIL_BOOT, VM_PHASE_FAILED, "BootTimeout");
-	return D(STEP_WAIT, VM_PHASE_STARTING, "Booting");
+	return D(STEP_WAIT, VM_PHASE_STARTING, o->resumed ? "Resumed" : "Booting");
 }
 
 /* Running wanted, no VMM: clean up, then start unless policy or backoff
@@ -72,6 +110,8 @@ static Decision decide_dead(const DesiredView *d, const ObservedView *o)
 {
 	if (o->has_resources)
 		return D(STEP_CLEANUP, VM_PHASE_PENDING, "CleaningUp");
+	if (o->saved)
+		return decide_saved(o);
 	bool failed = (o->exited && !o->exit_ok) || o->start_failed;
 	if (o->exited && o->exit_ok && d->restart_policy != RESTART_ALWAYS)
 		return D(STEP_NONE, VM_PHASE_STOPPED, "Completed");
@@ -88,6 +128,8 @@ Decision reconcile_decide(const DesiredView *d, const ObservedView *o)
 		return decide_without_intent(d, o);
 	if (d->state == VM_STATE_STOPPED)
 		return decide_stopped(o);
+	if (d->state == VM_STATE_SUSPENDED)
+		return decide_suspended(o);
 	if (o->alive)
 		return decide_alive(d, o);
 	return decide_dead(d, o);
@@ -100,6 +142,7 @@ static const char *const exit_names[_EXIT_MAX] = {
 	[EXIT_COMPLETED] = "completed",
 	[EXIT_CRASHED] = "crashed",
 	[EXIT_BOOT_FAILED] = "boot-failed",
+	[EXIT_SUSPENDED] = "suspended",
 };
 
 const char *exit_kind_to_string(ExitKind k)
@@ -111,6 +154,8 @@ ExitKind reconcile_classify_exit(const ExitFacts *f)
 {
 	if (f->boot_failed)
 		return EXIT_BOOT_FAILED;
+	if (f->suspended)
+		return EXIT_SUSPENDED;
 	if (f->stop_requested)
 		return EXIT_STOPPED;
 	if (f->status_known && f->exited_zero && !f->console_panic)
@@ -160,6 +205,25 @@ Decision reconcile_preparing(void)
 	return D(STEP_WAIT, VM_PHASE_PENDING, "PreparingDisks");
 }
 
+Decision reconcile_after_suspend(bool saved)
+{
+	if (saved)
+		return D(STEP_WAIT, VM_PHASE_SUSPENDED, "Suspending");
+	return D(STEP_WAIT, VM_PHASE_RUNNING, "SuspendFailed");
+}
+
+Decision reconcile_after_resume(bool resumed)
+{
+	if (resumed)
+		return D(STEP_WAIT, VM_PHASE_STARTING, "Resumed");
+	return D(STEP_WAIT, VM_PHASE_PENDING, "ResumeFailed");
+}
+
+uint64_t reconcile_suspend_retry_ms(unsigned failures)
+{
+	return reconcile_backoff_ms(failures);
+}
+
 bool reconcile_settled(const Decision *dec, const DesiredView *d, const ObservedView *o)
 {
 	if (dec->step == STEP_NONE)
@@ -186,6 +250,8 @@ static uint64_t wake_for_phase(const Decision *dec, const WakeFacts *w)
 		return at;
 	case VM_PHASE_FAILED:
 		return dec->step == STEP_WAIT ? w->backoff_until : 0;
+	case VM_PHASE_RUNNING: /* waiting only to retry a failed suspend */
+		return dec->step == STEP_WAIT ? w->suspend_retry_at : 0;
 	default:
 		return 0;
 	}

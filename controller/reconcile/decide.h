@@ -28,6 +28,19 @@
  *   Running/Starting ──(state: Stopped | spec deleted | boot change)──▶
  *   Stopping ──(exit, or KILL at the deadline)──▶ Stopped | removed | Pending
  *
+ *   Running ──SUSPEND (state: Suspended)──▶ Suspended ──(state: Running)──▶
+ *      │ save failed: guest keeps running,     RESUME (saved state valid) ──▶ Starting
+ *      ▼ retried with back-off                 DISCARD (corrupt, boot change,
+ *   Running (SuspendFailed)                     VMM changed, resume failed)
+ *                                               ──▶ Pending ──START──▶ cold boot
+ *
+ * Suspend invariants: a saved state exists only when the suspend step
+ * committed it after the VMM reported the save complete, so a VMM crash or a
+ * kill -9 is never a suspend (it restarts by policy); a saved state is used
+ * at most once, and is never resumed when the spec's boot-relevant fields,
+ * the VMM or the file changed since it was saved — the VM cold-boots and
+ * says why (reason of the DISCARD step).
+ *
  * Invariants: a VM that is alive and wanted is never restarted unless its
  * boot-relevant spec changed (DesiredView.boot_changed); leftovers of a dead
  * VM (tap, dm, loops) are torn down before it is started again. */
@@ -57,6 +70,15 @@ typedef struct {
 	bool exit_ok;        /* ...with status 0 (guest powered off) */
 	bool start_failed;   /* the last start attempt failed */
 	bool in_backoff;     /* a restart is not allowed yet */
+	bool resumed;        /* this run was restored from a saved state, not booted */
+	/* Suspend (spec.state Suspended) */
+	bool saved;            /* a committed saved state is in the VM dir */
+	bool saved_intact;     /* ...its record parses and the state file matches its size */
+	bool saved_boot_equal; /* ...saved from a boot with today's boot-relevant spec */
+	bool saved_vmm_equal;  /* ...by the same VMM kind and version that would load it */
+	bool resume_failed;    /* the last resume from it failed (VMM refused the state) */
+	bool suspend_failed;   /* the last suspend failed; the guest kept running */
+	bool suspend_backoff;  /* ...and the retry is not due yet */
 } ObservedView;
 
 typedef enum {
@@ -70,6 +92,10 @@ typedef enum {
 	STEP_CLEANUP,       /* tear down momentary objects, keep disks */
 	STEP_FAIL_BOOT,     /* boot timed out: kill, record the failure */
 	STEP_DELETE,        /* tear down everything, remove dir, row and status */
+	STEP_SUSPEND,       /* pause, save memory + device state, flush disks, end the VMM;
+			     * on failure the guest keeps running */
+	STEP_RESUME,        /* launch the VMM from the saved state and continue the guest */
+	STEP_DISCARD,       /* remove the saved state; the reason says why (cold boot next) */
 	_STEP_MAX,
 } Step;
 
@@ -98,6 +124,7 @@ typedef struct {
 	bool status_known;   /* it was our child: its wait status is known */
 	bool exited_zero;    /* ...and it exited with status 0 */
 	bool console_panic;  /* the guest console shows "Kernel panic" */
+	bool suspended;      /* we ended it after its state was saved and committed */
 } ExitFacts;
 
 typedef enum {
@@ -105,6 +132,7 @@ typedef enum {
 	EXIT_COMPLETED,   /* the guest powered off cleanly */
 	EXIT_CRASHED,     /* anything else: a failure, counted once */
 	EXIT_BOOT_FAILED, /* our boot-timeout kill: counted when we killed it */
+	EXIT_SUSPENDED,   /* the end of a committed suspend: not a failure */
 	_EXIT_MAX,
 } ExitKind;
 
@@ -145,6 +173,15 @@ Decision reconcile_after_start(bool started, RestartPolicy policy);
 /* What to report while a start is still preparing (a work disk growing in a
  * child process): Pending, waiting, reason PreparingDisks. */
 Decision reconcile_preparing(void);
+/* What to report once STEP_SUSPEND has run: saved (the VMM is ending) →
+ * Suspended; failed → the guest keeps running, retried after back-off. */
+Decision reconcile_after_suspend(bool saved);
+/* What to report once STEP_RESUME has run: launched from the state →
+ * Starting (the readiness probe says Ready); failed → Pending, and the next
+ * pass discards the state and cold-boots (ResumeFailed). */
+Decision reconcile_after_resume(bool resumed);
+/* Delay before retrying a suspend that failed `failures` times in a row. */
+uint64_t reconcile_suspend_retry_ms(unsigned failures);
 
 /* True when the pass has seen the VM's current generation through: the
  * decision is final (NONE), or a wait that is not a stop or a pending
@@ -160,14 +197,16 @@ typedef struct {
 	uint64_t backoff_until;  /* FailureBook.backoff_until */
 	uint64_t retry_at;       /* an I/O step the executor must retry (e.g. a pidfd
 				  * watch that failed for want of fds); 0: none */
+	uint64_t suspend_retry_at; /* a failed suspend is retried then */
 	bool stop_requested;
 } WakeFacts;
 
 /* When to run the next pass for this VM without an event (0: only on an
  * event): the stop deadline while stopping; the boot deadline or the next
  * probe while starting; the end of the back-off while waiting in it. A
- * STOPPING VM whose stop has not been sent yet is looked at again soon. An
- * executor retry (retry_at) comes first when it is earlier. */
+ * STOPPING VM whose stop has not been sent yet is looked at again soon; a
+ * RUNNING VM whose suspend failed at the retry time. An executor retry
+ * (retry_at) comes first when it is earlier. */
 uint64_t reconcile_wake_at(const Decision *dec, const WakeFacts *w);
 
 /* Delay before retrying a pass that failed with an error, after `streak`

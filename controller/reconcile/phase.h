@@ -13,6 +13,7 @@ typedef enum {
 	VM_PHASE_STOPPED,
 	VM_PHASE_FAILED,
 	VM_PHASE_INVALID,
+	VM_PHASE_SUSPENDED, /* memory saved in the VM dir, no VMM (spec.state Suspended) */
 	_VM_PHASE_MAX,
 } VmPhase;
 

@@ -19,6 +19,7 @@
  */
 #include "runtime/vm.h"
 #include "confine/cgroup.h"
+#include "runtime/suspend.h"
 #include "net/net.h"
 #include "net/nft.h"
 #include "storage/storage.h"
@@ -120,6 +121,11 @@ void runtime_free(Runtime *rt)
 	handle_cache_free(rt->cache);
 	cgroup_host_free(rt->cgroups);
 	free(rt);
+}
+
+bool runtime_confined(Runtime *rt)
+{
+	return rt->cfg.confine;
 }
 
 HandleCache *runtime_cache(Runtime *rt)
@@ -546,14 +552,19 @@ static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *dr
 		.chroot_dir = cf->chroot,
 		.cgroup_procs = cf->cgroup_procs,
 	};
+	_cleanup_free_ char *incoming = req->resume ? vm_saved_dir(rt, req->uid) : NULL;
+	c.incoming_dir = incoming;
 	VmmProcess proc;
 	int r = give_tap(drv, &c, ret_error);
 	if (r < 0)
 		return r;
-	/* A fresh console per boot: readiness and panic detection read it. */
-	truncate(p->console_path, 0);
-	_cleanup_free_ char *older = xasprintf("%s.1", p->console_path);
-	unlink(older); /* the previous boot's rotated console segment */
+	/* A fresh console per boot: readiness and panic detection read it. A
+	 * resumed guest does not boot: its console goes on. */
+	if (!req->resume) {
+		truncate(p->console_path, 0);
+		_cleanup_free_ char *older = xasprintf("%s.1", p->console_path);
+		unlink(older); /* the previous boot's rotated console segment */
+	}
 	r = drv->launch(&c, &proc);
 	if (r < 0) {
 		*ret_error = xasprintf("%s launch failed: %s (see %s)", drv->name, strerror(-r),
@@ -608,6 +619,11 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 		return 0;
 	if ((r = check_images(rt, req->spec, &img, ret_error)) < 0)
 		goto out;
+	/* A saved state is used at most once: its record is consumed before
+	 * the VMM sees it, so a crash from here on can never resume it again. */
+	if (req->resume && ((r = vm_saved_verify(rt, req->uid, ret_error)) < 0 ||
+			    (r = vm_saved_consume(rt, req->uid, ret_error)) < 0))
+		goto out;
 	if ((r = mkdir_p(p.vm_dir, 0700)) < 0 || (r = mkdir_p(rt->cfg.runtime_dir, 0700)) < 0) {
 		*ret_error = xasprintf("create %s: %s", p.vm_dir, strerror(-r));
 		goto out;
@@ -633,9 +649,10 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	 * cf.uid: Firecracker without its jailer stays root). */
 	uid_t running_as = 0;
 	(void)proc_uid(h->pid, &running_as);
-	log_info("%s: %s started (pid %d, tap %s, ip %s, uid %u%s)", req->name, drv->name,
-		 (int)h->pid, h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-",
-		 (unsigned)running_as, cf.uid ? "" : ", unconfined");
+	log_info("%s: %s %s (pid %d, tap %s, ip %s, uid %u%s)", req->name, drv->name,
+		 req->resume ? "resumed from its saved state" : "started", (int)h->pid,
+		 h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-", (unsigned)running_as,
+		 cf.uid ? "" : ", unconfined");
 	log_debug("%s: timing: network %.3f ms, disk %.3f ms, confine %.3f ms, launch %.3f ms",
 		  req->name, (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (t3 - t2) / 1000.0,
 		  (time_now_us() - t3) / 1000.0);
@@ -645,6 +662,10 @@ fail:
 	undo_start(rt, req->uid, p.vm_dir, h);
 	handle_cache_drop(rt->cache, req->name);
 out:
+	/* Resumed or not, a consumed saved state is of no further use. */
+	if (req->resume && vm_saved_discard(rt, req->uid) < 0)
+		log_warn("%s: the used saved state could not be removed (never resumed again: "
+			 "its record is consumed)", req->name);
 	images_done(&img);
 	return r;
 }
@@ -688,6 +709,16 @@ static const VmmDriver *driver_of(Runtime *rt, const VmHandles *h)
 {
 	const VmmDriver *d = h && h->vmm ? vmm_driver_by_name(h->vmm) : NULL;
 	return d ? d : rt->default_driver;
+}
+
+const VmmDriver *runtime_driver_of(Runtime *rt, const char *name)
+{
+	return driver_of(rt, handle_cache_get(rt->cache, name));
+}
+
+const VmmSettings *runtime_vmm_settings(Runtime *rt)
+{
+	return &rt->cfg.vmm;
 }
 
 int vm_request_stop(Runtime *rt, const char *name, const char *api_sock)

@@ -49,6 +49,8 @@ int runtime_new(const RuntimeConfig *cfg, Runtime **ret);
 void runtime_free(Runtime *rt);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Runtime *, runtime_free)
 HandleCache *runtime_cache(Runtime *rt);
+/* VMMs are confined (uid, seccomp, chroot, cgroup): not --no-confine. */
+bool runtime_confined(Runtime *rt);
 
 /* Deterministic, durable paths of a VM (stored in its row at first start). */
 typedef struct {
@@ -62,6 +64,9 @@ void vm_paths_done(VmPaths *p);
 
 /* The driver for a spec: spec.vmm, else the controller's --driver. */
 const VmmDriver *runtime_driver_for(Runtime *rt, const VmSpec *spec);
+/* The driver of the VM as it was started (its handles), else the default. */
+const VmmDriver *runtime_driver_of(Runtime *rt, const char *name);
+const VmmSettings *runtime_vmm_settings(Runtime *rt);
 
 /* Guest IP for a VM: keep `current` (from the row) unless the spec asks for
  * another; else allocate the lowest free one. used_strv: IPs of all rows. */
@@ -93,6 +98,9 @@ typedef struct {
 	bool work_disk_no_grow;
 	uint32_t vmm_uid;     /* the VM's own VMM uid (= gid), from its row; required when
 			       * confining */
+	bool resume;          /* restore the saved state (runtime/suspend.h) instead
+			       * of booting: it is checked (SHA-256) first and
+			       * removed once the guest runs */
 } VmStartRequest;
 
 /* Check images, make the VM dir, tap, root disk and work disk, launch the

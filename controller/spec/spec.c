@@ -603,6 +603,7 @@ VmSpec *vm_spec_dup(const VmSpec *s)
 static const char *const vm_state_table[_VM_STATE_MAX] = {
 	[VM_STATE_RUNNING] = "Running",
 	[VM_STATE_STOPPED] = "Stopped",
+	[VM_STATE_SUSPENDED] = "Suspended",
 };
 
 static const char *const vmm_kind_table[_VMM_KIND_MAX] = {

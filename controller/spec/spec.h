@@ -44,6 +44,7 @@
 typedef enum {
 	VM_STATE_RUNNING,
 	VM_STATE_STOPPED,
+	VM_STATE_SUSPENDED, /* memory and device state saved in the VM dir, VMM ended */
 	_VM_STATE_MAX,
 } VmDesiredState;
 

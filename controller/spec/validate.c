@@ -482,7 +482,7 @@ static void f_labels(V *v, const YNode *n, const char *path)
 
 static void f_state(V *v, const YNode *n, const char *path)
 {
-	static const char *const names[] = { "Running", "Stopped" };
+	static const char *const names[] = { "Running", "Stopped", "Suspended" };
 	int x;
 
 	if (want_enum(v, n, path, names, ELEMENTSOF(names), &x))

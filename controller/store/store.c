@@ -78,13 +78,58 @@ static const char *const store_migrations[] = {
 	" value TEXT NOT NULL"
 	") STRICT;"
 	"INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(8))));",
+	/* 5 → 6: desired_state may be Suspended (issue 10). SQLite cannot
+	 * change a CHECK in place: rebuild the table (its documented
+	 * procedure: new table, copy, drop, rename, then the indexes again).
+	 * The new table has every column the migrations before this one made
+	 * (the copy names them). */
+	"CREATE TABLE vms_new ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),"
+	" uid TEXT NOT NULL UNIQUE"
+	"  CHECK (length(uid) = 32 AND uid NOT GLOB '*[^0-9a-f]*'),"
+	" source_file TEXT NOT NULL,"
+	" spec_json TEXT NOT NULL,"
+	" spec_hash TEXT NOT NULL"
+	"  CHECK (length(spec_hash) = 64 AND spec_hash NOT GLOB '*[^0-9a-f]*'),"
+	" generation INTEGER NOT NULL CHECK (generation >= 1),"
+	" desired_state TEXT NOT NULL"
+	"  CHECK (desired_state IN ('Running', 'Stopped', 'Suspended')),"
+	" guest_ip TEXT UNIQUE CHECK (guest_ip IS NULL OR length(guest_ip) > 0),"
+	" vm_dir TEXT,"
+	" api_sock TEXT,"
+	" log_path TEXT,"
+	" last_error TEXT,"
+	" observed_generation INTEGER NOT NULL DEFAULT 0 CHECK (observed_generation >= 0),"
+	" restart_count INTEGER NOT NULL DEFAULT 0 CHECK (restart_count >= 0),"
+	" created_at_ms INTEGER NOT NULL,"
+	" updated_at_ms INTEGER NOT NULL,"
+	" deleted_at_ms INTEGER CHECK (deleted_at_ms IS NULL OR deleted_at_ms > 0),"
+	" vmm_uid INTEGER CHECK (vmm_uid IS NULL OR (vmm_uid > 0 AND vmm_uid < 4294967295))"
+	") STRICT;"
+	"INSERT INTO vms_new (id, name, uid, source_file, spec_json, spec_hash, generation,"
+	" desired_state, guest_ip, vm_dir, api_sock, log_path, last_error, observed_generation,"
+	" restart_count, created_at_ms, updated_at_ms, deleted_at_ms, vmm_uid)"
+	" SELECT id, name, uid, source_file, spec_json, spec_hash, generation, desired_state,"
+	" guest_ip, vm_dir, api_sock, log_path, last_error, observed_generation, restart_count,"
+	" created_at_ms, updated_at_ms, deleted_at_ms, vmm_uid FROM vms;"
+	"DROP TABLE vms;"
+	"ALTER TABLE vms_new RENAME TO vms;"
+	"CREATE INDEX vms_short_id ON vms (substr(uid, 1, 8));"
+	"CREATE UNIQUE INDEX vms_vmm_uid ON vms (vmm_uid);",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(store_migrations))
+
+int store_schema_version(void)
+{
+	return STORE_SCHEMA_VERSION;
+}
 
 /* The database's own spelling of VmDesiredState; the CHECK above matches it. */
 static const char *const store_state_names[_VM_STATE_MAX] = {
 	[VM_STATE_RUNNING] = "Running",
 	[VM_STATE_STOPPED] = "Stopped",
+	[VM_STATE_SUSPENDED] = "Suspended",
 };
 
 #define VM_COLUMNS                                                                                 \
@@ -483,11 +528,6 @@ void store_close(Store *s)
 	free(s->path);
 	free(s->instance);
 	free(s);
-}
-
-int store_schema_version(void)
-{
-	return STORE_SCHEMA_VERSION;
 }
 
 int store_begin(Store *s)

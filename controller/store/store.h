@@ -53,12 +53,12 @@ void vm_record_list_free(VmRecord **v, size_t n);
  * was written by a newer banger (its user_version is above ours): we never
  * downgrade. -EBADMSG when path is not a SQLite database. */
 int store_open(const char *path, Store **ret);
+/* The schema version this build migrates to (tests compare against it). */
+int store_schema_version(void);
 /* Open for reading only (the CLI): no creation, no migration; -EPROTO when
  * the schema is not exactly the one this build knows. */
 int store_open_readonly(const char *path, Store **ret);
 void store_close(Store *s);
-/* The schema version (PRAGMA user_version) this build migrates to. */
-int store_schema_version(void);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_close)
 
 /* This controller instance's tag: 16 lower-case hex digits, made at random

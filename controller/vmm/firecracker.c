@@ -432,6 +432,19 @@ static int launch_spawn(const VmmLaunchConfig *c, char **argv, VmmProcess *ret)
 	return 0;
 }
 
+/* Instead of the boot plan: load the saved snapshot and resume it. */
+static int restore_snapshot(const VmmLaunchConfig *c, bool jailed)
+{
+	_cleanup_free_ char *err = NULL;
+	if (jailed)
+		return log_errno(-EOPNOTSUPP, "vm %s: resume of a jailed Firecracker is not "
+					      "supported yet", c->name);
+	int r = fc_restore(c->api_sock, c->incoming_dir, &err);
+	if (r < 0)
+		return log_errno(r, "vm %s: firecracker %s", c->name, err ? err : "snapshot load failed");
+	return 0;
+}
+
 static int fc_launch(const VmmLaunchConfig *c, VmmProcess *ret)
 {
 	_cleanup_strv_free_ char **argv = NULL;
@@ -452,7 +465,9 @@ static int fc_launch(const VmmLaunchConfig *c, VmmProcess *ret)
 	if (r < 0)
 		goto fail_files;
 	r = wait_for_socket(c, p.pid);
-	if (r >= 0) {
+	if (r >= 0 && c->incoming_dir)
+		r = restore_snapshot(c, jail != NULL);
+	else if (r >= 0) {
 		fc_guest_paths(c, jail != NULL, &gp);
 		r = configure_and_start(c, p.pid, &gp);
 		fc_guest_paths_done(&gp);
@@ -565,6 +580,11 @@ static int fc_describe(const char *api_sock, char **ret_json)
 	return 0;
 }
 
+static int fc_binary(const VmmSettings *s, char **ret)
+{
+	return find_executable(fc_bin_name(s), ret);
+}
+
 const VmmDriver vmm_firecracker_driver = {
 	.name = "firecracker",
 	.available = fc_available,
@@ -576,4 +596,7 @@ const VmmDriver vmm_firecracker_driver = {
 	.tap_user = fc_tap_user,
 	.cleanup = fc_cleanup,
 	.describe = fc_describe,
+	.save_state = fc_save_state,
+	.finish_save = fc_finish_save,
+	.binary = fc_binary,
 };

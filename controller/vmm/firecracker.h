@@ -43,6 +43,17 @@
 #define FC_API_TIMEOUT_MS 2000u
 #define FC_START_TIMEOUT_MS 5000u
 
+/* Suspend/resume (fc_snapshot.c): the snapshot's files in its directory. */
+#define FC_SNAPSHOT_STATE_FILE "fc.vmstate"
+#define FC_SNAPSHOT_MEM_FILE "fc.mem"
+int fc_save_state(const char *api_sock, const char *dir, unsigned timeout_ms, char **ret_version,
+		  char **ret_error);
+int fc_finish_save(const char *api_sock, bool committed);
+/* A fresh process (socket up, nothing configured): PUT /snapshot/load with
+ * resume_vm. */
+int fc_restore(const char *api_sock, const char *dir, char **ret_error);
+char *fc_snapshot_load_body(const char *dir);
+
 /* argv for running firecracker directly. */
 char **fc_argv(const char *fc_bin, const VmmLaunchConfig *c);
 /* The user:group a jailed firecracker runs as: the VM's own (vmm_uid/gid)

@@ -20,6 +20,8 @@
 
 /* Bound on launch: spawn until QMP answers (QEMU needs ~0.1-0.5 s). */
 #define QEMU_LAUNCH_TIMEOUT_MS 5000
+/* Bound on loading a saved state (17 MB for 128 MiB loads in ~0.1 s). */
+#define QEMU_RESTORE_TIMEOUT_MS 30000
 /* Bound on each short QMP exchange (stop, describe). */
 #define QEMU_QMP_TIMEOUT_MS 1000
 /* How long kill() waits for the SIGKILLed process to disappear. */
@@ -173,6 +175,15 @@ static void add_confinement(char ***v, const VmmLaunchConfig *c)
 	addf(v, "on,obsolete=deny,spawn=deny,resourcecontrol=deny");
 }
 
+/* Restore instead of boot: the state arrives later over QMP (an fd). */
+static void add_incoming(char ***v, const VmmLaunchConfig *c)
+{
+	if (!c->incoming_dir)
+		return;
+	addf(v, "-incoming");
+	addf(v, "defer");
+}
+
 int qemu_build_argv(const VmmLaunchConfig *c, const char *qemu_path, bool kvm, unsigned tsc_khz,
 		    char ***ret_argv)
 {
@@ -200,6 +211,7 @@ int qemu_build_argv(const VmmLaunchConfig *c, const char *qemu_path, bool kvm, u
 		add_net(&v, c);
 	if (c->vmm_uid)
 		add_confinement(&v, c);
+	add_incoming(&v, c);
 	*ret_argv = TAKE_PTR(v);
 	return 0;
 }
@@ -416,6 +428,8 @@ static int qemu_launch(const VmmLaunchConfig *c, VmmProcess *ret)
 	if (r < 0)
 		return r;
 	r = wait_for_qmp(c, pid);
+	if (r >= 0 && c->incoming_dir)
+		r = qemu_restore(c, pid, QEMU_RESTORE_TIMEOUT_MS);
 	if (r >= 0)
 		r = proc_start_time(pid, &start_time);
 	if (r < 0) {
@@ -510,6 +524,11 @@ static int qemu_describe(const char *api_sock, char **ret_json)
 	return 0;
 }
 
+static int qemu_binary(const VmmSettings *s, char **ret)
+{
+	return find_executable(qemu_bin(s), ret);
+}
+
 const VmmDriver vmm_qemu_driver = {
 	.name = "qemu",
 	.serial_socket = true,
@@ -519,4 +538,7 @@ const VmmDriver vmm_qemu_driver = {
 	.kill = qemu_kill,
 	.find = qemu_find,
 	.describe = qemu_describe,
+	.save_state = qemu_save_state,
+	.finish_save = qemu_finish_save,
+	.binary = qemu_binary,
 };

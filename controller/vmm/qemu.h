@@ -21,6 +21,16 @@
 /* Default binaries when VmmSettings leaves them NULL. */
 #define QEMU_DEFAULT_BIN "qemu-system-x86_64"
 
+/* Suspend/resume (qemu_state.c): the saved state's file in its directory. */
+#define QEMU_STATE_FILE "qemu.state"
+char *qemu_state_path(const char *dir);
+int qemu_save_state(const char *api_sock, const char *dir, unsigned timeout_ms,
+		    char **ret_version, char **ret_error);
+int qemu_finish_save(const char *api_sock, bool committed);
+/* A QEMU launched with -incoming defer (pid, QMP up): load c->incoming_dir's
+ * state through an fd, wait while it is `inmigrate`, `cont`. Bounded. */
+int qemu_restore(const VmmLaunchConfig *c, pid_t pid, unsigned timeout_ms);
+
 /* Build the qemu argv for c (argv[0] = qemu_path, which the caller has
  * resolved). tsc_khz > 0 adds tsc_early_khz= to the guest command line;
  * kvm selects -accel kvm instead of tcg. -EINVAL (logged) when c lacks a

@@ -213,6 +213,48 @@ static int send_command(QmpClient *c, const char *command, json_object *args, ui
 	return send_all(c, line, strlen(line), deadline);
 }
 
+/* The command line with fd attached (SCM_RIGHTS) to its first byte: how
+ * `getfd` receives a file a sandboxed QEMU could not open itself. */
+static int send_command_fd(QmpClient *c, const char *command, json_object *args, int fd,
+			   uint64_t id, uint64_t deadline)
+{
+	json_object *cmd = json_object_new_object();
+	json_object_object_add(cmd, "execute", json_object_new_string(command));
+	if (args)
+		json_object_object_add(cmd, "arguments", json_object_get(args));
+	json_object_object_add(cmd, "id", json_object_new_int64((int64_t)id));
+	_cleanup_free_ char *line =
+		xasprintf("%s\n", json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN));
+	json_object_put(cmd);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u = { 0 };
+	struct iovec iov = { .iov_base = line, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	for (;;) {
+		ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w == 1)
+			break;
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			int r = wait_fd(c->fd, POLLOUT, deadline);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		return w < 0 ? -errno : -EIO;
+	}
+	return send_all(c, line + 1, strlen(line) - 1, deadline);
+}
+
 /* Replies carry our id back; one without an id (or with another id, from an
  * earlier exchange that timed out) is not ours unless ids are absent. */
 static bool reply_is_ours(json_object *reply, uint64_t id)
@@ -234,10 +276,12 @@ static int error_reply(QmpClient *c, json_object *err)
 	return -EREMOTEIO;
 }
 
-int qmp_execute(QmpClient *c, const char *command, json_object *args, json_object **ret_return)
+static int execute(QmpClient *c, const char *command, json_object *args, int fd,
+		   json_object **ret_return)
 {
 	uint64_t deadline = time_now_ms() + c->timeout_ms, id = c->next_id++;
-	int r = send_command(c, command, args, id, deadline);
+	int r = fd >= 0 ? send_command_fd(c, command, args, fd, id, deadline)
+			: send_command(c, command, args, id, deadline);
 	if (r < 0)
 		return r;
 	for (;;) {
@@ -262,6 +306,20 @@ int qmp_execute(QmpClient *c, const char *command, json_object *args, json_objec
 		json_object_put(reply);
 		return r;
 	}
+}
+
+int qmp_execute(QmpClient *c, const char *command, json_object *args, json_object **ret_return)
+{
+	return execute(c, command, args, -1, ret_return);
+}
+
+int qmp_getfd(QmpClient *c, const char *fdname, int fd)
+{
+	json_object *args = json_object_new_object();
+	json_object_object_add(args, "fdname", json_object_new_string(fdname));
+	int r = execute(c, "getfd", args, fd, NULL);
+	json_object_put(args);
+	return r;
 }
 
 const char *qmp_last_error(const QmpClient *c)

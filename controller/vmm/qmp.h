@@ -46,6 +46,11 @@ int qmp_handshake(QmpClient *c);
  * "desc" for qmp_last_error(). Events before the reply are skipped. */
 int qmp_execute(QmpClient *c, const char *command, json_object *args, json_object **ret_return);
 
+/* Hand fd to QEMU under fdname (QMP `getfd`, the fd over SCM_RIGHTS); a
+ * later `migrate fd:NAME` / `migrate-incoming fd:NAME` uses it. The caller
+ * keeps (and closes) its own copy. */
+int qmp_getfd(QmpClient *c, const char *fdname, int fd);
+
 /* The "desc" of the last error reply, or "" (owned by the client). */
 const char *qmp_last_error(const QmpClient *c);
 

@@ -68,6 +68,11 @@ typedef struct {
 	gid_t vmm_gid;
 	const char *chroot_dir;   /* empty root-owned dir to chroot into; NULL: none */
 	char *const *cgroup_procs; /* cgroup.procs files the VMM joins before exec; NULL: none */
+	/* Non-NULL: do not boot; restore the guest from the state save_state()
+	 * wrote into this directory, then continue it. The launch returns once
+	 * the guest runs again, or fails (VMM ended) when the state does not
+	 * load: never a half-restored guest. */
+	const char *incoming_dir;
 } VmmLaunchConfig;
 
 /* A VMM process as identified by the kernel: pid plus its start time (field
@@ -112,6 +117,20 @@ typedef struct VmmDriver {
 	/* One-line JSON description from the VMM's API (state, vcpus, ...).
 	 * Caller frees. */
 	int (*describe)(const char *api_sock, char **ret_json);
+	/* Suspend, part 1: pause the guest and save its memory and device
+	 * state into files in dir (made by the caller, root-only; the files are
+	 * created 0600 by the controller and handed over as fds where the VMM
+	 * allows), bounded by timeout_ms. On success the disks are flushed and
+	 * the guest stays paused; *ret_version names the VMM's version. On
+	 * failure the guest runs again — a failed save never kills a guest —
+	 * and *ret_error says why. */
+	int (*save_state)(const char *api_sock, const char *dir, unsigned timeout_ms,
+			  char **ret_version, char **ret_error);
+	/* Suspend, part 2: committed → end the VMM (its state is safe);
+	 * not committed → continue the guest. */
+	int (*finish_save)(const char *api_sock, bool committed);
+	/* The VMM binary a launch would run (its identity guards a resume). */
+	int (*binary)(const VmmSettings *s, char **ret_path);
 } VmmDriver;
 
 extern const VmmDriver vmm_firecracker_driver;

@@ -14,6 +14,9 @@ typedef struct {
 
 #define RUNNING .has_intent = true, .state = VM_STATE_RUNNING
 #define STOPPED .has_intent = true, .state = VM_STATE_STOPPED
+#define SUSPENDED .has_intent = true, .state = VM_STATE_SUSPENDED
+/* A saved state that passes every check. */
+#define SAVED_OK .saved = true, .saved_intact = true, .saved_boot_equal = true, .saved_vmm_equal = true
 
 static const Row rows[] = {
 	/* no intent */
@@ -91,6 +94,63 @@ static const Row rows[] = {
 	  "CrashLoopBackOff" },
 	{ "start failed, Always → retry", { RUNNING }, { .start_failed = true }, STEP_START,
 	  VM_PHASE_PENDING, "Starting" },
+	/* Suspended */
+	{ "Suspended, running → suspend", { SUSPENDED }, { .alive = true, .ready = true },
+	  STEP_SUSPEND, VM_PHASE_SUSPENDED, "Suspending" },
+	{ "Suspended, still booting → suspend anyway", { SUSPENDED }, { .alive = true },
+	  STEP_SUSPEND, VM_PHASE_SUSPENDED, "Suspending" },
+	{ "Suspended, a stop already sent → finish the stop", { SUSPENDED },
+	  { .alive = true, .stop_requested = true }, STEP_WAIT, VM_PHASE_STOPPING, "Stopping" },
+	{ "Suspended, stop overdue → kill", { SUSPENDED },
+	  { .alive = true, .stop_requested = true, .stop_overdue = true }, STEP_KILL,
+	  VM_PHASE_STOPPING, "Stopping" },
+	{ "Suspended, save failed, retry not due → keep running", { SUSPENDED },
+	  { .alive = true, .ready = true, .suspend_failed = true, .suspend_backoff = true },
+	  STEP_WAIT, VM_PHASE_RUNNING, "SuspendFailed" },
+	{ "Suspended, save failed, retry due → suspend again", { SUSPENDED },
+	  { .alive = true, .ready = true, .suspend_failed = true }, STEP_SUSPEND,
+	  VM_PHASE_SUSPENDED, "Suspending" },
+	{ "Suspended, VMM ended, leftovers → cleanup (tap name, IP kept)", { SUSPENDED },
+	  { .has_resources = true, SAVED_OK }, STEP_CLEANUP, VM_PHASE_SUSPENDED, "Suspending" },
+	{ "Suspended, saved, clean → Suspended", { SUSPENDED }, { SAVED_OK }, STEP_NONE,
+	  VM_PHASE_SUSPENDED, "Suspended" },
+	{ "Suspended, crashed before the save (kill -9) → Failed, not suspended", { SUSPENDED },
+	  { .exited = true }, STEP_NONE, VM_PHASE_FAILED, "Crashed" },
+	{ "Suspended, never ran → nothing saved", { SUSPENDED }, {}, STEP_NONE,
+	  VM_PHASE_STOPPED, "NothingSaved" },
+	{ "Suspended with an invalid edit keeps its saved state", { SUSPENDED, .spec_error = true },
+	  { SAVED_OK }, STEP_NONE, VM_PHASE_SUSPENDED, "Suspended" },
+	/* Running again after Suspended */
+	{ "Running, saved state valid → resume", { RUNNING }, { SAVED_OK }, STEP_RESUME,
+	  VM_PHASE_PENDING, "Resuming" },
+	{ "Running, saved, leftovers → cleanup first", { RUNNING },
+	  { .has_resources = true, SAVED_OK }, STEP_CLEANUP, VM_PHASE_PENDING, "CleaningUp" },
+	{ "Running, saved state corrupt → discard (then cold boot)", { RUNNING },
+	  { .saved = true, .saved_boot_equal = true, .saved_vmm_equal = true }, STEP_DISCARD,
+	  VM_PHASE_PENDING, "StateCorrupt" },
+	{ "Running, boot-relevant change while suspended → discard", { RUNNING },
+	  { .saved = true, .saved_intact = true, .saved_vmm_equal = true }, STEP_DISCARD,
+	  VM_PHASE_PENDING, "SpecChangedWhileSuspended" },
+	{ "Running, VMM version changed → discard", { RUNNING },
+	  { .saved = true, .saved_intact = true, .saved_boot_equal = true }, STEP_DISCARD,
+	  VM_PHASE_PENDING, "VmmChanged" },
+	{ "Running, resume failed → discard", { RUNNING }, { SAVED_OK, .resume_failed = true },
+	  STEP_DISCARD, VM_PHASE_PENDING, "ResumeFailed" },
+	{ "Running, resume failed, state gone → cold boot", { RUNNING }, { .resume_failed = true },
+	  STEP_START, VM_PHASE_PENDING, "Starting" },
+	{ "Running, saved state, even under Never → resume (a resume is no restart)",
+	  { RUNNING, .restart_policy = RESTART_NEVER }, { SAVED_OK }, STEP_RESUME,
+	  VM_PHASE_PENDING, "Resuming" },
+	{ "Running, resumed, probe pending → Starting/Resumed (not Booting)", { RUNNING },
+	  { .alive = true, .resumed = true }, STEP_WAIT, VM_PHASE_STARTING, "Resumed" },
+	{ "Running, resumed, probe passed → Running/Ready", { RUNNING },
+	  { .alive = true, .ready = true, .resumed = true }, STEP_NONE, VM_PHASE_RUNNING, "Ready" },
+	{ "Running, alive and a saved state → the live VM wins", { RUNNING },
+	  { .alive = true, .ready = true, SAVED_OK }, STEP_NONE, VM_PHASE_RUNNING, "Ready" },
+	{ "Stopped, saved state → discard (next start is a cold boot)", { STOPPED }, { SAVED_OK },
+	  STEP_DISCARD, VM_PHASE_STOPPED, "Stopped" },
+	{ "deleted intent, saved state → delete everything", { .intent_deleted = true },
+	  { SAVED_OK }, STEP_DELETE, VM_PHASE_STOPPING, "Deleting" },
 };
 
 /* Exit classification: every combination of the facts. */
@@ -113,6 +173,11 @@ static void test_classify_exit(void)
 		{ "our child, non-zero or signal → crashed", { .status_known = true }, EXIT_CRASHED },
 		{ "adopted (status unknown) → crashed", {}, EXIT_CRASHED },
 		{ "adopted, asked to stop → stopped", { .stop_requested = true }, EXIT_STOPPED },
+		{ "ended after a committed save → suspended", { .suspended = true }, EXIT_SUSPENDED },
+		{ "ended after a save, adopted (status unknown) → suspended",
+		  { .suspended = true, .status_known = false }, EXIT_SUSPENDED },
+		{ "kill -9 (no committed save) → crashed, never a suspend",
+		  { .status_known = true }, EXIT_CRASHED },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		ExitKind k = reconcile_classify_exit(&t[i].f);
@@ -157,6 +222,20 @@ static void test_after_start_and_settled(void)
 	CHECK(d.phase == VM_PHASE_FAILED && streq(d.reason, "StartFailed"),
 	      "start failed, Never → Failed/StartFailed");
 
+	d = reconcile_after_suspend(true);
+	CHECK(d.step == STEP_WAIT && d.phase == VM_PHASE_SUSPENDED,
+	      "saved → Suspended (the exit and cleanup follow)");
+	d = reconcile_after_suspend(false);
+	CHECK(d.phase == VM_PHASE_RUNNING && streq(d.reason, "SuspendFailed"),
+	      "save failed → still Running, SuspendFailed");
+	d = reconcile_after_resume(true);
+	CHECK(d.phase == VM_PHASE_STARTING && streq(d.reason, "Resumed"),
+	      "resumed → Starting until the probe passes");
+	d = reconcile_after_resume(false);
+	CHECK(d.phase == VM_PHASE_PENDING && streq(d.reason, "ResumeFailed"),
+	      "resume failed → Pending (discard and cold boot next)");
+	CHECK_INTEQ(reconcile_suspend_retry_ms(1), 1000, "suspend retry on the back-off curve");
+
 	DesiredView dv = { RUNNING };
 	ObservedView ov = { .alive = true };
 	Decision none = { STEP_NONE, VM_PHASE_RUNNING, "Ready" };
@@ -194,6 +273,11 @@ static void test_wake_at(void)
 	CHECK_INTEQ(reconcile_wake_at(&failed, &w), 0, "Failed for good → only on events");
 	Decision running = { STEP_NONE, VM_PHASE_RUNNING, "Ready" };
 	CHECK_INTEQ(reconcile_wake_at(&running, &w), 0, "Running → only on events");
+	w.suspend_retry_at = 4000;
+	Decision sfail = { STEP_WAIT, VM_PHASE_RUNNING, "SuspendFailed" };
+	CHECK_INTEQ(reconcile_wake_at(&sfail, &w), 4000, "failed suspend → its retry time");
+	Decision susp = { STEP_NONE, VM_PHASE_SUSPENDED, "Suspended" };
+	CHECK_INTEQ(reconcile_wake_at(&susp, &w), 0, "Suspended → only on events");
 	w.retry_at = 4000;
 	CHECK_INTEQ(reconcile_wake_at(&running, &w), 4000, "an executor retry wakes a Running VM");
 	CHECK_INTEQ(reconcile_wake_at(&backoff, &w), 4000, "...and comes first when earlier");

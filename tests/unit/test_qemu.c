@@ -8,6 +8,7 @@
 #include "vmm/qemu.h"
 #include "vmm/qmp.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -305,6 +306,60 @@ static void test_qmp_interleaved(void)
 	close(sv[1]);
 }
 
+/* getfd: the fd travels with the command (SCM_RIGHTS), as QEMU expects. */
+static void test_qmp_getfd(void)
+{
+	int sv[2], pipefd[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	CHECK_INTEQ(pipe2(pipefd, O_CLOEXEC), 0, "pipe");
+	_cleanup_qmp_ QmpClient *q = NULL;
+	qmp_client_from_fd(sv[0], 1000, &q);
+	put(sv[1], "{\"return\": {}, \"id\": 1}\r\n");
+	CHECK_INTEQ(qmp_getfd(q, "banger-state", pipefd[1]), 0, "getfd answered");
+	char buf[512] = { 0 };
+	union {
+		char c[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr a;
+	} u;
+	struct iovec iov = { buf, sizeof(buf) - 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c,
+			    .msg_controllen = sizeof(u.c) };
+	ssize_t n = recvmsg(sv[1], &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+	int got = -1;
+	if (h && h->cmsg_type == SCM_RIGHTS)
+		memcpy(&got, CMSG_DATA(h), sizeof(int));
+	CHECK(got >= 0, "an fd arrived with the command");
+	/* The rest of the line follows the first byte. */
+	size_t have = n > 0 ? (size_t)n : 0;
+	ssize_t more = recv(sv[1], buf + have, sizeof(buf) - 1 - have, MSG_DONTWAIT);
+	(void)more;
+	CHECK(strstr(buf, "\"execute\":\"getfd\"") && strstr(buf, "\"fdname\":\"banger-state\""),
+	      "getfd with its fdname");
+	if (got >= 0) {
+		CHECK_INTEQ(write(got, "x", 1), 1, "the fd is the pipe's write end");
+		char c = 0;
+		CHECK(read(pipefd[0], &c, 1) == 1 && c == 'x', "...data arrives through it");
+		close(got);
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(sv[1]);
+}
+
+static void test_argv_incoming(void)
+{
+	VmmLaunchConfig c = base_config();
+	_cleanup_strv_free_ char **v = NULL, **w = NULL;
+	CHECK_INTEQ(qemu_build_argv(&c, "/q", false, 0, &v), 0, "boot argv");
+	CHECK_INTEQ(find_arg(v, "-incoming"), -1, "a boot has no -incoming");
+	c.incoming_dir = "/vm/suspend";
+	CHECK_INTEQ(qemu_build_argv(&c, "/q", false, 0, &w), 0, "restore argv");
+	CHECK_STREQ(arg_after(w, "-incoming", 0), "defer",
+		    "restore waits for the state over QMP (an fd), never exec:");
+	CHECK_INTEQ(strv_length(w), strv_length(v) + 2, "...and is otherwise the same machine");
+}
+
 /* A peer that dribbles a reply in pieces with pauses, as a slow QEMU might. */
 static void test_qmp_split(void)
 {
@@ -390,5 +445,7 @@ int main(void)
 	test_qmp_interleaved();
 	test_qmp_split();
 	test_qmp_failures();
+	test_qmp_getfd();
+	test_argv_incoming();
 	return tap_done();
 }

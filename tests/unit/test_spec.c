@@ -165,7 +165,7 @@ static const struct {
 	{ "  memoryMB: 256\n", "10:3: spec.memoryMB: unknown field; did you mean memoryMiB? (allowed: state, node" },
 	{ "  VCPUS: 2\n", "spec.VCPUS: unknown field; did you mean vcpus?" },
 	{ "  zzz: 2\n", "spec.zzz: unknown field (allowed: state, node, vmm, vcpus, memoryMiB, kernel, rootfs, workDisk, network, readiness, restartPolicy)" },
-	{ "  state: running\n", "spec.state: must be one of Running, Stopped, got \"running\" (did you mean Running?)" },
+	{ "  state: running\n", "spec.state: must be one of Running, Stopped, Suspended, got \"running\" (did you mean Running?)" },
 	{ "  restartPolicy: Sometimes\n", "spec.restartPolicy: must be one of Always, OnFailure, Never, got \"Sometimes\"" },
 	{ "  vmm: kvm\n", "spec.vmm: must be one of firecracker, qemu, got \"kvm\"" },
 	{ "  node: Host_A\n", "spec.node: must be a host name" },

@@ -443,7 +443,50 @@ static void test_reopen_persists(void)
 	CHECK_INTEQ(gen, 2, "and reports the stored generation");
 	store_close(s);
 	CHECK_INTEQ(raw_int(p, "PRAGMA user_version"), store_schema_version(),
-		    "user_version is the schema version");
+		    "user_version is the current schema");
+}
+
+/* A database from before spec.state Suspended (schema 2, whose CHECK allowed
+ * only Running and Stopped) keeps its rows and then accepts Suspended. */
+static void test_migrate_suspended(void)
+{
+	_cleanup_free_ char *p = db_path("v2");
+	sqlite3 *db = NULL;
+	sqlite3_open_v2(p, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	int rc = sqlite3_exec(
+		db,
+		"CREATE TABLE vms (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),"
+		" uid TEXT NOT NULL UNIQUE, source_file TEXT NOT NULL, spec_json TEXT NOT NULL,"
+		" spec_hash TEXT NOT NULL, generation INTEGER NOT NULL CHECK (generation >= 1),"
+		" desired_state TEXT NOT NULL CHECK (desired_state IN ('Running', 'Stopped')),"
+		" guest_ip TEXT UNIQUE, vm_dir TEXT, api_sock TEXT, log_path TEXT, last_error TEXT,"
+		" observed_generation INTEGER NOT NULL DEFAULT 0, restart_count INTEGER NOT NULL"
+		" DEFAULT 0, created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL) STRICT;"
+		"ALTER TABLE vms ADD COLUMN deleted_at_ms INTEGER;"
+		"INSERT INTO vms (name, uid, source_file, spec_json, spec_hash, generation,"
+		" desired_state, guest_ip, restart_count, created_at_ms, updated_at_ms) VALUES"
+		" ('old', '0123456789abcdef0123456789abcdef', '/s/old.yaml', '{}',"
+		" '0000000000000000000000000000000000000000000000000000000000000000', 4, 'Stopped',"
+		" '172.30.0.9', 2, 1, 1);"
+		"PRAGMA user_version = 2;",
+		NULL, NULL, NULL);
+	sqlite3_close(db);
+	CHECK_INTEQ(rc, SQLITE_OK, "schema-2 database made");
+	Store *s = NULL;
+	CHECK_INTEQ(store_open(p, &s), 0, "schema-2 database opens (migrated)");
+	VmRecord *r = NULL;
+	CHECK_INTEQ(store_get_vm(s, "old", &r), 0, "its row survives the table rebuild");
+	CHECK(r && r->generation == 4 && r->restart_count == 2 && streq_ptr(r->guest_ip, "172.30.0.9") &&
+		      r->desired_state == VM_STATE_STOPPED,
+	      "...with every field");
+	vm_record_free(r);
+	int64_t gen = 0;
+	CHECK(upsert(s, "sus", "/s/sus.yaml", "x", VM_STATE_SUSPENDED, &gen) >= 0,
+	      "desired_state Suspended is accepted after the migration");
+	CHECK_INTEQ(store_get_vm(s, "sus", &r), 0, "suspended row reads back");
+	CHECK(r && r->desired_state == VM_STATE_SUSPENDED, "...as Suspended");
+	vm_record_free(r);
+	store_close(s);
 }
 
 static void test_migrations(void)
@@ -805,6 +848,7 @@ int main(void)
 	test_delete();
 	test_reopen_persists();
 	test_migrations();
+	test_migrate_suspended();
 	test_schema_has_no_momentary_columns();
 	test_mark_deleted();
 	test_instance();
