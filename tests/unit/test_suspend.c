@@ -84,7 +84,7 @@ int main(void)
 	if (find_executable("/bin/sh", &sh) < 0)
 		return 77;
 	RuntimeConfig cfg = { .state_dir = tmp, .runtime_dir = tmp, .bridge = "b0",
-			      .cidr = "172.30.0.1/24", .driver = "qemu",
+			      .cidr = "172.30.0.1/24", .driver = "qemu", .instance = "7e57700170000001",
 			      .vmm = { .qemu_bin = sh } };
 	Runtime *rt = NULL;
 	CHECK_INTEQ(runtime_new(&cfg, &rt), 0, "runtime");
