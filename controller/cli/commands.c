@@ -35,8 +35,8 @@ const CliCommand cli_commands[] = {
 	  "--for -l --selector --timeout -h --help", true },
 	{ "diff", cli_diff, "-f FILE|DIR|-", "what `apply -f` would change, field by field",
 	  "-f --filename -h --help", false },
-	{ "validate", run_validate, "[-f] FILE|DIR|- ...",
-	  "static check of spec files (no host access)", "-f -h --help", false },
+	{ "validate", run_validate, "[-f] [--spec-owner USER] FILE|DIR|- ...",
+	  "static check of spec files (no host access)", "-f --spec-owner -h --help", false },
 	{ "completion", cli_completion, "bash|zsh", "print a shell completion script", "-h --help",
 	  false },
 };

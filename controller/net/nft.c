@@ -5,7 +5,9 @@
 
 #include <arpa/inet.h>
 #include <json.h>
+#include <linux/netlink.h>
 #include <nftables/libnftables.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -202,9 +204,35 @@ static void nft_ctx_freep(struct nft_ctx **p)
 		nft_ctx_free(*p);
 }
 
+/* libnftables exit()s the whole process when it cannot open its netlink
+ * socket (mnl.c: netlink_init_error). A daemon must never be ended by a
+ * library: make sure the fds it needs are there first (the socket plus
+ * the fds the context opens; measured: it needs a few). */
+static int nft_fds_available(const char *what)
+{
+	int fds[4];
+	size_t n = 0;
+	int r = 0;
+	for (; n < ELEMENTSOF(fds); n++) {
+		fds[n] = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+		if (fds[n] < 0) {
+			r = -errno;
+			break;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	if (r < 0)
+		return log_errno(r, "nft: %s: cannot open a netlink socket: %m", what);
+	return 0;
+}
+
 /* Run one script (one transaction). With ret_output, the JSON output. */
 static int nft_run(const char *what, const char *script, char **ret_output)
 {
+	int fr = nft_fds_available(what);
+	if (fr < 0)
+		return fr;
 	_cleanup_(nft_ctx_freep) struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!ctx)
 		return log_errno(-ENOMEM, "nft: %s: cannot create a libnftables context", what);

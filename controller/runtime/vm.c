@@ -212,7 +212,19 @@ int runtime_pick_vmm_uid(Runtime *rt, uint32_t current, const uint32_t *used, si
 bool vm_alive(Runtime *rt, const char *name)
 {
 	VmHandles *h = handle_cache_get(rt->cache, name);
-	return h && h->pid > 0 && proc_alive(h->pid, h->pid_start_time);
+	uint64_t st;
+	if (!h || h->pid <= 0)
+		return false;
+	int r = proc_start_time(h->pid, &st);
+	/* Out of fds, /proc cannot be read: that is not a dead VMM. Taking it
+	 * for one would tear a running VM down and start it twice; the pidfd
+	 * still reports a real exit. */
+	if (r == -EMFILE || r == -ENFILE || r == -ENOMEM) {
+		log_warn_errno(r, "%s: cannot read /proc/%d: %m; taking its VMM as running", name,
+			       (int)h->pid);
+		return true;
+	}
+	return r >= 0 && st == h->pid_start_time;
 }
 
 /* ---- start ---------------------------------------------------------------- */
@@ -435,17 +447,18 @@ static int record_pid(void *userdata, pid_t pid, uint64_t start_time)
 
 /* Every tap gets an owner: a persistent tap without one may be attached by
  * any local user while its VMM does not hold it. The owner is the user the
- * VMM opens it as when that is unprivileged (jailed firecracker), else the
- * VM's own user, else root. */
+ * VMM opens it as when that is unprivileged (jailed firecracker), else root:
+ * a VMM that opens its tap with privileges (QEMU before -runas drops them,
+ * firecracker without the jailer) needs no one else to be able to. */
 static int give_tap(const VmmDriver *drv, const VmmLaunchConfig *c, char **ret_error)
 {
-	uid_t uid = c->vmm_uid;
-	gid_t gid = c->vmm_gid;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	if (!c->tap)
 		return 0;
-	if (drv->tap_user && drv->tap_user(c, &uid, &gid) <= 0) {
-		uid = c->vmm_uid;
-		gid = c->vmm_gid;
+	if (!drv->tap_user || drv->tap_user(c, &uid, &gid) <= 0) {
+		uid = 0;
+		gid = 0;
 	}
 	int r = net_tap_set_owner(c->tap, uid, gid);
 	if (r < 0)
@@ -865,7 +878,14 @@ int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *ap
 	vm_paths_for(rt, uid, &p);
 	if (!api_sock)
 		api_sock = p.api_sock;
-	if (vm_handles_read(p.vm_dir, &h) < 0)
+	int hr = vm_handles_read(p.vm_dir, &h);
+	/* Out of fds: the record cannot be read, which is not "no VMM". Taken
+	 * for one, the teardown would empty the VM's cgroup: a running guest
+	 * killed. Say so and let the caller stop. */
+	if (hr == -EMFILE || hr == -ENFILE || hr == -ENOMEM)
+		return log_errno(hr, "%s: cannot tell whether its VMM runs (read %s/%s): %m", name,
+				 p.vm_dir, LAYOUT_HANDLES_FILE);
+	if (hr < 0)
 		h = vm_handles_new();
 	/* The identity is what was recorded at spawn, never the socket path. */
 	int runs = recorded_vmm_runs(rt, name, h, api_sock);

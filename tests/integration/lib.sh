@@ -113,6 +113,20 @@ stop_bangerd() {
 status_field() { json "$STATUS/$1.status.json" "$2"; }
 status_is() { [ "$(status_field "$1" "$2")" = "$3" ]; }
 
+# need_fc_double: the Firecracker test double needs the published API spec
+# (FC_API_SPEC, or shared/reference beside the checkout) and python3-yaml;
+# sets $spec to the spec's path, or skips the test saying which is missing.
+need_fc_double() {
+	spec=${FC_API_SPEC:-}
+	local cand
+	for cand in "$SRC/../shared/reference/firecracker-api.yaml" \
+		"$SRC/../../shared/reference/firecracker-api.yaml"; do
+		[ -z "$spec" ] && [ -f "$cand" ] && spec=$(realpath "$cand")
+	done
+	[ -n "$spec" ] || skip_all "firecracker-api.yaml not found (set FC_API_SPEC)"
+	/usr/bin/python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is not installed"
+}
+
 # ---- real guests ---------------------------------------------------------------
 GUEST_DIR=${BANGER_GUEST_DIR:-$SRC/build/guest}
 need_guest() {

@@ -91,7 +91,7 @@ for c in apply delete get describe validate; do
 	missing=$(comm -23 <("$BIN/banger" "$c" --help | opts) <(complete_words "$c" - | grep -- '^--'))
 	check "completion: $c offers every option of its --help${missing:+ (missing: $missing)}" test -z "$missing"
 done
-check "completion: -o values" test "$(complete_words get -o '' | tr '\n' ' ')" = "json table wide yaml "
+check "completion: -o values" test "$(complete_words get -o '' | tr '\n' ' ')" = "custom-columns= json jsonpath= name table wide yaml "
 mkdir -p "$T/st" && echo '{}' >"$T/st/web-7.status.json"
 check "completion: VM names from --status-dir" \
 	test "$(complete_words --status-dir "$T/st" describe w)" = web-7

@@ -10,13 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 
-spec=${FC_API_SPEC:-}
-for cand in "$SRC/../shared/reference/firecracker-api.yaml" \
-	"$SRC/../../shared/reference/firecracker-api.yaml"; do
-	[ -z "$spec" ] && [ -f "$cand" ] && spec=$(realpath "$cand")
-done
-[ -n "$spec" ] || skip_all "firecracker-api.yaml not found (set FC_API_SPEC)"
-/usr/bin/python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is not installed"
+need_fc_double
 [ "$(id -u)" = 0 ] || skip_all "needs root (private mount namespace, setpriv)"
 command -v setpriv >/dev/null || skip_all "setpriv (util-linux) not installed"
 
