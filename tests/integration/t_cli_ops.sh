@@ -18,7 +18,7 @@ STATE=$T/state
 STATUS=$SPEC
 mkdir -p "$SPEC" "$STATE" "$T/in" "$T/empty"
 B=$BIN/banger
-G="--spec-dir $SPEC --state-dir $STATE"
+G="--spec-dir $SPEC --state-dir $STATE --status-dir $STATUS"
 
 # labeled NAME TEAM [STATE] [MEMORY]
 labeled() {
@@ -257,7 +257,7 @@ _banger' zcomp "$T/banger.zsh" "$@"
 }
 out=$(zcomp ge banger ge)
 check "zsh: a command is completed from the table" grep -q "^describe banger command apply:.* get:show VM status" <<<"$out"
-out=$(zcomp "" banger --spec-dir "$SPEC" get "")
+out=$(BANGER_STATUS_DIR=$STATUS zcomp "" banger --spec-dir "$SPEC" get "")
 check "zsh: VM names after get (past a global option)" grep -qx "compadd web-1" <<<"$out"
 out=$(zcomp - banger get -)
 check "zsh: get's options" grep -q "^compadd -- -o --output -l --selector -w --watch" <<<"$out"
