@@ -29,7 +29,7 @@ alive() { ! pid_gone "$1"; }
 start() {
 	local x=$1
 	mkdir -p "$T/$x/specs" "$T/$x/state"
-	"$BIN/bangerd" --spec-dir "$T/$x/specs" --state-dir "$T/$x/state" \
+	"$BIN/bangerd" --spec-dir "$T/$x/specs" --status-dir "$T/$x/specs" --state-dir "$T/$x/state" \
 		--runtime-dir "$T/$x/state/run" --image-dir "$GUEST_DIR" --driver qemu \
 		--resync 0 --bridge "$2" --cidr "$3" --log-level debug >>"$T/$x.log" 2>&1 &
 	PIDS+=($!)

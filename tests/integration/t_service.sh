@@ -16,7 +16,7 @@ LISTENER=
 cleanup() {
 	stop_bangerd
 	[ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null
-	rm -rf "$T"
+	rm -rf "$T" "${F:-}"
 }
 trap cleanup EXIT
 SPEC=$T/specs
@@ -76,16 +76,18 @@ LISTENER=
 # --- no flags, fresh host ------------------------------------------------------------------
 # /etc is a copy without banger/ (so the host's /etc is never written); /var/lib
 # and /run are empty tmpfs; the netns is this test's own.
-cat >"$T/fresh.sh" <<'INNER'
+# Its files live outside /var/lib (a tmpfs hides it there): a /tmp dir.
+F=$(mktemp -d /tmp/banger-t-fresh.XXXXXX)
+cat >"$F/fresh.sh" <<'INNER'
 set -u
-T=$1 BIN=$2
+T=$1 F=$1 BIN=$2
 mkdir -p "$T/etc"
 mount -t tmpfs tmpfs "$T/etc" && cp -a /etc/. "$T/etc/" && rm -rf "$T/etc/banger" && mount --bind "$T/etc" /etc
 mount -t tmpfs tmpfs /var/lib && mount -t tmpfs tmpfs /run || exit 1
 unset BANGER_SPEC_DIR BANGER_STATUS_DIR BANGER_STATE_DIR BANGER_RUNTIME_DIR NOTIFY_SOCKET
-"$BIN/bangerd" >"$T/fresh.log" 2>&1 &
+"$BIN/bangerd" >"$F/fresh.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do grep -q "initial sync done" "$T/fresh.log" && break; sleep 0.05; done
+for _ in $(seq 1 200); do grep -q "initial sync done" "$F/fresh.log" && break; sleep 0.05; done
 echo "spec dir: $(stat -c '%a %U' /etc/banger/vms 2>&1)"
 echo "status dir: $(stat -c '%a' /run/banger/status 2>&1)"
 echo "runtime dir: $(stat -c '%a' /run/banger 2>&1)"
@@ -100,7 +102,7 @@ spec:
   rootfs: {path: /var/lib/banger/images/rootfs.ext4}
 YAML
 for _ in $(seq 1 100); do [ -e /run/banger/status/fresh-1.status.json ] && break; sleep 0.05; done
-echo "status file: $(ls /run/banger/status/ 2>&1)"
+echo "status file: $(ls /run/banger/status/ 2>&1 | grep status.json)"
 echo "spec dir holds: $(ls /etc/banger/vms 2>&1 | tr '\n' ' ')"
 kill -TERM $pid; wait $pid; echo "exit: $?"
 # The spec dir gone while the store knows a VM: refused, not created empty.
@@ -108,18 +110,18 @@ mv /etc/banger/vms /etc/banger/vms.away
 "$BIN/bangerd" --once >"$T/refuse.log" 2>&1; echo "refuse exit: $?"
 echo "recreated: $(ls -d /etc/banger/vms 2>&1 | grep -c 'No such')"
 INNER
-unshare -m --propagation private bash "$T/fresh.sh" "$T" "$BIN" >"$T/fresh.out" 2>&1
-sed 's/^/# /' "$T/fresh.out"
-check "no flags: starts on a fresh host" grep -q "initial sync done" "$T/fresh.log"
-check "no flags: spec dir /etc/banger/vms created 0755, root's" grep -qx "spec dir: 755 root" "$T/fresh.out"
-check "no flags: status dir /run/banger/status" grep -qx "status dir: 755" "$T/fresh.out"
-check "no flags: runtime dir /run/banger 0711 (status readable, sockets not listable)" grep -qx "runtime dir: 711" "$T/fresh.out"
-check "no flags: database in /var/lib/banger" grep -qx "db: /var/lib/banger/banger.db" "$T/fresh.out"
-check "no flags: status file in /run/banger/status" grep -qx "status file: fresh-1.status.json" "$T/fresh.out"
-check "no flags: nothing but the spec in the spec dir" grep -qx "spec dir holds: fresh-1.yaml " "$T/fresh.out"
-check "no flags: clean exit" grep -qx "exit: 0" "$T/fresh.out"
-check "missing spec dir with a known VM: exit 1" grep -qx "refuse exit: 1" "$T/fresh.out"
-check "  ... says why" grep -q "does not exist, but 1 VMs are known" "$T/refuse.log"
-check "  ... and did not create it" grep -qx "recreated: 1" "$T/fresh.out"
+unshare -m --propagation private bash "$F/fresh.sh" "$F" "$BIN" >"$F/fresh.out" 2>&1
+sed 's/^/# /' "$F/fresh.out"
+check "no flags: starts on a fresh host" grep -q "initial sync done" "$F/fresh.log"
+check "no flags: spec dir /etc/banger/vms created 0755, root's" grep -qx "spec dir: 755 root" "$F/fresh.out"
+check "no flags: status dir /run/banger/status" grep -qx "status dir: 755" "$F/fresh.out"
+check "no flags: runtime dir /run/banger 0711 (status readable, sockets not listable)" grep -qx "runtime dir: 711" "$F/fresh.out"
+check "no flags: database in /var/lib/banger" grep -qx "db: /var/lib/banger/banger.db" "$F/fresh.out"
+check "no flags: status file in /run/banger/status" grep -qx "status file: fresh-1.status.json" "$F/fresh.out"
+check "no flags: nothing but the spec in the spec dir" grep -qx "spec dir holds: fresh-1.yaml " "$F/fresh.out"
+check "no flags: clean exit" grep -qx "exit: 0" "$F/fresh.out"
+check "missing spec dir with a known VM: exit 1" grep -qx "refuse exit: 1" "$F/fresh.out"
+check "  ... says why" grep -q "does not exist, but 1 VMs are known" "$F/refuse.log"
+check "  ... and did not create it" grep -qx "recreated: 1" "$F/fresh.out"
 
 done_testing
