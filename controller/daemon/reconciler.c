@@ -361,8 +361,7 @@ static int account_exit(Daemon *d, VmState *vs, const VmRecord *row)
 	case EXIT_STOPPED:
 		vs->stop_requested = false;
 		daemon_event(d, vs->name, "Stopped", "%s after a stop request", vs->exit_desc);
-		log_info("%s: VMM (pid %s) stopped", vs->name,
-			 vs->exit_desc ? vs->exit_desc + strlen("VMM (pid ") : "?)");
+		log_info("%s: %s after a stop request", vs->name, vs->exit_desc);
 		return 0;
 	case EXIT_COMPLETED:
 		log_info("%s: %s (guest powered off)", vs->name, vs->exit_desc);

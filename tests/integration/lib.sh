@@ -186,5 +186,5 @@ guest_test_setup() {
 guest_test_cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "qemu-system-x86_64.*$STATE" 2>/dev/null); do kill -9 "$p"; done
-	rm -rf "$T"
+	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
 }

@@ -54,6 +54,11 @@ check "VMM kill seen (phase leaves Running)" wait_until 5 bash -c "! grep -q '\"
 check "restart back-off logged" wait_until 10 grep -q "web-3: .*restart back-off 1000 ms" "$T/bangerd.log"
 check "restarted: Ready with a new PID" wait_until 120 bash -c ". $SRC/tests/integration/lib.sh; STATUS=$STATUS; is_ready web-3 && [ \"\$(vm_pid web-3)\" != $pid3 ]"
 check "restartCount 1" status_is web-3 'd["runtime"]["restartCount"]' 1
+# The events tell the same story, from a real guest.
+ev3() { "$BIN/banger" --status-dir "$STATUS" events web-3; }
+check "events: web-3 Created, Started, Ready" bash -c "$(declare -f ev3); BIN=$BIN STATUS=$STATUS; ev3 | grep -q ' Created ' && ev3 | grep -q ' Started ' && ev3 | grep -q ' Ready '"
+check "events: the kill -9 as an exit with its cause" bash -c "$(declare -f ev3); BIN=$BIN STATUS=$STATUS; ev3 | grep -q \" Exited .*VMM (pid $pid3) exited with signal 9: crashed\""
+check "events: back-off, then the restart" bash -c "$(declare -f ev3); BIN=$BIN STATUS=$STATUS; ev3 | grep -q ' BackOff .*failure 1' && ev3 | grep -q ' Restarted .*restart 1'"
 
 # kill -9 bangerd with three VMs running: the next one adopts them.
 before=$(for n in 1 2 3; do vm_pid web-$n; done | tr '\n' ' ')

@@ -81,8 +81,8 @@ check "restartCount 0 (a resume is no restart)" status_is s1 'd["runtime"]["rest
 
 # ---- suspend, restart bangerd, resume ----
 spec Suspended
-check "banger wait --for=phase=Suspended" "$BIN/banger" --spec-dir "$SPEC" wait s1 --for=phase=Suspended --timeout 60s
-check "banger get shows phase Suspended" bash -c "'$BIN/banger' --spec-dir '$SPEC' get s1 | grep -q ' Suspended '"
+check "banger wait --for=phase=Suspended" "$BIN/banger" --spec-dir "$SPEC" --status-dir "$STATUS" wait s1 --for=phase=Suspended --timeout 60s
+check "banger get shows phase Suspended" bash -c "'$BIN/banger' --spec-dir '$SPEC' --status-dir '$STATUS' get s1 | grep -q ' Suspended '"
 check "suspended again" wait_until 60 suspended
 b=$(boots); check "still booted once ($b)" test "$b" = 1
 stop_bangerd
