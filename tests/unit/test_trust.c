@@ -88,12 +88,17 @@ static void test_predicate(void)
 	CHECK(trust_parse_owner("no-such-user-banger", &u) == -ENOENT, "unknown user: -ENOENT");
 }
 
-/* A trusted place to build trees in: /run is root's and 0755 on every
- * systemd host; /tmp cannot be used (sticky, world-writable: untrusted). */
+/* A trusted place to build trees in: the tests' root-owned 0755 dir
+ * (BANGER_TEST_TMP, as lib.sh's test_tmpdir); /tmp cannot be used (sticky,
+ * world-writable: untrusted), nor /run where it is a fresh tmpfs (1777). */
 static char *trusted_base(void)
 {
-	char tmpl[] = "/run/banger-test-trust.XXXXXX";
-	if (geteuid() != 0 || !mkdtemp(tmpl))
+	const char *base = getenv("BANGER_TEST_TMP") ? getenv("BANGER_TEST_TMP")
+						     : "/var/lib/banger-tests";
+	if (geteuid() != 0 || mkdir_p(base, 0755) < 0)
+		return NULL;
+	_cleanup_free_ char *tmpl = xasprintf("%s/banger-test-trust.XXXXXX", base);
+	if (!mkdtemp(tmpl))
 		return NULL;
 	chmod(tmpl, 0755);
 	return xstrdup(tmpl);
