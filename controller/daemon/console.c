@@ -51,6 +51,7 @@ struct Console {
 	bool log_error_reported;
 	bool connect_warned; /* one warning per failing serial, then debug */
 	Client *clients[CONSOLE_MAX_CLIENTS];
+	bool dead; /* freed at the end of the event batch (console_hub_collect) */
 };
 
 struct ConsoleHub {
@@ -59,6 +60,12 @@ struct ConsoleHub {
 	Ep inotify_ep;
 	Hashmap *by_name; /* name → Console */
 	Hashmap *by_wd;   /* "%d" wd → Console */
+	/* Freed, but an event of the current epoll batch may still point at
+	 * them: their memory goes at the end of the batch. */
+	Client **dead_clients;
+	size_t n_dead_clients;
+	Console **dead_consoles;
+	size_t n_dead_consoles;
 };
 
 static void ep_init(Ep *ep, EpKind kind, Console *con, Client *cl)
@@ -112,8 +119,9 @@ static void client_free(Console *c, size_t i)
 		log_info("%s: console client left; %llu output bytes were dropped for it (slow reader)",
 			 c->name, (unsigned long long)cl->dropped);
 	close_fd(c->hub, &cl->fd);
-	free(cl->buf);
-	free(cl);
+	ConsoleHub *h = c->hub;
+	h->dead_clients = xrealloc(h->dead_clients, (h->n_dead_clients + 1) * sizeof(Client *));
+	h->dead_clients[h->n_dead_clients++] = cl;
 	c->clients[i] = NULL;
 }
 
@@ -384,12 +392,34 @@ static void console_free(Console *c, bool remove_socket)
 	unwatch(c, &c->wd_vmm, true);
 	unwatch(c, &c->wd_console, true);
 	log_segment_done(&c->log);
-	free(c->name);
-	free(c->serial_path);
-	free(c->listen_path);
-	free(c->vmm_log);
-	free(c->console_log);
-	free(c);
+	c->dead = true;
+	ConsoleHub *h = c->hub;
+	h->dead_consoles = xrealloc(h->dead_consoles, (h->n_dead_consoles + 1) * sizeof(Console *));
+	h->dead_consoles[h->n_dead_consoles++] = c;
+}
+
+void console_hub_collect(ConsoleHub *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->n_dead_clients; i++) {
+		free(h->dead_clients[i]->buf);
+		free(h->dead_clients[i]);
+	}
+	for (size_t i = 0; i < h->n_dead_consoles; i++) {
+		Console *c = h->dead_consoles[i];
+		free(c->name);
+		free(c->serial_path);
+		free(c->listen_path);
+		free(c->vmm_log);
+		free(c->console_log);
+		free(c);
+	}
+	free(h->dead_clients);
+	free(h->dead_consoles);
+	h->dead_clients = NULL;
+	h->dead_consoles = NULL;
+	h->n_dead_clients = h->n_dead_consoles = 0;
 }
 
 static Console *console_get(ConsoleHub *h, const ConsoleTarget *t)
@@ -455,6 +485,11 @@ void console_forget(ConsoleHub *h, const char *name)
 void console_on_event(ConsoleHub *h, void *ptr, uint32_t events)
 {
 	Ep *ep = ptr;
+	/* An event that came in the same batch as the close of its fd. */
+	if ((ep->con && ep->con->dead) || (ep->kind == EP_CLIENT && ep->cl->fd < 0) ||
+	    (ep->kind == EP_SERIAL && ep->con->serial_fd < 0) ||
+	    (ep->kind == EP_LISTEN && ep->con->listen_fd < 0))
+		return;
 	switch (ep->kind) {
 	case EP_INOTIFY:
 		on_inotify(h);
@@ -491,5 +526,6 @@ void console_hub_free(ConsoleHub *h)
 	hashmap_free(h->by_wd);
 	if (h->inotify_fd >= 0)
 		close_fd(h, &h->inotify_fd);
+	console_hub_collect(h);
 	free(h);
 }

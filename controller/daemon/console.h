@@ -57,3 +57,6 @@ void console_drain(ConsoleHub *h, const char *name);
 void console_forget(ConsoleHub *h, const char *name);
 /* An epoll event on one of the hub's fds (LoopSource.ptr of SRC_CONSOLE). */
 void console_on_event(ConsoleHub *h, void *ptr, uint32_t events);
+/* Free what was closed during an epoll batch; called after each batch, when
+ * no event of it can point at that memory any more. */
+void console_hub_collect(ConsoleHub *h);

@@ -547,6 +547,7 @@ static int loop(Daemon *d)
 				break;
 			}
 		}
+		console_hub_collect(d->consoles);
 		run_queue(d);
 		daemon_metrics_flush(d, false);
 		service_watchdog(d, time_now_ms());
