@@ -238,6 +238,12 @@ int cgroup_vm_remove(CgroupHost *h, const char *vm_uid)
 		int k = remove_dir(dir);
 		if (k < 0 && r == 0)
 			r = k;
+		/* The instance's parent goes with its last VM (an instance that
+		 * ran VMs once leaves nothing behind); another VM keeps it busy. */
+		_cleanup_free_ char *parent = path_join(h->h[i].mount, h->parent);
+		if (k >= 0 && rmdir(parent) < 0 && errno != ENOTEMPTY && errno != EBUSY &&
+		    errno != ENOENT)
+			log_debug_errno(-errno, "cgroup: rmdir %s: %m", parent);
 	}
 	return r;
 }

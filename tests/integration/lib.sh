@@ -65,6 +65,21 @@ instance_of() {
 print(sqlite3.connect(sys.argv[1]).execute("select value from meta where key = ?", ("instance",)).fetchone()[0])' "$1/banger.db"
 }
 cgroup_parent() { echo "banger-$(instance_of "$1")"; }
+# cleanup_cgroups STATE: remove the (empty) VM cgroups and the parent of the
+# instance whose state dir is STATE — a test that kills its VMMs itself
+# leaves them, bangerd's teardown never ran. Only that instance's.
+cleanup_cgroups() {
+	[ -n "${1:-}" ] && [ -f "$1/banger.db" ] || return 0
+	local g d
+	g=$(cgroup_parent "$1" 2>/dev/null) || return 0
+	[ -n "$g" ] && [ "$g" != banger- ] || return 0
+	for d in /sys/fs/cgroup/*/"$g" /sys/fs/cgroup/"$g"; do
+		[ -d "$d" ] || continue
+		rmdir "$d"/*/ 2>/dev/null
+		rmdir "$d" 2>/dev/null
+	done
+	return 0
+}
 
 # json FILE EXPR: evaluate a python expression on the JSON document `d`.
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
@@ -186,5 +201,7 @@ guest_test_setup() {
 guest_test_cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "qemu-system-x86_64.*$STATE" 2>/dev/null); do kill -9 "$p"; done
+	sleep 0.2 # killed processes leave their cgroups asynchronously
+	cleanup_cgroups "$STATE"
 	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
 }

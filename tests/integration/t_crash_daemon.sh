@@ -25,6 +25,8 @@ STATUS=$T/status
 cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "qemu-system-x86_64.*$T" 2>/dev/null); do kill -9 "$p"; done
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T"
 }
 trap cleanup EXIT

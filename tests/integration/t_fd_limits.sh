@@ -18,6 +18,8 @@ vmms() { pgrep -f "firecracker-double.*--api-sock $STATE" 2>/dev/null | sort | t
 cleanup() {
 	stop_bangerd
 	for p in $(vmms); do kill -9 "$p"; done
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T"
 }
 trap cleanup EXIT

@@ -32,6 +32,8 @@ cleanup() {
 			grep -qF "$T" "/proc/$p/mountinfo" 2>/dev/null && kill -9 "$p"
 	done
 	[ "$_failed" -gt 0 ] && tail -n 40 "$T/bangerd.log" | sed 's/^/# /'
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T"
 }
 trap cleanup EXIT

@@ -27,6 +27,8 @@ fleet_cleanup() {
 	for h in "${HOSTS[@]}"; do
 		[ -n "${NETNS[$h]:-}" ] && kill "${NETNS[$h]}" 2>/dev/null
 	done
+	sleep 0.2
+	for h in "${HOSTS[@]}"; do cleanup_cgroups "$T/$h/state"; done
 	rm -rf "$T"
 }
 trap fleet_cleanup EXIT

@@ -17,6 +17,9 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for p in $(pgrep -f "qemu-system-x86_64.*$T" 2>/dev/null); do kill -9 "$p"; done
+	sleep 0.2
+	cleanup_cgroups "$T/a/state"
+	cleanup_cgroups "$T/b/state"
 	rm -rf "$T"
 }
 trap cleanup EXIT

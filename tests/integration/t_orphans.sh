@@ -21,6 +21,8 @@ cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "qemu-system-x86_64.*$T" 2>/dev/null); do kill -9 "$p"; done
 	for d in $(losetup -a 2>/dev/null | grep -F "$T" | cut -d: -f1); do losetup -d "$d"; done
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T"
 }
 trap cleanup EXIT

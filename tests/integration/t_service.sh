@@ -16,6 +16,8 @@ LISTENER=
 cleanup() {
 	stop_bangerd
 	[ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T" "${F:-}"
 }
 trap cleanup EXIT

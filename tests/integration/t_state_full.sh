@@ -22,6 +22,8 @@ STATUS=$SPEC
 cleanup() {
 	stop_bangerd
 	umount "$STATE" 2>/dev/null
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T"
 }
 trap cleanup EXIT

@@ -17,6 +17,8 @@ cleanup() {
 	stop_bangerd
 	for p in $(pgrep -f "firecracker-double.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
 	[ "$_failed" -gt 0 ] && tail -n 30 "$T/bangerd.log"
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T"
 }
 trap cleanup EXIT

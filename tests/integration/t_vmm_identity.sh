@@ -24,6 +24,8 @@ cleanup() {
 	[ -n "$IMPOSTOR" ] && kill -9 "$IMPOSTOR" 2>/dev/null
 	for p in $(pgrep -f "firecracker-double.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
 	[ "$_failed" -gt 0 ] && tail -n 40 "$T/bangerd.log" | sed 's/^/# /'
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T"
 }
 trap cleanup EXIT
