@@ -199,17 +199,24 @@ int qmp_connect(const char *path, unsigned timeout_ms, QmpClient **ret)
 	return 0;
 }
 
-static int send_command(QmpClient *c, const char *command, json_object *args, uint64_t id,
-			uint64_t deadline)
+/* {"execute": command, "arguments": args, "id": id} and a newline: one QMP
+ * command line. Caller frees. */
+static char *command_line(const char *command, json_object *args, uint64_t id)
 {
 	json_object *cmd = json_object_new_object();
 	json_object_object_add(cmd, "execute", json_object_new_string(command));
 	if (args)
 		json_object_object_add(cmd, "arguments", json_object_get(args));
 	json_object_object_add(cmd, "id", json_object_new_int64((int64_t)id));
-	_cleanup_free_ char *line =
-		xasprintf("%s\n", json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN));
+	char *line = xasprintf("%s\n", json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN));
 	json_object_put(cmd);
+	return line;
+}
+
+static int send_command(QmpClient *c, const char *command, json_object *args, uint64_t id,
+			uint64_t deadline)
+{
+	_cleanup_free_ char *line = command_line(command, args, id);
 	return send_all(c, line, strlen(line), deadline);
 }
 
@@ -218,14 +225,7 @@ static int send_command(QmpClient *c, const char *command, json_object *args, ui
 static int send_command_fd(QmpClient *c, const char *command, json_object *args, int fd,
 			   uint64_t id, uint64_t deadline)
 {
-	json_object *cmd = json_object_new_object();
-	json_object_object_add(cmd, "execute", json_object_new_string(command));
-	if (args)
-		json_object_object_add(cmd, "arguments", json_object_get(args));
-	json_object_object_add(cmd, "id", json_object_new_int64((int64_t)id));
-	_cleanup_free_ char *line =
-		xasprintf("%s\n", json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN));
-	json_object_put(cmd);
+	_cleanup_free_ char *line = command_line(command, args, id);
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
