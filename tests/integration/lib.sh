@@ -142,6 +142,28 @@ need_fc_double() {
 	/usr/bin/python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is not installed"
 }
 
+# fc_test_setup TAG: temp dirs for a bangerd test against the Firecracker
+# double (T, SPEC, STATE; the caller sets STATUS and writes $T/firecracker,
+# its wrapper), fake images in $T/images, and an EXIT trap that stops
+# bangerd, kills the doubles under T, removes this instance's cgroups and T.
+fc_test_setup() {
+	T=$(test_tmpdir "$1")
+	SPEC=$T/specs
+	STATE=$T/state
+	mkdir -p "$SPEC" "$STATE" "$T/images"
+	truncate -s 8M "$T/images/rootfs.ext4"
+	echo kernel >"$T/images/vmlinux"
+	trap fc_test_cleanup EXIT
+}
+fc_test_cleanup() {
+	stop_bangerd
+	for p in $(pgrep -f "firecracker-double.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
+	[ "$_failed" -gt 0 ] && tail -n 30 "$T/bangerd.log"
+	sleep 0.2
+	cleanup_cgroups "${STATE:-}"
+	rm -rf "$T"
+}
+
 # ---- real guests ---------------------------------------------------------------
 GUEST_DIR=${BANGER_GUEST_DIR:-$SRC/build/guest}
 need_guest() {

@@ -9,22 +9,8 @@ private_netns "$0" "$@"
 
 need_fc_double
 
-T=$(test_tmpdir fcs)
-SPEC=$T/specs
-STATE=$T/state
+fc_test_setup fcs
 STATUS=$SPEC
-cleanup() {
-	stop_bangerd
-	for p in $(pgrep -f "firecracker-double.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
-	[ "$_failed" -gt 0 ] && tail -n 30 "$T/bangerd.log"
-	sleep 0.2
-	cleanup_cgroups "${STATE:-}"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$SPEC" "$STATE" "$T/images"
-truncate -s 8M "$T/images/rootfs.ext4"
-echo kernel >"$T/images/vmlinux"
 # The driver runs firecracker with a minimal environment, as it would the
 # real binary; the wrapper gives the double its settings.
 cat >"$T/firecracker" <<W
