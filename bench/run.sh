@@ -40,7 +40,7 @@
 # Firecracker VMs against the C test double build/fc-double-lite in the
 # private netns; knobs BENCH_SCALE_CONC (8, the baseline's concurrency),
 # BENCH_SCALE_KILLS (20), BENCH_SCALE_START_CAP (900 s),
-# BENCH_SCALE_ADOPT_ROUNDS (2), BENCH_SCALE_NET (1; 0: VMs without network).
+# BENCH_SCALE_ADOPT_ROUNDS (3), BENCH_SCALE_NET (1; 0: VMs without network).
 # Its clean-up kills the doubles whose --api-sock is under this run's work dir.
 set -u
 BUILD=${BUILD:-build}
@@ -1009,7 +1009,7 @@ SCALE_N=${BENCH_SCALE_N:-1000}
 SCALE_CONC=${BENCH_SCALE_CONC:-8}
 SCALE_KILLS=${BENCH_SCALE_KILLS:-20}
 SCALE_START_CAP=${BENCH_SCALE_START_CAP:-900}
-SCALE_ADOPT_ROUNDS=${BENCH_SCALE_ADOPT_ROUNDS:-2}
+SCALE_ADOPT_ROUNDS=${BENCH_SCALE_ADOPT_ROUNDS:-3}
 SCALE_NET=${BENCH_SCALE_NET:-1}
 SCALE_PID=
 SCALE_STATE=
