@@ -88,7 +88,7 @@ test:
 
 bench:
 	$(MAKE) guest-image
-	$(MAKE) all $(BENCH_BIN)
+	$(MAKE) all $(BENCH_BIN) $(FC_DOUBLE_LITE)
 	BUILD=$(BUILD) bench/run.sh
 
 demo: all
@@ -181,7 +181,13 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libbanger.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libbanger.a $(LDFLAGS) $(PKG_LIBS)
 
-all-tests: $(BUILD_OUT) $(UNIT_BIN) $(HELPER_BIN)
+# The light C Firecracker test double (tests/fc-double/README.md): only json-c.
+FC_DOUBLE_LITE := $(BUILD)/fc-double-lite
+$(FC_DOUBLE_LITE): tests/fc-double/fc-double-lite.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $$(pkg-config --libs json-c)
+
+all-tests: $(BUILD_OUT) $(UNIT_BIN) $(HELPER_BIN) $(FC_DOUBLE_LITE)
 
 unit: all-tests
 	BUILD=$(BUILD) tests/run.sh unit

@@ -1,5 +1,6 @@
-/* kill_latency STATUS_DIR NAME — VMM killed → status shows it, one kill per
- * invocation.
+/* kill_latency STATUS_DIR NAME [COMM] — VMM killed → status shows it, one
+ * kill per invocation. COMM: the prefix the VMM's /proc comm must have
+ * (default qemu-system; the scale section kills fc-double-lite doubles).
  *
  * Waits until STATUS_DIR/NAME.status.json shows phase Running with a pid
  * (bangerd: the guest passed its readiness probe; baseline_pidfd: the guest
@@ -30,7 +31,7 @@ static long wait_running(int sdfd, const char *name)
 	die("%s: status never showed phase Running with a pid", name);
 }
 
-static bool is_qemu(long pid)
+static bool comm_is(long pid, const char *prefix)
 {
 	char path[64], comm[64] = "";
 	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
@@ -40,15 +41,16 @@ static bool is_qemu(long pid)
 		(void)_n;
 		close(fd);
 	}
-	return strncmp(comm, "qemu-system", 11) == 0;
+	return strncmp(comm, prefix, strlen(prefix)) == 0;
 }
 
 int main(int argc, char **argv)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	char status_name[320], phase[64];
-	if (argc != 3)
-		die("usage: kill_latency STATUS_DIR NAME");
+	if (argc != 3 && argc != 4)
+		die("usage: kill_latency STATUS_DIR NAME [COMM]");
+	const char *comm = argc == 4 ? argv[3] : "qemu-system";
 	const char *name = argv[2];
 	snprintf(status_name, sizeof(status_name), "%s.status.json", name);
 	int sdfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -57,8 +59,8 @@ int main(int argc, char **argv)
 		die("watch %s: %m", argv[1]);
 	long pid = wait_running(sdfd, name);
 	int pidfd = pidfd_open_((pid_t)pid);
-	if (pidfd < 0 || !is_qemu(pid))
-		die("%s: pid %ld is not a running QEMU", name, pid);
+	if (pidfd < 0 || !comm_is(pid, comm))
+		die("%s: pid %ld is not a running %s", name, pid, comm);
 	while (read(ifd, buf, sizeof(buf)) > 0)
 		;
 	uint64_t t0 = now_ns(), texit = 0, tstat = 0;

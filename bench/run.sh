@@ -34,6 +34,14 @@
 # BENCH_IDLE_VMS (3), BENCH_SUSPEND_ROUNDS (3), BENCH_SUSPEND_MEMS ("128 256").
 # Clean-up kills only processes this
 # run started: by pid, and QEMUs whose command line holds this run's work dir.
+#
+# burst (BENCH_BURST_N, default BENCH_N; BENCH_BURST_CAP 600 s) writes spec
+# files into a running bangerd's spec dir. scale runs BENCH_SCALE_N (1000)
+# Firecracker VMs against the C test double build/fc-double-lite in the
+# private netns; knobs BENCH_SCALE_CONC (8, the baseline's concurrency),
+# BENCH_SCALE_KILLS (20), BENCH_SCALE_START_CAP (900 s),
+# BENCH_SCALE_ADOPT_ROUNDS (3), BENCH_SCALE_NET (1; 0: VMs without network).
+# Its clean-up kills the doubles whose --api-sock is under this run's work dir.
 set -u
 BUILD=${BUILD:-build}
 BANGERD=$(realpath "${BENCH_BANGERD:-$BUILD/bangerd}")
@@ -42,7 +50,7 @@ N=${BENCH_N:-10000}
 EDITS=${BENCH_EDITS:-200}
 HUPS=${BENCH_HUPS:-20}
 COLD_RUNS=${BENCH_COLD_RUNS:-3}
-DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss vmm_exec confine vmm_kill adoption idle suspend"
+DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss burst vmm_exec confine vmm_kill adoption idle suspend scale"
 SECTIONS=${BENCH_SECTIONS:-$DEFAULT_SECTIONS}
 mkdir -p "${BENCH_WORK:-$BUILD}"
 WORK=$(realpath "$(mktemp -d "${BENCH_WORK:-$BUILD}/bench-work.XXXXXX")")
@@ -69,6 +77,7 @@ T_START=$SECONDS
 
 cleanup() {
 	daemon_stop
+	scale_stop
 	vm_cleanup
 	if [ -n "$BASE_PID" ]; then
 		kill "$BASE_PID" 2>/dev/null; kill -CONT "$BASE_PID" 2>/dev/null; wait "$BASE_PID" 2>/dev/null
@@ -453,6 +462,11 @@ netns_ensure() {
 		note "no guest image in $GUEST (make guest-image) or no qemu-system-x86_64 / qemu-img / nsenter"
 		return 1
 	fi
+	netns_create
+}
+# The bench's private netns alone (the scale section needs no guest image).
+netns_create() {
+	[ -n "$NETNS" ] && return 0
 	if ! ip netns add "banger-bench-$TOK" || ! ip -n "banger-bench-$TOK" link set lo up; then
 		note "ip netns add banger-bench-$TOK failed"
 		return 1
@@ -928,10 +942,250 @@ section_idle() {
 	echo
 }
 
+# ---- burst and scale (issue 9, point 5) -------------------------------------
+
+# 10. Burst: a GitOps-style sync writes BENCH_BURST_N (default $N) spec files
+#    into the empty spec dir of a running, synced bangerd; `burst` times the
+#    last write → the last status file landed. The specs are Stopped (the
+#    control path: parse, store, status; no VMM starts). Baseline: a cold
+#    sync of the same files by a fresh bangerd (cold_sync), after the burst.
+#    Target: ≤ 1.5× the cold sync.
+BURST_N=${BENCH_BURST_N:-$N}
+BURST_CAP=${BENCH_BURST_CAP:-600}
+section_burst() {
+	local m="burst: last write → last status"
+	echo "== burst: $BURST_N Stopped spec files written while bangerd runs (baseline: a cold sync of the same files)"
+	local d=$WORK/burst
+	mkdir -p "$d/specs" "$d/status" "$d/state" "$d/cold-status" "$d/cold-state"
+	local args=(--spec-dir "$d/specs" --node-name bench --resync 0 --log-level debug)
+	if ! "$BB/adopt" "$d/bangerd.log" "$d/status" - "$BANGERD" "${args[@]}" --status-dir "$d/status" \
+		--state-dir "$d/state" --runtime-dir "$d/state/run" >"$d/start.out"; then
+		note "burst: bangerd did not start: $(tr '\n' ' ' <"$d/start.out"); log: $(tail -n 3 "$d/bangerd.log" | tr '\n' ' ')"
+		result "$m" - - ms ratio 1.5
+		return
+	fi
+	DAEMON_PID=$(kv "$d/start.out" pid)
+	"$BB/burst" "$d/specs" "$d/status" "$BURST_N" "$BURST_CAP" >"$d/burst.out"
+	local rc=$?
+	daemon_stop
+	echo "  burst: $(kv "$d/burst.out" files) files written in $(kv "$d/burst.out" write_ms) ms; last write → last status $(kv "$d/burst.out" after_last_ms) ms (first write → last status $(kv "$d/burst.out" total_ms) ms); $(kv "$d/burst.out" landed) landed, $(kv "$d/burst.out" verified_stopped) verified Stopped"
+	grep -q "inotify queue overflow\|overflow" "$d/bangerd.log" && echo "  bangerd's log mentions an inotify overflow (it then resyncs in full)"
+	"$BB/cold_sync" "$d/cold.log" "$d/cold-status" "$BURST_N" "$BANGERD" "${args[@]}" \
+		--status-dir "$d/cold-status" --state-dir "$d/cold-state" --runtime-dir "$d/cold-state/run" >"$d/cold.out"
+	local crc=$?
+	DAEMON_PID=$(kv "$d/cold.out" pid)
+	daemon_stop
+	echo "  cold sync of the same $BURST_N files by a fresh bangerd: $(kv "$d/cold.out" cold_ms) ms ($(kv "$d/cold.out" verified) verified)"
+	if [ $rc -ne 0 ] || [ $crc -ne 0 ]; then
+		note "burst: burst exited $rc, cold_sync $crc: $(tr '\n' ' ' <"$d/burst.out") / $(tr '\n' ' ' <"$d/cold.out")"
+		result "$m ($BURST_N files)" - "$(kv "$d/cold.out" cold_ms)" ms ratio 1.5
+		return
+	fi
+	result "$m ($BURST_N files)" "$(kv "$d/burst.out" after_last_ms)" "$(kv "$d/cold.out" cold_ms)" ms ratio 1.5
+	result "burst: writing the $BURST_N files" "$(kv "$d/burst.out" write_ms)" - ms info -
+	echo
+}
+
+# 11. Scale: BENCH_SCALE_N (1000) Firecracker VMs on one host, against the
+#    light C test double (build/fc-double-lite: Firecracker cannot run here;
+#    it boots nothing, so these figures are the controller's and the host's
+#    plumbing — taps, nft, cgroups, disks, API — not guests'). bangerd runs
+#    in the bench's private netns with --driver firecracker, a /16 bridge
+#    subnet (a /24 holds 253 guests) and tiny fake images (raw sparse CoW
+#    root disks: no loop or dm devices). Figures, each with a baseline from
+#    the same run:
+#    - start: N Running specs present at bangerd start → all N Running, vs
+#      baseline_fcspawn (N doubles spawned and configured through the API,
+#      BENCH_SCALE_CONC at a time, nothing else). Capped at
+#      BENCH_SCALE_START_CAP s: a miss reports how many were Running by then.
+#    - RSS of bangerd with N running, vs the same bangerd with no VMs.
+#    - no-op resync (SIGHUP) with N running, vs baseline_scan.
+#    - kill → status p99 under load: BENCH_SCALE_KILLS doubles killed one by
+#      one (kill_latency), vs the kernel's kill → process gone (pidfd).
+#    - adoption: kill -9 bangerd, restart → initial sync done (and → all N
+#      Running with the same pids), vs the same restart with no VMs.
+#    BENCH_SCALE_NET=0 gives the VMs no network (no tap, no nft rules).
+SCALE_N=${BENCH_SCALE_N:-1000}
+SCALE_CONC=${BENCH_SCALE_CONC:-8}
+SCALE_KILLS=${BENCH_SCALE_KILLS:-20}
+SCALE_START_CAP=${BENCH_SCALE_START_CAP:-900}
+SCALE_ADOPT_ROUNDS=${BENCH_SCALE_ADOPT_ROUNDS:-3}
+SCALE_NET=${BENCH_SCALE_NET:-1}
+SCALE_PID=
+SCALE_STATE=
+scale_spec() { # NAME IMAGES
+	cat <<YAML
+apiVersion: banger/v1
+kind: VM
+metadata: {name: $1}
+spec:
+  state: Running
+  vmm: firecracker
+  memoryMiB: 128
+  kernel: {path: $2/vmlinux}
+  rootfs: {path: $2/rootfs.ext4}
+YAML
+	[ "$SCALE_NET" = 1 ] || echo "  network: {enabled: false}"
+}
+# scale_run OUT MODE LOG STATUS PREFIX N CAP ARGS...: scale_start in the netns.
+scale_run() {
+	local out=$1
+	shift
+	"$BB/scale_start" "$1" "$2" "$3" "$4" "$5" "$6" "$(command -v nsenter)" --net="/run/netns/$NETNS" -- \
+		"$BANGERD" "${@:7}" >"$out"
+	local rc=$?
+	SCALE_PID=$(kv "$out" pid)
+	return $rc
+}
+to_mib() { awk -v k="$1" 'BEGIN { if (k == "" || k < 0) print "-"; else printf "%.1f", k / 1024 }'; }
+# The doubles this run's bangerd started: their API sockets are under $WORK.
+scale_doubles() { pgrep -f "fc-double-lite --api-sock $WORK/" 2>/dev/null; }
+# SIGTERM bangerd (VMs keep running), SIGKILL the doubles, remove the VM
+# cgroups bangerd made for this state dir's instance (its teardown never ran).
+scale_stop() {
+	local p pids g dd
+	if [ -n "$SCALE_PID" ]; then
+		kill -TERM "$SCALE_PID" 2>/dev/null
+		pid_wait_gone "$SCALE_PID" || kill -KILL "$SCALE_PID" 2>/dev/null
+		SCALE_PID=
+	fi
+	pids=$(scale_doubles)
+	for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+	for p in $pids; do pid_wait_gone "$p"; done
+	[ -n "$SCALE_STATE" ] && [ -f "$SCALE_STATE/banger.db" ] || return 0
+	g=$(/usr/bin/python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("select value from meta where key = ?", ("instance",)).fetchone()[0])' "$SCALE_STATE/banger.db" 2>/dev/null)
+	[ -n "$g" ] || return 0
+	for dd in /sys/fs/cgroup/*/"banger-$g" /sys/fs/cgroup/"banger-$g"; do
+		[ -d "$dd" ] || continue
+		rmdir "$dd"/*/ 2>/dev/null
+		rmdir "$dd" 2>/dev/null
+	done
+	return 0
+}
+section_scale() {
+	local n=$SCALE_N d=$WORK/scale pre=sc$TOK m_start="scale: start, $SCALE_N Running specs → all Running"
+	echo "== scale: $n Firecracker VMs (fc-double-lite test double), bangerd --driver firecracker in netns banger-bench-$TOK"
+	scale_fail() { result "$m_start" - - s ratio 2; scale_stop; }
+	local lite
+	lite=$(realpath "$BUILD/fc-double-lite" 2>/dev/null)
+	[ -x "$lite" ] || { note "scale: $BUILD/fc-double-lite missing (make bench builds it)"; scale_fail; return; }
+	netns_create || { scale_fail; return; }
+	mkdir -p "$d/images" "$d/specs" "$d/base" "$d/zero-specs"
+	truncate -s 8M "$d/images/rootfs.ext4"
+	echo "not a kernel: the test double boots nothing" >"$d/images/vmlinux"
+	echo "  host limits: nofile hard $(ulimit -Hn), pid_max $(cat /proc/sys/kernel/pid_max), threads-max $(cat /proc/sys/kernel/threads-max), bridge ports max 1024"
+	# Baseline for the start: N doubles, spawned and configured, nothing else.
+	nsenter --net="/run/netns/$NETNS" -- "$BB/baseline_fcspawn" "$d/base" "$n" "$SCALE_CONC" "$lite" "$d/images/vmlinux" >"$d/base.out" 2>"$d/base.err" ||
+		note "scale: baseline_fcspawn: $(tr '\n' ' ' <"$d/base.out") $(tail -n 3 "$d/base.err" | tr '\n' ' ')"
+	local base_ms
+	base_ms=$(kv "$d/base.out" total_ms)
+	echo "  baseline_fcspawn: $n doubles spawned and configured ($SCALE_CONC at a time) in $base_ms ms; per VM p50 $(kv "$d/base.out" per_vm_p50_ms) ms; a double's RSS $(kv "$d/base.out" double_rss_kb_avg) kB, of it anonymous $(kv "$d/base.out" double_anon_kb_avg) kB"
+	local args=(--node-name bench --image-dir "$d/images" --driver firecracker --firecracker-bin "$lite"
+		--cidr 10.77.0.1/16 --stop-timeout 2 --resync 0 --log-level debug)
+	# bangerd with no VMs: start, kill -9, restart (the adoption baseline), RSS.
+	mkdir -p "$d/zero/status" "$d/zero/state"
+	local zargs=(--spec-dir "$d/zero-specs" --status-dir "$d/zero/status" --state-dir "$d/zero/state" --runtime-dir "$d/zero/state/run" "${args[@]}")
+	local zsync="" zrss="" i
+	for i in 0 $(seq "$SCALE_ADOPT_ROUNDS"); do
+		"$BB/adopt" "$d/zero/bangerd.log" "$d/zero/status" - "$(command -v nsenter)" --net="/run/netns/$NETNS" -- "$BANGERD" "${zargs[@]}" >"$d/zero.out" ||
+			{ note "scale: bangerd (no VMs) did not start: $(tail -n 3 "$d/zero/bangerd.log" | tr '\n' ' ')"; break; }
+		SCALE_PID=$(kv "$d/zero.out" pid)
+		[ "$i" = 0 ] || zsync="$zsync $(kv "$d/zero.out" sync_ms)"
+		sleep 0.5
+		zrss=$(proc_status_kb_sh "$SCALE_PID" VmRSS)
+		kill -KILL "$SCALE_PID"; pid_wait_gone "$SCALE_PID"; SCALE_PID=
+	done
+	local zsync_med
+	zsync_med=$(echo "$zsync" | tr ' ' '\n' | grep . | median)
+	echo "  bangerd with no VMs: restart after kill -9 → initial sync done:${zsync:- -} ms; RSS $(to_mib "$zrss") MiB"
+	# The cold start with N Running specs.
+	local i0
+	for i0 in $(seq 0 $((n - 1))); do scale_spec "$(printf '%s-%04d' "$pre" "$i0")" "$d/images" >"$d/specs/$(printf '%s-%04d' "$pre" "$i0").yaml"; done
+	mkdir -p "$d/run/status" "$d/run/state"
+	SCALE_STATE=$d/run/state
+	local sargs=(--spec-dir "$d/specs" --status-dir "$d/run/status" --state-dir "$d/run/state" --runtime-dir "$d/run/state/run" "${args[@]}")
+	scale_run "$d/start.out" cold "$d/run/bangerd.log" "$d/run/status" "$pre" "$n" "$SCALE_START_CAP" "${sargs[@]}"
+	local rc=$? start_ms
+	start_ms=$(kv "$d/start.out" running_ms)
+	echo "  bangerd cold start: initial sync done after $(kv "$d/start.out" sync_ms) ms; all $n Running after $start_ms ms; Running when measured: $(kv "$d/start.out" reached)/$n (cap $SCALE_START_CAP s); errors in log: $(grep -c ' error ' "$d/run/bangerd.log")"
+	if [ $rc -ne 0 ]; then
+		note "scale: only $(kv "$d/start.out" reached) of $n VMs Running after $(kv "$d/start.out" elapsed_ms) ms (cap ${SCALE_START_CAP} s; bangerd exited: $(kv "$d/start.out" bangerd_exited)); log: $(grep ' error ' "$d/run/bangerd.log" | tail -n 3 | cut -c1-300 | tr '\n' ' ')"
+		result "$m_start" - "$(awk -v b="$base_ms" 'BEGIN {printf "%.2f", b / 1000}')" s ratio 2
+		result "scale: VMs Running at the start cap" "$(kv "$d/start.out" reached)" "$n" VMs info -
+		scale_stop
+		return
+	fi
+	result "$m_start" "$(awk -v b="$start_ms" 'BEGIN {printf "%.2f", b / 1000}')" "$(awk -v b="$base_ms" 'BEGIN {printf "%.2f", b / 1000}')" s ratio 2
+	sleep 2 # the last status writes and metrics are done
+	local rss hwm
+	rss=$(proc_status_kb_sh "$SCALE_PID" VmRSS)
+	hwm=$(proc_status_kb_sh "$SCALE_PID" VmHWM)
+	echo "  bangerd with $n running: RSS $(to_mib "$rss") MiB, peak (VmHWM) $(to_mib "$hwm") MiB, $(ls /proc/"$SCALE_PID"/fd | wc -l) fds, $(ls /proc/"$SCALE_PID"/task | wc -l) threads; doubles running: $(scale_doubles | wc -l)"
+	result "scale: bangerd RSS, $n VMs running" "$(to_mib "$rss")" "$(to_mib "$zrss")" MiB lt 64
+	# No-op resync with N running.
+	"$BB/baseline_scan" "$d/specs" "$HUPS" >"$d/scan.out" || note "scale: baseline_scan failed"
+	if "$BB/hup_cpu" "$SCALE_PID" "$d/run/bangerd.log" "$HUPS" >"$d/hup.out"; then
+		echo "  no-op resync: daemon's log median $(kv "$d/hup.out" log_ms_median) ms (min $(kv "$d/hup.out" log_ms_min), max $(kv "$d/hup.out" log_ms_max)); CPU $(kv "$d/hup.out" cpu_ms_per_resync) ms per resync; not a no-op: $(kv "$d/hup.out" not_noop)"
+		result "scale: no-op resync, $n running (log median)" "$(kv "$d/hup.out" log_ms_median)" "$(kv "$d/scan.out" wall_ms_per_pass)" ms lt 50
+	else
+		note "scale: hup_cpu failed"
+		result "scale: no-op resync, $n running (log median)" - "$(kv "$d/scan.out" wall_ms_per_pass)" ms lt 50
+	fi
+	# Kill → status under load: one double at a time, spread over the VMs.
+	local k name killed=() bad=0
+	: >"$d/kill.samples"; : >"$d/kill-exit.samples"
+	for k in $(seq "$SCALE_KILLS"); do
+		name=$(printf '%s-%04d' "$pre" $(((k * n / (SCALE_KILLS + 1)) % n)))
+		if ! "$BB/kill_latency" "$d/run/status" "$name" fc-double-lite >"$d/kill.out" 2>"$d/kill.err"; then
+			note "scale: kill $k ($name) not measured: $(tr '\n' ' ' <"$d/kill.err")"
+			bad=1
+			break
+		fi
+		killed+=("$name")
+		kv "$d/kill.out" status_us >>"$d/kill.samples"
+		kv "$d/kill.out" exit_us >>"$d/kill-exit.samples"
+		sleep 0.2
+	done
+	echo "  kill → status, $(wc -l <"$d/kill.samples") kills with $n running: p50 $(pctl "$d/kill.samples" 50 1000) ms, p99 $(pctl "$d/kill.samples" 99 1000) ms, max $(pctl "$d/kill.samples" 100 1000) ms (kill → process gone: p50 $(pctl "$d/kill-exit.samples" 50 1000) ms)"
+	if [ $bad = 0 ]; then
+		result "scale: kill → status p99, $n running" "$(pctl "$d/kill.samples" 99 1000)" "$(pctl "$d/kill-exit.samples" 99 1000)" ms lt 100
+	else
+		result "scale: kill → status p99, $n running" - "$(pctl "$d/kill-exit.samples" 99 1000)" ms lt 100
+	fi
+	# The killed ones come back after their back-off; adoption needs all N.
+	vm_wait_running "$d/run/status" "${killed[@]}" || note "scale: killed VMs not Running again"
+	sleep 1
+	# Adoption: kill -9 bangerd with N running, restart.
+	local async="" aall="" r
+	for r in $(seq "$SCALE_ADOPT_ROUNDS"); do
+		kill -KILL "$SCALE_PID"; pid_wait_gone "$SCALE_PID"; SCALE_PID=
+		if ! scale_run "$d/adopt.out" adopt "$d/run/bangerd.log" "$d/run/status" "$pre" "$n" 300 "${sargs[@]}"; then
+			note "scale: adoption round $r: $(tr '\n' ' ' <"$d/adopt.out")"
+			bad=2
+			break
+		fi
+		async="$async $(kv "$d/adopt.out" sync_ms)"
+		aall="$aall $(kv "$d/adopt.out" running_ms)"
+		sleep 1
+	done
+	echo "  adoption after kill -9, $n running: restart → initial sync done:$async ms; → all Running with the same pids:$aall ms (restarted: $(kv "$d/adopt.out" restarted))"
+	if [ $bad = 2 ]; then
+		result "scale: adoption, $n VMs: restart → sync done" - "$zsync_med" ms lt 1000
+	else
+		result "scale: adoption, $n VMs: restart → sync done" "$(echo "$async" | tr ' ' '\n' | grep . | median)" "$zsync_med" ms lt 1000
+		result "scale: adoption, $n VMs: → all Running, same pids" "$(echo "$aall" | tr ' ' '\n' | grep . | median)" "$zsync_med" ms info -
+	fi
+	scale_stop
+	echo
+}
+proc_status_kb_sh() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
+
 # ---- main -------------------------------------------------------------------
 
 for tool in mkspecs cold_sync baseline_cold hup_cpu baseline_scan edit_latency baseline_inotify \
-	exec_latency baseline_exec kill_latency baseline_pidfd adopt idle_wakeups baseline_idle; do
+	exec_latency baseline_exec kill_latency baseline_pidfd adopt idle_wakeups baseline_idle \
+	burst scale_start baseline_fcspawn; do
 	[ -x "$BB/$tool" ] || { echo "bench: $BB/$tool missing; run make bench" >&2; exit 1; }
 done
 [ -x "$BANGERD" ] || { echo "bench: $BANGERD missing" >&2; exit 1; }

@@ -128,9 +128,26 @@ stop_bangerd() {
 status_field() { json "$STATUS/$1.status.json" "$2"; }
 status_is() { [ "$(status_field "$1" "$2")" = "$3" ]; }
 
+# The Firecracker test double a test runs (tests/fc-double/README.md):
+# FC_DOUBLE=python (default; validates bodies against the Swagger file) or
+# FC_DOUBLE=lite (build/fc-double-lite, the C one the scale benchmarks use:
+# the same operations and state rules, field tables instead of the Swagger
+# file). Scripts that go through fc_double_cmd run against either.
+FC_DOUBLE=${FC_DOUBLE:-python}
+# fc_double_cmd: the command line (quoted for a wrapper script) of the double.
+fc_double_cmd() {
+	case $FC_DOUBLE in
+	lite) echo "'$BIN/fc-double-lite'" ;;
+	*) echo "/usr/bin/python3 '$SRC/tests/fc-double/firecracker-double'" ;;
+	esac
+}
+# The process-name pattern of either double (pgrep -f, extended regex).
+FC_DOUBLE_PAT='(firecracker-double|fc-double-lite)'
+
 # need_fc_double: the Firecracker test double needs the published API spec
-# (FC_API_SPEC, or shared/reference beside the checkout) and python3-yaml;
-# sets $spec to the spec's path, or skips the test saying which is missing.
+# (FC_API_SPEC, or shared/reference beside the checkout) and python3-yaml,
+# or with FC_DOUBLE=lite the built build/fc-double-lite; sets $spec to the
+# spec's path, or skips the test saying which is missing.
 need_fc_double() {
 	spec=${FC_API_SPEC:-}
 	local cand
@@ -138,6 +155,14 @@ need_fc_double() {
 		"$SRC/../../shared/reference/firecracker-api.yaml"; do
 		[ -z "$spec" ] && [ -f "$cand" ] && spec=$(realpath "$cand")
 	done
+	case $FC_DOUBLE in
+	lite)
+		[ -x "$BIN/fc-double-lite" ] || skip_all "FC_DOUBLE=lite but $BIN/fc-double-lite is not built (make all-tests)"
+		spec=${spec:-/nonexistent} # the lite double has its route table compiled in
+		return 0 ;;
+	python) ;;
+	*) skip_all "FC_DOUBLE=$FC_DOUBLE: expected python or lite" ;;
+	esac
 	[ -n "$spec" ] || skip_all "firecracker-api.yaml not found (set FC_API_SPEC)"
 	/usr/bin/python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is not installed"
 }
@@ -157,7 +182,7 @@ fc_test_setup() {
 }
 fc_test_cleanup() {
 	stop_bangerd
-	for p in $(pgrep -f "firecracker-double.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
+	for p in $(pgrep -f "$FC_DOUBLE_PAT.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
 	[ "$_failed" -gt 0 ] && tail -n 30 "$T/bangerd.log"
 	sleep 0.2
 	cleanup_cgroups "${STATE:-}"

@@ -14,7 +14,7 @@ STATUS=$T/status
 # real binary; the wrapper gives the double its settings.
 cat >"$T/firecracker" <<W
 #!/bin/sh
-exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
+exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log $(fc_double_cmd) "\$@"
 W
 chmod +x "$T/firecracker"
 

@@ -15,7 +15,7 @@ STATUS=$SPEC
 # real binary; the wrapper gives the double its settings.
 cat >"$T/firecracker" <<W
 #!/bin/sh
-exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log FC_DOUBLE_REJECT="\$(cat '$T/reject' 2>/dev/null)" /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
+exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log FC_DOUBLE_REJECT="\$(cat '$T/reject' 2>/dev/null)" $(fc_double_cmd) "\$@"
 W
 chmod +x "$T/firecracker"
 
