@@ -13,10 +13,10 @@
  * A state QEMU cannot load makes it exit: the launch fails and the caller
  * cold-boots.
  *
- * Confinement (the isolation branch's -runas/-chroot): fds need no access
- * to the state file by the VMM's uid. With -chroot, the end of a migration
- * reopens disks by path and fails; passing disks as fdsets (-add-fd,
- * file=/dev/fdset/N) is the fix, not done here (docs/architecture.md). */
+ * Confinement (-runas, -sandbox, an empty -chroot): the state file is
+ * never opened by the VMM's uid (fds), and the end of a migration, which
+ * reopens the disks, finds them in fdsets, not by path (qemu.h, QemuDisks):
+ * measured, both a save and a `cont` after it work chrooted. */
 #include "vmm/qemu.h"
 #include "vmm/qmp.h"
 
