@@ -418,7 +418,7 @@ static int spawn_qemu(const VmmLaunchConfig *c, pid_t *ret_pid)
 	/* Opened here, inherited by QEMU, closed on return: bangerd keeps
 	 * none, so adoption after a restart has nothing to find. */
 	_cleanup_(qemu_disks_close) QemuDisks disks = QEMU_DISKS_NONE;
-	int fds[6];
+	int fds[QEMU_DISKS_FDS_MAX];
 	int r = find_executable(qemu_bin(c->settings), &bin);
 	if (r < 0)
 		return log_errno(r, "vm %s: qemu binary %s: %m", c->name, qemu_bin(c->settings));

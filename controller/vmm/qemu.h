@@ -63,7 +63,8 @@ int qemu_disks_open(const VmmLaunchConfig *c, QemuDisks *ret);
 /* Close every fd; d stays valid (all -1). */
 void qemu_disks_close(QemuDisks *d);
 /* The fds a launch passes, for SpawnOptions.pass_fds; returns the count. */
-size_t qemu_disks_fds(const QemuDisks *d, int ret_fds[6]);
+#define QEMU_DISKS_FDS_MAX 6 /* two per set */
+size_t qemu_disks_fds(const QemuDisks *d, int ret_fds[QEMU_DISKS_FDS_MAX]);
 
 /* Build the qemu argv for c with the disks d opened (argv[0] = qemu_path,
  * which the caller has resolved). tsc_khz > 0 adds tsc_early_khz= to the guest command line;

@@ -77,7 +77,7 @@ int qemu_disks_open(const VmmLaunchConfig *c, QemuDisks *ret)
 	return 0;
 }
 
-size_t qemu_disks_fds(const QemuDisks *d, int ret_fds[6])
+size_t qemu_disks_fds(const QemuDisks *d, int ret_fds[QEMU_DISKS_FDS_MAX])
 {
 	const QemuFdset *sets[] = { &d->root, &d->backing, &d->work };
 	size_t n = 0;

@@ -325,7 +325,7 @@ static void test_disks_open(void)
 		      d.backing.rw == -1,
 	      "backing file from the overlay header: set 2, O_RDONLY only");
 	CHECK(d.work.set == QEMU_FDSET_WORK && mode_is(d.work.rw, O_RDWR), "work: set 3");
-	int fds[6];
+	int fds[QEMU_DISKS_FDS_MAX];
 	CHECK_INTEQ((int)qemu_disks_fds(&d, fds), 5, "five fds to pass");
 	qemu_disks_close(&d);
 	CHECK_INTEQ(open_fds(), before, "close leaves nothing open");
