@@ -199,17 +199,6 @@ int vm_suspend(Runtime *rt, const char *name, const char *uid, const char *api_s
 		*ret_error = xasprintf("the %s driver cannot save a guest's state", drv->name);
 		return -EOPNOTSUPP;
 	}
-	/* Measured: a chrooted QEMU fails at the end of the migration
-	 * ("bdrv_inactivate_all() failed": it reopens its disks by path, which
-	 * the chroot hides), and its disks may not come back. Refused before
-	 * the guest is paused, so a suspend can never hurt a confined guest;
-	 * passing the disks as fdsets (-add-fd) would lift this. */
-	if (runtime_confined(rt) && streq(drv->name, "qemu")) {
-		*ret_error = xstrdup("suspend of a confined (chrooted) QEMU is not supported yet: "
-				     "its disks would have to be passed as fds; run bangerd "
-				     "--no-confine to suspend QEMU guests");
-		return -EOPNOTSUPP;
-	}
 	_cleanup_free_ char *tmp = vm_sub(rt, uid, "suspend.tmp"), *version = NULL;
 	int r = rm_rf(tmp);
 	if ((r < 0 && r != -ENOENT) || (r = mkdir_p(tmp, 0700)) < 0) {

@@ -123,11 +123,6 @@ void runtime_free(Runtime *rt)
 	free(rt);
 }
 
-bool runtime_confined(Runtime *rt)
-{
-	return rt->cfg.confine;
-}
-
 HandleCache *runtime_cache(Runtime *rt)
 {
 	return rt->cache;

@@ -49,8 +49,6 @@ int runtime_new(const RuntimeConfig *cfg, Runtime **ret);
 void runtime_free(Runtime *rt);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Runtime *, runtime_free)
 HandleCache *runtime_cache(Runtime *rt);
-/* VMMs are confined (uid, seccomp, chroot, cgroup): not --no-confine. */
-bool runtime_confined(Runtime *rt);
 
 /* Deterministic, durable paths of a VM (stored in its row at first start). */
 typedef struct {

@@ -121,6 +121,10 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], const S
 		goto fail;
 	}
 	cloexec_other_fds();
+	/* After the sweep: only the fds the caller named survive the exec. */
+	for (size_t i = 0; i < o->n_pass_fds; i++)
+		if (fcntl(o->pass_fds[i], F_SETFD, 0) < 0)
+			goto fail;
 	restore_nofile();
 	if (!wait_gate(gate))
 		_exit(127);
@@ -157,6 +161,10 @@ int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pi
 
 	if (!o)
 		o = &defaults;
+	/* 0-2 become the child's stdio: a passed fd there would be lost. */
+	for (size_t i = 0; i < o->n_pass_fds; i++)
+		if (o->pass_fds[i] <= 2)
+			return -EBADF;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	if (o->before_exec && pipe2(g, O_CLOEXEC) < 0) {

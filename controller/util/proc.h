@@ -34,10 +34,15 @@ typedef struct {
 	bool limit_caps;           /* drop every capability but keep_caps from the
 				    * bounding set: root's exec then grants only those */
 	uint64_t keep_caps;        /* bit (1 << CAP_x) per capability kept */
+	/* fds the program inherits at the same numbers (each > 2, opened
+	 * O_CLOEXEC by the caller, which still owns and closes them): how a
+	 * VMM gets files it could not open itself (QEMU -add-fd). */
+	const int *pass_fds;
+	size_t n_pass_fds;
 } SpawnOptions;
 
 /* fork + execve(argv[0], argv, envp or a minimal PATH-only env) with every
- * other fd closed. The child is ours (reap it), but detached from our
+ * other fd (but o->pass_fds) closed. The child is ours (reap it), but detached from our
  * session so it outlives us. Returns the pid. -errno when exec failed (the
  * child reports exec errors back over a CLOEXEC pipe). */
 int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pid_t *ret_pid);

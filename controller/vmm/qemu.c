@@ -92,11 +92,40 @@ static char *guest_cmdline(const VmmLaunchConfig *c, unsigned tsc_khz)
 	return vmm_kernel_cmdline(c, args);
 }
 
-static void add_drive(char ***v, const char *id, const char *path, const char *format)
+/* -add-fd for each fd of set f; opaque names it in query-fdsets. */
+static void add_fdset(char ***v, const QemuFdset *f, const char *id)
 {
-	_cleanup_free_ char *p = qemu_opt_escape(path);
-	addf(v, "-drive");
-	addf(v, "file=%s,if=none,id=%s,format=%s", p, id, format);
+	if (f->ro >= 0) {
+		addf(v, "-add-fd");
+		addf(v, "fd=%d,set=%d,opaque=%s-ro", f->ro, f->set, id);
+	}
+	if (f->rw >= 0) {
+		addf(v, "-add-fd");
+		addf(v, "fd=%d,set=%d,opaque=%s-rw", f->rw, f->set, id);
+	}
+}
+
+/* The protocol node of an fdset: a block device (dm) needs host_device. */
+static char *fdset_node(const char *prefix, const QemuFdset *f)
+{
+	return xasprintf("%sdriver=%s,%sfilename=/dev/fdset/%d", prefix,
+			 f->block ? "host_device" : "file", prefix, f->set);
+}
+
+/* One virtio-blk disk on a -blockdev whose file (and, for a qcow2 overlay,
+ * backing file) is an fdset: QEMU opens no path (qemu.h). */
+static void add_disk(char ***v, const char *id, const char *format, const QemuFdset *f,
+		     const QemuFdset *backing)
+{
+	add_fdset(v, f, id);
+	_cleanup_free_ char *file = fdset_node("file.", f), *back = NULL;
+	if (backing && backing->set) {
+		add_fdset(v, backing, "backing");
+		_cleanup_free_ char *bfile = fdset_node("backing.file.", backing);
+		back = xasprintf(",backing.driver=raw,%s", bfile);
+	}
+	addf(v, "-blockdev");
+	addf(v, "driver=%s,node-name=%s,%s%s", format, id, file, back ? back : "");
 	addf(v, "-device");
 	addf(v, "virtio-blk-device,drive=%s", id);
 }
@@ -184,12 +213,14 @@ static void add_incoming(char ***v, const VmmLaunchConfig *c)
 	addf(v, "defer");
 }
 
-int qemu_build_argv(const VmmLaunchConfig *c, const char *qemu_path, bool kvm, unsigned tsc_khz,
-		    char ***ret_argv)
+int qemu_build_argv(const VmmLaunchConfig *c, const QemuDisks *d, const char *qemu_path, bool kvm,
+		    unsigned tsc_khz, char ***ret_argv)
 {
 	int r = check_config(c);
 	if (r < 0)
 		return r;
+	if (d->root.set != QEMU_FDSET_ROOT || d->root.rw < 0 || (c->work_disk && d->work.rw < 0))
+		return log_errno(-EINVAL, "vm %s: a disk was not opened for QEMU", c->name);
 	_cleanup_strv_free_ char **v = NULL;
 	addf(&v, "%s", qemu_path);
 	add_machine(&v, c, kvm);
@@ -204,9 +235,10 @@ int qemu_build_argv(const VmmLaunchConfig *c, const char *qemu_path, bool kvm, u
 	addf(&v, "-append");
 	strv_push(&v, guest_cmdline(c, tsc_khz));
 	/* Order matters: the first virtio-blk is /dev/vda (root=), the second /dev/vdb. */
-	add_drive(&v, "root", c->root_disk, c->root_disk_format ? c->root_disk_format : "raw");
+	add_disk(&v, "root", c->root_disk_format ? c->root_disk_format : "raw", &d->root,
+		 &d->backing);
 	if (c->work_disk)
-		add_drive(&v, "work", c->work_disk, "raw");
+		add_disk(&v, "work", "raw", &d->work, NULL);
 	if (c->tap)
 		add_net(&v, c);
 	if (c->vmm_uid)
@@ -383,15 +415,21 @@ static int spawn_qemu(const VmmLaunchConfig *c, pid_t *ret_pid)
 {
 	_cleanup_free_ char *bin = NULL;
 	_cleanup_strv_free_ char **argv = NULL;
+	/* Opened here, inherited by QEMU, closed on return: bangerd keeps
+	 * none, so adoption after a restart has nothing to find. */
+	_cleanup_(qemu_disks_close) QemuDisks disks = QEMU_DISKS_NONE;
+	int fds[QEMU_DISKS_FDS_MAX];
 	int r = find_executable(qemu_bin(c->settings), &bin);
 	if (r < 0)
 		return log_errno(r, "vm %s: qemu binary %s: %m", c->name, qemu_bin(c->settings));
+	if ((r = qemu_disks_open(c, &disks)) < 0)
+		return r;
 	bool kvm = qemu_use_kvm();
-	r = qemu_build_argv(c, bin, kvm, kvm ? 0 : qemu_host_tsc_khz(), &argv);
+	r = qemu_build_argv(c, &disks, bin, kvm, kvm ? 0 : qemu_host_tsc_khz(), &argv);
 	if (r < 0)
 		return r;
 	/* Until -runas drops root, QEMU needs only these: open the tap
-	 * (TUNSETIFF), open disks and logs owned by the VMM's uid, chroot,
+	 * (TUNSETIFF), open logs owned by the VMM's uid, chroot,
 	 * setgid/setgroups/setuid. Whatever else root could do is gone from
 	 * the bounding set before exec. The pid is recorded before QEMU runs. */
 	SpawnOptions o = {
@@ -405,6 +443,8 @@ static int spawn_qemu(const VmmLaunchConfig *c, pid_t *ret_pid)
 		.limit_caps = c->vmm_uid != 0,
 		.keep_caps = 1ULL << CAP_NET_ADMIN | 1ULL << CAP_DAC_OVERRIDE |
 			     1ULL << CAP_SYS_CHROOT | 1ULL << CAP_SETUID | 1ULL << CAP_SETGID,
+		.pass_fds = fds,
+		.n_pass_fds = qemu_disks_fds(&disks, fds),
 	};
 	r = proc_spawn(argv, NULL, &o, ret_pid);
 	if (r < 0)

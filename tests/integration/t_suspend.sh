@@ -6,7 +6,9 @@
 # Covers: suspend + resume; suspend, bangerd restart, resume;
 # --on-stop=suspend then a new bangerd; a corrupt state file (cold boot +
 # reason); a boot-relevant spec change while suspended (cold boot + reason);
-# a kill -9 during Running is no suspend; leaks.
+# a kill -9 during Running is no suspend; bangerd dying mid-save; leaks.
+# All of it with confined QEMUs (the default: own uid, -sandbox, an empty
+# -chroot; disks passed as fdsets), then once more with --no-confine.
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 need_guest
@@ -14,9 +16,6 @@ require_root "taps, bridges"
 require_tools debugfs curl
 
 guest_test_setup susp
-# Suspend needs an unchrooted QEMU (disks reopened by path at the end of the
-# migration): confined, it is refused before the guest is paused (checked
-# first, below); the rest runs with --no-confine.
 DARGS=(--image-dir "$GUEST_DIR" --driver qemu --resync 30 --stop-timeout 10)
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 
@@ -35,26 +34,28 @@ boots() {
 answers() { [ "$(curl -s -m 5 "http://$1/")" = "ok s1" ]; }
 alive() { ! pid_gone "$1"; }
 spec() { guest_yaml s1 "${2:-128}" "$1" "$WD" | put "$SPEC/s1.yaml"; }
-
-spec Running
-check "confined: s1 Ready" wait_until 180 is_ready s1
-cpid=$(vm_pid s1)
-spec Suspended
-check "confined: suspend refused, saying why (the chroot)" \
-	wait_until 60 bash -c "grep -q 'suspend of a confined (chrooted) QEMU is not supported yet' '$STATUS/s1.status.json'"
-check "confined: the guest was never paused: same VMM, still answers" \
-	bash -c "[ \"\$(. $SRC/tests/integration/lib.sh; STATUS=$STATUS; vm_pid s1)\" = $cpid ] && curl -s -m 5 http://$(vm_ip s1)/ | grep -q 'ok s1'"
-rm "$SPEC/s1.yaml"
-check "confined: s1 deleted" wait_until 60 test ! -e "$STATUS/s1.status.json"
-stop_bangerd
-DARGS+=(--no-confine)
-start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
+vmm_uid() { awk '/^Uid:/ {print $2}' "/proc/$1/status"; }
+# Confined as t_confine checks it, plus: no disk path in its argv, every
+# disk an fdset (a chrooted QEMU could not reopen a path at the end of a
+# migration).
+confined() {
+	local pid=$1 args
+	args=$(tr '\0' ' ' <"/proc/$pid/cmdline")
+	[ "$(vmm_uid "$pid")" != 0 ] && [ "$(readlink "/proc/$pid/root")" = "$(vmdir)/chroot" ] &&
+		[[ $args == *"-sandbox on,"* ]] && [[ $args == *"file.filename=/dev/fdset/1"* ]] &&
+		[[ $args == *"backing.file.filename=/dev/fdset/2"* || $args != *qcow2* ]] &&
+		[[ $args == *"file.filename=/dev/fdset/3"* ]] &&
+		[[ $args != *"$(vmdir)/root."* && $args != *work.ext4* && $args != *"$GUEST_DIR/rootfs"* ]]
+}
+# A guest whose disk broke under it (a failed reopen) says so on its console.
+disk_errors() { grep -E 'I/O error|EXT4-fs error|Buffer I/O' "$(vmdir)/console.log" || true; }
 
 spec Running
 check "s1 Ready" wait_until 180 is_ready s1
 ip=$(vm_ip s1)
 pid=$(vm_pid s1)
 check "s1 answers HTTP at $ip" answers "$ip"
+check "its QEMU is confined (uid $(vmm_uid "$pid"), chrooted, seccomp) and opened no disk by path" confined "$pid"
 
 # ---- suspend and resume ----
 spec Suspended
@@ -62,7 +63,7 @@ check "Suspended → phase Suspended, condition Suspended True" wait_until 60 su
 check "Suspended → Ready False" test "$(cond Ready status)" = False
 check "Suspended → VMM ended" wait_until 10 pid_gone "$pid"
 check "condition says when and how big: $(cond Suspended message)" bash -c "[[ '$(cond Suspended message)' == 'state saved at 20'*' bytes (QEMU '* ]]"
-check "saved state is root-only (0600, dir 0700)" test "$(stat -c %a "$(vmdir)/suspend/qemu.state")/$(stat -c %a "$(vmdir)/suspend")" = 600/700
+check "saved state is root-only (root 0600, dir root 0700)" test "$(stat -c %u:%a "$(vmdir)/suspend/qemu.state")/$(stat -c %u:%a "$(vmdir)/suspend")" = 0:600/0:700
 check "commit record present" test -f "$(vmdir)/suspend.json"
 check "guest IP stays reserved in status" test "$(vm_ip s1)" = "$ip"
 check "no VMM socket, no tap while suspended" test -z "$(leaks "$STATE" | grep -v '^[0-9a-f]\{32\}$')"
@@ -75,6 +76,7 @@ check "Running again → Ready" wait_until 60 is_ready s1
 check "resumed, not booted (log)" grep -q "s1: qemu resumed from its saved state" "$T/bangerd.log"
 check "condition Suspended False/Resumed" test "$(cond Suspended reason)" = Resumed
 check "same IP after resume" test "$(vm_ip s1)" = "$ip"
+check "the resumed QEMU is confined too, its disks fdsets" confined "$(vm_pid s1)"
 check "answers HTTP after resume" wait_until 10 answers "$ip"
 check "saved state removed once the guest runs" test ! -e "$(vmdir)/suspend.json" -a ! -e "$(vmdir)/suspend" -a ! -e "$(vmdir)/suspend.json.used"
 check "restartCount 0 (a resume is no restart)" status_is s1 'd["runtime"]["restartCount"]' 0
@@ -161,6 +163,7 @@ check "...nothing committed" test ! -e "$(vmdir)/suspend.json"
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 check "next bangerd continues the guest of the uncommitted save" wait_until 30 grep -q "s1: found an uncommitted save" "$T/bangerd.log"
 check "...then saves it properly: Suspended" wait_until 60 suspended
+check "...its disks worked after the continue (a chrooted reopen): no I/O errors on the console" test -z "$(disk_errors)"
 b0=$(boots)
 
 # (b) after the commit, before the VMM ended: the next bangerd ends it, and
@@ -186,9 +189,26 @@ spec Suspended 160
 check "suspended" wait_until 60 suspended
 b=$(boots); check "no boot through both crashes ($b0 → $b)" test -n "$b" -a "$b" = "$b0"
 
+# ---- --no-confine: the same suspend and resume, unconfined ----
+stop_bangerd
+start_bangerd "$SPEC" "$STATE" "${DARGS[@]}" --no-confine
+spec Running 160
+check "--no-confine: resumed (the state saved confined) → Ready" wait_until 60 is_ready s1
+check "--no-confine: ...resumed, not cold-booted" test "$(cond Suspended reason)" = Resumed
+pid=$(vm_pid s1)
+check "--no-confine: its QEMU runs as root, its disks still fdsets" bash -c "[ \"\$(awk '/^Uid:/ {print \$2}' /proc/$pid/status)\" = 0 ] && tr '\\0' ' ' </proc/$pid/cmdline | grep -q 'file.filename=/dev/fdset/1'"
+spec Suspended 160
+check "--no-confine: suspended" wait_until 60 suspended
+check "--no-confine: VMM ended" wait_until 10 pid_gone "$pid"
+spec Running 160
+check "--no-confine: resumed → Ready" wait_until 60 is_ready s1
+check "--no-confine: answers HTTP" wait_until 10 answers "$ip"
+check "no I/O errors on the guest console" test -z "$(disk_errors)"
+
 # ---- leaks ----
 spec Suspended 160
 check "suspended" wait_until 60 suspended
+b=$(boots); check "no boot since the crashes ($b0 → $b)" test -n "$b" -a "$b" = "$b0"
 rm -f "$SPEC/s1.yaml"
 check "deleted while suspended → status gone" wait_until 30 test ! -e "$STATUS/s1.status.json"
 sleep 0.5

@@ -5,8 +5,11 @@
 #include "tap.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "storage/qcow2.h"
 #include "vmm/qemu.h"
 #include "vmm/qmp.h"
+
+#include <dirent.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -34,6 +37,11 @@ static VmmLaunchConfig base_config(void)
 		.memory_mib = 256,
 	};
 }
+
+/* Disks as qemu_disks_open() would hand them over (fd numbers only). */
+static const QemuDisks disks = { .root = { QEMU_FDSET_ROOT, 10, 11, false },
+				 .backing = { 0, -1, -1, false },
+				 .work = { QEMU_FDSET_WORK, 12, 13, false } };
 
 /* Index of the first element equal to s, or -1. */
 static int find_arg(char **v, const char *s)
@@ -69,14 +77,14 @@ static void test_argv_console_file(void)
 	c.serial_sock = NULL;
 	c.console_path = "/run/a,b/console.log";
 	_cleanup_strv_free_ char **v = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "/usr/bin/qemu-system-x86_64", false, 0, &v), 0,
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/usr/bin/qemu-system-x86_64", false, 0, &v), 0,
 		    "builds without a serial socket");
 	if (v)
 		CHECK_STREQ(arg_after(v, "-chardev", 0), "file,id=console,path=/run/a,,b/console.log",
 			    "console chardev falls back to the file");
 	c.console_path = NULL;
 	_cleanup_strv_free_ char **w = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "/usr/bin/qemu-system-x86_64", false, 0, &w), -EINVAL,
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/usr/bin/qemu-system-x86_64", false, 0, &w), -EINVAL,
 		    "neither serial socket nor console file: refused");
 }
 
@@ -84,7 +92,7 @@ static void test_argv_minimal(void)
 {
 	VmmLaunchConfig c = base_config();
 	_cleanup_strv_free_ char **v = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "/usr/bin/qemu-system-x86_64", false, 2100000, &v), 0,
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/usr/bin/qemu-system-x86_64", false, 2100000, &v), 0,
 		    "minimal config builds");
 	if (!v)
 		return;
@@ -114,10 +122,16 @@ static void test_argv_minimal(void)
 		    "console=ttyS0 reboot=k panic=-1 root=/dev/vda rw tsc_early_khz=2100000 "
 		    "i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd",
 		    "guest command line without network");
-	CHECK_INTEQ(count_arg(v, "-drive"), 1, "one drive");
-	CHECK_STREQ(arg_after(v, "-drive", 0), "file=/run/banger/vm1/root.img,if=none,id=root,format=raw",
-		    "raw root drive");
+	CHECK_INTEQ(count_arg(v, "-drive"), 0, "no -drive: QEMU opens no disk by path");
+	CHECK_INTEQ(count_arg(v, "-blockdev"), 1, "one blockdev");
+	CHECK_STREQ(arg_after(v, "-add-fd", 0), "fd=10,set=1,opaque=root-ro", "root's O_RDONLY fd");
+	CHECK_STREQ(arg_after(v, "-add-fd", 1), "fd=11,set=1,opaque=root-rw", "root's O_RDWR fd");
+	CHECK_INTEQ(count_arg(v, "-add-fd"), 2, "no work disk, no work fds");
+	CHECK_STREQ(arg_after(v, "-blockdev", 0),
+		    "driver=raw,node-name=root,file.driver=file,file.filename=/dev/fdset/1",
+		    "raw root node on fdset 1");
 	CHECK_STREQ(arg_after(v, "-device", 1), "virtio-blk-device,drive=root", "root is virtio-blk");
+	CHECK(find_arg(v, "/run/banger/vm1/root.img") < 0, "the root disk's path is not in argv");
 	CHECK_INTEQ(find_arg(v, "-netdev"), -1, "no network without tap");
 }
 
@@ -134,8 +148,10 @@ static void test_argv_full(void)
 	c.gateway_ip = "172.16.0.1";
 	c.prefix_len = 24;
 	c.user_args = "init=/init quiet";
+	QemuDisks d = disks;
+	d.backing = (QemuFdset){ QEMU_FDSET_BACKING, 14, -1, true };
 	_cleanup_strv_free_ char **v = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", true, 2100000, &v), 0, "full config builds");
+	CHECK_INTEQ(qemu_build_argv(&c, &d, "qemu", true, 2100000, &v), 0, "full config builds");
 	if (!v)
 		return;
 	CHECK_STREQ(arg_after(v, "-accel", 0), "kvm", "KVM when kvm=true");
@@ -145,12 +161,20 @@ static void test_argv_full(void)
 		    "i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
 		    "ip=172.16.0.2::172.16.0.1:255.255.255.0:vm1:eth0:off init=/init quiet",
 		    "guest command line with ip= and user args last");
-	CHECK_INTEQ(count_arg(v, "-drive"), 2, "two drives");
-	CHECK_STREQ(arg_after(v, "-drive", 0),
-		    "file=/run/banger/vm1/root.qcow2,if=none,id=root,format=qcow2",
-		    "qcow2 root drive first (/dev/vda)");
-	CHECK_STREQ(arg_after(v, "-drive", 1), "file=/run/banger/vm1/work.img,if=none,id=work,format=raw",
-		    "raw work drive second (/dev/vdb)");
+	CHECK_INTEQ(count_arg(v, "-blockdev"), 2, "two blockdevs");
+	CHECK_STREQ(arg_after(v, "-blockdev", 0),
+		    "driver=qcow2,node-name=root,file.driver=file,file.filename=/dev/fdset/1,"
+		    "backing.driver=raw,backing.file.driver=host_device,"
+		    "backing.file.filename=/dev/fdset/2",
+		    "qcow2 root first (/dev/vda), its backing file an explicit node on fdset 2 "
+		    "(a block device: host_device)");
+	CHECK_STREQ(arg_after(v, "-add-fd", 2), "fd=14,set=2,opaque=backing-ro",
+		    "the backing file's O_RDONLY fd");
+	CHECK_STREQ(arg_after(v, "-add-fd", 3), "fd=12,set=3,opaque=work-ro",
+		    "no O_RDWR fd for the backing file: the next is the work disk's");
+	CHECK_STREQ(arg_after(v, "-blockdev", 1),
+		    "driver=raw,node-name=work,file.driver=file,file.filename=/dev/fdset/3",
+		    "raw work disk second (/dev/vdb)");
 	CHECK(find_arg(v, "virtio-blk-device,drive=root") < find_arg(v, "virtio-blk-device,drive=work"),
 	      "root device precedes work device");
 	CHECK_STREQ(arg_after(v, "-netdev", 0), "tap,id=net0,ifname=bt-vm1,script=no,downscript=no",
@@ -165,23 +189,32 @@ static void test_argv_invalid(void)
 	char **v = NULL;
 	VmmLaunchConfig c = base_config();
 	c.root_disk_format = "vmdk";
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "unknown format refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "unknown format refused");
 	c = base_config();
 	c.tap = "tap0";
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "tap without MAC refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "tap without MAC refused");
 	c = base_config();
 	c.kernel_path = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "missing kernel refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "missing kernel refused");
 	c = base_config();
 	c.vcpus = 0;
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "zero vcpus refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "zero vcpus refused");
 	CHECK(v == NULL, "out-parameter untouched on failure");
+	c = base_config();
+	QemuDisks none = QEMU_DISKS_NONE;
+	CHECK_INTEQ(qemu_build_argv(&c, &none, "qemu", false, 0, &v), -EINVAL,
+		    "root disk not opened: refused");
+	c.work_disk = "/run/banger/vm1/work.img";
+	QemuDisks no_work = disks;
+	no_work.work = none.work;
+	CHECK_INTEQ(qemu_build_argv(&c, &no_work, "qemu", false, 0, &v), -EINVAL,
+		    "work disk not opened: refused");
 
 	c = base_config();
 	c.root_disk_format = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), 0, "NULL format means raw");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), 0, "NULL format means raw");
 	if (v) {
-		CHECK(strstr(arg_after(v, "-drive", 0), "format=raw") != NULL, "defaults to raw");
+		CHECK(startswith(arg_after(v, "-blockdev", 0), "driver=raw,"), "defaults to raw");
 		CHECK(strstr(arg_after(v, "-append", 0), "tsc_early_khz") == NULL,
 		      "no tsc_early_khz when the rate is unknown");
 		strv_free(v);
@@ -195,7 +228,7 @@ static void test_argv_confined(void)
 {
 	VmmLaunchConfig c = base_config();
 	_cleanup_strv_free_ char **v = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), 0, "unconfined builds");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), 0, "unconfined builds");
 	CHECK(find_arg(v, "-runas") < 0 && find_arg(v, "-chroot") < 0 &&
 		      find_arg(v, "-sandbox") < 0,
 	      "unconfined: no -runas, -chroot, -sandbox");
@@ -203,14 +236,14 @@ static void test_argv_confined(void)
 	c.vmm_uid = 2000000007;
 	c.vmm_gid = 2000000007;
 	c.chroot_dir = "/var/lib/banger/vms/x/chroot";
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), 0, "confined builds");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), 0, "confined builds");
 	CHECK_STREQ(arg_after(v, "-runas", 0), "2000000007:2000000007", "-runas uid:gid");
 	CHECK_STREQ(arg_after(v, "-chroot", 0), "/var/lib/banger/vms/x/chroot", "-chroot dir");
 	CHECK_STREQ(arg_after(v, "-sandbox", 0), "on,obsolete=deny,spawn=deny,resourcecontrol=deny",
 		    "-sandbox filter (no elevateprivileges=deny)");
 	strv_free(TAKE_PTR(v));
 	c.vmm_gid = 0;
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), -EINVAL, "uid with gid 0 refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "uid with gid 0 refused");
 }
 
 static void test_escape(void)
@@ -218,13 +251,97 @@ static void test_escape(void)
 	_cleanup_free_ char *a = qemu_opt_escape("/tmp/a,b/c,,d");
 	CHECK_STREQ(a, "/tmp/a,,b/c,,,,d", "commas doubled");
 	VmmLaunchConfig c = base_config();
-	c.root_disk = "/srv/x,format=qcow2/root.img";
+	c.console_path = "/srv/x,format=qcow2/console.log";
+	c.serial_sock = NULL;
 	_cleanup_strv_free_ char **v = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "qemu", false, 0, &v), 0, "comma path builds");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), 0, "comma path builds");
 	if (v)
-		CHECK_STREQ(arg_after(v, "-drive", 0),
-			    "file=/srv/x,,format=qcow2/root.img,if=none,id=root,format=raw",
+		CHECK_STREQ(arg_after(v, "-chardev", 0),
+			    "file,id=console,path=/srv/x,,format=qcow2/console.log",
 			    "a comma in a path cannot inject options");
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static bool mode_is(int fd, int accmode)
+{
+	int fl = fcntl(fd, F_GETFL), fdf = fcntl(fd, F_GETFD);
+	return fl >= 0 && (fl & O_ACCMODE) == accmode && fdf >= 0 && (fdf & FD_CLOEXEC);
+}
+
+static void make_file(const char *path, const char *qcow2_backing)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int r = fd < 0 ? -errno
+		: qcow2_backing ? qcow2_write_overlay(fd, qcow2_backing, "raw", 1 << 20)
+				: (ftruncate(fd, 1 << 20) < 0 ? -errno : 0);
+	CHECK_INTEQ(r, 0, "make %s", path);
+}
+
+/* qemu_disks_open on real files: a set per disk with an O_RDONLY and an
+ * O_RDWR fd (CLOEXEC: only proc_spawn's pass_fds reach QEMU), a qcow2
+ * overlay's backing file found from its header, read-only; a relative
+ * backing path, a missing disk or a directory refused with nothing left
+ * open. */
+static void test_disks_open(void)
+{
+	char dir[] = "/tmp/banger-qemu-disk-XXXXXX";
+	if (!mkdtemp(dir)) {
+		CHECK(false, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	_cleanup_free_ char *base = path_join(dir, "base.img"), *ov = path_join(dir, "root.qcow2");
+	_cleanup_free_ char *rel = path_join(dir, "rel.qcow2"), *work = path_join(dir, "work.img");
+	make_file(base, NULL);
+	make_file(ov, base);
+	make_file(rel, base);
+	/* The writer refuses a relative name: make one by hand ('/' → 'x'). */
+	_cleanup_close_ int rfd = open(rel, O_RDWR | O_CLOEXEC);
+	char hdr[4096];
+	ssize_t n = rfd < 0 ? -1 : pread(rfd, hdr, sizeof(hdr), 0);
+	char *at = n > 0 ? memmem(hdr, (size_t)n, base, strlen(base)) : NULL;
+	CHECK(at && pwrite(rfd, "x", 1, at - hdr) == 1, "made a relative backing name");
+	make_file(work, NULL);
+	VmmLaunchConfig c = base_config();
+	c.root_disk = ov;
+	c.root_disk_format = "qcow2";
+	c.work_disk = work;
+	int before = open_fds();
+	QemuDisks d = QEMU_DISKS_NONE;
+	CHECK_INTEQ(qemu_disks_open(&c, &d), 0, "qcow2 root + work disk open");
+	CHECK(d.root.set == QEMU_FDSET_ROOT && mode_is(d.root.ro, O_RDONLY) &&
+		      mode_is(d.root.rw, O_RDWR) && !d.root.block,
+	      "root: set 1, O_RDONLY + O_RDWR, CLOEXEC, a file");
+	CHECK(d.backing.set == QEMU_FDSET_BACKING && mode_is(d.backing.ro, O_RDONLY) &&
+		      d.backing.rw == -1,
+	      "backing file from the overlay header: set 2, O_RDONLY only");
+	CHECK(d.work.set == QEMU_FDSET_WORK && mode_is(d.work.rw, O_RDWR), "work: set 3");
+	int fds[QEMU_DISKS_FDS_MAX];
+	CHECK_INTEQ((int)qemu_disks_fds(&d, fds), 5, "five fds to pass");
+	qemu_disks_close(&d);
+	CHECK_INTEQ(open_fds(), before, "close leaves nothing open");
+	CHECK(d.root.ro == -1 && d.backing.ro == -1 && d.work.rw == -1, "closed sets are -1");
+
+	c.root_disk = rel;
+	CHECK_INTEQ(qemu_disks_open(&c, &d), -EINVAL, "relative backing path refused");
+	c.root_disk = ov;
+	c.work_disk = "/nonexistent/work.img";
+	CHECK_INTEQ(qemu_disks_open(&c, &d), -ENOENT, "missing work disk refused");
+	c.root_disk = dir;
+	c.root_disk_format = "raw";
+	CHECK_INTEQ(qemu_disks_open(&c, &d), -EINVAL, "a directory is no disk");
+	CHECK_INTEQ(open_fds(), before, "failed opens leave nothing open");
+	CHECK(d.root.ro == -1, "out-parameter untouched on failure");
+	unlink(base), unlink(ov), unlink(rel), unlink(work), rmdir(dir);
 }
 
 static void test_tsc(void)
@@ -351,10 +468,10 @@ static void test_argv_incoming(void)
 {
 	VmmLaunchConfig c = base_config();
 	_cleanup_strv_free_ char **v = NULL, **w = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, "/q", false, 0, &v), 0, "boot argv");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/q", false, 0, &v), 0, "boot argv");
 	CHECK_INTEQ(find_arg(v, "-incoming"), -1, "a boot has no -incoming");
 	c.incoming_dir = "/vm/suspend";
-	CHECK_INTEQ(qemu_build_argv(&c, "/q", false, 0, &w), 0, "restore argv");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/q", false, 0, &w), 0, "restore argv");
 	CHECK_STREQ(arg_after(w, "-incoming", 0), "defer",
 		    "restore waits for the state over QMP (an fd), never exec:");
 	CHECK_INTEQ(strv_length(w), strv_length(v) + 2, "...and is otherwise the same machine");
@@ -441,6 +558,7 @@ int main(void)
 	test_argv_invalid();
 	test_argv_confined();
 	test_escape();
+	test_disks_open();
 	test_tsc();
 	test_qmp_interleaved();
 	test_qmp_split();

@@ -6,10 +6,12 @@
 #include "util/sha256.h"
 #include "util/util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 static void test_sha256(void)
 {
@@ -164,6 +166,39 @@ static void test_spawn_gate(void)
 	rm_rf(dir);
 }
 
+/* pass_fds: the named fds reach the program at their numbers, every other
+ * fd (CLOEXEC or not) does not; an fd that would land on stdio is refused. */
+static void test_spawn_pass_fds(void)
+{
+	char tmpl[] = "/tmp/banger-passfd.XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL, "pass_fds: temp dir");
+	if (!dir)
+		return;
+	_cleanup_free_ char *out = path_join(dir, "out"), *text = NULL;
+	_cleanup_close_ int passed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* Not CLOEXEC, and high: ls itself opens the lowest free numbers. */
+	_cleanup_close_ int other = fcntl(passed, F_DUPFD, 200);
+	char *argv[] = { "/usr/bin/ls", "/proc/self/fd", NULL };
+	int fds[] = { passed };
+	SpawnOptions o = { .stdout_path = out, .pass_fds = fds, .n_pass_fds = 1 };
+	pid_t pid;
+	CHECK_INTEQ(proc_spawn(argv, NULL, &o, &pid), 0, "pass_fds: spawns");
+	CHECK_INTEQ(proc_wait_exit(pid, 0, 5000), 0, "pass_fds: ls ran");
+	waitpid(pid, NULL, 0);
+	CHECK(read_file_bounded(out, 4096, &text, NULL) >= 0, "pass_fds: read the listing");
+	char want[16], unwanted[16];
+	snprintf(want, sizeof(want), "\n%d\n", passed);
+	snprintf(unwanted, sizeof(unwanted), "\n%d\n", other);
+	_cleanup_free_ char *list = xasprintf("\n%s", text ? text : "");
+	CHECK(strstr(list, want) != NULL, "pass_fds: fd %d inherited", passed);
+	CHECK(strstr(list, unwanted) == NULL, "pass_fds: fd %d (not passed) closed", other);
+	int stdio[] = { 1 };
+	o.pass_fds = stdio;
+	CHECK_INTEQ(proc_spawn(argv, NULL, &o, &pid), -EBADF, "pass_fds: stdio numbers refused");
+	rm_rf(dir);
+}
+
 /* Who serves a socket is asked of the socket (SO_PEERCRED), not of
  * /proc/net/unix. */
 static void test_socket_peer(void)
@@ -194,6 +229,7 @@ static void test_socket_peer(void)
 int main(void)
 {
 	test_proc();
+	test_spawn_pass_fds();
 	test_spawn_gate();
 	test_socket_peer();
 	test_sha256();
