@@ -42,7 +42,7 @@ N=${BENCH_N:-10000}
 EDITS=${BENCH_EDITS:-200}
 HUPS=${BENCH_HUPS:-20}
 COLD_RUNS=${BENCH_COLD_RUNS:-3}
-DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss vmm_exec confine vmm_kill adoption idle suspend"
+DEFAULT_SECTIONS="cold_sync noop_resync edit_latency peak_rss burst vmm_exec confine vmm_kill adoption idle suspend"
 SECTIONS=${BENCH_SECTIONS:-$DEFAULT_SECTIONS}
 mkdir -p "${BENCH_WORK:-$BUILD}"
 WORK=$(realpath "$(mktemp -d "${BENCH_WORK:-$BUILD}/bench-work.XXXXXX")")
@@ -359,6 +359,51 @@ section_edit_latency() {
 	[ "$n_base" = $((per * EDIT_BLOCKS)) ] || note "baseline reflected only $n_base/$((per * EDIT_BLOCKS)) edits"
 	result "edit → status p50 ($n_ok edits)" "$p50" "$(pct "$WORK/edit-base.samples" 50)" ms info -
 	result "edit → status p99 ($n_ok edits)" "$p99" "$(pct "$WORK/edit-base.samples" 99)" ms ratio 3
+	echo
+}
+
+# 5. Burst: $N spec files written into the spec dir of a running, synced
+#    bangerd (a GitOps sync), timed from the last write to the last status
+#    landing (burst.c). Baseline: a cold sync of the same files by a fresh
+#    bangerd, in the same run. Each bangerd here has its own dirs; the
+#    section's are new (see the note on deletes).
+section_burst() {
+	echo "== burst: $N spec files written while a synced bangerd runs"
+	daemon_stop
+	RUN=$((RUN + 1))
+	local d=$WORK/burst$RUN
+	local bspec=$d/specs args
+	mkdir -p "$bspec" "$d/state" "$d/status" "$d/cold-state" "$d/cold-status"
+	bargs() { # STATE STATUS
+		args=(--spec-dir "$bspec" --status-dir "$2" --state-dir "$1" --runtime-dir "$1/run"
+			--node-name bench --resync 0 --log-level debug)
+	}
+	bargs "$d/state" "$d/status"
+	: >"$d/bangerd.log"
+	if ! "$BB/cold_sync" "$d/bangerd.log" "$d/status" 0 "$BANGERD" "${args[@]}" >"$d/start.out"; then
+		note "burst: bangerd did not start on an empty spec dir: $(tail -n 3 "$d/bangerd.log" | tr '\n' ' ')"
+		result "burst, $N files: last write → all status" - - ms ratio 1.5
+		return
+	fi
+	DAEMON_PID=$(kv "$d/start.out" pid)
+	"$BB/burst" "$bspec" "$d/status" "$N" >"$d/burst.out"
+	local rc=$?
+	local batches
+	batches=$(grep -c 'batch: ' "$d/bangerd.log")
+	echo "  burst: writes $(kv "$d/burst.out" write_ms) ms; last write → all status $(kv "$d/burst.out" last_ms) ms; first write → all status $(kv "$d/burst.out" total_ms) ms; $(kv "$d/burst.out" verified)/$N verified, $(kv "$d/burst.out" status_files) in dir; $batches batches; CPU $(awk '{printf "%.0f", ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"'}' "/proc/$DAEMON_PID/stat" 2>/dev/null) ms since start"
+	[ $rc = 0 ] || note "burst: exit $rc ($(tr '\n' ' ' <"$d/burst.out")); log: $(tail -n 3 "$d/bangerd.log" | tr '\n' ' ')"
+	daemon_stop
+	bargs "$d/cold-state" "$d/cold-status"
+	: >"$d/cold.log"
+	"$BB/cold_sync" "$d/cold.log" "$d/cold-status" "$N" "$BANGERD" "${args[@]}" >"$d/cold.out" ||
+		note "burst: cold sync of the burst's files exited $?: $(tr '\n' ' ' <"$d/cold.out")"
+	DAEMON_PID=$(kv "$d/cold.out" pid)
+	echo "  cold sync of the same $N files by a fresh bangerd: $(kv "$d/cold.out" cold_ms) ms ($(kv "$d/cold.out" verified)/$N verified)"
+	daemon_stop
+	local last=-
+	[ $rc = 0 ] && last=$(kv "$d/burst.out" last_ms)
+	result "burst, $N files: first write → all status" "$( [ $rc = 0 ] && kv "$d/burst.out" total_ms || echo -)" "$(kv "$d/burst.out" write_ms)" ms info -
+	result "burst, $N files: last write → all status" "$last" "$(kv "$d/cold.out" cold_ms)" ms ratio 1.5
 	echo
 }
 

@@ -328,6 +328,7 @@ static void batch_replay(Daemon *d, int err)
 static void batch_end(Daemon *d)
 {
 	int r = d->batch_err;
+	uint64_t t0 = time_now_us();
 	runtime_crashpoint("batch-commit"); /* statuses staged, intent not committed */
 	if (d->batch_tx) {
 		d->batch_tx = false;
@@ -347,6 +348,9 @@ static void batch_end(Daemon *d)
 		while (hashmap_iter(d->batch_names, &st, &name, NULL))
 			reconcile_result(d, name, r);
 	}
+	log_debug("batch: %zu spec file(s), %zu pass(es); commit and status flush %.1f ms",
+		  hashmap_size(d->batch_files), hashmap_size(d->batch_names),
+		  (time_now_us() - t0) / 1000.0);
 	batch_forget(d);
 }
 
