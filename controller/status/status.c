@@ -374,6 +374,21 @@ static void seed_one(StatusWriter *w, const char *name, const char *p)
 	entry_free(hashmap_put(w->entries, name, e));
 }
 
+/* A status temp file a crash left behind (a batch dies with its statuses
+ * staged): only ours, ".<name>.status.json.<hex>.tmp", never the spec files
+ * or anything else that may share the directory. */
+static void remove_stale_temp(StatusWriter *w, const char *file_name)
+{
+	_cleanup_free_ char *target = atomic_temp_target(file_name), *name = NULL, *p = NULL;
+	if (!target || !(name = vm_status_name_of_file(target)))
+		return;
+	p = path_join(w->dir, file_name);
+	if (unlink(p) < 0 && errno != ENOENT)
+		log_warn_errno(-errno, "remove stale status temp %s: %m", p);
+	else
+		log_debug("removed stale status temp %s", p);
+}
+
 /* Remember what is on disk, so an unchanged status after a restart is not
  * rewritten and transition times carry over. */
 static void seed_from_disk(StatusWriter *w)
@@ -384,8 +399,10 @@ static void seed_from_disk(StatusWriter *w)
 		return;
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *name = vm_status_name_of_file(de->d_name), *p = NULL;
-		if (!name)
+		if (!name) {
+			remove_stale_temp(w, de->d_name);
 			continue;
+		}
 		p = path_join(w->dir, de->d_name);
 		seed_one(w, name, p);
 	}

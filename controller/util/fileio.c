@@ -97,6 +97,21 @@ int fsync_directory_of(const char *path)
 	return fsync_path(d);
 }
 
+#define TEMP_RANDOM_HEX 16
+
+char *atomic_temp_target(const char *file_name)
+{
+	size_t n = strlen(file_name);
+	const size_t tail = 1 + TEMP_RANDOM_HEX + strlen(".tmp"); /* ".<hex>.tmp" */
+	if (file_name[0] != '.' || n < 2 + tail || !endswith(file_name, ".tmp") ||
+	    file_name[n - tail] != '.')
+		return NULL;
+	for (size_t i = n - tail + 1; i < n - strlen(".tmp"); i++)
+		if (!strchr("0123456789abcdef", file_name[i]))
+			return NULL;
+	return xstrndup(file_name + 1, n - tail - 1);
+}
+
 /* Create "<dir>/.<base>.XXXXXX.tmp"-style temp file next to path. The name
  * starts with a dot and ends in .tmp so our own watcher ignores it. */
 static int open_temp_beside(const char *path, mode_t mode, char **ret_tmp)
@@ -110,7 +125,8 @@ static int open_temp_beside(const char *path, mode_t mode, char **ret_tmp)
 		uint64_t r;
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			return errno ? -errno : -EIO;
-		char *tmp = xasprintf("%s/.%s.%016llx.tmp", d, base, (unsigned long long)r);
+		char *tmp = xasprintf("%s/.%s.%0*llx.tmp", d, base, TEMP_RANDOM_HEX,
+				      (unsigned long long)r);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 		if (fd >= 0) {
 			*ret_tmp = tmp;

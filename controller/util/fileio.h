@@ -43,6 +43,11 @@ int atomic_batch_commit(AtomicBatch *b);
 /* Frees the batch and removes any temp files not committed. NULL ok. */
 void atomic_batch_free(AtomicBatch *b);
 
+/* The temp files above are named ".<base>.<16 hex digits>.tmp" beside their
+ * target: for such a name, the <base> it was made for (caller frees), else
+ * NULL. A crash can leave them behind; their owner removes them at start. */
+char *atomic_temp_target(const char *file_name);
+
 int fsync_directory_of(const char *path);
 int fsync_path(const char *dir);
 

@@ -162,6 +162,17 @@ static void test_writer(void)
 	CHECK(vm_status_read(dir, "web-1", &back) == 0 && back->restart_count == 8,
 	      "web-1 on disk is the re-created status");
 	status_writer_free(w);
+
+	/* A crash mid-batch leaves staged temps: the next writer removes its
+	 * own, and nothing else. */
+	_cleanup_free_ char *stale = xasprintf("%s/.web-1.status.json.00112233445566ff.tmp", dir);
+	_cleanup_free_ char *other = xasprintf("%s/.put.42.tmp", dir);
+	CHECK(write_file_atomic(stale, "{", 1, 0644) == 0 && write_file_atomic(other, "x", 1, 0644) == 0,
+	      "a stale status temp and a foreign temp");
+	CHECK_INTEQ(status_writer_new(dir, &w), 0, "writer after a crash");
+	CHECK(access(stale, F_OK) < 0, "stale status temp removed at start");
+	CHECK(access(other, F_OK) == 0, "a temp that is not a status's is left alone");
+	status_writer_free(w);
 	rm_rf(dir);
 }
 

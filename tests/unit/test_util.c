@@ -101,6 +101,15 @@ static void test_batch_last_word(const char *dir)
 	if (d)
 		closedir(d);
 	CHECK(temps == 0, "no temp file left (%d)", temps);
+
+	char *t = atomic_temp_target(".web-1.status.json.0123456789abcdef.tmp");
+	CHECK(t && streq(t, "web-1.status.json"), "temp name → its target");
+	free(t);
+	CHECK(atomic_temp_target(".web-1.status.json.0123456789abcdeg.tmp") == NULL,
+	      "not 16 hex digits: not ours");
+	CHECK(atomic_temp_target("web-1.status.json.0123456789abcdef.tmp") == NULL,
+	      "no leading dot: not ours");
+	CHECK(atomic_temp_target(".put.123.tmp") == NULL, "someone else's temp: not ours");
 }
 
 static void test_atomic(void)
