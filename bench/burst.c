@@ -20,7 +20,7 @@
 #include <poll.h>
 #include <sys/inotify.h>
 
-#define TIMEOUT_MS 300000
+#define TIMEOUT_MS    300000
 #define STATUS_SUFFIX ".status.json"
 
 typedef struct {

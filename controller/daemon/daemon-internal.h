@@ -111,9 +111,9 @@ struct Daemon {
 	 * put their store writes in one transaction (one fsync for thousands
 	 * of rows); daemon_make_durable() commits it early. */
 	bool batch_tx;
-	int batch_err;          /* an early commit of this batch failed */
-	Hashmap *batch_files;   /* event batch: spec files synced (→ NULL) */
-	Hashmap *batch_names;   /* event batch: names reconciled (→ NULL) */
+	int batch_err;        /* an early commit of this batch failed */
+	Hashmap *batch_files; /* event batch: spec files synced (→ NULL) */
+	Hashmap *batch_names; /* event batch: names reconciled (→ NULL) */
 };
 
 void daemon_enqueue(Daemon *d, const char *name);

@@ -270,8 +270,8 @@ static char **gone_due(Daemon *d, uint64_t now)
  * A VMM launch inside a batch commits first (daemon_make_durable). A batch
  * is bounded in time so a flood never starves pidfd exits, timers, the
  * watchdog or the consoles: what is left waits one epoll_wait(0). */
-#define BATCH_EVENTS_MS 50 /* applying watcher events... */
-#define BATCH_MAX_MS 100   /* ...and then reconciling, per loop turn */
+#define BATCH_EVENTS_MS 50  /* applying watcher events... */
+#define BATCH_MAX_MS    100 /* ...and then reconciling, per loop turn */
 
 bool daemon_work_pending(Daemon *d)
 {
