@@ -452,11 +452,23 @@ static void end_batch(StatusWriter *w)
 	w->staged = NULL;
 }
 
+/* Forget what the writer remembers of every staged name and read it back
+ * from its file: after a failed or discarded batch, memory and disk agree. */
+static void reseed_staged(StatusWriter *w)
+{
+	_cleanup_strv_free_ char **names = hashmap_keys_sorted(w->staged);
+	for (size_t i = 0; names[i]; i++) {
+		_cleanup_free_ char *p = vm_status_path(w->dir, names[i]);
+		entry_free(hashmap_remove(w->entries, names[i]));
+		seed_one(w, names[i], p);
+	}
+}
+
 int status_writer_flush(StatusWriter *w)
 {
 	int r = 0;
-	if (w->batch)
-		r = atomic_batch_commit(w->batch);
+	if (w->batch && (r = atomic_batch_commit(w->batch)) < 0)
+		reseed_staged(w); /* some renames may have happened, some not */
 	end_batch(w);
 	return r;
 }
@@ -465,13 +477,10 @@ void status_writer_discard(StatusWriter *w)
 {
 	if (!w->batch)
 		return;
-	_cleanup_strv_free_ char **names = hashmap_keys_sorted(w->staged);
-	end_batch(w); /* the temps go; nothing staged reaches the disk */
-	for (size_t i = 0; names[i]; i++) {
-		_cleanup_free_ char *p = vm_status_path(w->dir, names[i]);
-		entry_free(hashmap_remove(w->entries, names[i]));
-		seed_one(w, names[i], p);
-	}
+	atomic_batch_free(w->batch); /* the temps go; nothing staged reaches the disk */
+	w->batch = NULL;
+	reseed_staged(w);
+	end_batch(w);
 }
 
 void status_writer_set_refresh(StatusWriter *w, uint64_t interval_ms)

@@ -98,7 +98,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(StatusWriter *, status_writer_free)
 /* Batch mode: writes and removals are staged and made durable together by
  * status_writer_flush() (one syncfs, or an fsync each for a few, and one
  * directory fsync; util/fileio.h). bangerd flushes after the SQLite COMMIT
- * of the intent the statuses report. */
+ * of the intent the statuses report. A failed flush returns -errno and
+ * reads back from the files what the writer remembers of each staged name,
+ * so memory agrees with the disk. */
 void status_writer_begin_batch(StatusWriter *w);
 int status_writer_flush(StatusWriter *w);
 /* End batch mode without touching the disk: nothing staged is written or
