@@ -1,124 +1,145 @@
-/* burst — a GitOps-style sync landing on a running bangerd: N spec files
- * written into its (empty) spec dir as fast as one writer can, then the time
- * until the last status file lands.
+/* burst — a GitOps-style burst of spec files into the spec dir of a running,
+ * synced bangerd, timed until every status has landed.
  *
- *   burst SPEC_DIR STATUS_DIR N TIMEOUT_S
+ *   burst SPEC_DIR STATUS_DIR N
  *
- * The specs are vm-00000 … vm-<N-1>, the same Stopped specs mkspecs writes
- * (bench.h spec_text): the figure is the control path (parse, store, status),
- * no VMM is started. Each file is written the way a git checkout writes it
- * (open, write, close; no fsync, no rename). Status files landing are
- * followed with inotify (IN_MOVED_TO on STATUS_DIR, drained every 100 writes
- * and then continuously); an inotify overflow falls back to listing the dir.
- * Reported: write_ms (first write → last write), after_last_ms (last write →
- * the last of the N status files renamed into place) and total_ms; at the end
- * every status file must show phase Stopped (verified). */
+ * Writes SPEC_DIR/vm-00000.yaml … vm-<N-1>.yaml (state Stopped; plain
+ * open/write/close, as a checkout does, no fsync) as fast as it can, while
+ * following STATUS_DIR with inotify (IN_MOVED_TO: bangerd renames its
+ * status files into place). The clock for "last status" stops when the last
+ * of the N names has been renamed in; then every status file is checked for
+ * phase Stopped and generation >= 1 (re-checked for up to TIMEOUT_MS if a
+ * status that landed early said something else). An inotify overflow falls
+ * back to checking the files every 20 ms.
+ *
+ * Prints write_ms (first write → last close), last_ms (last close → all
+ * status), total_ms (first write → all status), verified and status_files. */
 #include "bench.h"
 
 #include <dirent.h>
 #include <poll.h>
 #include <sys/inotify.h>
 
-typedef struct {
-	bool *seen;
-	long n, count;
-	bool overflow;
-} Landed;
+#define TIMEOUT_MS    300000
+#define STATUS_SUFFIX ".status.json"
 
-static void mark(Landed *l, const char *name)
+typedef struct {
+	long n, seen;
+	bool *landed;
+	bool overflow;
+	int ifd;
+} Follow;
+
+/* vm-NNNNN.status.json → NNNNN, or -1. */
+static long index_of(const char *name, long n)
 {
-	long i;
-	char tail[64];
-	if (sscanf(name, "vm-%ld%63s", &i, tail) == 2 && strcmp(tail, ".status.json") == 0 &&
-	    i >= 0 && i < l->n && !l->seen[i]) {
-		l->seen[i] = true;
-		l->count++;
-	}
+	char *end;
+	if (strncmp(name, "vm-", 3) != 0 || !ends_with(name, STATUS_SUFFIX))
+		return -1;
+	long i = strtol(name + 3, &end, 10);
+	return strcmp(end, STATUS_SUFFIX) == 0 && i >= 0 && i < n ? i : -1;
 }
 
-static void drain(int ifd, Landed *l)
+static void drain(Follow *f)
 {
 	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t k;
-	while ((k = read(ifd, buf, sizeof(buf))) > 0)
-		for (char *q = buf; q < buf + k;) {
-			struct inotify_event *ev = (struct inotify_event *)q;
+	while ((k = read(f->ifd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + k;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
 			if (ev->mask & IN_Q_OVERFLOW)
-				l->overflow = true;
-			else if (ev->len)
-				mark(l, ev->name);
-			q += sizeof(*ev) + ev->len;
+				f->overflow = true;
+			long i = ev->len ? index_of(ev->name, f->n) : -1;
+			if (i >= 0 && !f->landed[i]) {
+				f->landed[i] = true;
+				f->seen++;
+			}
+			p += sizeof(*ev) + ev->len;
 		}
+	}
 }
 
-static void list_dir(const char *dir, Landed *l)
+/* Status files that report phase Stopped at generation >= 1. */
+static long verify(const char *status_dir, long n, long *ret_total)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		mark(l, e->d_name);
-	closedir(d);
+	char name[64], text[8192];
+	long good = 0, total = 0;
+	int dfd = open(status_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		die("open %s: %m", status_dir);
+	for (long i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "vm-%05ld" STATUS_SUFFIX, i);
+		if (read_small(dfd, name, text, sizeof(text)) > 0 &&
+		    strstr(text, "\"phase\": \"Stopped\"") && json_int_field(text, "generation") >= 1)
+			good++;
+	}
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.' && ends_with(de->d_name, STATUS_SUFFIX))
+			total++;
+	if (d)
+		closedir(d);
+	*ret_total = total;
+	return good;
 }
 
 int main(int argc, char **argv)
 {
-	char name[64], text[1024], phase[64], st[16384];
-	if (argc != 5)
-		die("usage: burst SPEC_DIR STATUS_DIR N TIMEOUT_S");
-	long n = strtol(argv[3], NULL, 10), timeout_s = strtol(argv[4], NULL, 10);
-	if (n <= 0 || n > 1000000 || timeout_s <= 0)
-		die("burst: bad N %s or TIMEOUT_S %s", argv[3], argv[4]);
+	char name[64], file[128], text[1024];
+	if (argc != 4)
+		die("usage: burst SPEC_DIR STATUS_DIR N");
+	Follow f = { .n = strtol(argv[3], NULL, 10) };
 	int dfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int sdfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (dfd < 0 || sdfd < 0 || ifd < 0 || inotify_add_watch(ifd, argv[2], IN_MOVED_TO) < 0)
-		die("burst: open %s / watch %s: %m", argv[1], argv[2]);
-	Landed l = {.seen = calloc((size_t)n, sizeof(bool)), .n = n};
-	if (!l.seen)
-		die("out of memory");
+	if (dfd < 0 || f.n <= 0 || f.n > 1000000)
+		die("burst: bad dir %s or count %s: %m", argv[1], argv[3]);
+	f.landed = calloc((size_t)f.n, sizeof(bool));
+	f.ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (!f.landed || f.ifd < 0 || inotify_add_watch(f.ifd, argv[2], IN_MOVED_TO) < 0)
+		die("burst: watch %s: %m", argv[2]);
+
 	uint64_t t0 = now_ns();
-	for (long i = 0; i < n; i++) {
+	for (long i = 0; i < f.n; i++) {
 		snprintf(name, sizeof(name), "vm-%05ld", i);
+		snprintf(file, sizeof(file), "%s.yaml", name);
 		int len = spec_text(text, sizeof(text), name, 256);
-		snprintf(name, sizeof(name), "vm-%05ld.yaml", i);
-		int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int fd = openat(dfd, file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0 || write_all(fd, text, (size_t)len) < 0)
-			die("burst: write %s/%s: %m", argv[1], name);
+			die("burst: write %s/%s: %m", argv[1], file);
 		close(fd);
-		if (i % 100 == 99)
-			drain(ifd, &l);
+		if (i % 64 == 0)
+			drain(&f); /* keep the inotify queue short while writing */
 	}
-	uint64_t tw = now_ns(), tl = 0;
-	uint64_t deadline = tw + (uint64_t)timeout_s * 1000000000ull;
-	while (!tl && now_ns() < deadline) {
-		drain(ifd, &l);
-		if (l.overflow) {
-			list_dir(argv[2], &l);
-			l.overflow = false;
+	uint64_t t_last = now_ns();
+	close(dfd);
+
+	long good = 0, total = 0;
+	uint64_t t_done = 0;
+	for (;;) {
+		drain(&f);
+		if (!f.overflow && f.seen == f.n && !t_done)
+			t_done = now_ns();
+		if (t_done || f.overflow) {
+			good = verify(argv[2], f.n, &total);
+			if (good == f.n) {
+				if (!t_done)
+					t_done = now_ns();
+				break;
+			}
+			t_done = 0;
 		}
-		if (l.count == n) {
-			tl = now_ns();
+		if ((now_ns() - t_last) / 1000000 > TIMEOUT_MS)
 			break;
-		}
-		struct pollfd p = {.fd = ifd, .events = POLLIN};
-		poll(&p, 1, 100);
+		struct pollfd p = { .fd = f.ifd, .events = POLLIN };
+		poll(&p, 1, f.overflow || f.seen == f.n ? 20 : 200);
 	}
-	long stopped = 0;
-	for (long i = 0; tl && i < n; i++) {
-		snprintf(name, sizeof(name), "vm-%05ld.status.json", i);
-		if (read_small(sdfd, name, st, sizeof(st)) > 0) {
-			const char *p = strstr(st, "\"phase\": \"");
-			snprintf(phase, sizeof(phase), "%.*s", p ? 7 : 0, p ? p + 10 : "");
-			stopped += strcmp(phase, "Stopped") == 0;
-		}
+	printf("write_ms=%.1f\n", (double)(t_last - t0) / 1e6);
+	if (t_done) {
+		printf("last_ms=%.1f\n", (double)(t_done - t_last) / 1e6);
+		printf("total_ms=%.1f\n", (double)(t_done - t0) / 1e6);
 	}
-	printf("files=%ld\n", n);
-	printf("write_ms=%.1f\n", (double)(tw - t0) / 1e6);
-	printf("after_last_ms=%.1f\n", tl ? (double)(tl - tw) / 1e6 : -1.0);
-	printf("total_ms=%.1f\n", tl ? (double)(tl - t0) / 1e6 : -1.0);
-	printf("landed=%ld\n", l.count);
-	printf("verified_stopped=%ld\n", stopped);
-	return tl && stopped == n ? 0 : 3;
+	printf("inotify_overflow=%d\n", f.overflow);
+	printf("verified=%ld\n", good);
+	printf("status_files=%ld\n", total);
+	return t_done && good == f.n && total == f.n ? 0 : 3;
 }

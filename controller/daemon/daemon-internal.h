@@ -104,9 +104,16 @@ struct Daemon {
 	uint64_t watchdog_usec, watchdog_next_ms;
 	char *notify_status; /* last STATUS= sent */
 	bool notify_warned;
-	/* The first pass batches its store writes in one transaction (one
-	 * fsync for thousands of rows); daemon_make_durable() commits it early. */
+	/* Watcher events not applied yet: [pending_pos, pending_n) */
+	WatchEvent *pending;
+	size_t pending_pos, pending_n, pending_cap;
+	/* The first pass and every event batch (daemon.c, "event batches")
+	 * put their store writes in one transaction (one fsync for thousands
+	 * of rows); daemon_make_durable() commits it early. */
 	bool batch_tx;
+	int batch_err;        /* an early commit of this batch failed */
+	Hashmap *batch_files; /* event batch: spec files synced (→ NULL) */
+	Hashmap *batch_names; /* event batch: names reconciled (→ NULL) */
 };
 
 void daemon_enqueue(Daemon *d, const char *name);
@@ -122,6 +129,8 @@ uint64_t daemon_metrics_due(Daemon *d);
  * paths) before a VMM is launched with it, then open a new batch. No-op
  * outside a batch. A failure means the facts are not durable: do not launch. */
 int daemon_make_durable(Daemon *d);
+/* Watcher events or queued names wait for the next batch. */
+bool daemon_work_pending(Daemon *d);
 
 /* reconciler.c */
 int reconcile_name(Daemon *d, const char *name);

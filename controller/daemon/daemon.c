@@ -89,7 +89,10 @@ static void on_spec_changed(void *userdata, const char *name)
 	daemon_enqueue(userdata, name);
 }
 
-static void run_queue(Daemon *d)
+/* Reconcile queued names until the queue is empty or deadline_ms (monotonic)
+ * passed; at least one pass runs. Inside an event batch each name is
+ * remembered for batch_replay(). */
+static void run_queue(Daemon *d, uint64_t deadline_ms)
 {
 	char *name;
 	bool worked = false;
@@ -98,9 +101,13 @@ static void run_queue(Daemon *d)
 		int r = reconcile_name(d, name);
 		metrics_pass(&d->metrics, time_now_us() - t0, r >= 0);
 		reconcile_result(d, name, r);
+		if (d->batch_names)
+			hashmap_put(d->batch_names, name, NULL);
 		free(name);
 		service_watchdog(d, time_now_ms()); /* a long queue is not a wedged loop */
 		worked = true;
+		if (time_now_ms() >= deadline_ms)
+			break;
 	}
 	if (worked)
 		service_update_status(d);
@@ -123,8 +130,10 @@ int daemon_make_durable(Daemon *d)
 		return 0;
 	d->batch_tx = false;
 	int r = store_commit(d->store);
-	if (r < 0)
+	if (r < 0) {
+		d->batch_err = r; /* what the batch wrote before is lost too */
 		return r;
+	}
 	d->batch_tx = store_begin(d->store) >= 0;
 	return 0;
 }
@@ -175,7 +184,7 @@ static int initial_sync(Daemon *d)
 	 * launch commits early (daemon_make_durable): a VMM never runs on a
 	 * guest IP the database could forget. */
 	d->batch_tx = store_begin(d->store) >= 0;
-	run_queue(d);
+	run_queue(d, UINT64_MAX);
 	runtime_crashpoint("first-pass-commit");
 	if (d->batch_tx) {
 		d->batch_tx = false;
@@ -188,46 +197,185 @@ static int initial_sync(Daemon *d)
 	return r;
 }
 
+/* Queue what the watcher saw; batch_run() applies it. */
 static void handle_watch(Daemon *d)
 {
 	WatchEvent *ev = NULL;
 	size_t n = watcher_drain(d->watcher, &ev);
-	d->metrics.watch_depth = n;
-	for (size_t i = 0; i < n; i++) {
-		switch (ev[i].kind) {
-		case WATCH_FILE_CHANGED:
-			free(hashmap_remove(d->gone, ev[i].rel));
-			spec_sync_file(d->sync, ev[i].rel);
-			break;
-		case WATCH_FILE_GONE:
-			if (spec_sync_knows_file(d->sync, ev[i].rel)) {
-				uint64_t *deadline = xmalloc(sizeof(uint64_t));
-				*deadline = time_now_ms() + GONE_GRACE_MS;
-				free(hashmap_put(d->gone, ev[i].rel, deadline));
-			}
-			break;
-		case WATCH_RESYNC:
-			if (!d->resync_soon_at)
-				d->resync_soon_at = time_now_ms() + RESYNC_DEBOUNCE_MS;
-			break;
-		}
+	if (d->pending_pos > 0 && d->pending_pos == d->pending_n)
+		d->pending_pos = d->pending_n = 0;
+	if (d->pending_n + n > d->pending_cap) {
+		d->pending_cap = MAX(d->pending_cap * 2, d->pending_n + n);
+		d->pending = xrealloc(d->pending, d->pending_cap * sizeof(WatchEvent));
 	}
-	watch_events_free(ev, n);
+	for (size_t i = 0; i < n; i++)
+		d->pending[d->pending_n++] = ev[i]; /* the rel strings move over */
+	free(ev);
+	d->metrics.watch_depth = d->pending_n - d->pending_pos;
 }
 
-static void handle_gone(Daemon *d, uint64_t now)
+/* Re-examine one spec file inside the open batch, remembered for
+ * batch_replay(). */
+static void batch_sync_file(Daemon *d, const char *rel)
 {
-	_cleanup_strv_free_ char **due = NULL;
+	hashmap_put(d->batch_files, rel, NULL);
+	spec_sync_file(d->sync, rel);
+}
+
+static void apply_watch_event(Daemon *d, const WatchEvent *ev)
+{
+	switch (ev->kind) {
+	case WATCH_FILE_CHANGED:
+		free(hashmap_remove(d->gone, ev->rel));
+		batch_sync_file(d, ev->rel);
+		break;
+	case WATCH_FILE_GONE:
+		if (spec_sync_knows_file(d->sync, ev->rel)) {
+			uint64_t *deadline = xmalloc(sizeof(uint64_t));
+			*deadline = time_now_ms() + GONE_GRACE_MS;
+			free(hashmap_put(d->gone, ev->rel, deadline));
+		}
+		break;
+	case WATCH_RESYNC:
+		if (!d->resync_soon_at)
+			d->resync_soon_at = time_now_ms() + RESYNC_DEBOUNCE_MS;
+		break;
+	}
+}
+
+/* Files whose grace period after vanishing ended (sorted; NULL: none). */
+static char **gone_due(Daemon *d, uint64_t now)
+{
+	char **due = NULL;
 	size_t st = 0;
 	const char *rel;
 	void *v;
 	while (hashmap_iter(d->gone, &st, &rel, &v))
 		if (*(uint64_t *)v <= now)
 			strv_push(&due, xstrdup(rel));
+	if (due)
+		qsort(due, strv_length(due), sizeof(char *), strcmp_ptr);
+	return due;
+}
+
+/* ---- event batches -------------------------------------------------------
+ *
+ * A burst (a GitOps sync writing thousands of spec files) must not pay one
+ * SQLite COMMIT and one durable status write per file. Each loop turn takes
+ * what is waiting (watcher events, vanished files whose grace ended, queued
+ * names) and handles it as one batch: one transaction for every store write,
+ * one status flush, in that order: the intent is durable first, then the
+ * status that reports it. A lone edit is a batch of one, flushed at once
+ * (a few staged statuses are fsynced each, not syncfs'd: util/fileio.h).
+ * A VMM launch inside a batch commits first (daemon_make_durable). A batch
+ * is bounded in time so a flood never starves pidfd exits, timers, the
+ * watchdog or the consoles: what is left waits one epoll_wait(0). */
+#define BATCH_EVENTS_MS 50  /* applying watcher events... */
+#define BATCH_MAX_MS    100 /* ...and then reconciling, per loop turn */
+
+bool daemon_work_pending(Daemon *d)
+{
+	return d->qlen > 0 || d->pending_pos < d->pending_n;
+}
+
+static void batch_begin(Daemon *d)
+{
+	d->batch_files = hashmap_new();
+	d->batch_names = hashmap_new();
+	d->batch_err = 0;
+	status_writer_begin_batch(d->status);
+	spec_sync_begin_batch(d->sync);
+	/* Without a transaction every store write commits by itself, as
+	 * before batches: slower, never less safe. */
+	d->batch_tx = store_begin(d->store) >= 0;
+}
+
+static void batch_forget(Daemon *d)
+{
+	hashmap_free(TAKE_PTR(d->batch_files));
+	hashmap_free(TAKE_PTR(d->batch_names));
+}
+
+/* The batch's intent did not all reach the store (its COMMIT, or an early
+ * one before a launch, failed: disk full, I/O error; SQLite rolled it back).
+ * None of its statuses may land. Its files and passes are replayed one at a
+ * time with every store write committing by itself, as before batches: what
+ * fails then fails alone and its status says why ("store: No space left on
+ * device"), the rest is stored. Names the batch released are deleted again
+ * by a full sync soon (spec_sync_end_batch). */
+static void batch_replay(Daemon *d, int err)
+{
+	_cleanup_(hashmap_freep) Hashmap *files = TAKE_PTR(d->batch_files);
+	_cleanup_(hashmap_freep) Hashmap *names = TAKE_PTR(d->batch_names);
+	_cleanup_strv_free_ char **f = hashmap_keys_sorted(files), **n = hashmap_keys_sorted(names);
+	log_warn_errno(err, "a batch of %zu spec file(s) and %zu reconcile pass(es) was not "
+			    "stored: %m; replaying them one at a time",
+		       strv_length(f), strv_length(n));
+	status_writer_discard(d->status);
+	status_writer_begin_batch(d->status);
+	for (size_t i = 0; f[i]; i++)
+		spec_sync_file(d->sync, f[i]);
+	for (size_t i = 0; n[i]; i++)
+		daemon_enqueue(d, n[i]);
+	run_queue(d, UINT64_MAX);
+	int r = status_writer_flush(d->status);
+	if (r < 0)
+		log_warn_errno(r, "write status files: %m");
+	if (!d->resync_soon_at)
+		d->resync_soon_at = time_now_ms() + RESYNC_DEBOUNCE_MS;
+}
+
+static void batch_end(Daemon *d)
+{
+	int r = d->batch_err;
+	uint64_t t0 = time_now_us();
+	runtime_crashpoint("batch-commit"); /* statuses staged, intent not committed */
+	if (d->batch_tx) {
+		d->batch_tx = false;
+		int k = store_commit(d->store);
+		if (r >= 0)
+			r = k;
+	}
+	spec_sync_end_batch(d->sync, r);
+	if (r < 0)
+		return batch_replay(d, r);
+	r = status_writer_flush(d->status);
+	if (r < 0) {
+		/* The writer read back what is on disk; the passes run again. */
+		log_warn_errno(r, "write status files: %m; their VMs are reconciled again");
+		size_t st = 0;
+		const char *name;
+		while (hashmap_iter(d->batch_names, &st, &name, NULL))
+			reconcile_result(d, name, r);
+	}
+	log_debug("batch: %zu spec file(s), %zu pass(es); commit and status flush %.1f ms",
+		  hashmap_size(d->batch_files), hashmap_size(d->batch_names),
+		  (time_now_us() - t0) / 1000.0);
+	batch_forget(d);
+}
+
+/* One loop turn's spec work; see the top of this section. */
+static void batch_run(Daemon *d)
+{
+	uint64_t t0 = time_now_ms();
+	_cleanup_strv_free_ char **due = gone_due(d, t0);
+	if (!due && !daemon_work_pending(d))
+		return;
+	batch_begin(d);
 	for (size_t i = 0; due && due[i]; i++) {
 		free(hashmap_remove(d->gone, due[i]));
-		spec_sync_file(d->sync, due[i]); /* re-checks: it may be back */
+		batch_sync_file(d, due[i]); /* re-checks: it may be back */
 	}
+	while (d->pending_pos < d->pending_n && time_now_ms() < t0 + BATCH_EVENTS_MS) {
+		WatchEvent *ev = &d->pending[d->pending_pos++];
+		apply_watch_event(d, ev);
+		free(ev->rel);
+		ev->rel = NULL;
+	}
+	if (d->qlen > 0)
+		run_queue(d, t0 + BATCH_MAX_MS);
+	batch_end(d);
+	d->metrics.watch_depth = d->pending_n - d->pending_pos;
 }
 
 /* Level-triggered safety net: every VM that has momentary state (a process,
@@ -243,7 +391,7 @@ static void handle_timers(Daemon *d)
 {
 	uint64_t now = time_now_ms(), exp;
 	ssize_t _unused_ k = read(d->timerfd, &exp, sizeof(exp));
-	handle_gone(d, now);
+	/* Vanished files whose grace ended are handled by the next batch. */
 	if (d->resync_soon_at && d->resync_soon_at <= now) {
 		d->resync_soon_at = 0;
 		full_sync(d, "watch");
@@ -278,7 +426,7 @@ static void arm_timer(Daemon *d)
 		if (*(uint64_t *)v < next)
 			next = *(uint64_t *)v;
 	uint64_t now = time_now_ms();
-	if (d->qlen > 0) /* work was requeued by reconcile_due */
+	if (daemon_work_pending(d)) /* the loop polls without waiting anyway */
 		next = now;
 	if (next == UINT64_MAX) {
 		struct itimerspec off = { 0 };
@@ -500,6 +648,9 @@ static void teardown(Daemon *d)
 		free(d->queue[d->qhead + i]);
 	free(d->queue);
 	hashmap_free(d->queued);
+	for (size_t i = d->pending_pos; i < d->pending_n; i++)
+		free(d->pending[i].rel);
+	free(d->pending);
 	free(d->notify_status);
 	if (d->gone) {
 		size_t st = 0;
@@ -521,7 +672,8 @@ static int loop(Daemon *d)
 	while (!d->stop) {
 		struct epoll_event evs[16];
 		arm_timer(d);
-		int n = epoll_wait(d->epfd, evs, ELEMENTSOF(evs), -1);
+		/* Work left by the last batch: look at the other sources, then go on. */
+		int n = epoll_wait(d->epfd, evs, ELEMENTSOF(evs), daemon_work_pending(d) ? 0 : -1);
 		if (n < 0 && errno != EINTR)
 			return log_errno(-errno, "epoll_wait: %m");
 		for (int i = 0; i < n; i++) {
@@ -548,7 +700,7 @@ static int loop(Daemon *d)
 			}
 		}
 		console_hub_collect(d->consoles);
-		run_queue(d);
+		batch_run(d);
 		daemon_metrics_flush(d, false);
 		service_watchdog(d, time_now_ms());
 	}

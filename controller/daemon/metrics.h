@@ -23,7 +23,7 @@ typedef struct {
 	uint64_t full_syncs, full_sync_errors;
 	double last_full_sync_seconds;
 	int64_t last_sync_ok_ms; /* wall clock; 0: none yet */
-	size_t watch_depth;      /* watcher events drained at the last wake-up */
+	size_t watch_depth;      /* watcher events not applied yet (after the last batch) */
 	bool dirty;
 	uint64_t written_at;     /* monotonic ms of the last write */
 } Metrics;

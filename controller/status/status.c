@@ -326,7 +326,10 @@ struct StatusWriter {
 	uint64_t refresh_ms; /* 0: never refresh observedAt */
 	Hashmap *entries; /* name → Entry */
 	AtomicBatch *batch; /* non-NULL in batch mode */
+	Hashmap *staged;    /* batch mode: names written or removed (→ NULL) */
 };
+
+static void end_batch(StatusWriter *w);
 
 static void entry_free(Entry *e)
 {
@@ -353,6 +356,39 @@ static void content_digest(const VmStatus *s, uint8_t out[32])
 	digest_of(json, out);
 }
 
+/* Remember what the status file at p holds as the entry for name (or
+ * nothing, when there is no such file). */
+static void seed_one(StatusWriter *w, const char *name, const char *p)
+{
+	_cleanup_free_ char *data = NULL;
+	VmStatus *s = NULL;
+	if (read_file_bounded(p, 1024 * 1024, &data, NULL) < 0)
+		return;
+	Entry *e = xcalloc(1, sizeof(Entry));
+	digest_of(data, e->digest); /* never a content digest: rewritten */
+	if (vm_status_from_json(data, &s) == 0 && streq(s->name, name)) {
+		content_digest(s, e->digest);
+		e->last = s;
+	} else
+		vm_status_free(s);
+	entry_free(hashmap_put(w->entries, name, e));
+}
+
+/* A status temp file a crash left behind (a batch dies with its statuses
+ * staged): only ours, ".<name>.status.json.<hex>.tmp", never the spec files
+ * or anything else that may share the directory. */
+static void remove_stale_temp(StatusWriter *w, const char *file_name)
+{
+	_cleanup_free_ char *target = atomic_temp_target(file_name), *name = NULL, *p = NULL;
+	if (!target || !(name = vm_status_name_of_file(target)))
+		return;
+	p = path_join(w->dir, file_name);
+	if (unlink(p) < 0 && errno != ENOENT)
+		log_warn_errno(-errno, "remove stale status temp %s: %m", p);
+	else
+		log_debug("removed stale status temp %s", p);
+}
+
 /* Remember what is on disk, so an unchanged status after a restart is not
  * rewritten and transition times carry over. */
 static void seed_from_disk(StatusWriter *w)
@@ -362,21 +398,13 @@ static void seed_from_disk(StatusWriter *w)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		_cleanup_free_ char *name = vm_status_name_of_file(de->d_name);
-		if (!name)
+		_cleanup_free_ char *name = vm_status_name_of_file(de->d_name), *p = NULL;
+		if (!name) {
+			remove_stale_temp(w, de->d_name);
 			continue;
-		_cleanup_free_ char *p = path_join(w->dir, de->d_name), *data = NULL;
-		VmStatus *s = NULL;
-		if (read_file_bounded(p, 1024 * 1024, &data, NULL) < 0)
-			continue;
-		Entry *e = xcalloc(1, sizeof(Entry));
-		digest_of(data, e->digest); /* never a content digest: rewritten */
-		if (vm_status_from_json(data, &s) == 0 && streq(s->name, name)) {
-			content_digest(s, e->digest);
-			e->last = s;
-		} else
-			vm_status_free(s);
-		entry_free(hashmap_put(w->entries, name, e));
+		}
+		p = path_join(w->dir, de->d_name);
+		seed_one(w, name, p);
 	}
 	closedir(d);
 }
@@ -403,26 +431,56 @@ void status_writer_free(StatusWriter *w)
 	while (hashmap_iter(w->entries, &st, NULL, &v))
 		entry_free(v);
 	hashmap_free(w->entries);
-	atomic_batch_free(w->batch);
+	end_batch(w);
 	free(w->dir);
 	free(w);
 }
 
 void status_writer_begin_batch(StatusWriter *w)
 {
-	if (!w->batch)
+	if (!w->batch) {
 		w->batch = atomic_batch_new();
+		w->staged = hashmap_new();
+	}
+}
+
+static void end_batch(StatusWriter *w)
+{
+	atomic_batch_free(w->batch);
+	w->batch = NULL;
+	hashmap_free(w->staged);
+	w->staged = NULL;
+}
+
+/* Forget what the writer remembers of every staged name and read it back
+ * from its file: after a failed or discarded batch, memory and disk agree. */
+static void reseed_staged(StatusWriter *w)
+{
+	_cleanup_strv_free_ char **names = hashmap_keys_sorted(w->staged);
+	for (size_t i = 0; names[i]; i++) {
+		_cleanup_free_ char *p = vm_status_path(w->dir, names[i]);
+		entry_free(hashmap_remove(w->entries, names[i]));
+		seed_one(w, names[i], p);
+	}
 }
 
 int status_writer_flush(StatusWriter *w)
 {
 	int r = 0;
-	if (w->batch) {
-		r = atomic_batch_commit(w->batch);
-		atomic_batch_free(w->batch);
-		w->batch = NULL;
-	}
+	if (w->batch && (r = atomic_batch_commit(w->batch)) < 0)
+		reseed_staged(w); /* some renames may have happened, some not */
+	end_batch(w);
 	return r;
+}
+
+void status_writer_discard(StatusWriter *w)
+{
+	if (!w->batch)
+		return;
+	atomic_batch_free(w->batch); /* the temps go; nothing staged reaches the disk */
+	w->batch = NULL;
+	reseed_staged(w);
+	end_batch(w);
 }
 
 void status_writer_set_refresh(StatusWriter *w, uint64_t interval_ms)
@@ -443,9 +501,10 @@ static int write_stamped(StatusWriter *w, Entry *e, const VmStatus *s, const uin
 	c->observed_at_ms = now;
 	_cleanup_free_ char *json = vm_status_to_json(c), *p = vm_status_path(w->dir, s->name);
 	int r;
-	if (w->batch)
+	if (w->batch) {
 		r = atomic_batch_write(w->batch, p, json, strlen(json), 0644);
-	else
+		hashmap_put(w->staged, s->name, NULL);
+	} else
 		r = write_file_atomic(p, json, strlen(json), 0644);
 	if (r < 0)
 		return log_errno(r, "write status %s: %m", p);
@@ -502,7 +561,14 @@ int status_writer_remove(StatusWriter *w, const char *name)
 		return -EINVAL;
 	entry_free(hashmap_remove(w->entries, name));
 	p = vm_status_path(w->dir, name);
-	int r = unlink_durable(p);
+	int r;
+	if (w->batch) {
+		/* After the intent the batch holds is committed, like its writes
+		 * (and it cancels a write of the same name staged before). */
+		r = atomic_batch_remove(w->batch, p);
+		hashmap_put(w->staged, name, NULL);
+	} else
+		r = unlink_durable(p);
 	if (r < 0)
 		return log_errno(r, "remove status %s: %m", p);
 	return 0;

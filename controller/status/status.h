@@ -95,10 +95,19 @@ typedef struct StatusWriter StatusWriter;
 int status_writer_new(const char *status_dir, StatusWriter **ret);
 void status_writer_free(StatusWriter *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(StatusWriter *, status_writer_free)
-/* Batch mode: writes are staged and made durable together by
- * status_writer_flush() (one syncfs + one directory fsync). */
+/* Batch mode: writes and removals are staged and made durable together by
+ * status_writer_flush() (one syncfs, or an fsync each for a few, and one
+ * directory fsync; util/fileio.h). bangerd flushes after the SQLite COMMIT
+ * of the intent the statuses report. A failed flush returns -errno and
+ * reads back from the files what the writer remembers of each staged name,
+ * so memory agrees with the disk. */
 void status_writer_begin_batch(StatusWriter *w);
 int status_writer_flush(StatusWriter *w);
+/* End batch mode without touching the disk: nothing staged is written or
+ * removed, and what the writer remembers of each staged name is read back
+ * from its file, so memory and disk agree again (the intent the statuses
+ * would have reported was not committed). No-op outside batch mode. */
+void status_writer_discard(StatusWriter *w);
 /* Returns 1 when written (or staged) because the content changed, 0 when
  * unchanged, -errno. observedAt is not content: the writer stamps it with
  * the time of the write, and an unchanged status whose observedAt is older
@@ -113,7 +122,7 @@ void status_writer_set_refresh(StatusWriter *w, uint64_t interval_ms);
  * with observedAt = now (the periodic resync calls it inside a batch).
  * Returns how many were rewritten, or -errno of the first failure. */
 int status_writer_refresh(StatusWriter *w);
-/* Remove <name>.status.json. */
+/* Remove <name>.status.json (in batch mode: at the flush). */
 int status_writer_remove(StatusWriter *w, const char *name);
 /* The last status written for name (owned by the writer), or NULL. It is
  * seeded from the files on disk at start so transition times survive a

@@ -668,23 +668,46 @@ static void drop_unbacked_intent(SpecSync *s)
 	}
 }
 
-/* The batch's COMMIT failed (disk full, I/O error) and was rolled back:
- * nothing parsed in it was stored. Deletions need no help: the next full
- * sync finds the rows whose file is gone (drop_unbacked_intent). */
-static void batch_unstored(SpecSync *s)
+/* The batch's COMMIT failed (err: disk full, I/O error) and was rolled back:
+ * nothing parsed in it was stored. Each name those files own says so in its
+ * status ("store: No space left on device"), as a failed upsert does, until
+ * a sync stores it: without that the name would look valid while the store
+ * has no row for it, and a new VM would read as deleted. Deletions need no
+ * help: the next full sync finds the rows whose file is gone
+ * (drop_unbacked_intent). */
+static void batch_unstored(SpecSync *s, int err)
 {
 	size_t st = 0, n = 0;
 	const char *rel;
 	void *v;
 	while (hashmap_iter(s->files, &st, &rel, &v)) {
 		FileEntry *f = v;
-		if (f->batch == s->batch) {
-			f->fp = (Fingerprint){ 0 };
-			n++;
+		if (f->batch != s->batch)
+			continue;
+		f->fp = (Fingerprint){ 0 };
+		n++;
+		for (size_t i = 0; f->names && f->names[i]; i++) {
+			NameEntry *e = name_entry(s, f->names[i], false);
+			if (!e || !streq_ptr(e->owner, rel) || e->spec_error)
+				continue;
+			e->spec_error = xasprintf("store: %s", strerror(-err));
+			notify(s, f->names[i]);
 		}
 	}
 	log_warn("spec sync: the store did not take this sync's changes; %zu file(s) will be "
 		 "read again at the next sync", n);
+}
+
+void spec_sync_begin_batch(SpecSync *s)
+{
+	s->batch = ++s->batches;
+}
+
+void spec_sync_end_batch(SpecSync *s, int r)
+{
+	if (r < 0 && s->batch)
+		batch_unstored(s, r);
+	s->batch = 0;
 }
 
 static int sync_all(SpecSync *s, char **paths)
@@ -719,9 +742,7 @@ static int sync_all(SpecSync *s, char **paths)
 	}
 	drop_unbacked_intent(s);
 	r = store_commit(s->store);
-	if (r < 0)
-		batch_unstored(s);
-	s->batch = 0;
+	spec_sync_end_batch(s, r);
 	return r;
 }
 

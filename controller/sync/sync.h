@@ -59,6 +59,16 @@ int spec_sync_full(SpecSync *s);
  * A missing file releases its names. */
 int spec_sync_file(SpecSync *s, const char *rel);
 
+/* A caller that wraps several spec_sync_file() calls in its own store
+ * transaction (bangerd's event batches) brackets them with these; r is the
+ * transaction's result. When its COMMIT failed (r < 0), every file parsed in
+ * the batch is marked unstored, so the next sync of it parses and applies it
+ * again, and the names they own carry "store: <error>" as their spec error
+ * until then (changed is called for them); names released in the batch need
+ * a full sync (drop_unbacked_intent) to be deleted again. */
+void spec_sync_begin_batch(SpecSync *s);
+void spec_sync_end_batch(SpecSync *s, int r);
+
 /* True when rel is a file the index knows (it defined something). */
 bool spec_sync_knows_file(SpecSync *s, const char *rel);
 

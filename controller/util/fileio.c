@@ -1,5 +1,6 @@
 /* fileio.c — see fileio.h. */
 #include "fileio.h"
+#include "hashmap.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -96,6 +97,21 @@ int fsync_directory_of(const char *path)
 	return fsync_path(d);
 }
 
+#define TEMP_RANDOM_HEX 16
+
+char *atomic_temp_target(const char *file_name)
+{
+	size_t n = strlen(file_name);
+	const size_t tail = 1 + TEMP_RANDOM_HEX + strlen(".tmp"); /* ".<hex>.tmp" */
+	if (file_name[0] != '.' || n < 2 + tail || !endswith(file_name, ".tmp") ||
+	    file_name[n - tail] != '.')
+		return NULL;
+	for (size_t i = n - tail + 1; i < n - strlen(".tmp"); i++)
+		if (!strchr("0123456789abcdef", file_name[i]))
+			return NULL;
+	return xstrndup(file_name + 1, n - tail - 1);
+}
+
 /* Create "<dir>/.<base>.XXXXXX.tmp"-style temp file next to path. The name
  * starts with a dot and ends in .tmp so our own watcher ignores it. */
 static int open_temp_beside(const char *path, mode_t mode, char **ret_tmp)
@@ -109,7 +125,8 @@ static int open_temp_beside(const char *path, mode_t mode, char **ret_tmp)
 		uint64_t r;
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			return errno ? -errno : -EIO;
-		char *tmp = xasprintf("%s/.%s.%016llx.tmp", d, base, (unsigned long long)r);
+		char *tmp = xasprintf("%s/.%s.%0*llx.tmp", d, base, TEMP_RANDOM_HEX,
+				      (unsigned long long)r);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 		if (fd >= 0) {
 			*ret_tmp = tmp;
@@ -177,18 +194,59 @@ int write_file_atomic_if_changed(const char *path, const void *data, size_t len,
 	return r < 0 ? r : 1;
 }
 
+/* One staged operation: a rename of tmp over path, or (tmp NULL) an unlink
+ * of path. A later operation on the same path cancels the earlier one
+ * (done), so the batch applies only the last word on each path. */
 typedef struct {
 	char *tmp, *path;
+	bool done;
 } StagedFile;
 
 struct AtomicBatch {
 	StagedFile *files;
 	size_t n, cap;
+	Hashmap *last; /* path → index + 1 of its live operation in files */
+	size_t live;   /* staged writes not cancelled (decides fsync vs syncfs) */
 };
+
+/* Up to this many staged files are fsynced one by one; more pay one syncfs.
+ * A lone edit must not pay for a sync of the whole filesystem (whatever
+ * else is dirty on it), and a burst must not pay one fsync per file. */
+#define BATCH_FSYNC_EACH_MAX 8
 
 AtomicBatch *atomic_batch_new(void)
 {
-	return xcalloc(1, sizeof(AtomicBatch));
+	AtomicBatch *b = xcalloc(1, sizeof(AtomicBatch));
+	b->last = hashmap_new();
+	return b;
+}
+
+/* Drop the live operation staged for path, if any (its temp file goes). */
+static void batch_cancel(AtomicBatch *b, const char *path)
+{
+	uintptr_t i = (uintptr_t)hashmap_remove(b->last, path);
+	if (!i)
+		return;
+	StagedFile *f = &b->files[i - 1];
+	if (f->tmp) {
+		unlink(f->tmp);
+		free(f->tmp);
+		f->tmp = NULL;
+		b->live--;
+	}
+	f->done = true;
+}
+
+static void batch_push(AtomicBatch *b, char *tmp, const char *path)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->files = xrealloc(b->files, b->cap * sizeof(StagedFile));
+	}
+	b->files[b->n++] = (StagedFile){ .tmp = tmp, .path = xstrdup(path) };
+	hashmap_put(b->last, path, (void *)(uintptr_t)b->n);
+	if (tmp)
+		b->live++;
 }
 
 int atomic_batch_write(AtomicBatch *b, const char *path, const void *data, size_t len, mode_t mode)
@@ -196,43 +254,74 @@ int atomic_batch_write(AtomicBatch *b, const char *path, const void *data, size_
 	char *tmp = NULL;
 	int r;
 
+	/* After the cancel, what is on disk is what stays unless we stage: an
+	 * A→B→A sequence in one batch must end as A, not as the staged B. */
+	batch_cancel(b, path);
 	if (file_equals(path, data, len))
 		return 0;
 	r = write_temp(path, data, len, mode, false, &tmp);
 	if (r < 0)
 		return r;
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 64;
-		b->files = xrealloc(b->files, b->cap * sizeof(StagedFile));
-	}
-	b->files[b->n++] = (StagedFile){ .tmp = tmp, .path = xstrdup(path) };
+	batch_push(b, tmp, path);
 	return 1;
+}
+
+int atomic_batch_remove(AtomicBatch *b, const char *path)
+{
+	batch_cancel(b, path);
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	batch_push(b, NULL, path);
+	return 1;
+}
+
+/* Make every staged temp durable: fsync each of a few, syncfs for many. */
+static int batch_sync_temps(AtomicBatch *b)
+{
+	int r = 0;
+	bool each = b->live <= BATCH_FSYNC_EACH_MAX;
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->files[i].tmp)
+			continue;
+		_cleanup_close_ int fd = open(b->files[i].tmp, O_RDONLY | O_CLOEXEC);
+		if ((fd < 0 || (each ? fsync(fd) : syncfs(fd)) < 0) && r == 0)
+			r = -errno;
+		if (!each)
+			break; /* one syncfs covers every temp (one filesystem) */
+	}
+	return r;
 }
 
 int atomic_batch_commit(AtomicBatch *b)
 {
-	int r = 0;
 	char **dirs;
 	size_t nd = 0;
 
 	if (b->n == 0)
 		return 0;
-	/* One syncfs per batch makes every staged temp durable at once. */
-	_cleanup_close_ int fd = open(b->files[0].tmp, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && syncfs(fd) < 0 && r == 0)
-		r = -errno;
+	/* Temps durable before the renames: a crash shows old or new, never
+	 * an empty file. A sync error is reported; the renames still go on,
+	 * as write-back will get the data there if the disk recovers. */
+	int r = batch_sync_temps(b);
 	dirs = xcalloc(b->n, sizeof(char *));
 	for (size_t i = 0; i < b->n; i++) {
 		StagedFile *f = &b->files[i];
-		if (rename(f->tmp, f->path) < 0) {
+		if (f->done)
+			continue;
+		f->done = true;
+		if (f->tmp ? rename(f->tmp, f->path) < 0 : unlink(f->path) < 0 && errno != ENOENT) {
 			if (r == 0)
 				r = -errno;
-			unlink(f->tmp);
+			if (f->tmp)
+				unlink(f->tmp);
 		}
 		free(f->tmp);
 		f->tmp = NULL;
 		dirs[nd++] = dir_of(f->path);
 	}
+	b->live = 0;
+	hashmap_free(b->last);
+	b->last = hashmap_new();
 	qsort(dirs, nd, sizeof(char *), strcmp_ptr);
 	for (size_t i = 0; i < nd; i++) {
 		if (i == 0 || !streq(dirs[i], dirs[i - 1])) {
@@ -259,6 +348,7 @@ void atomic_batch_free(AtomicBatch *b)
 		free(b->files[i].path);
 	}
 	free(b->files);
+	hashmap_free(b->last);
 	free(b);
 }
 

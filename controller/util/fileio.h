@@ -25,16 +25,28 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * Returns 1 when written, 0 when unchanged, -errno on failure. */
 int write_file_atomic_if_changed(const char *path, const void *data, size_t len, mode_t mode);
 
-/* Batched variant: stage writes (temp files, no fsync), then commit them all
- * with one syncfs, renames, and one fsync per distinct directory. */
+/* Batched variant: stage writes (temp files, no fsync) and removals, then
+ * commit them all: the temps made durable (one syncfs, or an fsync each when
+ * there are only a few), renames and unlinks in staging order, and one fsync
+ * per distinct directory. A later write or removal of the same path cancels
+ * the earlier one, so only the last word on each path reaches the disk. */
 typedef struct AtomicBatch AtomicBatch;
 AtomicBatch *atomic_batch_new(void);
 /* Returns 1 staged, 0 unchanged (nothing to do), -errno. */
 int atomic_batch_write(AtomicBatch *b, const char *path, const void *data, size_t len, mode_t mode);
-/* Commit; returns the first error. Frees nothing: call atomic_batch_free. */
+/* Stage the removal of path. Returns 1 staged, 0 nothing there (an earlier
+ * staged write of it is cancelled either way). */
+int atomic_batch_remove(AtomicBatch *b, const char *path);
+/* Commit; returns the first error. The batch is empty afterwards and may be
+ * used again. Frees nothing: call atomic_batch_free. */
 int atomic_batch_commit(AtomicBatch *b);
 /* Frees the batch and removes any temp files not committed. NULL ok. */
 void atomic_batch_free(AtomicBatch *b);
+
+/* The temp files above are named ".<base>.<16 hex digits>.tmp" beside their
+ * target: for such a name, the <base> it was made for (caller frees), else
+ * NULL. A crash can leave them behind; their owner removes them at start. */
+char *atomic_temp_target(const char *file_name);
 
 int fsync_directory_of(const char *path);
 int fsync_path(const char *dir);

@@ -163,4 +163,96 @@ rm "$SPEC/c.yaml"
 start_bangerd "$SPEC" "$STATE" --resync 3600
 check "file removed while down → status removed at start" wait_until 5 test ! -e "$STATUS/web-1.status.json"
 check "bangerd still healthy" kill -0 "$BANGERD_PID"
+
+# --- a burst (a GitOps sync): events coalesced into batches -------------------------------------
+# burst_check MODE: the burst-* statuses against the store and the files.
+#  final: every burst-*.yaml has a status, Stopped, generation = observedGeneration
+#         = the store's, the store's specHash and the memoryMiB the file says;
+#         no burst-* status without its file.
+#  crash: every burst-* status names a generation and specHash the store holds
+#         (bangerd died mid-batch: no status may claim intent not committed).
+burst_check() {
+	/usr/bin/python3 - "$1" "$STATE/banger.db" "$STATUS" "$SPEC" <<'PY'
+import glob, json, os, re, sqlite3, sys
+mode, dbp, status, spec = sys.argv[1:]
+db = sqlite3.connect(f"file:{dbp}?mode=ro", uri=True)
+rows = {n: (g, h, json.loads(j)["spec"]["memoryMiB"]) for n, g, h, j in db.execute(
+    "SELECT name, generation, spec_hash, spec_json FROM vms WHERE deleted_at_ms IS NULL")}
+def st(name):
+    with open(f"{status}/{name}.status.json") as f:
+        return json.load(f)
+bad = []
+have = {os.path.basename(p)[:-len(".status.json")] for p in glob.glob(f"{status}/burst-*.status.json")}
+if mode == "crash":
+    for n in sorted(have):
+        d = st(n)
+        if n not in rows or rows[n][:2] != (d["generation"], d["specHash"]):
+            bad.append(f"{n}: status gen {d['generation']}, store {rows.get(n, 'no row')}")
+else:
+    want = {}
+    for p in glob.glob(f"{spec}/burst-*.yaml"):
+        text = open(p).read()
+        want[re.search(r"name: (\S+)", text).group(1)] = int(re.search(r"memoryMiB: (\d+)", text).group(1))
+    for n in sorted(have - set(want)):
+        bad.append(f"{n}: status without a file")
+    for n, mem in sorted(want.items()):
+        if n not in have:
+            bad.append(f"{n}: no status"); continue
+        d = st(n)
+        r = rows.get(n)
+        if not r or d["phase"] != "Stopped" or d["generation"] != r[0] or \
+                d["observedGeneration"] != r[0] or d["specHash"] != r[1] or r[2] != mem:
+            bad.append(f"{n}: status {d['phase']} gen {d['generation']}/{d['observedGeneration']}, "
+                       f"store {r}, file memoryMiB {mem}")
+print(f"{len(bad)} wrong of {len(have)} statuses" + ("".join("; " + b for b in bad[:5])))
+sys.exit(1 if bad else 0)
+PY
+}
+burst_ok() { burst_check final >"$T/burst.check" 2>&1; }
+# burst_write FIRST LAST [MEMORY]: plain writes, as a checkout makes them,
+# with builtins only, so hundreds land within a few ms (vm_yaml's layout)
+burst_write() {
+	local i
+	for i in $(seq -f %03g "$1" "$2"); do
+		printf 'apiVersion: banger/v1\nkind: VM\nmetadata:\n  name: burst-%s\nspec:\n  state: Stopped\n  memoryMiB: %s\n  kernel:\n    path: /var/lib/banger/images/bzImage\n  rootfs:\n    path: /var/lib/banger/images/rootfs.ext4\n' \
+			"$i" "${3:-256}" >"$SPEC/burst-$i.yaml"
+	done
+}
+LOG_AT=$(wc -l <"$T/bangerd.log")
+burst_write 1 300
+burst_write 101 150 512   # edited while the first versions are being applied
+rm -f "$SPEC"/burst-0[0-4]?.yaml  # 001-049 deleted (some before bangerd saw them)
+sleep 0.5                         # past the grace period for vanished files
+burst_write 1 25 384              # 001-025 re-created
+check "burst: every status right at the end (300 written, 50 edited, 49 deleted, 25 re-created)" \
+	wait_until 60 burst_ok
+echo "# burst: $(cat "$T/burst.check")"
+BATCHES=$(tail -n +"$((LOG_AT + 1))" "$T/bangerd.log" | grep -c 'batch: ')
+check "burst: coalesced ($BATCHES batches for 400 file events)" test "$BATCHES" -lt 100
+check "burst: the store holds 276 burst VMs" \
+	test "$(sqlite3 "file:$STATE/banger.db?mode=ro" "SELECT count(*) FROM vms WHERE deleted_at_ms IS NULL AND name LIKE 'burst-%'")" = 276
+
+# --- killed in the middle of a batch: never a status the store does not back ---------------------
+stop_bangerd
+BANGER_CRASHPOINT=batch-commit start_bangerd "$SPEC" "$STATE" --resync 3600
+check "crash run: started" wait_until 10 bash -c "grep -c 'initial sync done' '$T/bangerd.log' | grep -q 4"
+burst_write 200 299 640   # edits
+burst_write 301 350       # new VMs
+rm -f "$SPEC"/burst-1[0-1]?.yaml
+rc=0
+wait "$BANGERD_PID" || rc=$?
+BANGERD_PID=
+check "crash run: bangerd died by SIGKILL (rc $rc)" test "$rc" = 137
+check "crash run: at batch-commit (log)" grep -q "crashpoint batch-commit: dying now" "$T/bangerd.log"
+check "crash run: every status matches intent the store holds ($(burst_check crash))" burst_check crash
+check "crash run: the batch's intent is not in the store (no burst-301..350)" \
+	test "$(sqlite3 "file:$STATE/banger.db?mode=ro" "SELECT count(*) FROM vms WHERE name > 'burst-300' AND name LIKE 'burst-%'")" = 0
+TEMPS=$(find "$STATUS" -maxdepth 1 -name '.*.tmp' | wc -l)
+check "crash run: it died with statuses staged ($TEMPS temp files)" test "$TEMPS" -gt 0
+start_bangerd "$SPEC" "$STATE" --resync 3600
+check "after the restart: every status right" wait_until 60 burst_ok
+echo "# burst: $(cat "$T/burst.check")"
+check "after the restart: no temp file left in the status dir" \
+	test -z "$(find "$STATUS" -maxdepth 1 -name '.*.tmp')"
+check "bangerd still healthy" kill -0 "$BANGERD_PID"
 done_testing

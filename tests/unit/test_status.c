@@ -132,6 +132,46 @@ static void test_writer(void)
 	vm_status_free(b);
 	CHECK_INTEQ(status_writer_remove(w, "batch-1"), 0, "remove");
 	CHECK(access(bp, F_OK) < 0, "removed");
+
+	/* A batch whose intent was not committed: nothing staged lands, and
+	 * the writer remembers what the disk holds, not what it staged. */
+	status_writer_begin_batch(w);
+	b = vm_status_new("batch-2");
+	CHECK_INTEQ(status_writer_write(w, b), 1, "batch-2 staged");
+	s->restart_count = 7;
+	CHECK_INTEQ(status_writer_write(w, s), 1, "web-1 change staged");
+	CHECK_INTEQ(status_writer_remove(w, "web-1"), 0, "web-1 removal staged");
+	CHECK(access(p, F_OK) == 0, "a removal in a batch waits for the flush");
+	status_writer_discard(w);
+	_cleanup_free_ char *b2 = xasprintf("%s/batch-2.status.json", dir);
+	CHECK(access(b2, F_OK) < 0, "discarded: batch-2 never written");
+	CHECK(access(p, F_OK) == 0, "discarded: web-1 not removed");
+	CHECK(status_writer_last(w, "batch-2") == NULL, "discarded: batch-2 forgotten");
+	CHECK(status_writer_last(w, "web-1") && status_writer_last(w, "web-1")->restart_count == 2,
+	      "discarded: web-1 remembered as on disk (restart count 2)");
+	CHECK_INTEQ(status_writer_write(w, s), 1, "the same change after a discard is written again");
+	vm_status_free(b);
+
+	/* Removal and re-creation in one batch end as the re-created status. */
+	status_writer_begin_batch(w);
+	CHECK_INTEQ(status_writer_remove(w, "web-1"), 0, "remove staged");
+	s->restart_count = 8;
+	CHECK_INTEQ(status_writer_write(w, s), 1, "re-created after the removal");
+	CHECK_INTEQ(status_writer_flush(w), 0, "flush");
+	_cleanup_(vm_status_freep) VmStatus *back = NULL;
+	CHECK(vm_status_read(dir, "web-1", &back) == 0 && back->restart_count == 8,
+	      "web-1 on disk is the re-created status");
+	status_writer_free(w);
+
+	/* A crash mid-batch leaves staged temps: the next writer removes its
+	 * own, and nothing else. */
+	_cleanup_free_ char *stale = xasprintf("%s/.web-1.status.json.00112233445566ff.tmp", dir);
+	_cleanup_free_ char *other = xasprintf("%s/.put.42.tmp", dir);
+	CHECK(write_file_atomic(stale, "{", 1, 0644) == 0 && write_file_atomic(other, "x", 1, 0644) == 0,
+	      "a stale status temp and a foreign temp");
+	CHECK_INTEQ(status_writer_new(dir, &w), 0, "writer after a crash");
+	CHECK(access(stale, F_OK) < 0, "stale status temp removed at start");
+	CHECK(access(other, F_OK) == 0, "a temp that is not a status's is left alone");
 	status_writer_free(w);
 	rm_rf(dir);
 }

@@ -9,7 +9,8 @@
  *  - a name no file defines any more is marked deleted;
  *  - documents for another node are absent;
  *  - ownership seeded from the store survives a new SpecSync (restart);
- *  - every name whose intent may have changed is reported. */
+ *  - every name whose intent may have changed is reported;
+ *  - a batch whose COMMIT failed is read again, its names saying why. */
 #include "tap.h"
 #include "store/store.h"
 #include "sync/sync.h"
@@ -191,6 +192,36 @@ static void test_delete_and_node(SpecSync *s, Store *st)
 	reset_changed();
 }
 
+/* A caller's batch whose COMMIT failed (bangerd's event batches): the file
+ * is read again at its next sync, and meanwhile its name says why. The
+ * failure is a rollback here, which is what SQLite leaves after a failed
+ * COMMIT (store_commit). */
+static void test_failed_batch(SpecSync *s, Store *st)
+{
+	SpecNameInfo info;
+	put_vm("fb.yaml", "fb-1", 256);
+	CHECK_INTEQ(store_begin(st), 0, "batch: begin");
+	spec_sync_begin_batch(s);
+	CHECK_INTEQ(spec_sync_file(s, "fb.yaml"), 1, "batch: fb.yaml parsed");
+	CHECK_INTEQ(store_rollback(st), 0, "batch: rolled back, as after a failed COMMIT");
+	reset_changed();
+	spec_sync_end_batch(s, -ENOSPC);
+	CHECK_INTEQ(live_gen(st, "fb-1"), -1, "failed batch: nothing stored");
+	CHECK(spec_sync_name_info(s, "fb-1", &info) && info.spec_error &&
+		      streq(info.spec_error, "store: No space left on device"),
+	      "failed batch: the name says why");
+	CHECK(was_changed("fb-1"), "failed batch: the name is reported");
+	CHECK_INTEQ(spec_sync_file(s, "fb.yaml"), 1, "the unchanged file is parsed again");
+	CHECK_INTEQ(live_gen(st, "fb-1"), 1, "and stored");
+	CHECK(spec_sync_name_info(s, "fb-1", &info) && !info.spec_error, "and the error is gone");
+	spec_sync_begin_batch(s);
+	spec_sync_end_batch(s, 0);
+	CHECK_INTEQ(spec_sync_file(s, "fb.yaml"), 0, "after a stored batch: not parsed again");
+	rm("fb.yaml");
+	CHECK(spec_sync_file(s, "fb.yaml") >= 0 && live_gen(st, "fb-1") == -1, "fb-1 deleted");
+	reset_changed();
+}
+
 static void test_restart_keeps_owner(Store *st)
 {
 	/* web-1 is owned by b.yaml. A new file sorting first claims it: after a
@@ -236,6 +267,7 @@ int main(void)
 		test_invalid_keeps_intent(s, st);
 		test_conflict_and_takeover(s, st);
 		test_delete_and_node(s, st);
+		test_failed_batch(s, st);
 		spec_sync_free(s);
 		test_restart_keeps_owner(st);
 	}

@@ -6,6 +6,7 @@
 #include "util/sha256.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -62,6 +63,57 @@ static void test_parse_u64(void)
 	CHECK(parse_u64("", 0, 1, &v) == -EINVAL, "empty rejected");
 }
 
+/* Only the last staged word on a path reaches the disk, whatever the file
+ * held before: bangerd's event batches write and remove the same status
+ * file several times in one batch (delete and re-create, A → B → A). */
+static void test_batch_last_word(const char *dir)
+{
+	_cleanup_free_ char *a = path_join(dir, "lw-a"), *r = path_join(dir, "lw-r"),
+			   *c = path_join(dir, "lw-c"), *got = NULL;
+	size_t len;
+	CHECK(write_file_atomic(a, "A", 1, 0644) == 0 && write_file_atomic(r, "R", 1, 0644) == 0,
+	      "last word: seed files");
+	AtomicBatch *b = atomic_batch_new();
+	CHECK(atomic_batch_write(b, a, "B", 1, 0644) == 1, "A → B staged");
+	CHECK(atomic_batch_write(b, a, "A", 1, 0644) == 0, "B → A: equal to the disk, nothing staged");
+	CHECK(atomic_batch_write(b, r, "R2", 2, 0644) == 1, "write staged before a removal");
+	CHECK(atomic_batch_remove(b, r) == 1, "removal staged");
+	CHECK(atomic_batch_write(b, c, "C", 1, 0644) == 1, "new file staged");
+	CHECK(atomic_batch_remove(b, c) == 0, "removal of a file not on disk: its staged write goes");
+	CHECK(access(r, F_OK) == 0, "nothing removed before the commit");
+	CHECK(atomic_batch_commit(b) == 0, "last word: commit");
+	CHECK(read_file_bounded(a, 10, &got, &len) == 0 && len == 1 && got[0] == 'A',
+	      "A → B → A ends as A");
+	CHECK(access(r, F_OK) < 0 && errno == ENOENT, "write then remove: removed");
+	CHECK(access(c, F_OK) < 0 && errno == ENOENT, "create then remove: never there");
+	CHECK(atomic_batch_write(b, r, "R3", 2, 0644) == 1, "the batch is reusable after a commit");
+	CHECK(atomic_batch_remove(b, r) == 0 && atomic_batch_write(b, r, "R4", 2, 0644) == 1,
+	      "remove then write: the write stays");
+	CHECK(atomic_batch_commit(b) == 0, "second commit");
+	free(got);
+	got = NULL;
+	CHECK(read_file_bounded(r, 10, &got, &len) == 0 && len == 2 && memcmp(got, "R4", 2) == 0,
+	      "remove then write ends as the write");
+	atomic_batch_free(b);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int temps = 0;
+	while (d && (de = readdir(d)))
+		temps += endswith(de->d_name, ".tmp");
+	if (d)
+		closedir(d);
+	CHECK(temps == 0, "no temp file left (%d)", temps);
+
+	char *t = atomic_temp_target(".web-1.status.json.0123456789abcdef.tmp");
+	CHECK(t && streq(t, "web-1.status.json"), "temp name → its target");
+	free(t);
+	CHECK(atomic_temp_target(".web-1.status.json.0123456789abcdeg.tmp") == NULL,
+	      "not 16 hex digits: not ours");
+	CHECK(atomic_temp_target("web-1.status.json.0123456789abcdef.tmp") == NULL,
+	      "no leading dot: not ours");
+	CHECK(atomic_temp_target(".put.123.tmp") == NULL, "someone else's temp: not ours");
+}
+
 static void test_atomic(void)
 {
 	char dir[] = "/tmp/banger-test-util-XXXXXX";
@@ -95,6 +147,7 @@ static void test_atomic(void)
 		CHECK(stat(names[i], &st) == 0 && st.st_size == 2, "batch file %d present", i);
 		free(names[i]);
 	}
+	test_batch_last_word(dir);
 	CHECK(rm_rf(dir) == 0, "rm_rf");
 	struct stat st;
 	CHECK(stat(dir, &st) < 0 && errno == ENOENT, "dir gone");
