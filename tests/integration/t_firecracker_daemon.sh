@@ -10,13 +10,7 @@ need_fc_double
 
 fc_test_setup fcd
 STATUS=$T/status
-# The driver runs firecracker with a minimal environment, as it would the
-# real binary; the wrapper gives the double its settings.
-cat >"$T/firecracker" <<W
-#!/bin/sh
-exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
-W
-chmod +x "$T/firecracker"
+fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log
 
 fc_yaml() {
 	cat <<YAML

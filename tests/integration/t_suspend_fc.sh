@@ -11,13 +11,8 @@ need_fc_double
 
 fc_test_setup fcs
 STATUS=$SPEC
-# The driver runs firecracker with a minimal environment, as it would the
-# real binary; the wrapper gives the double its settings.
-cat >"$T/firecracker" <<W
-#!/bin/sh
-exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log FC_DOUBLE_REJECT="\$(cat '$T/reject' 2>/dev/null)" /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
-W
-chmod +x "$T/firecracker"
+# What the double refuses is read from $T/reject at each start.
+fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log "FC_DOUBLE_REJECT=\"\$(cat '$T/reject' 2>/dev/null)\""
 
 fc_yaml() {
 	cat <<YAML
