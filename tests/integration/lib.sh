@@ -198,6 +198,22 @@ exec /usr/bin/env FC_API_SPEC='$spec' $* /usr/bin/python3 '$src/tests/fc-double/
 W
 	chmod +x "$T/firecracker"
 }
+# fc_yaml NAME [STATE]: a Firecracker VM on the fake images (state Running by
+# default). A test sets its machine once: FC_SPEC_EXTRA, spec lines added at
+# the end (e.g. "  vcpus: 2"), FC_KERNEL_ARGS, the kernel's args.
+fc_yaml() {
+	cat <<YAML
+apiVersion: banger/v1
+kind: VM
+metadata: {name: $1}
+spec:
+  state: ${2:-Running}
+  vmm: firecracker
+  kernel: {path: $T/images/vmlinux${FC_KERNEL_ARGS:+, args: \"$FC_KERNEL_ARGS\"}}
+  rootfs: {path: $T/images/rootfs.ext4}
+${FC_SPEC_EXTRA:-}
+YAML
+}
 
 # ---- real guests ---------------------------------------------------------------
 GUEST_DIR=${BANGER_GUEST_DIR:-$SRC/build/guest}

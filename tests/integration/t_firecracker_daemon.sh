@@ -12,20 +12,8 @@ fc_test_setup fcd
 STATUS=$T/status
 fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log
 
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  vcpus: 2
-  memoryMiB: 256
-  kernel: {path: $T/images/vmlinux, args: "quiet"}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
+FC_SPEC_EXTRA=$'  vcpus: 2\n  memoryMiB: 256'
+FC_KERNEL_ARGS=quiet
 
 M=$T/metrics.prom
 start_bangerd "$SPEC" "$STATE" --image-dir "$T/images" --firecracker-bin "$T/firecracker" --driver qemu --stop-timeout 5 --metrics-file "$M"

@@ -34,20 +34,7 @@ exec /usr/bin/env JAILER_DOUBLE_RO_PATHS='/usr:/bin:/lib:/lib64:$SRCABS/tests/fc
 W
 chmod +x "$T/jailer"
 
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  vcpus: 1
-  memoryMiB: 128
-  kernel: {path: $T/images/vmlinux}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
+FC_SPEC_EXTRA=$'  vcpus: 1\n  memoryMiB: 128'
 DARGS=(--image-dir "$T/images" --firecracker-bin "$T/firecracker" --jailer "$T/jailer"
 	--chroot-base "$JAIL" --jailer-uid $JUID --jailer-gid $JUID --driver qemu --stop-timeout 5)
 

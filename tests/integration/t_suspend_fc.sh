@@ -14,20 +14,8 @@ STATUS=$SPEC
 # What the double refuses is read from $T/reject at each start.
 fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log "FC_DOUBLE_REJECT=\"\$(cat '$T/reject' 2>/dev/null)\""
 
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  vcpus: 2
-  memoryMiB: 256
-  kernel: {path: $T/images/vmlinux, args: "quiet"}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
+FC_SPEC_EXTRA=$'  vcpus: 2\n  memoryMiB: 256'
+FC_KERNEL_ARGS=quiet
 
 start_bangerd "$SPEC" "$STATE" --image-dir "$T/images" --firecracker-bin "$T/firecracker" --driver qemu --stop-timeout 5
 cond() { status_field fc-1 "[c[\"$2\"] for c in d[\"conditions\"] if c[\"type\"]==\"$1\"][0]"; }

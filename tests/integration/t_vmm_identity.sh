@@ -21,18 +21,6 @@ STATUS=$SPEC
 # The impostor runs as nobody: it must reach its script under T.
 chmod 0755 "$T"
 fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  kernel: {path: $T/images/vmlinux}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
 DARGS=(--image-dir "$T/images" --firecracker-bin "$T/firecracker" --driver qemu --stop-timeout 5)
 kill_bangerd() { kill -9 "$BANGERD_PID"; wait "$BANGERD_PID" 2>/dev/null; BANGERD_PID=; }
 
