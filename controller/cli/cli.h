@@ -47,12 +47,20 @@ int cli_parse_duration_ms(const char *s, uint64_t *ret_ms);
 
 /* One form an option's argument may take (`get -o`, `wait --for`): a word
  * ("json", "delete") or a KEY= prefix ("jsonpath=") that a value follows.
- * usage spells it for messages ("jsonpath=TEMPLATE"; NULL: the form itself).
- * An option's table of forms is the one list of what it accepts. */
+ * usage spells it for messages ("jsonpath=TEMPLATE"), complete is what shell
+ * completion offers ("condition=Ready"); NULL: the form itself. An option's
+ * table of forms is the one list of what it accepts: the parser, its
+ * messages and the completions all come from it. */
 typedef struct {
 	const char *form;
 	const char *usage;
+	const char *complete;
 } CliForm;
+/* The tables of `get -o` (get.c) and `wait --for` (wait.c). */
+extern const CliForm cli_output_forms[];
+extern const size_t cli_n_output_forms;
+extern const CliForm cli_for_forms[];
+extern const size_t cli_n_for_forms;
 /* The index in forms[0..n) of the form arg takes, and in *ret_value what
  * follows a KEY= form's '=' (never empty) or "" for a word; -EINVAL when
  * arg takes none (*ret_value untouched). Pure. */

@@ -248,20 +248,21 @@ static int parse_columns(const char *spec, GetArgs *a)
 }
 
 /* What -o takes, in OutFormat order. */
-static const CliForm output_forms[] = {
-	[OUT_TABLE] = { "table", NULL },
-	[OUT_WIDE] = { "wide", NULL },
-	[OUT_JSON] = { "json", NULL },
-	[OUT_YAML] = { "yaml", NULL },
-	[OUT_NAME] = { "name", NULL },
-	[OUT_JSONPATH] = { "jsonpath=", "jsonpath=TEMPLATE" },
-	[OUT_COLUMNS] = { "custom-columns=", "custom-columns=SPEC" },
+const CliForm cli_output_forms[] = {
+	[OUT_TABLE] = { "table", NULL, NULL },
+	[OUT_WIDE] = { "wide", NULL, NULL },
+	[OUT_JSON] = { "json", NULL, NULL },
+	[OUT_YAML] = { "yaml", NULL, NULL },
+	[OUT_NAME] = { "name", NULL, NULL },
+	[OUT_JSONPATH] = { "jsonpath=", "jsonpath=TEMPLATE", NULL },
+	[OUT_COLUMNS] = { "custom-columns=", "custom-columns=SPEC", NULL },
 };
+const size_t cli_n_output_forms = ELEMENTSOF(cli_output_forms);
 
 static int parse_format(const char *o, GetArgs *a)
 {
 	const char *value;
-	int f = cli_parse_form("-o", output_forms, ELEMENTSOF(output_forms), o, &value);
+	int f = cli_parse_form("-o", cli_output_forms, cli_n_output_forms, o, &value);
 	if (f < 0)
 		return f;
 	a->fmt = (OutFormat)f;

@@ -267,17 +267,18 @@ static int parse_for_phase(const char *arg, ForSpec *f)
 }
 
 /* What --for takes, in ForKind order. */
-static const CliForm for_forms[] = {
-	[FOR_CONDITION] = { "condition=", "condition=TYPE[=STATUS]" },
-	[FOR_PHASE] = { "phase=", "phase=PHASE" },
-	[FOR_DELETE] = { "delete", NULL },
-	[FOR_JSONPATH] = { "jsonpath=", "jsonpath=TEMPLATE=VALUE" },
+const CliForm cli_for_forms[] = {
+	[FOR_CONDITION] = { "condition=", "condition=TYPE[=STATUS]", "condition=Ready" },
+	[FOR_PHASE] = { "phase=", "phase=PHASE", NULL },
+	[FOR_DELETE] = { "delete", NULL, NULL },
+	[FOR_JSONPATH] = { "jsonpath=", "jsonpath=TEMPLATE=VALUE", NULL },
 };
+const size_t cli_n_for_forms = ELEMENTSOF(cli_for_forms);
 
 static int parse_for(const char *arg, ForSpec *f)
 {
 	const char *value;
-	int k = cli_parse_form("--for", for_forms, ELEMENTSOF(for_forms), arg, &value);
+	int k = cli_parse_form("--for", cli_for_forms, cli_n_for_forms, arg, &value);
 	if (k < 0)
 		return k;
 	f->kind = (ForKind)k;

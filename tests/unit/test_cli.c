@@ -167,10 +167,10 @@ static void test_duration(void)
  * form needs a value after its '='. The table is get -o's shape. */
 static void test_forms(void)
 {
-	static const CliForm forms[] = { { "table", NULL },
-					 { "json", NULL },
-					 { "jsonpath=", "jsonpath=TEMPLATE" },
-					 { "custom-columns=", "custom-columns=SPEC" } };
+	static const CliForm forms[] = { { "table", NULL, NULL },
+					 { "json", NULL, NULL },
+					 { "jsonpath=", "jsonpath=TEMPLATE", NULL },
+					 { "custom-columns=", "custom-columns=SPEC", NULL } };
 	const struct {
 		const char *arg;
 		int want;
@@ -203,6 +203,21 @@ static void test_forms(void)
 	e = cli_forms_expected(forms + 2, 2);
 	CHECK_STREQ(e, "jsonpath=TEMPLATE or custom-columns=SPEC", "expected list of two");
 	free(e);
+
+	/* The real tables: what completion offers is accepted, as that form. */
+	const struct {
+		const CliForm *forms;
+		size_t n;
+	} real[] = { { cli_output_forms, cli_n_output_forms }, { cli_for_forms, cli_n_for_forms } };
+	for (size_t r = 0; r < ELEMENTSOF(real); r++)
+		for (size_t i = 0; i < real[r].n; i++) {
+			const CliForm *f = &real[r].forms[i];
+			const char *c = f->complete ?: f->form, *value;
+			_cleanup_free_ char *arg =
+				xasprintf("%s%s", c, c[strlen(c) - 1] == '=' ? "x" : "");
+			CHECK_INTEQ(cli_form_match(real[r].forms, real[r].n, arg, &value), (int)i,
+				    "completion '%s' is form %zu", arg, i);
+		}
 }
 
 int main(void)
