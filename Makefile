@@ -84,7 +84,7 @@ all: $(BUILD_OUT)
 test:
 	$(MAKE) guest-image
 	$(MAKE) all-tests
-	BUILD=$(BUILD) tests/run.sh
+	BUILD=$(BUILD) BANGER_SANITIZE=$(SANITIZE) tests/run.sh
 
 bench:
 	$(MAKE) guest-image
@@ -190,10 +190,10 @@ $(FC_DOUBLE_LITE): tests/fc-double/fc-double-lite.c
 all-tests: $(BUILD_OUT) $(UNIT_BIN) $(HELPER_BIN) $(FC_DOUBLE_LITE)
 
 unit: all-tests
-	BUILD=$(BUILD) tests/run.sh unit
+	BUILD=$(BUILD) BANGER_SANITIZE=$(SANITIZE) tests/run.sh unit
 
 integration: all-tests
-	BUILD=$(BUILD) tests/run.sh integration
+	BUILD=$(BUILD) BANGER_SANITIZE=$(SANITIZE) tests/run.sh integration
 
 guest-image:
 	@scripts/install-deps.sh guest

@@ -45,6 +45,33 @@ bool cli_check_name(const char *name);
 /* A duration: "30s", "2m", "1h", "500ms" or plain seconds; at most a day. */
 int cli_parse_duration_ms(const char *s, uint64_t *ret_ms);
 
+/* One form an option's argument may take (`get -o`, `wait --for`): a word
+ * ("json", "delete") or a KEY= prefix ("jsonpath=") that a value follows.
+ * usage spells it for messages ("jsonpath=TEMPLATE"), complete is what shell
+ * completion offers ("condition=Ready"); NULL: the form itself. An option's
+ * table of forms is the one list of what it accepts: the parser, its
+ * messages and the completions all come from it. */
+typedef struct {
+	const char *form;
+	const char *usage;
+	const char *complete;
+} CliForm;
+/* The tables of `get -o` (get.c) and `wait --for` (wait.c). */
+extern const CliForm cli_output_forms[];
+extern const size_t cli_n_output_forms;
+extern const CliForm cli_for_forms[];
+extern const size_t cli_n_for_forms;
+/* The index in forms[0..n) of the form arg takes, and in *ret_value what
+ * follows a KEY= form's '=' (never empty) or "" for a word; -EINVAL when
+ * arg takes none (*ret_value untouched). Pure. */
+int cli_form_match(const CliForm *forms, size_t n, const char *arg, const char **ret_value);
+/* "A, B or C" from the forms' usages (caller frees). Pure. */
+char *cli_forms_expected(const CliForm *forms, size_t n);
+/* cli_form_match, saying "OPT: expected A, B or C, got 'ARG'" when arg
+ * takes none of the forms. */
+int cli_parse_form(const char *opt, const CliForm *forms, size_t n, const char *arg,
+		   const char **ret_value);
+
 /* banger validate [-f] FILE|DIR|- ...: static check of spec files, no host
  * access. Diagnostics go to stderr as "file:line:col: field: message".
  * Exit 0 when everything is valid, 1 when anything is not (also when a

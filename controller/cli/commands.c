@@ -82,6 +82,44 @@ bool cli_check_name(const char *name)
 	return false;
 }
 
+int cli_form_match(const CliForm *forms, size_t n, const char *arg, const char **ret_value)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *f = forms[i].form;
+		size_t len = strlen(f);
+		bool key = len > 0 && f[len - 1] == '=';
+		/* A KEY= form wants a value: "phase=" alone is no form at all. */
+		if (key ? strncmp(arg, f, len) == 0 && arg[len] : streq(arg, f)) {
+			*ret_value = arg + len;
+			return (int)i;
+		}
+	}
+	return -EINVAL;
+}
+
+char *cli_forms_expected(const CliForm *forms, size_t n)
+{
+	char *s = xstrdup("");
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+		char *next = xasprintf("%s%s%s", s, sep, forms[i].usage ?: forms[i].form);
+		free(s);
+		s = next;
+	}
+	return s;
+}
+
+int cli_parse_form(const char *opt, const CliForm *forms, size_t n, const char *arg,
+		   const char **ret_value)
+{
+	int i = cli_form_match(forms, n, arg, ret_value);
+	if (i < 0) {
+		_cleanup_free_ char *expected = cli_forms_expected(forms, n);
+		cli_error("%s: expected %s, got '%s'", opt, expected, arg);
+	}
+	return i;
+}
+
 int cli_parse_duration_ms(const char *s, uint64_t *ret_ms)
 {
 	static const struct {

@@ -249,3 +249,12 @@ void cli_format_age(int64_t since_ms, char *buf, size_t n)
 	else
 		snprintf(buf, n, "%lldd", (long long)(s / 86400));
 }
+
+int cli_compile_jsonpath(const char *opt, const char *tmpl, JsonPath **ret)
+{
+	_cleanup_free_ char *err = NULL;
+	int r = jsonpath_compile(tmpl, ret, &err);
+	if (r < 0)
+		cli_error("%s: %s", opt, err ?: "template not understood");
+	return r;
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cli/cli.h"
+#include "cli/jsonpath.h"
 #include "spec/spec.h"
 #include "status/status.h"
 
@@ -65,6 +66,10 @@ int cli_resolve_names(const CliDirs *dirs, char *const *names, bool must_exist);
 
 /* All status files in the status dir, sorted by name. */
 int cli_load_statuses(const char *status_dir, VmStatus ***ret, size_t *ret_n);
+
+/* jsonpath_compile, saying "OPT: what is wrong" when tmpl is not understood
+ * (-o, --for and custom-columns take templates alike). */
+int cli_compile_jsonpath(const char *opt, const char *tmpl, JsonPath **ret);
 
 /* "42s", "5m", "3h", "2d" since since_ms (wall clock ms); "-" when unknown. */
 void cli_format_age(int64_t since_ms, char *buf, size_t n);

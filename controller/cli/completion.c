@@ -29,6 +29,13 @@ static void put_quoted(FILE *f, const char *s)
 			fputc(*s, f);
 }
 
+/* "WORD WORD ...": what completion offers for an option's forms. */
+static void put_completions(FILE *f, const CliForm *forms, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? " " : "", forms[i].complete ?: forms[i].form);
+}
+
 static void zsh_script(FILE *f)
 {
 	fprintf(f, "#compdef banger\n"
@@ -59,9 +66,12 @@ static void zsh_script(FILE *f)
 		   "  case ${words[CURRENT-1]} in\n"
 		   "    --spec-dir|--status-dir|--state-dir|--runtime-dir) _files -/; return ;;\n"
 		   "    -f|--filename) _files -g '*.(yaml|yml|json)'; return ;;\n"
-		   "    -o|--output) compadd table wide json yaml name jsonpath= custom-columns=; "
-		   "return ;;\n"
-		   "    --for) compadd condition=Ready phase= delete jsonpath=; return ;;\n"
+		   "    -o|--output) compadd ");
+	put_completions(f, cli_output_forms, cli_n_output_forms);
+	fprintf(f, "; return ;;\n"
+		   "    --for) compadd ");
+	put_completions(f, cli_for_forms, cli_n_for_forms);
+	fprintf(f, "; return ;;\n"
 		   "  esac\n"
 		   "  if [[ -z $cmd ]]; then\n"
 		   "    if [[ $PREFIX == -* ]]; then\n"
@@ -120,11 +130,13 @@ static void bash_script(FILE *f)
 		   "\t\tCOMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n"
 		   "\t-f | --filename) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
 		   "\t-o | --output)\n"
-		   "\t\tCOMPREPLY=($(compgen -W \"table wide json yaml name jsonpath= "
-		   "custom-columns=\" -- \"$cur\")); return ;;\n"
+		   "\t\tCOMPREPLY=($(compgen -W \"");
+	put_completions(f, cli_output_forms, cli_n_output_forms);
+	fprintf(f, "\" -- \"$cur\")); return ;;\n"
 		   "\t--for)\n"
-		   "\t\tCOMPREPLY=($(compgen -W \"condition=Ready phase= delete jsonpath=\" -- "
-		   "\"$cur\")); return ;;\n"
+		   "\t\tCOMPREPLY=($(compgen -W \"");
+	put_completions(f, cli_for_forms, cli_n_for_forms);
+	fprintf(f, "\" -- \"$cur\")); return ;;\n"
 		   "\tesac\n"
 		   "\tif [[ -z $cmd ]]; then\n"
 		   "\t\tCOMPREPLY=($(compgen -W \"");

@@ -229,7 +229,6 @@ static int parse_columns(const char *spec, GetArgs *a)
 	_cleanup_free_ char *copy = xstrdup(spec);
 	for (char *tok = copy, *save = NULL; (tok = strtok_r(tok, ",", &save)); tok = NULL) {
 		char *colon = strchr(tok, ':');
-		_cleanup_free_ char *err = NULL;
 		if (!colon || colon == tok) {
 			cli_error("-o custom-columns: expected HEADER:.path, got '%s'", tok);
 			return -EINVAL;
@@ -238,10 +237,8 @@ static int parse_columns(const char *spec, GetArgs *a)
 		a->cols = xrealloc(a->cols, (a->n_cols + 1) * sizeof(Column));
 		Column *c = &a->cols[a->n_cols++];
 		*c = (Column){ xstrdup(tok), NULL };
-		if (jsonpath_compile(colon + 1, &c->path, &err) < 0) {
-			cli_error("-o custom-columns: %s", err);
+		if (cli_compile_jsonpath("-o custom-columns", colon + 1, &c->path) < 0)
 			return -EINVAL;
-		}
 	}
 	if (!a->n_cols) {
 		cli_error("-o custom-columns: expected HEADER:.path,...");
@@ -250,36 +247,32 @@ static int parse_columns(const char *spec, GetArgs *a)
 	return 0;
 }
 
+/* What -o takes, in OutFormat order. */
+const CliForm cli_output_forms[] = {
+	[OUT_TABLE] = { "table", NULL, NULL },
+	[OUT_WIDE] = { "wide", NULL, NULL },
+	[OUT_JSON] = { "json", NULL, NULL },
+	[OUT_YAML] = { "yaml", NULL, NULL },
+	[OUT_NAME] = { "name", NULL, NULL },
+	[OUT_JSONPATH] = { "jsonpath=", "jsonpath=TEMPLATE", NULL },
+	[OUT_COLUMNS] = { "custom-columns=", "custom-columns=SPEC", NULL },
+};
+const size_t cli_n_output_forms = ELEMENTSOF(cli_output_forms);
+
 static int parse_format(const char *o, GetArgs *a)
 {
-	static const struct {
-		const char *name;
-		OutFormat fmt;
-	} simple[] = { { "table", OUT_TABLE }, { "wide", OUT_WIDE }, { "json", OUT_JSON },
-		       { "yaml", OUT_YAML },   { "name", OUT_NAME } };
-	for (size_t i = 0; i < ELEMENTSOF(simple); i++)
-		if (streq(o, simple[i].name)) {
-			a->fmt = simple[i].fmt;
-			return 0;
-		}
-	if (startswith(o, "jsonpath=")) {
-		_cleanup_free_ char *err = NULL;
-		a->fmt = OUT_JSONPATH;
+	const char *value;
+	int f = cli_parse_form("-o", cli_output_forms, cli_n_output_forms, o, &value);
+	if (f < 0)
+		return f;
+	a->fmt = (OutFormat)f;
+	if (a->fmt == OUT_JSONPATH) {
 		jsonpath_free(TAKE_PTR(a->jsonpath));
-		if (jsonpath_compile(o + 9, &a->jsonpath, &err) < 0) {
-			cli_error("-o %s", err);
-			return -EINVAL;
-		}
-		return 0;
+		return cli_compile_jsonpath("-o", value, &a->jsonpath);
 	}
-	if (startswith(o, "custom-columns=")) {
-		a->fmt = OUT_COLUMNS;
-		return parse_columns(o + 15, a);
-	}
-	cli_error("-o: expected table, wide, json, yaml, name, jsonpath=TEMPLATE or "
-		  "custom-columns=SPEC, got '%s'",
-		  o);
-	return -EINVAL;
+	if (a->fmt == OUT_COLUMNS)
+		return parse_columns(value, a);
+	return 0;
 }
 
 /* 0 to go on, 1 after --help, -EINVAL after a message. */

@@ -230,59 +230,68 @@ static int parse_for_jsonpath(const char *arg, ForSpec *f)
 {
 	/* TEMPLATE=VALUE: the '=' after the last '}' */
 	const char *close = strrchr(arg, '}'), *eq = close ? strchr(close, '=') : NULL;
-	_cleanup_free_ char *err = NULL;
 	if (!eq) {
 		cli_error("--for=jsonpath: expected jsonpath='{.path}'=VALUE");
 		return -EINVAL;
 	}
 	f->what = xstrndup(arg, (size_t)(eq - arg));
 	f->value = xstrdup(eq + 1);
-	if (jsonpath_compile(f->what, &f->path, &err) < 0) {
-		cli_error("--for: %s", err);
+	return cli_compile_jsonpath("--for", f->what, &f->path);
+}
+
+/* TYPE[=STATUS] */
+static int parse_for_condition(const char *arg, ForSpec *f)
+{
+	const char *eq = strchr(arg, '=');
+	f->what = eq ? xstrndup(arg, (size_t)(eq - arg)) : xstrdup(arg);
+	f->value = xstrdup(eq ? eq + 1 : "True");
+	if (!streq(f->value, "True") && !streq(f->value, "False") && !streq(f->value, "Unknown")) {
+		cli_error("--for=condition: status must be True, False or Unknown, got '%s'",
+			  f->value);
 		return -EINVAL;
 	}
 	return 0;
 }
 
+static int parse_for_phase(const char *arg, ForSpec *f)
+{
+	int p = vm_phase_from_string(arg);
+	if (p < 0) {
+		cli_error("--for=phase: '%s' is not a phase (Pending, Starting, Running, "
+			  "Stopping, Stopped, Suspended, Failed, Invalid)",
+			  arg);
+		return -EINVAL;
+	}
+	f->phase = (VmPhase)p;
+	return 0;
+}
+
+/* What --for takes, in ForKind order. */
+const CliForm cli_for_forms[] = {
+	[FOR_CONDITION] = { "condition=", "condition=TYPE[=STATUS]", "condition=Ready" },
+	[FOR_PHASE] = { "phase=", "phase=PHASE", NULL },
+	[FOR_DELETE] = { "delete", NULL, NULL },
+	[FOR_JSONPATH] = { "jsonpath=", "jsonpath=TEMPLATE=VALUE", NULL },
+};
+const size_t cli_n_for_forms = ELEMENTSOF(cli_for_forms);
+
 static int parse_for(const char *arg, ForSpec *f)
 {
-	if (streq(arg, "delete")) {
-		f->kind = FOR_DELETE;
+	const char *value;
+	int k = cli_parse_form("--for", cli_for_forms, cli_n_for_forms, arg, &value);
+	if (k < 0)
+		return k;
+	f->kind = (ForKind)k;
+	switch (f->kind) {
+	case FOR_CONDITION:
+		return parse_for_condition(value, f);
+	case FOR_PHASE:
+		return parse_for_phase(value, f);
+	case FOR_JSONPATH:
+		return parse_for_jsonpath(value, f);
+	default:
 		return 0;
 	}
-	if (startswith(arg, "condition=") && arg[10]) {
-		const char *eq = strchr(arg + 10, '=');
-		f->kind = FOR_CONDITION;
-		f->what = eq ? xstrndup(arg + 10, (size_t)(eq - arg - 10)) : xstrdup(arg + 10);
-		f->value = xstrdup(eq ? eq + 1 : "True");
-		if (!streq(f->value, "True") && !streq(f->value, "False") &&
-		    !streq(f->value, "Unknown")) {
-			cli_error("--for=condition: status must be True, False or Unknown, got '%s'",
-				  f->value);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (startswith(arg, "phase=")) {
-		int p = vm_phase_from_string(arg + 6);
-		if (p < 0) {
-			cli_error("--for=phase: '%s' is not a phase (Pending, Starting, Running, "
-				  "Stopping, Stopped, Suspended, Failed, Invalid)",
-				  arg + 6);
-			return -EINVAL;
-		}
-		f->kind = FOR_PHASE;
-		f->phase = (VmPhase)p;
-		return 0;
-	}
-	if (startswith(arg, "jsonpath=")) {
-		f->kind = FOR_JSONPATH;
-		return parse_for_jsonpath(arg + 9, f);
-	}
-	cli_error("--for: expected condition=TYPE[=STATUS], phase=PHASE, delete or "
-		  "jsonpath=TEMPLATE=VALUE, got '%s'",
-		  arg);
-	return -EINVAL;
 }
 
 static bool jsonpath_met(const ForSpec *f, const VmStatus *st)

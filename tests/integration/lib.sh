@@ -137,8 +137,8 @@ FC_DOUBLE=${FC_DOUBLE:-python}
 # fc_double_cmd: the command line (quoted for a wrapper script) of the double.
 fc_double_cmd() {
 	case $FC_DOUBLE in
-	lite) echo "'$BIN/fc-double-lite'" ;;
-	*) echo "/usr/bin/python3 '$SRC/tests/fc-double/firecracker-double'" ;;
+	lite) echo "'$(realpath "$BIN")/fc-double-lite'" ;;
+	*) echo "/usr/bin/python3 '$(realpath "$SRC")/tests/fc-double/firecracker-double'" ;;
 	esac
 }
 # The process-name pattern of either double (pgrep -f, extended regex).
@@ -167,26 +167,75 @@ need_fc_double() {
 	/usr/bin/python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is not installed"
 }
 
-# fc_test_setup TAG: temp dirs for a bangerd test against the Firecracker
+# fc_test_setup TAG [jail]: temp dirs for a bangerd test against the Firecracker
 # double (T, SPEC, STATE; the caller sets STATUS and writes $T/firecracker,
-# its wrapper), fake images in $T/images, and an EXIT trap that stops
-# bangerd, kills the doubles under T, removes this instance's cgroups and T.
+# e.g. with fc_double_wrapper), fake images in $T/images, and an EXIT trap
+# (fc_test_cleanup) that stops bangerd, kills this test's doubles, removes
+# this instance's cgroups and T. With "jail": JAIL=$T/jail too, and the
+# cleanup also finds doubles jailed under it (a jailed double's command line
+# holds only in-jail paths, so it is known by the jail mounts it sees).
+# A test that starts processes of its own defines fc_test_cleanup_hook (run
+# first); FC_LOG_NOISE, a grep -E pattern, keeps a chatty bangerd log's
+# repeated lines out of the tail printed when a check failed.
 fc_test_setup() {
-	T=$(test_tmpdir "$1")
+	T=$(test_tmpdir "$1") || exit 1
 	SPEC=$T/specs
 	STATE=$T/state
-	mkdir -p "$SPEC" "$STATE" "$T/images"
+	JAIL=
+	[ "${2:-}" = jail ] && JAIL=$T/jail
+	mkdir -p "$SPEC" "$STATE" "$T/images" ${JAIL:+"$JAIL"}
 	truncate -s 8M "$T/images/rootfs.ext4"
 	echo kernel >"$T/images/vmlinux"
 	trap fc_test_cleanup EXIT
 }
 fc_test_cleanup() {
+	# Without T the patterns below would match every helper's doubles.
+	[ -n "${T:-}" ] || return 0
+	declare -F fc_test_cleanup_hook >/dev/null && fc_test_cleanup_hook
 	stop_bangerd
+	local p
 	for p in $(pgrep -f "$FC_DOUBLE_PAT.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
-	[ "$_failed" -gt 0 ] && tail -n 30 "$T/bangerd.log"
-	sleep 0.2
+	if [ -n "${JAIL:-}" ]; then
+		for p in $(pgrep -f "$FC_DOUBLE_PAT" 2>/dev/null); do
+			[ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = / ] &&
+				grep -qF "$JAIL/" "/proc/$p/mountinfo" 2>/dev/null && kill -9 "$p"
+		done
+	fi
+	if [ "$_failed" -gt 0 ]; then
+		if [ -n "${FC_LOG_NOISE:-}" ]; then grep -vE "$FC_LOG_NOISE" "$T/bangerd.log"; else cat "$T/bangerd.log"; fi |
+			tail -n 40 | sed 's/^/# /'
+	fi
+	sleep 0.2 # killed processes leave their cgroups asynchronously
 	cleanup_cgroups "${STATE:-}"
 	rm -rf "$T"
+}
+# fc_double_wrapper [VAR=VALUE...]: $T/firecracker, the executable bangerd is
+# given as --firecracker-bin. bangerd (and the jailer) run it with a minimal
+# environment, as they would the real binary, so the wrapper carries the
+# double's settings itself: FC_API_SPEC, then each VAR=VALUE as written (a
+# VALUE may hold shell the wrapper evaluates when it runs).
+fc_double_wrapper() {
+	cat >"$T/firecracker" <<W
+#!/bin/sh
+exec /usr/bin/env FC_API_SPEC='$spec' $* $(fc_double_cmd) "\$@"
+W
+	chmod +x "$T/firecracker"
+}
+# fc_yaml NAME [STATE]: a Firecracker VM on the fake images (state Running by
+# default). A test sets its machine once: FC_SPEC_EXTRA, spec lines added at
+# the end (e.g. "  vcpus: 2"), FC_KERNEL_ARGS, the kernel's args.
+fc_yaml() {
+	cat <<YAML
+apiVersion: banger/v1
+kind: VM
+metadata: {name: $1}
+spec:
+  state: ${2:-Running}
+  vmm: firecracker
+  kernel: {path: $T/images/vmlinux${FC_KERNEL_ARGS:+, args: \"$FC_KERNEL_ARGS\"}}
+  rootfs: {path: $T/images/rootfs.ext4}
+${FC_SPEC_EXTRA:-}
+YAML
 }
 
 # ---- real guests ---------------------------------------------------------------

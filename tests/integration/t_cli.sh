@@ -14,6 +14,11 @@ export BANGER_SPEC_DIR=$SPEC BANGER_STATUS_DIR=$STATUS BANGER_STATE_DIR=$STATE
 B=$BIN/banger
 
 check "banger --help exits 0" "$B" --help
+# Also run by t_install, which the sanitized run leaves out: here too, so
+# these paths of both binaries stay under ASan/UBSan.
+check "bangerd --help exits 0 and names --spec-dir" bash -c "'$BIN/bangerd' --help | grep -q -- --spec-dir"
+check "banger --version and bangerd --version name the same version" \
+	test "$("$BIN/bangerd" --version | cut -d' ' -f2)" = "$("$B" --version | cut -d' ' -f2)"
 "$B" frobnicate >/dev/null 2>&1
 check "unknown command exits 2" test $? = 2
 "$B" apply >/dev/null 2>&1

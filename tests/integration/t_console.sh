@@ -98,23 +98,39 @@ check "console sockets are mode 0600" bash -c "for s in '$RUN'/*.console; do [ \
 # non-root user is refused by the socket's mode.
 check "a non-root user cannot connect to a console socket" bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' '$sock' 2>/dev/null"
 
-# console_say NAME TEXT OUT: type TEXT into the console, wait, detach (Ctrl-]).
+# console_say NAME TEXT OUT EXPECT: attach, type TEXT once attached, wait
+# (10 s at most) until the output shows EXPECT (grep -E), detach (Ctrl-]);
+# returns the console's exit status. Waits on what happens, not fixed
+# sleeps: under load a fixed 4 s was tight, unloaded 10 s per call was waste.
+# The writes run in subshells: a console that died must not SIGPIPE the test.
 console_say() {
-	{ sleep 1; printf '%s\n' "$2"; sleep 4; printf '\035'; sleep 5; } |
-		"${B[@]}" console "$1" >"$3" 2>"$3.err"
+	local fifo=$T/console.in w rc
+	rm -f "$fifo" && mkfifo "$fifo"
+	"${B[@]}" console "$1" <"$fifo" >"$3" 2>"$3.err" &
+	local cpid=$!
+	exec {w}>"$fifo"
+	wait_until 10 grep -q 'escape character is' "$3.err"
+	(printf '%s\n' "$2" >&"$w") 2>/dev/null
+	wait_until 10 grep -qE -- "$4" "$3"
+	(printf '\035' >&"$w") 2>/dev/null
+	wait_until 10 pid_gone "$cpid" || kill "$cpid" 2>/dev/null
+	wait "$cpid"
+	rc=$?
+	exec {w}>&-
+	return $rc
 }
-console_say shell 'echo hel""lo-$((6*7))' "$T/c1.out"
+console_say shell 'echo hel""lo-$((6*7))' "$T/c1.out" 'hello-42'
 check "console: exit 0 after Ctrl-]" test $? = 0
 check "console: the guest shell answered (hello-42)" grep -q 'hello-42' "$T/c1.out"
 check "console: says how to detach" grep -q 'escape character is ^\]' "$T/c1.out.err"
 check "console: the log is still written" bash -c "'$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' logs shell | grep -q '^hello-42'"
-console_say shell "printf 'A\\033[31mB\\n'" "$T/c2.out"
+console_say shell "printf 'A\\033[31mB\\n'" "$T/c2.out" $'A\033\\[31mB'
 check "logs: guest control characters are escaped (\\x1b)" bash -c "'$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' logs shell | grep -qF 'A\\x1b[31mB'"
 check "console: raw bytes reach the terminal unescaped" grep -q $'A\033\\[31mB' "$T/c2.out"
 check "console of a VM that does not exist: exit 1" bash -c "! '$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' console nosuch </dev/null 2>/dev/null"
 
 # ---- bangerd kill -9: logging resumes; output meanwhile is measured --------------
-console_say shell 'i=0; while :; do echo tick-$i; i=$((i+1)); sleep 1; done &' "$T/c3.out"
+console_say shell 'i=0; while :; do echo tick-$i; i=$((i+1)); sleep 1; done &' "$T/c3.out" 'tick-[0-9]'
 check "ticker runs (console.log shows tick-2)" wait_until 30 bash -c "'$BIN/banger' --spec-dir '$SPEC' --state-dir '$STATE' logs shell | grep -q '^tick-2'"
 shellpid=$(vm_pid shell)
 kill -9 "$BANGERD_PID"
@@ -131,7 +147,7 @@ ticks=$("${B[@]}" logs shell | grep -o '^tick-[0-9]*' | cut -d- -f2)
 missing=$(echo "$ticks" | awk 'NR > 1 && $1 != prev + 1 { m += $1 - prev - 1 } { prev = $1 } END { print m + 0 }')
 echo "# while bangerd was down (~5 s) the guest printed ticks that are not in console.log: $missing missing (QEMU discards serial output with no client)"
 check "output while no bangerd was connected is lost, not replayed late ($missing ticks missing)" test "$missing" -ge 2
-console_say shell 'echo again-$((7*6))' "$T/c4.out"
+console_say shell 'echo again-$((7*6))' "$T/c4.out" 'again-42'
 check "console works after the bangerd restart" grep -q 'again-42' "$T/c4.out"
 FD=$(vm_dir flood)
 a=$(fsize "$FD/console.log") b=$(fsize "$FD/console.log.1")
@@ -140,7 +156,7 @@ check "flood after the restart: still within the cap ($((a + b)) <= $CAP)" test 
 # ---- logs -f across a VMM kill -9 and restart ------------------------------------
 "${B[@]}" logs shell -f >"$T/follow.out" 2>"$T/follow.err" &
 FOLLOW=$!
-sleep 2
+wait_until 10 grep -q '^tick-' "$T/follow.out"
 pid=$(vm_pid shell)
 kill -9 "$pid"
 check "shell restarted after its VMM was killed" wait_until 180 bash -c ". $SRC/tests/integration/lib.sh; STATUS=$STATUS; is_ready shell && [ \"\$(vm_pid shell)\" != $pid ]"

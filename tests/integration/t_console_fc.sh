@@ -14,22 +14,9 @@ private_netns "$0" "$@"
 
 need_fc_double
 
-T=$(test_tmpdir fcc)
-SPEC=$T/specs
-STATE=$T/state
+fc_test_setup fcc
 STATUS=$SPEC
-cleanup() {
-	stop_bangerd
-	for p in $(pgrep -f "firecracker-double.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
-	[ "$_failed" -gt 0 ] && grep -v "kept its tail" "$T/bangerd.log" | tail -n 40
-	sleep 0.2
-	cleanup_cgroups "${STATE:-}"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$SPEC" "$STATE" "$T/images"
-truncate -s 8M "$T/images/rootfs.ext4"
-echo kernel >"$T/images/vmlinux"
+FC_LOG_NOISE="kept its tail"
 # The flooding writer stops when the double ($$ after exec) is gone.
 cat >"$T/firecracker" <<W
 #!/bin/bash

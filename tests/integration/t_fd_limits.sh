@@ -10,27 +10,10 @@ private_netns "$0" "$@"
 
 need_fc_double
 
-T=$(test_tmpdir fdlim)
-SPEC=$T/specs
-STATE=$T/state
+fc_test_setup fdlim
 STATUS=$SPEC
 vmms() { pgrep -f "firecracker-double.*--api-sock $STATE" 2>/dev/null | sort | tr '\n' ' '; }
-cleanup() {
-	stop_bangerd
-	for p in $(vmms); do kill -9 "$p"; done
-	sleep 0.2
-	cleanup_cgroups "${STATE:-}"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$SPEC" "$STATE" "$T/images"
-truncate -s 8M "$T/images/rootfs.ext4"
-echo kernel >"$T/images/vmlinux"
-cat >"$T/firecracker" <<W
-#!/bin/sh
-exec env FC_API_SPEC='$spec' /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
-W
-chmod +x "$T/firecracker"
+fc_double_wrapper
 for i in 1 2 3 4; do
 	cat >"$SPEC/fc-$i.yaml" <<YAML
 apiVersion: banger/v1

@@ -10,28 +10,10 @@ need_fc_double
 
 fc_test_setup fcd
 STATUS=$T/status
-# The driver runs firecracker with a minimal environment, as it would the
-# real binary; the wrapper gives the double its settings.
-cat >"$T/firecracker" <<W
-#!/bin/sh
-exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log $(fc_double_cmd) "\$@"
-W
-chmod +x "$T/firecracker"
+fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log
 
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  vcpus: 2
-  memoryMiB: 256
-  kernel: {path: $T/images/vmlinux, args: "quiet"}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
+FC_SPEC_EXTRA=$'  vcpus: 2\n  memoryMiB: 256'
+FC_KERNEL_ARGS=quiet
 
 M=$T/metrics.prom
 start_bangerd "$SPEC" "$STATE" --image-dir "$T/images" --firecracker-bin "$T/firecracker" --driver qemu --stop-timeout 5 --metrics-file "$M"

@@ -18,57 +18,23 @@ need_fc_double
 [ "$(id -u)" = 0 ] || skip_all "the jailer (and its double) needs root"
 
 SRCABS=$(realpath "$SRC")
-T=$(test_tmpdir fcj)
-SPEC=$T/specs
-STATE=$T/state
+fc_test_setup fcj jail
 STATUS=$SPEC
-JAIL=$T/jail
 JUID=70001
-cleanup() {
-	stop_bangerd
-	for p in $(pgrep -f "firecracker-double" 2>/dev/null); do
-		# only ours: its jail is under this test's dir
-		[ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = / ] &&
-			grep -qF "$T" "/proc/$p/mountinfo" 2>/dev/null && kill -9 "$p"
-	done
-	[ "$_failed" -gt 0 ] && tail -n 40 "$T/bangerd.log" | sed 's/^/# /'
-	sleep 0.2
-	cleanup_cgroups "${STATE:-}"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$SPEC" "$STATE" "$T/images" "$JAIL"
-truncate -s 8M "$T/images/rootfs.ext4"
-echo kernel >"$T/images/vmlinux"
+# The jailed user reads the kernel.
 chmod 0644 "$T/images/vmlinux"
 # The jailer drops the environment; the exec file carries the double's
 # settings itself. FC_DOUBLE_OPEN_TAPS: open the tap as Firecracker does.
-cat >"$T/firecracker" <<W
-#!/bin/sh
-exec /usr/bin/env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log FC_DOUBLE_OPEN_TAPS=1 /usr/bin/python3 '$SRCABS/tests/fc-double/firecracker-double' "\$@"
-W
+fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log FC_DOUBLE_OPEN_TAPS=1
 # The jailer double's one deviation: what the Python double needs to run
 # inside the jail is made visible there read-only (see the double).
 cat >"$T/jailer" <<W
 #!/bin/sh
 exec /usr/bin/env JAILER_DOUBLE_RO_PATHS='/usr:/bin:/lib:/lib64:$SRCABS/tests/fc-double:$spec' /usr/bin/python3 '$SRCABS/tests/fc-double/jailer-double' "\$@"
 W
-chmod +x "$T/firecracker" "$T/jailer"
+chmod +x "$T/jailer"
 
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  vcpus: 1
-  memoryMiB: 128
-  kernel: {path: $T/images/vmlinux}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
+FC_SPEC_EXTRA=$'  vcpus: 1\n  memoryMiB: 128'
 DARGS=(--image-dir "$T/images" --firecracker-bin "$T/firecracker" --jailer "$T/jailer"
 	--chroot-base "$JAIL" --jailer-uid $JUID --jailer-gid $JUID --driver qemu --stop-timeout 5)
 

@@ -8,6 +8,7 @@
 # Checks run through `check` and `eval` (single-quoted on purpose, expanded
 # when run): shellcheck cannot follow that.
 # shellcheck disable=SC2016,SC2034,SC2317
+# sanitizers: not run (builds the guest rootfs with shell tools: none of our C code)
 set -eu
 . "$(dirname "$0")/lib.sh"
 

@@ -10,6 +10,7 @@
 # Skips (exit 77) when the images or tools are missing.
 # Functions below run through traps and `check`: shellcheck cannot see that.
 # shellcheck disable=SC2317
+# sanitizers: not run (boots the guest image under QEMU directly: none of our C code)
 set -eu
 . "$(dirname "$0")/lib.sh"
 

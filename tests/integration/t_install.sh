@@ -5,6 +5,7 @@
 # clean under `man --warnings`, the unit passes `systemd-analyze verify`,
 # --help and the man pages name the same options, bash completion offers
 # every command and option, --version, and a release tarball's VERSION.
+# sanitizers: not run (install layout, man pages, unit file: of our C it runs only --help, --version and completion, which t_cli and t_cli_ops also run)
 . "$(dirname "$0")/lib.sh"
 
 command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing (install-deps test)"; exit 1; }

@@ -11,28 +11,11 @@ need_fc_double
 
 fc_test_setup fcs
 STATUS=$SPEC
-# The driver runs firecracker with a minimal environment, as it would the
-# real binary; the wrapper gives the double its settings.
-cat >"$T/firecracker" <<W
-#!/bin/sh
-exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log FC_DOUBLE_REJECT="\$(cat '$T/reject' 2>/dev/null)" $(fc_double_cmd) "\$@"
-W
-chmod +x "$T/firecracker"
+# What the double refuses is read from $T/reject at each start.
+fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log "FC_DOUBLE_REJECT=\"\$(cat '$T/reject' 2>/dev/null)\""
 
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  vcpus: 2
-  memoryMiB: 256
-  kernel: {path: $T/images/vmlinux, args: "quiet"}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
+FC_SPEC_EXTRA=$'  vcpus: 2\n  memoryMiB: 256'
+FC_KERNEL_ARGS=quiet
 
 start_bangerd "$SPEC" "$STATE" --image-dir "$T/images" --firecracker-bin "$T/firecracker" --driver qemu --stop-timeout 5
 cond() { status_field fc-1 "[c[\"$2\"] for c in d[\"conditions\"] if c[\"type\"]==\"$1\"][0]"; }

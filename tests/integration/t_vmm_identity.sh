@@ -14,42 +14,13 @@ need_fc_double
 [ "$(id -u)" = 0 ] || skip_all "needs root (private mount namespace, setpriv)"
 command -v setpriv >/dev/null || skip_all "setpriv (util-linux) not installed"
 
-T=$(test_tmpdir vid)
-SPEC=$T/specs
-STATE=$T/state
-STATUS=$SPEC
 IMPOSTOR=
-cleanup() {
-	stop_bangerd
-	[ -n "$IMPOSTOR" ] && kill -9 "$IMPOSTOR" 2>/dev/null
-	for p in $(pgrep -f "firecracker-double.*--api-sock $T" 2>/dev/null); do kill -9 "$p"; done
-	[ "$_failed" -gt 0 ] && tail -n 40 "$T/bangerd.log" | sed 's/^/# /'
-	sleep 0.2
-	cleanup_cgroups "${STATE:-}"
-	rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$SPEC" "$STATE" "$T/images"
+fc_test_cleanup_hook() { [ -n "$IMPOSTOR" ] && kill -9 "$IMPOSTOR" 2>/dev/null; }
+fc_test_setup vid
+STATUS=$SPEC
+# The impostor runs as nobody: it must reach its script under T.
 chmod 0755 "$T"
-truncate -s 8M "$T/images/rootfs.ext4"
-echo kernel >"$T/images/vmlinux"
-cat >"$T/firecracker" <<W
-#!/bin/sh
-exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
-W
-chmod +x "$T/firecracker"
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  kernel: {path: $T/images/vmlinux}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
+fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log
 DARGS=(--image-dir "$T/images" --firecracker-bin "$T/firecracker" --driver qemu --stop-timeout 5)
 kill_bangerd() { kill -9 "$BANGERD_PID"; wait "$BANGERD_PID" 2>/dev/null; BANGERD_PID=; }
 

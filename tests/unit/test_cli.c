@@ -163,9 +163,67 @@ static void test_duration(void)
 	}
 }
 
+/* The forms an option takes (cli_form_match): words match whole, a KEY=
+ * form needs a value after its '='. The table is get -o's shape. */
+static void test_forms(void)
+{
+	static const CliForm forms[] = { { "table", NULL, NULL },
+					 { "json", NULL, NULL },
+					 { "jsonpath=", "jsonpath=TEMPLATE", NULL },
+					 { "custom-columns=", "custom-columns=SPEC", NULL } };
+	const struct {
+		const char *arg;
+		int want;
+		const char *value;
+	} t[] = {
+		{ "table", 0, "" },
+		{ "json", 1, "" },
+		{ "jsonpath={.phase}", 2, "{.phase}" },
+		{ "jsonpath==", 2, "=" },
+		{ "custom-columns=A:.a", 3, "A:.a" },
+		{ "jsonpath=", -EINVAL, NULL }, /* a KEY= form without its value */
+		{ "jsonpath", -EINVAL, NULL },
+		{ "tab", -EINVAL, NULL },
+		{ "tables", -EINVAL, NULL },
+		{ "json=x", -EINVAL, NULL }, /* a word takes no value */
+		{ "", -EINVAL, NULL },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		const char *value = "untouched";
+		int r = cli_form_match(forms, ELEMENTSOF(forms), t[i].arg, &value);
+		CHECK(r == t[i].want && streq(value, t[i].value ?: "untouched"),
+		      "form of '%s' → %d, value '%s'", t[i].arg, r, value);
+	}
+	char *e = cli_forms_expected(forms, ELEMENTSOF(forms));
+	CHECK_STREQ(e, "table, json, jsonpath=TEMPLATE or custom-columns=SPEC", "expected list");
+	free(e);
+	e = cli_forms_expected(forms, 1);
+	CHECK_STREQ(e, "table", "expected list of one");
+	free(e);
+	e = cli_forms_expected(forms + 2, 2);
+	CHECK_STREQ(e, "jsonpath=TEMPLATE or custom-columns=SPEC", "expected list of two");
+	free(e);
+
+	/* The real tables: what completion offers is accepted, as that form. */
+	const struct {
+		const CliForm *forms;
+		size_t n;
+	} real[] = { { cli_output_forms, cli_n_output_forms }, { cli_for_forms, cli_n_for_forms } };
+	for (size_t r = 0; r < ELEMENTSOF(real); r++)
+		for (size_t i = 0; i < real[r].n; i++) {
+			const CliForm *f = &real[r].forms[i];
+			const char *c = f->complete ?: f->form, *value;
+			_cleanup_free_ char *arg =
+				xasprintf("%s%s", c, c[strlen(c) - 1] == '=' ? "x" : "");
+			CHECK_INTEQ(cli_form_match(real[r].forms, real[r].n, arg, &value), (int)i,
+				    "completion '%s' is form %zu", arg, i);
+		}
+}
+
 int main(void)
 {
 	test_duration();
+	test_forms();
 	test_selector();
 	test_jsonpath();
 	return tap_done();
