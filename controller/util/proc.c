@@ -29,17 +29,37 @@ static int open_log(const char *path)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
-/* Mark every fd above stderr close-on-exec, so the exec'd VMM inherits only
- * stdio while our error pipe stays usable until execve succeeds. */
-static void cloexec_other_fds(void)
+static void close_fds_between(unsigned lo, unsigned hi)
 {
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+	if (lo > hi)
 		return;
-	for (int fd = 3; fd < 65536; fd++)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return;
+	for (unsigned fd = lo; fd <= hi && fd < 65536; fd++)
+		close((int)fd);
+}
+
+/* Close every fd above stderr but our error pipe and gate (both CLOEXEC),
+ * so the exec'd VMM inherits only stdio. Closed, not just marked
+ * close-on-exec, before the child waits at its gate: spawns run
+ * concurrently (daemon/launcher.c), and a gated child that held a copy of
+ * another child's gate would keep that one from seeing EOF if bangerd died,
+ * and the other way round: both would wait forever instead of exiting. */
+static void close_other_fds(int keep_a, int keep_b)
+{
+	unsigned a = keep_a < 0 ? ~0U : (unsigned)keep_a, b = keep_b < 0 ? ~0U : (unsigned)keep_b;
+	unsigned lo = MIN(a, b), hi = MAX(a, b), from = 3;
+	if (lo != ~0U) {
+		if (lo > from)
+			close_fds_between(from, lo - 1);
+		from = MAX(from, lo + 1);
+	}
+	if (hi != ~0U && hi != lo) {
+		if (hi > from)
+			close_fds_between(from, hi - 1);
+		from = MAX(from, hi + 1);
+	}
+	close_fds_between(from, ~0U);
 }
 
 static unsigned long child_nofile;
@@ -120,7 +140,7 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], const S
 		errno = e;
 		goto fail;
 	}
-	cloexec_other_fds();
+	close_other_fds(errpipe, gate);
 	restore_nofile();
 	if (!wait_gate(gate))
 		_exit(127);
