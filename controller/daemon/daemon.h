@@ -13,6 +13,8 @@
 
 #include <sys/types.h>
 
+#define DAEMON_DEFAULT_MAX_PARALLEL_STARTS 16
+
 typedef struct {
 	char *spec_dir;
 	char *status_dir;
@@ -25,6 +27,10 @@ typedef struct {
 	uint64_t log_max_bytes;  /* cap of console.log (+ .1) and vmm.log */
 	bool on_stop_suspend;    /* --on-stop=suspend: save every running VM at exit */
 	unsigned on_stop_timeout_s; /* ...bounded in total by this */
+	/* VMM launches in flight at once (daemon/launcher.c). A launch mostly
+	 * waits (for the VMM's socket, its API): 16 keeps a cold start of
+	 * hundreds of VMs near a bare parallel spawn without a fork storm. */
+	unsigned max_parallel_starts;
 	bool once;
 	char *metrics_file; /* NULL: no metrics */
 	char *bridge;

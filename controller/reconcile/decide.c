@@ -222,6 +222,12 @@ Decision reconcile_launching(void)
 	return D(STEP_WAIT, VM_PHASE_PENDING, "Launching");
 }
 
+bool reconcile_waits_for_slot(const Decision *dec)
+{
+	return dec->step == STEP_WAIT && dec->phase == VM_PHASE_PENDING && dec->reason &&
+	       streq(dec->reason, "WaitingForLaunchSlot");
+}
+
 Decision reconcile_preparing(void)
 {
 	return D(STEP_WAIT, VM_PHASE_PENDING, "PreparingDisks");

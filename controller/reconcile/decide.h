@@ -188,6 +188,9 @@ Decision reconcile_after_start(bool started, RestartPolicy policy);
 /* What to report once STEP_START (or STEP_RESUME) handed the launch to a
  * worker: Pending, waiting for it to report back, reason Launching. */
 Decision reconcile_launching(void);
+/* The decision is the wait for a free launch slot (the executor queues
+ * the VM as a slot waiter). */
+bool reconcile_waits_for_slot(const Decision *dec);
 /* What to report while a start is still preparing (a work disk growing in a
  * child process): Pending, waiting, reason PreparingDisks. */
 Decision reconcile_preparing(void);
