@@ -943,6 +943,12 @@ static const char *ready_message(const Decision *dec, const VmState *vs, const V
 							: "booting";
 	case VM_PHASE_STOPPING:
 		return vs && vs->why ? vs->why : "stopping";
+	case VM_PHASE_PENDING:
+		if (streq(dec->reason, "Launching"))
+			return "the VMM is being launched";
+		if (streq(dec->reason, "WaitingForLaunchSlot"))
+			return "waiting for a launch slot (--max-parallel-starts launches run at once)";
+		return vs && vs->last_error ? vs->last_error : "";
 	default:
 		return vs && vs->last_error ? vs->last_error : "";
 	}
