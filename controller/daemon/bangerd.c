@@ -46,7 +46,7 @@ static void usage(FILE *f)
 		"                      its VMM (suspend; the next bangerd resumes them)\n"
 		"  --on-stop-timeout S bound on suspending all VMs at exit (default 60)\n"
 		"  --max-parallel-starts N  VMM launches run at once, off the event loop\n"
-		"                      (default 16; 1..1024)\n"
+		"                      (1..1024; default twice the CPUs, 4 to 64)\n"
 		"  --firecracker-bin P firecracker binary (default: from PATH)\n"
 		"  --jailer P          launch firecracker through this jailer binary\n"
 		"                      (also --jailer-bin)\n"
@@ -366,7 +366,6 @@ int main(int argc, char **argv)
 		.stop_timeout_s = 10,
 		.log_max_bytes = 1024 * 1024,
 		.on_stop_timeout_s = 60,
-		.max_parallel_starts = DAEMON_DEFAULT_MAX_PARALLEL_STARTS,
 		.bridge = xstrdup(BANGER_DEFAULT_BRIDGE),
 		.cidr = xstrdup(BANGER_DEFAULT_CIDR),
 		.vmm_uid_base = CONFINE_DEFAULT_UID_BASE,

@@ -351,6 +351,15 @@ static int take_lock(Daemon *d, const char *dir, int *ret_fd)
 	return 0;
 }
 
+/* --max-parallel-starts, or twice the online CPUs (4 to 64). */
+static unsigned max_parallel_starts(const DaemonConfig *c)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (c->max_parallel_starts)
+		return c->max_parallel_starts;
+	return (unsigned)MIN(MAX(2 * (cpus > 0 ? cpus : 1), 4), 64);
+}
+
 static int setup_fds(Daemon *d)
 {
 	sigset_t mask;
@@ -369,7 +378,7 @@ static int setup_fds(Daemon *d)
 	d->watch_src.kind = SRC_WATCH;
 	d->timer_src.kind = SRC_TIMER;
 	d->launch_src.kind = SRC_LAUNCH;
-	int r = launcher_new(d->cfg->max_parallel_starts, &d->launcher);
+	int r = launcher_new(max_parallel_starts(d->cfg), &d->launcher);
 	if (r < 0)
 		return r;
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &d->sig_src };
@@ -485,8 +494,9 @@ static int setup(Daemon *d)
 		.host_allow = c->host_allow,
 		.n_host_allow = c->n_host_allow,
 	};
-	log_info("instance %s (its taps, nft tables and dm targets carry this tag)",
-		 rc.instance);
+	log_info("instance %s (its taps, nft tables and dm targets carry this tag); up to %u "
+		 "VMM launches at once",
+		 rc.instance, max_parallel_starts(c));
 	if ((r = runtime_new(&rc, &d->rt)) < 0)
 		return r;
 	return 0;
