@@ -11,11 +11,12 @@
  *            wake-up (reconcile_wake_at).
  * Nothing here decides policy, and nothing waits for a VM: exits arrive as
  * pidfd events, readiness as non-blocking connects in the event loop,
- * deadlines as wake-up times. Each step is short and bounded: the launch
- * waits for the VMM's API socket (typically ~100 ms; at most 5 s for QEMU,
- * 3 s plus the API calls for Firecracker) and disk preparation runs
- * mkfs.ext4 at most; a work-disk grow (e2fsck, resize2fs) runs in a child
- * the pass polls. A store error anywhere in a pass is the
+ * deadlines as wake-up times. Each step is short and bounded: a start
+ * prepares the tap, nft rules and disks here (mkfs.ext4 at most) and hands
+ * the launch itself — spawn, the wait for the API socket or QMP, the boot
+ * plan — to a worker thread (launcher.h), whose result a later pass collects
+ * (collect_launch); a work-disk grow (e2fsck, resize2fs) runs in a child the
+ * pass polls. A store error anywhere in a pass is the
  * pass's result, so reconcile_result() backs the VM off and retries. */
 #include "daemon/daemon-internal.h"
 #include "net/net.h"

@@ -6,6 +6,8 @@
  *             disk (dm: record, then create) → work disk → cgroup → file
  *             owners and chroot → tap owner → spawn (gated; joins the cgroup
  *             before exec) → record pid → VMM execs → launch completes
+ *             (vm_start_prepare runs up to the tap owner on the caller's
+ *             thread; vm_launch_run, from the spawn on, may run on a worker)
  *   teardown: kill VMM → cgroup (and anything left in it) → nft rules → dm
  *             target → loops → tap → socket → driver cleanup (jail) →
  *             handles.json → (VM dir)
