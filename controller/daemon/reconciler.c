@@ -1362,14 +1362,17 @@ int reconcile_rediscover_all(Daemon *d)
 		if (vm_saved_recover(d->rt, row->name, row->uid, row->api_sock) > 0)
 			vs->suspend_committed = true;
 		/* Adopted as it was: a VM that was Ready stays Ready (no flap);
-		 * one that was still booting is probed again. */
+		 * one that was still booting is probed again. Without a probe a
+		 * running VMM is ready, whatever the last status said (it may be
+		 * Pending/Launching: bangerd stopped while the launch ran). */
 		const VmStatus *last = status_writer_last(d->status, row->name);
 		const Condition *c = last ? vm_status_get_condition(last, "Ready") : NULL;
 		uint64_t now = time_now_ms();
-		vs->ready = c && c->status == COND_TRUE;
-		reconcile_running(&vs->book, now);
 		const VmSpec *spec = NULL;
-		if (row_spec(vs, row, &spec) >= 0 && spec)
+		bool no_probe = row_spec(vs, row, &spec) >= 0 && spec && !spec->readiness_tcp_port;
+		vs->ready = (c && c->status == COND_TRUE) || no_probe;
+		reconcile_running(&vs->book, now);
+		if (spec)
 			vs->boot_deadline = now + (uint64_t)spec->readiness_timeout_s * 1000;
 	}
 	/* Adopted VMs get the current --host-allow policy now, not at the next

@@ -135,7 +135,7 @@ check "no double left" test "$(doubles)" = 0
 
 # kill -9 of bangerd while launches are in flight (slower doubles: 300 ms per
 # PUT, 4 at once), then a new bangerd.
-stop_bangerd
+check "bangerd exits cleanly on SIGTERM" stop_bangerd
 rm -rf "$T/seq" && mkdir -p "$T/seq"
 touch "$T/seq/10" # no refusal this round: number 10 is taken
 export PUT_DELAY_MS=300
@@ -182,9 +182,34 @@ done)
 started=$(echo "$unstarted" | grep -c ' Running$')
 check "every adopted or restarted VMM got InstanceStart (GET / says Running): $started of $K ($(echo $unstarted))" \
 	test "$started" = $K
+
+# SIGTERM while launches are in flight: bangerd waits for them (bounded) and
+# leaves each VMM running with its pid recorded, or gone; the next bangerd
+# adopts every one of them (no second launch).
+rm -f "$SPEC"/*.yaml
+check "all deleted" wait_until 60 no_status_files "$STATUS"
+stop_bangerd
+for i in 1 2 3 4; do fc_yaml "s$i" | put "$SPEC/s$i.yaml"; done
+snames=(s1 s2 s3 s4)
+start_bangerd "$SPEC" "$STATE" --image-dir "$T/images" --firecracker-bin "$T/firecracker" \
+	--max-parallel-starts 4
+check "SIGTERM case: launches in flight" \
+	wait_until 30 bash -c "ls '$STATE'/vms/*/requests.log >/dev/null 2>&1"
+check "SIGTERM mid-launch: bangerd exits cleanly once its launches are settled" stop_bangerd
+before=$(doubles)
+check "every launch it settled left a running VMM ($before of 4)" test "$before" = 4
+mark=$(wc -l <"$T/bangerd.log")
+start_bangerd "$SPEC" "$STATE" --image-dir "$T/images" --firecracker-bin "$T/firecracker" \
+	--max-parallel-starts 4
+check "after the restart: all 4 Running" wait_until 60 all_running "${snames[@]}"
+check "adopted, not launched again: still 4 doubles ($(doubles))" test "$(doubles)" = 4
+check "the new bangerd launched no VMM (it adopted them)" \
+	test "$(tail -n +$((mark + 1)) "$T/bangerd.log" | grep -c ': firecracker started')" = 0
+
 rm -f "$SPEC"/*.yaml
 check "all deleted" wait_until 60 no_status_files "$STATUS"
 left=$(leaks "$STATE")
 check "nothing leaked: '$left'" test -z "$left"
 check "no double left" test "$(doubles)" = 0
+check "bangerd exits cleanly on SIGTERM (status 0; under ASan: no leak report)" stop_bangerd
 done_testing
