@@ -45,6 +45,8 @@ static void usage(FILE *f)
 		"                      default) or save every running VM's state and end\n"
 		"                      its VMM (suspend; the next bangerd resumes them)\n"
 		"  --on-stop-timeout S bound on suspending all VMs at exit (default 60)\n"
+		"  --max-parallel-starts N  VMM launches run at once, off the event loop\n"
+		"                      (1..1024; default twice the CPUs, 4 to 64)\n"
 		"  --firecracker-bin P firecracker binary (default: from PATH)\n"
 		"  --jailer P          launch firecracker through this jailer binary\n"
 		"                      (also --jailer-bin)\n"
@@ -100,7 +102,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
 	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
 	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER, O_VERSION, O_UIDRANGE,
-	       O_NOCONFINE, O_HOST_ALLOW, O_LOGMAX, O_ON_STOP, O_ON_STOP_TIMEOUT };
+	       O_NOCONFINE, O_HOST_ALLOW, O_LOGMAX, O_ON_STOP, O_ON_STOP_TIMEOUT, O_MAX_STARTS };
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -132,6 +134,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 		{ "log-max-bytes", required_argument, NULL, O_LOGMAX },
 		{ "on-stop", required_argument, NULL, O_ON_STOP },
 		{ "on-stop-timeout", required_argument, NULL, O_ON_STOP_TIMEOUT },
+		{ "max-parallel-starts", required_argument, NULL, O_MAX_STARTS },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -250,6 +253,13 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 				return -EINVAL;
 			}
 			c->on_stop_suspend = streq(optarg, "suspend");
+			break;
+		case O_MAX_STARTS:
+			if (parse_u64(optarg, 1, 1024, &v) < 0) {
+				fprintf(stderr, "bangerd: --max-parallel-starts: expected 1..1024\n");
+				return -EINVAL;
+			}
+			c->max_parallel_starts = (unsigned)v;
 			break;
 		case O_ON_STOP_TIMEOUT:
 			if (parse_u64(optarg, 1, 3600, &v) < 0) {

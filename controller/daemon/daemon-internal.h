@@ -6,6 +6,7 @@
 #include "runtime/suspend.h"
 
 #include "daemon/daemon.h"
+#include "daemon/launcher.h"
 #include "daemon/metrics.h"
 #include "reconcile/decide.h"
 #include "runtime/vm.h"
@@ -20,7 +21,15 @@ typedef struct Daemon Daemon;
 typedef struct VmState VmState;
 
 /* What an epoll event points at. */
-typedef enum { SRC_SIGNAL = 1, SRC_WATCH, SRC_TIMER, SRC_PIDFD, SRC_PROBE, SRC_CONSOLE } SourceKind;
+typedef enum {
+	SRC_SIGNAL = 1,
+	SRC_WATCH,
+	SRC_TIMER,
+	SRC_PIDFD,
+	SRC_PROBE,
+	SRC_CONSOLE,
+	SRC_LAUNCH, /* a VMM launch finished on its worker (launcher.h) */
+} SourceKind;
 typedef struct {
 	SourceKind kind;
 	VmState *vm; /* SRC_PIDFD / SRC_PROBE */
@@ -78,6 +87,13 @@ struct VmState {
 	SavedState saved;       /* the saved state as the last pass found it */
 	char *suspend_reason;   /* the "Suspended" condition after a resume or a cold */
 	char *suspend_message;  /* boot instead of one (NULL: none to show) */
+	/* Concurrent launches (launcher.h; the rules: ObservedView.launching) */
+	bool launching;         /* handed to a worker, and not yet collected by a pass */
+	VmLaunch *launch_done;  /* ...finished: the next pass collects it (gather) */
+	bool launch_restart;    /* the launch restarts the VM after an exit or a failure */
+	bool launch_resume;     /* ...resumes it from its saved state */
+	bool slot_waiting;      /* on the launcher's FIFO of slot waiters */
+	bool slot_invited;      /* popped from it: its next pass may take the freed slot */
 };
 
 struct Daemon {
@@ -90,6 +106,8 @@ struct Daemon {
 	Watcher *watcher;
 	Runtime *rt;
 	ConsoleHub *consoles;
+	Launcher *launcher; /* VMM launches off the loop, --max-parallel-starts at once */
+	LoopSource launch_src;
 	int epfd, sigfd, timerfd, lockfd, runlockfd;
 	LoopSource sig_src, watch_src, timer_src;
 	/* work queue: FIFO of names, deduplicated through `queued` */
@@ -139,6 +157,13 @@ int reconcile_name(Daemon *d, const char *name);
 void reconcile_result(Daemon *d, const char *name, int r);
 void reconcile_on_pidfd(Daemon *d, VmState *vs);
 void reconcile_on_probe(Daemon *d, VmState *vs);
+/* SRC_LAUNCH: hand finished launches to their VMs (queued: their next pass
+ * collects them) and invite a slot waiter for each freed slot. With wait,
+ * blocks until one finished (--once). Returns how many finished. */
+size_t reconcile_on_launch(Daemon *d, bool wait);
+/* At exit: wait for every launch in flight and finish it (installed in the
+ * handle cache, or undone), so bangerd never leaves a half-made start. */
+void reconcile_launches_settle(Daemon *d);
 /* Adopt running VMs and clean dead ones at start-up; sweep orphans. */
 /* -errno when a VM's VMM could not be looked for (out of fds): starting
  * anyway would start a second VMM beside a running one. */

@@ -185,6 +185,11 @@ static int initial_sync(Daemon *d)
 	 * guest IP the database could forget. */
 	d->batch_tx = store_begin(d->store) >= 0;
 	run_queue(d, UINT64_MAX);
+	/* --once: the launches it started finish before it exits. */
+	while (d->cfg->once && launcher_in_flight(d->launcher) > 0) {
+		reconcile_on_launch(d, true);
+		run_queue(d, UINT64_MAX);
+	}
 	runtime_crashpoint("first-pass-commit");
 	if (d->batch_tx) {
 		d->batch_tx = false;
@@ -494,6 +499,15 @@ static int take_lock(Daemon *d, const char *dir, int *ret_fd)
 	return 0;
 }
 
+/* --max-parallel-starts, or twice the online CPUs (4 to 64). */
+static unsigned max_parallel_starts(const DaemonConfig *c)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (c->max_parallel_starts)
+		return c->max_parallel_starts;
+	return (unsigned)MIN(MAX(2 * (cpus > 0 ? cpus : 1), 4), 64);
+}
+
 static int setup_fds(Daemon *d)
 {
 	sigset_t mask;
@@ -511,10 +525,17 @@ static int setup_fds(Daemon *d)
 	d->sig_src.kind = SRC_SIGNAL;
 	d->watch_src.kind = SRC_WATCH;
 	d->timer_src.kind = SRC_TIMER;
+	d->launch_src.kind = SRC_LAUNCH;
+	int r = launcher_new(max_parallel_starts(d->cfg), &d->launcher);
+	if (r < 0)
+		return r;
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &d->sig_src };
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &e);
 	e.data.ptr = &d->timer_src;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &e);
+	e.data.ptr = &d->launch_src;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, launcher_fd(d->launcher), &e) < 0)
+		return log_errno(-errno, "event loop set-up: watch launches: %m");
 	return console_hub_new(d->epfd, d->cfg->log_max_bytes, &d->consoles);
 }
 
@@ -621,8 +642,9 @@ static int setup(Daemon *d)
 		.host_allow = c->host_allow,
 		.n_host_allow = c->n_host_allow,
 	};
-	log_info("instance %s (its taps, nft tables and dm targets carry this tag)",
-		 rc.instance);
+	log_info("instance %s (its taps, nft tables and dm targets carry this tag); up to %u "
+		 "VMM launches at once",
+		 rc.instance, max_parallel_starts(c));
 	if ((r = runtime_new(&rc, &d->rt)) < 0)
 		return r;
 	return 0;
@@ -631,6 +653,8 @@ static int setup(Daemon *d)
 static void teardown(Daemon *d)
 {
 	watcher_stop(d->watcher);
+	reconcile_launches_settle(d);
+	launcher_free(d->launcher, d->rt);
 	if (d->vms) {
 		size_t st = 0;
 		void *v;
@@ -697,6 +721,9 @@ static int loop(Daemon *d)
 			case SRC_CONSOLE:
 				console_on_event(d->consoles, src->ptr, evs[i].events);
 				break;
+			case SRC_LAUNCH:
+				reconcile_on_launch(d, false);
+				break;
 			}
 		}
 		console_hub_collect(d->consoles);
@@ -723,6 +750,7 @@ int daemon_run(const DaemonConfig *cfg)
 		service_ready(&d); /* every status file is written and flushed */
 	if (r >= 0 && !cfg->once)
 		r = loop(&d);
+	reconcile_launches_settle(&d); /* suspend at exit sees every launched VMM */
 	if (r >= 0 && !cfg->once && cfg->on_stop_suspend)
 		reconcile_suspend_all(&d, cfg->on_stop_timeout_s);
 	teardown(&d);

@@ -25,6 +25,12 @@ typedef struct {
 	uint64_t log_max_bytes;  /* cap of console.log (+ .1) and vmm.log */
 	bool on_stop_suspend;    /* --on-stop=suspend: save every running VM at exit */
 	unsigned on_stop_timeout_s; /* ...bounded in total by this */
+	/* VMM launches in flight at once (daemon/launcher.c); 0: twice the
+	 * online CPUs, 4 to 64. A launch is partly the VMM's own start-up CPU:
+	 * more launches than that only stretch each one towards its socket and
+	 * API deadlines (measured: 16 Python doubles at once on 2 loaded cores
+	 * missed their 3 s socket wait). */
+	unsigned max_parallel_starts;
 	bool once;
 	char *metrics_file; /* NULL: no metrics */
 	char *bridge;

@@ -11,11 +11,12 @@
  *            wake-up (reconcile_wake_at).
  * Nothing here decides policy, and nothing waits for a VM: exits arrive as
  * pidfd events, readiness as non-blocking connects in the event loop,
- * deadlines as wake-up times. Each step is short and bounded: the launch
- * waits for the VMM's API socket (typically ~100 ms; at most 5 s for QEMU,
- * 3 s plus the API calls for Firecracker) and disk preparation runs
- * mkfs.ext4 at most; a work-disk grow (e2fsck, resize2fs) runs in a child
- * the pass polls. A store error anywhere in a pass is the
+ * deadlines as wake-up times. Each step is short and bounded: a start
+ * prepares the tap, nft rules and disks here (mkfs.ext4 at most) and hands
+ * the launch itself — spawn, the wait for the API socket or QMP, the boot
+ * plan — to a worker thread (launcher.h), whose result a later pass collects
+ * (collect_launch); a work-disk grow (e2fsck, resize2fs) runs in a child the
+ * pass polls. A store error anywhere in a pass is the
  * pass's result, so reconcile_result() backs the VM off and retries. */
 #include "daemon/daemon-internal.h"
 #include "net/net.h"
@@ -104,6 +105,11 @@ void vm_state_free(Daemon *d, VmState *vs)
 	if (!vs)
 		return;
 	grow_cancel(vs);
+	if (vs->launch_done) { /* finished, never collected: install or undo it */
+		_cleanup_free_ char *err = NULL;
+		if (vm_launch_finish(d->rt, TAKE_PTR(vs->launch_done), &err) < 0)
+			log_warn("%s: its launch failed: %s", vs->name, err ? err : "?");
+	}
 	probe_close(d, vs);
 	pidfd_close(d, vs);
 	free(vs->name);
@@ -441,6 +447,8 @@ static void gather_saved(Pass *p, bool alive)
 		log_warn_errno(r, "%s: inspect saved state: %m", vs->name);
 }
 
+static int collect_launch(Pass *p);
+
 static int gather(Pass *p)
 {
 	Daemon *d = p->d;
@@ -451,6 +459,7 @@ static int gather(Pass *p)
 	if (p->row && reconcile_new_generation(&vs->book, p->row->generation))
 		vs->exited = vs->start_failed = false; /* the old failures are forgotten */
 	keep_error(&err, account_exit(d, vs, p->row));
+	keep_error(&err, collect_launch(p));
 
 	VmHandles *h = handle_cache_get(runtime_cache(d->rt), vs->name);
 	bool alive = vm_alive(d->rt, vs->name);
@@ -494,6 +503,8 @@ static int gather(Pass *p)
 		.resume_failed = vs->resume_failed,
 		.suspend_failed = vs->suspend_failed,
 		.suspend_backoff = now < vs->suspend_retry_at,
+		.launching = vs->launching,
+		.launch_slots_full = launcher_full(d->launcher),
 	};
 	return err;
 }
@@ -626,54 +637,23 @@ static void resumed(Pass *p, pid_t pid)
 	saved_state_done(&vs->saved);
 }
 
-static int do_start(Pass *p, bool resume)
+/* do_start's results besides 0 and -errno. */
+#define START_PREPARING 1 /* a work-disk grow runs in a child: not started */
+#define START_LAUNCHING 2 /* the launch runs on a worker (launcher.h) */
+
+/* A start that launched (or found) the VMM: watch it, attach its console,
+ * reset the failure facts, and count a restart. */
+static int start_succeeded(Pass *p, bool restart, bool resume)
 {
 	Daemon *d = p->d;
 	VmState *vs = p->vs;
 	VmRecord *row = p->row;
-	_cleanup_free_ char *ip = NULL, *err = NULL;
-	_cleanup_(vm_paths_done) VmPaths paths = { 0 };
-	bool restart = !resume && (vs->exited || vs->start_failed);
 	int acc = 0;
-	uint32_t vmm_uid = 0;
-	if (work_disk_grow_step(d, vs, row, p->spec) > 0)
-		return 1; /* the grow runs in a child: the pass comes back */
-	int r = ensure_ip(d, row, p->spec, &ip);
-	if (r < 0) {
-		err = xasprintf("guest IP: %s", strerror(-r));
-		goto failed;
-	}
-	if ((r = ensure_vmm_uid(d, row, &vmm_uid)) < 0) {
-		err = xasprintf("VMM uid: %s", strerror(-r));
-		goto failed;
-	}
-	vm_paths_for(d->rt, row->uid, &paths);
-	r = store_set_paths(d->store, row->name, paths.vm_dir, paths.api_sock, paths.log_path);
-	/* Write-ahead: the guest IP, VMM uid and paths are durable before a VMM
-	 * uses them, or a crash could let another VM take a live guest's IP. */
-	if (r >= 0)
-		r = daemon_make_durable(d);
-	if (r < 0) {
-		err = xasprintf("record guest IP and paths: %s", strerror(-r));
-		goto failed;
-	}
-	char *note = NULL;
-	const char *note_reason = NULL;
-	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip,
-			       .ret_disk_note = &note, .ret_disk_reason = &note_reason,
-			       .work_disk_no_grow = true, .vmm_uid = vmm_uid, .resume = resume };
-	r = vm_start(d->rt, &req, &err);
-	vs->grow_done = false; /* the next start tries a failed grow again */
-	free(vs->disk_note);
-	vs->disk_note = note;
-	vs->disk_reason = note_reason;
-	if (r < 0 && resume)
-		return resume_failed(p, err);
-	if (r < 0)
-		goto failed;
+	VmHandles *h = handle_cache_get(runtime_cache(d->rt), vs->name);
+	if (!h || !row || !p->spec) /* the row went while launching: the pass decides */
+		return h ? watch_pid(d, vs, h->pid) : 0;
 	if (restart)
 		keep_error(&acc, count_restart(d, row));
-	VmHandles *h = handle_cache_get(runtime_cache(d->rt), row->name);
 	if (resume)
 		resumed(p, h->pid);
 	else if (restart)
@@ -696,14 +676,105 @@ static int do_start(Pass *p, bool resume)
 	keep_error(&acc, store_set_last_error(d->store, row->name, NULL));
 	daemon_enqueue(d, row->name);
 	return acc;
-failed:
-	daemon_event(d, row->name, "StartFailed", "%s", err ? err : strerror(-r));
+}
+
+static int start_failed(Pass *p, int r, const char *err, bool restart)
+{
+	VmState *vs = p->vs;
+	int acc = 0;
+	daemon_event(p->d, vs->name, "StartFailed", "%s", err ? err : strerror(-r));
 	vs->start_failed = true;
 	vs->exited = false;
+	if (!p->row)
+		return 0;
 	if (restart)
-		keep_error(&acc, count_restart(d, row));
-	keep_error(&acc, note_failure(d, vs, row, NULL, err));
+		keep_error(&acc, count_restart(p->d, p->row));
+	keep_error(&acc, note_failure(p->d, vs, p->row, NULL, err ? err : strerror(-r)));
 	return acc;
+}
+
+/* What a launch (on a worker or here) came to. */
+static int start_result(Pass *p, int r, const char *err, bool restart, bool resume)
+{
+	if (r < 0 && resume)
+		return resume_failed(p, err);
+	if (r < 0)
+		return start_failed(p, r, err, restart);
+	return start_succeeded(p, restart, resume);
+}
+
+/* gather: a launch a worker finished is installed (or undone) now, and
+ * accounted for as a synchronous start would have been. */
+static int collect_launch(Pass *p)
+{
+	VmState *vs = p->vs;
+	VmLaunch *l = TAKE_PTR(vs->launch_done);
+	if (!l)
+		return 0;
+	vs->launching = false;
+	_cleanup_free_ char *err = NULL;
+	int r = vm_launch_finish(p->d->rt, l, &err);
+	return start_result(p, r, err, vs->launch_restart, vs->launch_resume);
+}
+
+/* Up to the launch on the loop thread; the launch itself on a worker.
+ * Returns START_LAUNCHING when a worker has it, START_PREPARING while a
+ * work-disk grow runs, else the start's result (done here). */
+static int do_start(Pass *p, bool resume)
+{
+	Daemon *d = p->d;
+	VmState *vs = p->vs;
+	VmRecord *row = p->row;
+	_cleanup_free_ char *ip = NULL, *err = NULL;
+	_cleanup_(vm_paths_done) VmPaths paths = { 0 };
+	bool restart = !resume && (vs->exited || vs->start_failed);
+	uint32_t vmm_uid = 0;
+	if (work_disk_grow_step(d, vs, row, p->spec) > 0)
+		return START_PREPARING; /* the grow runs in a child: the pass comes back */
+	int r = ensure_ip(d, row, p->spec, &ip);
+	if (r < 0) {
+		err = xasprintf("guest IP: %s", strerror(-r));
+		return start_failed(p, r, err, restart);
+	}
+	if ((r = ensure_vmm_uid(d, row, &vmm_uid)) < 0) {
+		err = xasprintf("VMM uid: %s", strerror(-r));
+		return start_failed(p, r, err, restart);
+	}
+	vm_paths_for(d->rt, row->uid, &paths);
+	r = store_set_paths(d->store, row->name, paths.vm_dir, paths.api_sock, paths.log_path);
+	/* Write-ahead: the guest IP, VMM uid and paths are durable before a VMM
+	 * uses them, or a crash could let another VM take a live guest's IP. */
+	if (r >= 0)
+		r = daemon_make_durable(d);
+	if (r < 0) {
+		err = xasprintf("record guest IP and paths: %s", strerror(-r));
+		return start_failed(p, r, err, restart);
+	}
+	char *note = NULL;
+	const char *note_reason = NULL;
+	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip,
+			       .ret_disk_note = &note, .ret_disk_reason = &note_reason,
+			       .work_disk_no_grow = true, .vmm_uid = vmm_uid, .resume = resume };
+	VmLaunch *l = NULL;
+	r = vm_start_prepare(d->rt, &req, &l, &err);
+	vs->grow_done = false; /* the next start tries a failed grow again */
+	free(vs->disk_note);
+	vs->disk_note = note;
+	vs->disk_reason = note_reason;
+	if (r <= 0) /* failed and undone, or its VMM runs already */
+		return start_result(p, r, err, restart, resume);
+	runtime_crashpoint("launch-submitted");
+	r = launcher_submit(d->launcher, l);
+	if (r < 0) { /* no thread for it: launch here, as one would without workers */
+		vm_launch_run(l);
+		r = vm_launch_finish(d->rt, l, &err);
+		return start_result(p, r, err, restart, resume);
+	}
+	vs->launching = true;
+	vs->launch_restart = restart;
+	vs->launch_resume = resume;
+	vs->slot_waiting = false;
+	return START_LAUNCHING;
 }
 
 /* Save the guest and end its VMM. A failed save leaves it running (the
@@ -873,6 +944,12 @@ static const char *ready_message(const Decision *dec, const VmState *vs, const V
 							: "booting";
 	case VM_PHASE_STOPPING:
 		return vs && vs->why ? vs->why : "stopping";
+	case VM_PHASE_PENDING:
+		if (streq(dec->reason, "Launching"))
+			return "the VMM is being launched";
+		if (streq(dec->reason, "WaitingForLaunchSlot"))
+			return "waiting for a launch slot (--max-parallel-starts launches run at once)";
+		return vs && vs->last_error ? vs->last_error : "";
 	default:
 		return vs && vs->last_error ? vs->last_error : "";
 	}
@@ -1028,20 +1105,15 @@ static int execute(Pass *p, Decision *dec, bool *done)
 		*done = true;
 		return do_delete(p);
 	case STEP_START:
-		r = do_start(p, false);
-		if (r > 0) { /* preparing (a work-disk grow in a child): not started */
-			*dec = reconcile_preparing();
-			return 0;
-		}
-		*dec = reconcile_after_start(!p->vs->start_failed, p->spec->restart_policy);
-		return r;
 	case STEP_RESUME:
-		r = do_start(p, true);
-		if (r > 0) {
-			*dec = reconcile_preparing();
+		r = do_start(p, dec->step == STEP_RESUME);
+		if (r == START_PREPARING || r == START_LAUNCHING) {
+			*dec = r == START_PREPARING ? reconcile_preparing() : reconcile_launching();
 			return 0;
 		}
-		*dec = reconcile_after_resume(!p->vs->resume_failed);
+		*dec = dec->step == STEP_RESUME
+			       ? reconcile_after_resume(!p->vs->resume_failed)
+			       : reconcile_after_start(!p->vs->start_failed, p->spec->restart_policy);
 		return r;
 	case STEP_SUSPEND:
 		return do_suspend(p, dec);
@@ -1065,15 +1137,20 @@ static int execute(Pass *p, Decision *dec, bool *done)
 		return r;
 	case STEP_FAIL_BOOT:
 		return do_fail_boot(p);
-	case STEP_NONE:
 	case STEP_WAIT:
+		if (reconcile_waits_for_slot(dec) && !p->vs->slot_waiting) {
+			launcher_wait_slot(p->d->launcher, p->name);
+			p->vs->slot_waiting = true;
+		}
+		return 0;
+	case STEP_NONE:
 	case _STEP_MAX:
 		return 0;
 	}
 	return 0;
 }
 
-int reconcile_name(Daemon *d, const char *name)
+static int pass_run(Daemon *d, const char *name)
 {
 	_cleanup_(vm_record_freep) VmRecord *row = NULL;
 	int r = store_get_vm(d->store, name, &row);
@@ -1104,6 +1181,96 @@ int reconcile_name(Daemon *d, const char *name)
 	schedule(&p, &dec);
 	keep_error(&err, write_status(d, name, row, p.known ? &p.info : NULL, &dec, p.vs, p.spec));
 	return err;
+}
+
+/* Pop slot waiters until one is still waiting, and queue it: it may take
+ * the slot that just freed. */
+static void invite_waiter(Daemon *d)
+{
+	char *name;
+	while ((name = launcher_next_waiter(d->launcher))) {
+		VmState *vs = hashmap_get(d->vms, name);
+		bool waiting = vs && vs->slot_waiting;
+		if (waiting) {
+			vs->slot_waiting = false;
+			vs->slot_invited = true;
+			daemon_enqueue(d, name);
+		}
+		free(name);
+		if (waiting)
+			return;
+	}
+}
+
+int reconcile_name(Daemon *d, const char *name)
+{
+	VmState *vs = hashmap_get(d->vms, name);
+	bool invited = vs && vs->slot_invited;
+	if (vs)
+		vs->slot_invited = false;
+	int r = pass_run(d, name);
+	/* An invitation the VM did not use (deleted, stopped, backing off)
+	 * passes on to the next waiter, or the slot would idle. */
+	vs = hashmap_get(d->vms, name);
+	if (invited && !(vs && vs->launching) && !launcher_full(d->launcher))
+		invite_waiter(d);
+	return r;
+}
+
+/* Give finished launches to their VMs; a VM gone from the map (cannot
+ * happen while the decision waits for its launch) gets it finished here. */
+static void hand_back(Daemon *d, VmLaunch **done)
+{
+	for (size_t i = 0; done && done[i]; i++) {
+		const char *name = vm_launch_name(done[i]);
+		VmState *vs = hashmap_get(d->vms, name);
+		if (vs && vs->launching && !vs->launch_done) {
+			vs->launch_done = done[i];
+			daemon_enqueue(d, name);
+		} else {
+			_cleanup_free_ char *err = NULL;
+			log_warn("%s: launch finished for a VM no longer waiting for it", name);
+			if (vm_launch_finish(d->rt, done[i], &err) < 0)
+				log_warn("%s: its launch failed: %s", name, err ? err : "?");
+		}
+	}
+}
+
+size_t reconcile_on_launch(Daemon *d, bool wait)
+{
+	VmLaunch **done = NULL;
+	size_t n = launcher_collect(d->launcher, wait, &done);
+	hand_back(d, done);
+	free(done);
+	for (size_t i = 0; i < n; i++)
+		invite_waiter(d);
+	return n;
+}
+
+void reconcile_launches_settle(Daemon *d)
+{
+	if (!d->launcher)
+		return;
+	while (launcher_in_flight(d->launcher) > 0) {
+		VmLaunch **done = NULL;
+		launcher_collect(d->launcher, true, &done);
+		hand_back(d, done);
+		free(done);
+	}
+	size_t st = 0;
+	void *v;
+	while (hashmap_iter(d->vms, &st, NULL, &v)) {
+		VmState *vs = v;
+		VmLaunch *l = TAKE_PTR(vs->launch_done);
+		if (!l)
+			continue;
+		vs->launching = false;
+		_cleanup_free_ char *err = NULL;
+		/* Installed: the VMM runs with its pid recorded, and the next
+		 * bangerd adopts it; failed: its tap and disks are undone now. */
+		if (vm_launch_finish(d->rt, l, &err) < 0)
+			log_warn("%s: launch failed at exit: %s", vs->name, err ? err : "?");
+	}
 }
 
 void reconcile_result(Daemon *d, const char *name, int r)
@@ -1195,14 +1362,17 @@ int reconcile_rediscover_all(Daemon *d)
 		if (vm_saved_recover(d->rt, row->name, row->uid, row->api_sock) > 0)
 			vs->suspend_committed = true;
 		/* Adopted as it was: a VM that was Ready stays Ready (no flap);
-		 * one that was still booting is probed again. */
+		 * one that was still booting is probed again. Without a probe a
+		 * running VMM is ready, whatever the last status said (it may be
+		 * Pending/Launching: bangerd stopped while the launch ran). */
 		const VmStatus *last = status_writer_last(d->status, row->name);
 		const Condition *c = last ? vm_status_get_condition(last, "Ready") : NULL;
 		uint64_t now = time_now_ms();
-		vs->ready = c && c->status == COND_TRUE;
-		reconcile_running(&vs->book, now);
 		const VmSpec *spec = NULL;
-		if (row_spec(vs, row, &spec) >= 0 && spec)
+		bool no_probe = row_spec(vs, row, &spec) >= 0 && spec && !spec->readiness_tcp_port;
+		vs->ready = (c && c->status == COND_TRUE) || no_probe;
+		reconcile_running(&vs->book, now);
+		if (spec)
 			vs->boot_deadline = now + (uint64_t)spec->readiness_timeout_s * 1000;
 	}
 	/* Adopted VMs get the current --host-allow policy now, not at the next

@@ -87,6 +87,8 @@ static Decision decide_saved(const ObservedView *o)
 		return D(STEP_DISCARD, VM_PHASE_PENDING, "VmmChanged");
 	if (o->resume_failed)
 		return D(STEP_DISCARD, VM_PHASE_PENDING, "ResumeFailed");
+	if (o->launch_slots_full)
+		return D(STEP_WAIT, VM_PHASE_PENDING, "WaitingForLaunchSlot");
 	return D(STEP_RESUME, VM_PHASE_PENDING, "Resuming");
 }
 
@@ -119,11 +121,26 @@ static Decision decide_dead(const DesiredView *d, const ObservedView *o)
 		return D(STEP_NONE, VM_PHASE_FAILED, o->start_failed ? "StartFailed" : "Crashed");
 	if ((o->exited || o->start_failed) && o->in_backoff)
 		return D(STEP_WAIT, VM_PHASE_FAILED, "CrashLoopBackOff");
+	if (o->launch_slots_full)
+		return D(STEP_WAIT, VM_PHASE_PENDING, "WaitingForLaunchSlot");
 	return D(STEP_START, VM_PHASE_PENDING, "Starting");
+}
+
+/* A launch is in flight: whatever is wanted now waits for it to report
+ * back (bounded by the driver's timeouts). */
+static Decision decide_launching(const DesiredView *d)
+{
+	if (!d->has_intent)
+		return D(STEP_WAIT, VM_PHASE_STOPPING, "Deleting");
+	if (d->state == VM_STATE_STOPPED)
+		return D(STEP_WAIT, VM_PHASE_STOPPING, "Stopping");
+	return D(STEP_WAIT, VM_PHASE_PENDING, "Launching");
 }
 
 Decision reconcile_decide(const DesiredView *d, const ObservedView *o)
 {
+	if (o->launching)
+		return decide_launching(d);
 	if (!d->has_intent)
 		return decide_without_intent(d, o);
 	if (d->state == VM_STATE_STOPPED)
@@ -200,6 +217,17 @@ Decision reconcile_after_start(bool started, RestartPolicy policy)
 		 policy == RESTART_NEVER ? "StartFailed" : "CrashLoopBackOff");
 }
 
+Decision reconcile_launching(void)
+{
+	return D(STEP_WAIT, VM_PHASE_PENDING, "Launching");
+}
+
+bool reconcile_waits_for_slot(const Decision *dec)
+{
+	return dec->step == STEP_WAIT && dec->phase == VM_PHASE_PENDING && dec->reason &&
+	       streq(dec->reason, "WaitingForLaunchSlot");
+}
+
 Decision reconcile_preparing(void)
 {
 	return D(STEP_WAIT, VM_PHASE_PENDING, "PreparingDisks");
@@ -228,6 +256,8 @@ bool reconcile_settled(const Decision *dec, const DesiredView *d, const Observed
 {
 	if (dec->step == STEP_NONE)
 		return true;
+	if (o->launching || (o->launch_slots_full && dec->phase == VM_PHASE_PENDING))
+		return false;
 	return dec->step == STEP_WAIT && !d->boot_changed && !o->stop_requested;
 }
 

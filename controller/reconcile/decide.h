@@ -41,6 +41,17 @@
  * the VMM or the file changed since it was saved — the VM cold-boots and
  * says why (reason of the DISCARD step).
  *
+ * Launches run off the event loop, at most --max-parallel-starts at once:
+ *
+ *   Pending ──START──▶ Pending/Launching ──(launch reported back)──▶ Starting
+ *      │ all slots taken                        │ failed
+ *      ▼                                        ▼
+ *   Pending/WaitingForLaunchSlot             Failed (CrashLoopBackOff)
+ *
+ * While a launch is in flight every desire waits (a delete or a stop acts
+ * once the launch reports back, which is bounded): nothing is torn down
+ * under a VMM being launched, and nothing is started twice.
+ *
  * Invariants: a VM that is alive and wanted is never restarted unless its
  * boot-relevant spec changed (DesiredView.boot_changed); leftovers of a dead
  * VM (tap, dm, loops) are torn down before it is started again. */
@@ -79,6 +90,10 @@ typedef struct {
 	bool resume_failed;    /* the last resume from it failed (VMM refused the state) */
 	bool suspend_failed;   /* the last suspend failed; the guest kept running */
 	bool suspend_backoff;  /* ...and the retry is not due yet */
+	/* Concurrent launches (daemon/launcher.c) */
+	bool launching;         /* a VMM launch for this VM is in flight on a worker:
+				 * its objects are being used, its pid not known yet */
+	bool launch_slots_full; /* --max-parallel-starts launches are in flight */
 } ObservedView;
 
 typedef enum {
@@ -170,6 +185,12 @@ void reconcile_running(FailureBook *b, uint64_t now);
  * that failed to start waits in back-off (or is Failed for good under
  * restartPolicy Never). */
 Decision reconcile_after_start(bool started, RestartPolicy policy);
+/* What to report once STEP_START (or STEP_RESUME) handed the launch to a
+ * worker: Pending, waiting for it to report back, reason Launching. */
+Decision reconcile_launching(void);
+/* The decision is the wait for a free launch slot (the executor queues
+ * the VM as a slot waiter). */
+bool reconcile_waits_for_slot(const Decision *dec);
 /* What to report while a start is still preparing (a work disk growing in a
  * child process): Pending, waiting, reason PreparingDisks. */
 Decision reconcile_preparing(void);
@@ -184,8 +205,9 @@ Decision reconcile_after_resume(bool resumed);
 uint64_t reconcile_suspend_retry_ms(unsigned failures);
 
 /* True when the pass has seen the VM's current generation through: the
- * decision is final (NONE), or a wait that is not a stop or a pending
- * spec-change restart. Sets observedGeneration. */
+ * decision is final (NONE), or a wait that is not a stop, a pending
+ * spec-change restart, a launch in flight or a wait for a launch slot (both
+ * may act on an older generation). Sets observedGeneration. */
 bool reconcile_settled(const Decision *dec, const DesiredView *d, const ObservedView *o);
 
 /* Deadlines the executor knows (monotonic ms; 0: none). */

@@ -6,6 +6,8 @@
  *             disk (dm: record, then create) → work disk → cgroup → file
  *             owners and chroot → tap owner → spawn (gated; joins the cgroup
  *             before exec) → record pid → VMM execs → launch completes
+ *             (vm_start_prepare runs up to the tap owner on the caller's
+ *             thread; vm_launch_run, from the spawn on, may run on a worker)
  *   teardown: kill VMM → cgroup (and anything left in it) → nft rules → dm
  *             target → loops → tap → socket → driver cleanup (jail) →
  *             handles.json → (VM dir)
@@ -524,71 +526,134 @@ static int start_confine(Runtime *rt, const VmStartRequest *req, const VmPaths *
 	return 0;
 }
 
-static int start_vmm(Runtime *rt, const VmStartRequest *req, const VmmDriver *drv,
-		     const VmPaths *p, const Images *img, VmHandles *h, const Confinement *cf,
-		     char **ret_error)
+/* One VM's launch between prepare and finish: everything the driver's
+ * launch() reads, owned here, so a worker thread needs nothing shared. */
+struct VmLaunch {
+	char *name, *uid, *user_args, *guest_ip;
+	bool resume;
+	const VmmDriver *drv;
+	VmPaths p;
+	Images img;
+	Confinement cf;
+	char *mac, *incoming;
+	VmHandles *h; /* a copy of the cache entry: the pid is recorded in it */
+	PidRecord pr;
+	VmmLaunchConfig c;
+	uint64_t t0, t_prepared; /* timing (µs) for the debug log */
+	int r;                   /* the launch's result */
+	char *error;
+	VmmProcess proc;
+};
+
+static void vm_launch_free(VmLaunch *l)
 {
-	PidRecord pr = { .vm_dir = p->vm_dir, .name = req->name, .h = h };
+	if (!l)
+		return;
+	free(l->name);
+	free(l->uid);
+	free(l->user_args);
+	free(l->guest_ip);
+	vm_paths_done(&l->p);
+	images_done(&l->img);
+	confinement_done(&l->cf);
+	free(l->mac);
+	free(l->incoming);
+	vm_handles_free(l->h);
+	free(l->error);
+	free(l);
+}
+
+const char *vm_launch_name(const VmLaunch *l)
+{
+	return l->name;
+}
+
+static VmHandles *handles_copy(const VmHandles *h)
+{
+	_cleanup_free_ char *json = vm_handles_to_json(h);
+	VmHandles *copy = NULL;
+	if (vm_handles_from_json(json, &copy) < 0)
+		return NULL;
+	return copy;
+}
+
+/* The launch configuration, pointing into l (and the runtime's read-only
+ * settings) only: the request and its spec may be gone when it runs. */
+static void launch_config(Runtime *rt, VmLaunch *l, const VmStartRequest *req)
+{
 	const VmSpec *s = req->spec;
-	_cleanup_free_ char *mac = guest_mac(req);
-	VmmLaunchConfig c = {
+	l->pr = (PidRecord){ .vm_dir = l->p.vm_dir, .name = l->name, .h = l->h };
+	l->c = (VmmLaunchConfig){
 		.settings = &rt->cfg.vmm,
-		.name = req->name,
-		.vm_id = req->uid,
-		.vm_dir = p->vm_dir,
-		.api_sock = p->api_sock,
-		.log_path = p->log_path,
-		.console_path = p->console_path,
-		.serial_sock = p->serial_sock,
-		.kernel_path = img->kernel,
-		.initrd_path = img->initrd,
-		.user_args = s->kernel_args,
-		.root_disk = h->root_disk,
-		.root_disk_format = h->root_format,
-		.work_disk = s->work_disk_mib ? p->work_disk : NULL,
-		.tap = h->tap,
-		.mac = mac,
-		.guest_ip = h->tap ? req->guest_ip : NULL,
+		.name = l->name,
+		.vm_id = l->uid,
+		.vm_dir = l->p.vm_dir,
+		.api_sock = l->p.api_sock,
+		.log_path = l->p.log_path,
+		.console_path = l->p.console_path,
+		.serial_sock = l->p.serial_sock,
+		.kernel_path = l->img.kernel,
+		.initrd_path = l->img.initrd,
+		.user_args = l->user_args,
+		.root_disk = l->h->root_disk,
+		.root_disk_format = l->h->root_format,
+		.work_disk = s->work_disk_mib ? l->p.work_disk : NULL,
+		.tap = l->h->tap,
+		.mac = l->mac,
+		.guest_ip = l->h->tap ? l->guest_ip : NULL,
 		.gateway_ip = rt->gateway,
 		.prefix_len = rt->prefix,
 		.vcpus = s->vcpus,
 		.memory_mib = s->memory_mib,
 		.record_pid = record_pid,
-		.record_userdata = &pr,
-		.vmm_uid = cf->uid,
-		.vmm_gid = cf->uid,
-		.chroot_dir = cf->chroot,
-		.cgroup_procs = cf->cgroup_procs,
+		.record_userdata = &l->pr,
+		.vmm_uid = l->cf.uid,
+		.vmm_gid = l->cf.uid,
+		.chroot_dir = l->cf.chroot,
+		.cgroup_procs = l->cf.cgroup_procs,
+		.incoming_dir = l->incoming,
 	};
-	_cleanup_free_ char *incoming = req->resume ? vm_saved_dir(rt, req->uid) : NULL;
-	c.incoming_dir = incoming;
-	VmmProcess proc;
-	int r = give_tap(drv, &c, ret_error);
+}
+
+/* The last steps on the caller's thread before the VMM: the tap's owner
+ * and a fresh console. */
+static int launch_ready(VmLaunch *l, char **ret_error)
+{
+	int r = give_tap(l->drv, &l->c, ret_error);
 	if (r < 0)
 		return r;
 	/* A fresh console per boot: readiness and panic detection read it. A
 	 * resumed guest does not boot: its console goes on. */
-	if (!req->resume) {
-		truncate(p->console_path, 0);
-		_cleanup_free_ char *older = xasprintf("%s.1", p->console_path);
-		unlink(older); /* the previous boot's rotated console segment */
+	if (!l->resume) {
+		(void)!truncate(l->p.console_path, 0); /* absent on a first boot */
+		_cleanup_free_ char *older = xasprintf("%s.1", l->p.console_path);
+		(void)!unlink(older); /* the previous boot's rotated console segment */
 	}
-	r = drv->launch(&c, &proc);
+	return 0;
+}
+
+void vm_launch_run(VmLaunch *l)
+{
+	VmmProcess proc = { 0 };
+	int r = l->drv->launch(&l->c, &proc);
 	if (r < 0) {
-		*ret_error = xasprintf("%s launch failed: %s (see %s)", drv->name, strerror(-r),
-				       p->log_path);
-		return r;
+		l->error = xasprintf("%s launch failed: %s (see %s)", l->drv->name, strerror(-r),
+				     l->p.log_path);
+		l->r = r;
+		return;
 	}
 	runtime_crashpoint("launched");
-	if (h->pid == proc.pid && h->pid_start_time == proc.start_time)
-		return 0;
+	l->proc = proc;
+	l->r = 0;
+	if (l->h->pid == proc.pid && l->h->pid_start_time == proc.start_time)
+		return;
 	/* A driver that spawned without the hook: record now, late. */
-	h->pid = proc.pid;
-	h->pid_start_time = proc.start_time;
-	h->started_at_ms = time_now_realtime_ms();
-	if ((r = vm_handles_write(p->vm_dir, h)) < 0)
-		log_warn_errno(r, "%s: record pid %d: %m", req->name, (int)proc.pid);
-	return 0;
+	l->h->pid = proc.pid;
+	l->h->pid_start_time = proc.start_time;
+	l->h->started_at_ms = time_now_realtime_ms();
+	r = vm_handles_write(l->p.vm_dir, l->h);
+	if (r < 0)
+		log_warn_errno(r, "%s: record pid %d: %m", l->name, (int)proc.pid);
 }
 
 /* Idempotent start: a VMM that handles.json records as alive is this VM's,
@@ -608,12 +673,28 @@ static bool adopt_unknown_vmm(Runtime *rt, const VmStartRequest *req, const char
 	return vm_rediscover(rt, req->name, req->uid, api_sock) > 0;
 }
 
-int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
+/* A consumed saved state is of no further use, resumed or not. */
+static void resume_done(Runtime *rt, const char *name, const char *uid, bool resume)
+{
+	if (resume && vm_saved_discard(rt, uid) < 0)
+		log_warn("%s: the used saved state could not be removed (never resumed again: "
+			 "its record is consumed)", name);
+}
+
+/* Undo what prepare made for l (its cache entry included). */
+static void launch_undo(Runtime *rt, VmLaunch *l, const char *error)
+{
+	log_warn("%s: start failed: %s", l->name, error ? error : "?");
+	VmHandles *h = handle_cache_get(rt->cache, l->name);
+	if (h)
+		undo_start(rt, l->uid, l->p.vm_dir, h);
+	handle_cache_drop(rt->cache, l->name);
+}
+
+int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_launch,
+		     char **ret_error)
 {
 	const VmmDriver *drv = runtime_driver_for(rt, req->spec);
-	_cleanup_(vm_paths_done) VmPaths p = { 0 };
-	_cleanup_(confinement_done) Confinement cf = { 0 };
-	Images img = { 0 };
 	int r;
 
 	*ret_error = NULL;
@@ -622,60 +703,98 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 				       drv ? drv->name : "(unknown)");
 		return -ENOEXEC;
 	}
-	vm_paths_for(rt, req->uid, &p);
-	if (vm_alive(rt, req->name) || adopt_unknown_vmm(rt, req, p.vm_dir, p.api_sock))
+	VmLaunch *l = xcalloc(1, sizeof(VmLaunch));
+	l->name = xstrdup(req->name);
+	l->uid = xstrdup(req->uid);
+	l->user_args = req->spec->kernel_args ? xstrdup(req->spec->kernel_args) : NULL;
+	l->guest_ip = req->guest_ip ? xstrdup(req->guest_ip) : NULL;
+	l->resume = req->resume;
+	l->drv = drv;
+	l->t0 = time_now_us();
+	vm_paths_for(rt, req->uid, &l->p);
+	if (vm_alive(rt, req->name) || adopt_unknown_vmm(rt, req, l->p.vm_dir, l->p.api_sock)) {
+		vm_launch_free(l);
 		return 0;
-	if ((r = check_images(rt, req->spec, &img, ret_error)) < 0)
+	}
+	if ((r = check_images(rt, req->spec, &l->img, ret_error)) < 0)
 		goto out;
 	/* A saved state is used at most once: its record is consumed before
 	 * the VMM sees it, so a crash from here on can never resume it again. */
 	if (req->resume && ((r = vm_saved_verify(rt, req->uid, ret_error)) < 0 ||
 			    (r = vm_saved_consume(rt, req->uid, ret_error)) < 0))
 		goto out;
-	if ((r = mkdir_p(p.vm_dir, 0700)) < 0 || (r = mkdir_p(rt->cfg.runtime_dir, 0700)) < 0) {
-		*ret_error = xasprintf("create %s: %s", p.vm_dir, strerror(-r));
+	if ((r = mkdir_p(l->p.vm_dir, 0700)) < 0 || (r = mkdir_p(rt->cfg.runtime_dir, 0700)) < 0) {
+		*ret_error = xasprintf("create %s: %s", l->p.vm_dir, strerror(-r));
 		goto out;
 	}
 	VmHandles *h = vm_handles_new();
 	handle_cache_put(rt->cache, req->name, h);
 	h->vmm = xstrdup(drv->name);
 	h->spec_json = vm_spec_to_canonical_json(req->spec);
-	uint64_t t0 = time_now_us(), t1, t2, t3;
 	if (req->spec->network_enabled && req->guest_ip &&
-	    (r = start_network(rt, req, p.vm_dir, h, ret_error)) < 0)
+	    (r = start_network(rt, req, l->p.vm_dir, h, ret_error)) < 0)
 		goto fail;
-	t1 = time_now_us();
-	if ((r = start_disks(rt, req, drv, &p, &img, h, ret_error)) < 0)
+	if ((r = start_disks(rt, req, drv, &l->p, &l->img, h, ret_error)) < 0)
 		goto fail;
-	t2 = time_now_us();
-	if ((r = start_confine(rt, req, &p, h, &cf, ret_error)) < 0)
+	if ((r = start_confine(rt, req, &l->p, h, &l->cf, ret_error)) < 0)
 		goto fail;
-	t3 = time_now_us();
-	if ((r = start_vmm(rt, req, drv, &p, &img, h, &cf, ret_error)) < 0)
+	l->mac = guest_mac(req);
+	l->incoming = req->resume ? vm_saved_dir(rt, req->uid) : NULL;
+	l->h = handles_copy(h);
+	if (!l->h) {
+		r = -ENOMEM;
+		*ret_error = xstrdup("copy the VM's handles for its launch");
 		goto fail;
-	/* The uid the process really runs as (the driver may not drop to
-	 * cf.uid: Firecracker without its jailer stays root). */
-	uid_t running_as = 0;
-	(void)proc_uid(h->pid, &running_as);
-	log_info("%s: %s %s (pid %d, tap %s, ip %s, uid %u%s)", req->name, drv->name,
-		 req->resume ? "resumed from its saved state" : "started", (int)h->pid,
-		 h->tap ? h->tap : "-", req->guest_ip ? req->guest_ip : "-", (unsigned)running_as,
-		 cf.uid ? "" : ", unconfined");
-	log_debug("%s: timing: network %.3f ms, disk %.3f ms, confine %.3f ms, launch %.3f ms",
-		  req->name, (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (t3 - t2) / 1000.0,
-		  (time_now_us() - t3) / 1000.0);
-	goto out;
+	}
+	launch_config(rt, l, req);
+	if ((r = launch_ready(l, ret_error)) < 0)
+		goto fail;
+	l->t_prepared = time_now_us();
+	*ret_launch = l;
+	return 1;
 fail:
-	log_warn("%s: start failed: %s", req->name, *ret_error);
-	undo_start(rt, req->uid, p.vm_dir, h);
-	handle_cache_drop(rt->cache, req->name);
+	launch_undo(rt, l, *ret_error);
 out:
-	/* Resumed or not, a consumed saved state is of no further use. */
-	if (req->resume && vm_saved_discard(rt, req->uid) < 0)
-		log_warn("%s: the used saved state could not be removed (never resumed again: "
-			 "its record is consumed)", req->name);
-	images_done(&img);
+	resume_done(rt, req->name, req->uid, req->resume);
+	vm_launch_free(l);
 	return r;
+}
+
+int vm_launch_finish(Runtime *rt, VmLaunch *l, char **ret_error)
+{
+	int r = l->r;
+	*ret_error = NULL;
+	if (r < 0) {
+		*ret_error = TAKE_PTR(l->error);
+		launch_undo(rt, l, *ret_error);
+	} else {
+		VmHandles *h = TAKE_PTR(l->h);
+		/* The uid the process really runs as (the driver may not drop to
+		 * cf.uid: Firecracker without its jailer stays root). */
+		uid_t running_as = 0;
+		(void)proc_uid(h->pid, &running_as);
+		log_info("%s: %s %s (pid %d, tap %s, ip %s, uid %u%s)", l->name, l->drv->name,
+			 l->resume ? "resumed from its saved state" : "started", (int)h->pid,
+			 h->tap ? h->tap : "-", l->c.guest_ip ? l->c.guest_ip : "-",
+			 (unsigned)running_as, l->cf.uid ? "" : ", unconfined");
+		log_debug("%s: timing: prepare (network, disk, confine) %.3f ms, launch %.3f ms",
+			  l->name, (l->t_prepared - l->t0) / 1000.0,
+			  (time_now_us() - l->t_prepared) / 1000.0);
+		handle_cache_put(rt->cache, l->name, h);
+	}
+	resume_done(rt, l->name, l->uid, l->resume);
+	vm_launch_free(l);
+	return r;
+}
+
+int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
+{
+	VmLaunch *l = NULL;
+	int r = vm_start_prepare(rt, req, &l, ret_error);
+	if (r <= 0)
+		return r;
+	vm_launch_run(l);
+	return vm_launch_finish(rt, l, ret_error);
 }
 
 int runtime_vm_chains(Runtime *rt, char ***ret_chains)

@@ -108,6 +108,36 @@ typedef struct {
  * (adopted into the cache) and nothing is created: returns 0. */
 int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error);
 
+/* vm_start in three parts, so the blocking launch can run off the event
+ * loop (daemon/launcher.c):
+ *
+ *   vm_start_prepare  caller's thread (the loop): everything up to the VMM —
+ *                     images, VM dir, tap and nft rules, disks, cgroup, file
+ *                     owners, tap owner. Uses netlink, nft, loop/dm and the
+ *                     handle cache. Returns 1 and *ret_launch when a VMM must
+ *                     be launched; 0 when it already runs (adopted: nothing
+ *                     to launch); -errno on failure (undone, *ret_error set).
+ *   vm_launch_run     any thread: the driver's launch() (spawn, pid recorded
+ *                     write-ahead in handles.json, API socket, boot plan).
+ *                     Touches only the VmLaunch — its own copy of the
+ *                     handles, paths, images — and the VMM's files: no
+ *                     cache, no netlink, no store. Several run at once.
+ *   vm_launch_finish  the caller's thread again: success puts the handles
+ *                     with the pid into the cache; failure undoes what
+ *                     prepare made (disks kept). Frees the launch; returns
+ *                     the launch's result, *ret_error set on failure.
+ *
+ * Between prepare and finish the cache entry records the tap and disks but
+ * no pid: the caller must leave the VM alone (no teardown, no second start)
+ * until finish — reconcile/decide.h's ObservedView.launching. */
+typedef struct VmLaunch VmLaunch;
+int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_launch,
+		     char **ret_error);
+void vm_launch_run(VmLaunch *l);
+int vm_launch_finish(Runtime *rt, VmLaunch *l, char **ret_error);
+/* The VM's name (owned by the launch). */
+const char *vm_launch_name(const VmLaunch *l);
+
 /* Ask the guest to shut down (returns at once). */
 int vm_request_stop(Runtime *rt, const char *name, const char *api_sock);
 /* SIGKILL the VMM if it is still ours. */

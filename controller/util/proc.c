@@ -29,17 +29,45 @@ static int open_log(const char *path)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
-/* Mark every fd above stderr close-on-exec, so the exec'd VMM inherits only
- * stdio while our error pipe stays usable until execve succeeds. */
-static void cloexec_other_fds(void)
+static void close_fds_between(unsigned lo, unsigned hi)
 {
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+	if (lo > hi)
 		return;
-	for (int fd = 3; fd < 65536; fd++)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return;
+	for (unsigned fd = lo; fd <= hi && fd < 65536; fd++)
+		close((int)fd);
+}
+
+/* Close every fd above stderr but our error pipe and gate (both CLOEXEC) and
+ * the fds the caller passes (o->pass_fds), so the exec'd VMM inherits only
+ * stdio and those. Closed, not just marked close-on-exec, before the child
+ * waits at its gate: spawns run concurrently (daemon/launcher.c), and a gated
+ * child that held a copy of another child's gate would keep that one from
+ * seeing EOF if bangerd died, and the other way round: both would wait
+ * forever instead of exiting. Async-signal-safe only: bangerd has threads. */
+static void close_other_fds(int errpipe, int gate, const SpawnOptions *o)
+{
+	int keep[SPAWN_PASS_FDS_MAX + 2];
+	size_t n = 0;
+	keep[n++] = errpipe;
+	keep[n++] = gate;
+	for (size_t i = 0; i < o->n_pass_fds && i < SPAWN_PASS_FDS_MAX; i++)
+		keep[n++] = o->pass_fds[i];
+	for (size_t i = 1; i < n; i++) /* insertion sort: qsort may allocate */
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	unsigned from = 3;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < from)
+			continue;
+		close_fds_between(from, (unsigned)keep[i] - 1);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_fds_between(from, ~0U);
 }
 
 static unsigned long child_nofile;
@@ -120,8 +148,8 @@ _Noreturn static void child_exec(char *const argv[], char *const envp[], const S
 		errno = e;
 		goto fail;
 	}
-	cloexec_other_fds();
-	/* After the sweep: only the fds the caller named survive the exec. */
+	close_other_fds(errpipe, gate, o);
+	/* Only the fds the caller named survive the exec. */
 	for (size_t i = 0; i < o->n_pass_fds; i++)
 		if (fcntl(o->pass_fds[i], F_SETFD, 0) < 0)
 			goto fail;
@@ -162,6 +190,8 @@ int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pi
 	if (!o)
 		o = &defaults;
 	/* 0-2 become the child's stdio: a passed fd there would be lost. */
+	if (o->n_pass_fds > SPAWN_PASS_FDS_MAX)
+		return -E2BIG;
 	for (size_t i = 0; i < o->n_pass_fds; i++)
 		if (o->pass_fds[i] <= 2)
 			return -EBADF;

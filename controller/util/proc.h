@@ -15,6 +15,8 @@
 
 #include <sys/types.h>
 
+#define SPAWN_PASS_FDS_MAX 32
+
 typedef struct {
 	const char *stdout_path; /* NULL: /dev/null; opened O_APPEND|O_CREAT */
 	const char *stderr_path; /* NULL: same as stdout */
@@ -38,7 +40,7 @@ typedef struct {
 	 * O_CLOEXEC by the caller, which still owns and closes them): how a
 	 * VMM gets files it could not open itself (QEMU -add-fd). */
 	const int *pass_fds;
-	size_t n_pass_fds;
+	size_t n_pass_fds; /* at most SPAWN_PASS_FDS_MAX */
 } SpawnOptions;
 
 /* fork + execve(argv[0], argv, envp or a minimal PATH-only env) with every

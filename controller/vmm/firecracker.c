@@ -523,6 +523,15 @@ static int fc_launched(const char *api_sock, const VmmProcess *p)
 {
 	FcApiResponse resp;
 	int r = fc_api_request_to(api_sock, p->pid, "GET", "/", NULL, FC_API_TIMEOUT_MS, &resp);
+	if (r == -ENOENT) {
+		/* No socket at all: a launch removes the stale one before it
+		 * spawns, and configures only once the VMM has bound a new one,
+		 * so this VMM was cut short before its API came up. */
+		log_warn("firecracker pid %d: no API socket %s: its launch never got that far",
+			 (int)p->pid, api_sock);
+		fc_api_response_done(&resp);
+		return 0;
+	}
 	if (r < 0) {
 		log_warn_errno(r, "firecracker pid %d: GET / on %s: %s", (int)p->pid, api_sock,
 			       resp.error ? resp.error : "?");

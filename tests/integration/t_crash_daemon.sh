@@ -2,7 +2,8 @@
 # bangerd killed at any moment must converge, with real QEMU guests in a
 # private netns:
 #  1. bangerd dies (SIGKILL via $BANGER_CRASHPOINT) mid-start at tap-recorded,
-#     then tap-created, nft-created, disk-ready, cgroup-created, vmm-spawned
+#     then tap-created, nft-created, disk-ready, cgroup-created, launch-submitted
+#     (everything but the VMM made, the launch about to go to a worker), vmm-spawned
 #     (forked, pid not yet recorded: the child waits at a gate),
 #     pid-recorded (recorded, not yet exec'd) and launched; a normal
 #     restart converges: the VM is
@@ -62,7 +63,7 @@ spawn_undone() {
 	[ -z "$(vmms)" ] && [ -z "$(forks)" ] && [ "$(recorded_pid)" = "$1" ] &&
 		{ [ "$1" = 0 ] || pid_gone "$1"; }
 }
-for point in tap-recorded tap-created nft-created disk-ready cgroup-created vmm-spawned pid-recorded launched; do
+for point in tap-recorded tap-created nft-created disk-ready cgroup-created launch-submitted vmm-spawned pid-recorded launched; do
 	BANGER_CRASHPOINT=$point start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 	rc=0
 	wait "$BANGERD_PID" || rc=$?

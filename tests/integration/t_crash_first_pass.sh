@@ -3,7 +3,8 @@
 # private netns. The first pass batches its store writes in one SQLite
 # transaction; a VMM launched inside it must not run on a guest IP the
 # database could forget. bangerd is killed (SIGKILL, BANGER_CRASHPOINT
-# first-pass-commit) after the pass launched VM a, before its final COMMIT:
+# first-pass-commit) after the pass handed VM a's launch to a worker, before
+# its final COMMIT:
 #  - the database holds a's guest IP, the one its running VMM was given;
 #  - a restart adopts that VMM (same pid, no second launch), a new VM b gets
 #    another IP, both answer HTTP on their own IP;
@@ -41,19 +42,34 @@ wait "$BANGERD_PID" || rc=$?
 BANGERD_PID=
 check "bangerd died by SIGKILL inside the first pass (rc $rc)" test "$rc" = 137
 check "it died at first-pass-commit (log)" grep -q "crashpoint first-pass-commit: dying now" "$T/bangerd.log"
-check "the first pass launched a before dying" grep -q "a: qemu started" "$T/bangerd.log"
+# Launches run on worker threads (daemon/launcher.c): the first pass hands
+# a's launch over and reaches its COMMIT at once, so the kill lands while the
+# launch is in flight. Whether QEMU got past its spawn gate by then is a race;
+# both outcomes are checked for what must hold.
+check "the first pass handed a's launch to a worker before dying" \
+	grep -q "a: phase Pending (Launching)" "$T/bangerd.log"
 APID=$(vmm_pids a)
-check "one VMM runs for a (pid $APID)" test "$(echo "$APID" | wc -w)" = 1
-AIP=$(vmm_ip "$APID")
-check "the database kept a's guest IP ($(db_ip a)), the one its VMM runs with ($AIP)" \
-	test -n "$AIP" -a "$(db_ip a)" = "$AIP"
+check "at most one VMM runs for a (pid '$APID')" test "$(echo "$APID" | wc -w)" -le 1
+if [ -n "$APID" ]; then
+	AIP=$(vmm_ip "$APID")
+	check "a's VMM survived the kill: the database kept its guest IP ($(db_ip a)), the one it runs with ($AIP)" \
+		test -n "$AIP" -a "$(db_ip a)" = "$AIP"
+else
+	AIP=$(db_ip a)
+	check "a's launch was cut short: no QEMU for a at all, and its guest IP ($AIP) was durable before the launch began" \
+		test "$AIP" != none -a -z "$(pgrep -f "qemu-system-x86_64.*$STATE")"
+fi
 
 guest_yaml b | put "$SPEC/b.yaml"
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 check "a Ready after the restart" wait_until 150 is_ready a
 check "b Ready" wait_until 150 is_ready b
-check "a is the VMM the crashed run launched (pid $APID, adopted)" test "$(vm_pid a)" = "$APID"
-check "a was not launched again" test "$(grep -c 'a: qemu started' "$T/bangerd.log")" = 1
+if [ -n "$APID" ]; then
+	check "a is the VMM the crashed run launched (pid $APID, adopted)" test "$(vm_pid a)" = "$APID"
+	check "a was not launched again" test "$(grep -c 'a: qemu started' "$T/bangerd.log")" = 0
+else
+	check "a was launched once, by the new bangerd" test "$(grep -c 'a: qemu started' "$T/bangerd.log")" = 1
+fi
 check "a's status reports its IP ($(vm_ip a))" test "$(vm_ip a)" = "$AIP"
 BIP=$(vm_ip b)
 check "b got another IP ($BIP, a has $AIP)" test -n "$BIP" -a "$BIP" != "$AIP"

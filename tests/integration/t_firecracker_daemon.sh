@@ -57,7 +57,9 @@ kill "$evw" 2>/dev/null
 wait "$evw" 2>/dev/null
 # Metrics: text exposition format, HELP/TYPE for every family, the values.
 metric() { awk -v k="$1" '$1 == k { print $2 }' "$M"; }
-check "metrics: a Running VM counted by phase" wait_until 5 test "$(metric 'banger_vms{phase="Running"}')" = 1
+# Read again on every try: the file is rewritten at most once a second.
+metric_is() { test "$(metric "$1")" = "$2"; }
+check "metrics: a Running VM counted by phase" wait_until 5 metric_is 'banger_vms{phase="Running"}' 1
 check "metrics: ready, restarts, memory, vcpus per VM" wait_until 5 bash -c "
 	grep -qx 'banger_vm_ready{name=\"fc-1\"} 1' '$M' &&
 	grep -qx 'banger_vm_restarts_total{name=\"fc-1\"} 1' '$M' &&

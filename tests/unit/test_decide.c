@@ -151,6 +151,50 @@ static const Row rows[] = {
 	  STEP_DISCARD, VM_PHASE_STOPPED, "Stopped" },
 	{ "deleted intent, saved state → delete everything", { .intent_deleted = true },
 	  { SAVED_OK }, STEP_DELETE, VM_PHASE_STOPPING, "Deleting" },
+	/* Concurrent launches: a launch in flight makes every desire wait */
+	{ "Running, launch in flight → wait for it (no second start)", { RUNNING },
+	  { .launching = true, .has_resources = true }, STEP_WAIT, VM_PHASE_PENDING, "Launching" },
+	{ "Running, launch in flight, slots full → still the launch's wait", { RUNNING },
+	  { .launching = true, .has_resources = true, .launch_slots_full = true }, STEP_WAIT,
+	  VM_PHASE_PENDING, "Launching" },
+	{ "launch in flight, no cleanup of its recorded tap and disks", { RUNNING },
+	  { .launching = true, .has_resources = true, .exited = true }, STEP_WAIT,
+	  VM_PHASE_PENDING, "Launching" },
+	{ "deleted intent, launch in flight → wait, then stop and delete", { .intent_deleted = true },
+	  { .launching = true, .has_resources = true }, STEP_WAIT, VM_PHASE_STOPPING, "Deleting" },
+	{ "no row, launch in flight → wait (never DELETE under a launch)", {},
+	  { .launching = true, .has_resources = true }, STEP_WAIT, VM_PHASE_STOPPING, "Deleting" },
+	{ "Stopped, launch in flight → wait, then stop", { STOPPED },
+	  { .launching = true, .has_resources = true }, STEP_WAIT, VM_PHASE_STOPPING, "Stopping" },
+	{ "Suspended, launch in flight → wait, then suspend", { SUSPENDED },
+	  { .launching = true, .has_resources = true }, STEP_WAIT, VM_PHASE_PENDING, "Launching" },
+	{ "boot change, launch in flight → wait", { RUNNING, .boot_changed = true },
+	  { .launching = true, .has_resources = true }, STEP_WAIT, VM_PHASE_PENDING, "Launching" },
+	{ "Running, never started, slots full → wait for a slot", { RUNNING },
+	  { .launch_slots_full = true }, STEP_WAIT, VM_PHASE_PENDING, "WaitingForLaunchSlot" },
+	{ "crashed, backoff over, slots full → wait for a slot", { RUNNING },
+	  { .exited = true, .launch_slots_full = true }, STEP_WAIT, VM_PHASE_PENDING,
+	  "WaitingForLaunchSlot" },
+	{ "crashed, in backoff, slots full → the back-off shows", { RUNNING },
+	  { .exited = true, .in_backoff = true, .launch_slots_full = true }, STEP_WAIT,
+	  VM_PHASE_FAILED, "CrashLoopBackOff" },
+	{ "slots full, leftovers → cleanup needs no slot", { RUNNING },
+	  { .has_resources = true, .exited = true, .launch_slots_full = true }, STEP_CLEANUP,
+	  VM_PHASE_PENDING, "CleaningUp" },
+	{ "slots full, alive and ready → nothing (a slot is only for launches)", { RUNNING },
+	  { .alive = true, .ready = true, .launch_slots_full = true }, STEP_NONE, VM_PHASE_RUNNING,
+	  "Ready" },
+	{ "saved state valid, slots full → wait for a slot to resume", { RUNNING },
+	  { SAVED_OK, .launch_slots_full = true }, STEP_WAIT, VM_PHASE_PENDING,
+	  "WaitingForLaunchSlot" },
+	{ "saved state corrupt, slots full → discard needs no slot", { RUNNING },
+	  { .saved = true, .launch_slots_full = true }, STEP_DISCARD, VM_PHASE_PENDING,
+	  "StateCorrupt" },
+	{ "Stopped, slots full → Stopped", { STOPPED }, { .launch_slots_full = true }, STEP_NONE,
+	  VM_PHASE_STOPPED, "Stopped" },
+	{ "Never, start failed, slots full → Failed (no slot wanted)",
+	  { RUNNING, .restart_policy = RESTART_NEVER }, { .start_failed = true,
+	  .launch_slots_full = true }, STEP_NONE, VM_PHASE_FAILED, "StartFailed" },
 };
 
 /* Exit classification: every combination of the facts. */
@@ -249,6 +293,26 @@ static void test_after_start_and_settled(void)
 	dv.boot_changed = false;
 	ov.stop_requested = true;
 	CHECK(!reconcile_settled(&wait, &dv, &ov), "waiting on a stop → not settled");
+
+	d = reconcile_launching();
+	CHECK(d.step == STEP_WAIT && d.phase == VM_PHASE_PENDING && streq(d.reason, "Launching"),
+	      "launch handed to a worker → Pending/Launching");
+	dv = (DesiredView){ RUNNING };
+	ov = (ObservedView){ .launching = true, .has_resources = true };
+	Decision launching = reconcile_decide(&dv, &ov);
+	CHECK(!reconcile_settled(&launching, &dv, &ov),
+	      "a launch in flight → not settled (it may boot an older generation)");
+	ov = (ObservedView){ .launch_slots_full = true };
+	Decision slot = reconcile_decide(&dv, &ov);
+	CHECK(!reconcile_settled(&slot, &dv, &ov), "waiting for a launch slot → not settled");
+	ov = (ObservedView){ .alive = true, .launch_slots_full = true };
+	CHECK(reconcile_settled(&wait, &dv, &ov),
+	      "booting with all slots taken by others → settled");
+	Decision pending = reconcile_launching();
+	WakeFacts w = { .now = 1000, .boot_deadline = 9000, .backoff_until = 7000 };
+	CHECK_INTEQ(reconcile_wake_at(&pending, &w), 0,
+		    "Launching → only on the launch's report (no timer)");
+	CHECK_INTEQ(reconcile_wake_at(&slot, &w), 0, "waiting for a slot → only on an invitation");
 }
 
 static void test_wake_at(void)

@@ -252,6 +252,71 @@ static void test_spawn_pass_fds(void)
 	rm_rf(dir);
 }
 
+/* A gated child holds none of the parent's other fds while it waits: with
+ * concurrent launches another child's gate must never stay open through it
+ * (daemon/launcher.c). The hook runs while the child waits at the gate. */
+typedef struct {
+	char pipe_name[64]; /* "pipe:[inode]" of an unrelated pipe in the parent */
+	bool held;          /* the gated child still held it after 2 s */
+	int n_fds;          /* fds of the gated child at that point */
+} FdSeen;
+
+static bool child_holds(pid_t pid, const char *target, int *ret_n)
+{
+	char dir[64], path[384], link[128];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	bool found = false;
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		n++;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, streq(link, target)))
+			found = true;
+	}
+	if (d)
+		closedir(d);
+	*ret_n = n;
+	return found;
+}
+
+static int fd_hook(void *userdata, pid_t pid, uint64_t start_time)
+{
+	FdSeen *f = userdata;
+	(void)start_time;
+	f->held = true;
+	for (int i = 0; i < 200 && f->held; i++) {
+		f->held = child_holds(pid, f->pipe_name, &f->n_fds);
+		if (f->held)
+			usleep(10000);
+	}
+	return 0;
+}
+
+static void test_spawn_closes_fds(void)
+{
+	int p[2];
+	CHECK(pipe2(p, O_CLOEXEC) == 0, "fds: an unrelated pipe (as another launch's gate)");
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", p[1]);
+	FdSeen f = { 0 };
+	ssize_t k = readlink(link, f.pipe_name, sizeof(f.pipe_name) - 1);
+	CHECK(k > 0, "fds: its name");
+	char *argv[] = { "/bin/true", NULL };
+	SpawnOptions o = { .before_exec = fd_hook, .userdata = &f };
+	pid_t pid = 0;
+	CHECK_INTEQ(proc_spawn(argv, NULL, &o, &pid), 0, "fds: spawned");
+	CHECK(!f.held, "fds: the gated child let go of the parent's other pipe before its gate");
+	CHECK(f.n_fds <= 5, "fds: it held only stdio, its error pipe and its gate (%d)", f.n_fds);
+	CHECK_INTEQ(proc_wait_exit(pid, 0, 5000), 0, "fds: the program ran");
+	close(p[0]);
+	close(p[1]);
+}
+
 /* Who serves a socket is asked of the socket (SO_PEERCRED), not of
  * /proc/net/unix. */
 static void test_socket_peer(void)
@@ -284,6 +349,7 @@ int main(void)
 	test_proc();
 	test_spawn_pass_fds();
 	test_spawn_gate();
+	test_spawn_closes_fds();
 	test_socket_peer();
 	test_sha256();
 	test_names();
