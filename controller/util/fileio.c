@@ -159,6 +159,20 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return fsync_directory_of(path);
 }
 
+int write_file_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	int r = write_temp(path, data, len, mode, false, &tmp);
+	if (r < 0)
+		return r;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
 /* Compare file content with data without reading more than len+1 bytes. */
 static bool file_equals(const char *path, const void *data, size_t len)
 {
