@@ -145,7 +145,7 @@ static int write_temp(const char *path, const void *data, size_t len, mode_t mod
 	return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+int write_file_atomic_dir_pending(const char *path, const void *data, size_t len, mode_t mode)
 {
 	_cleanup_free_ char *tmp = NULL;
 	int r = write_temp(path, data, len, mode, true, &tmp);
@@ -156,7 +156,13 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		unlink(tmp);
 		return r;
 	}
-	return fsync_directory_of(path);
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int r = write_file_atomic_dir_pending(path, data, len, mode);
+	return r < 0 ? r : fsync_directory_of(path);
 }
 
 int write_file_replace(const char *path, const void *data, size_t len, mode_t mode)

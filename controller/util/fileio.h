@@ -21,6 +21,12 @@ int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len);
  * file). Returns 0 on success, -errno on failure; never leaves a temp file. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* write_file_atomic without the final directory fsync, for a caller that
+ * renames another file into the same directory next and fsyncs the
+ * directory then: one directory fsync makes both names durable. Until it
+ * does, a power loss may keep the old name or the new one. */
+int write_file_atomic_dir_pending(const char *path, const void *data, size_t len, mode_t mode);
+
 /* Atomically replace path with data, without fsync: a reader (this process
  * or the next one after a crash or kill -9) sees the old file or the new
  * one, never a mix, because both live in the page cache. After an OS crash
