@@ -672,9 +672,12 @@ static int do_start(Pass *p, bool resume)
 	if (work_disk_grow_step(d, vs, row, p->spec) > 0)
 		return 1; /* the grow runs in a child: the pass comes back */
 	vm_paths_for(d->rt, row->uid, &paths);
+	uint64_t t0 = time_now_us();
 	int r = record_launch_facts(d, row, p->spec, &paths, &ip, &vmm_uid, &err);
 	if (r < 0)
 		goto failed;
+	log_debug("%s: timing: record %.3f ms (guest IP, VMM uid, paths)", row->name,
+		  (time_now_us() - t0) / 1000.0);
 	char *note = NULL;
 	const char *note_reason = NULL;
 	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip,
