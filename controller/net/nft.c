@@ -204,7 +204,8 @@ char *nft_script_vm_delete(const char *instance, const char *chain, const char *
  * tables read from /etc, a netlink socket) on every VM start. The library
  * refetches its ruleset cache whenever the kernel's generation moved, so a
  * kept context never acts on rules someone else changed meanwhile. The
- * mutex: --on-stop=suspend runs teardowns on threads. Its netlink socket is
+ * mutex keeps it safe from any thread (today only the event loop calls in;
+ * the exit-time save threads do not). Its netlink socket is
  * not CLOEXEC (libnftables opens it), which is fine because every child we
  * exec goes through proc_spawn, which marks every fd above stderr CLOEXEC. */
 static struct nft_ctx *nft_kept;
