@@ -607,8 +607,9 @@ argv_part() { tr '\0' '\n' <"$1" | sed -n "s|^$2\([^,]*\).*|\1|p" | head -n1; }
 section_vmm_exec() {
 	local m50="VMM exec p50: spec write → exec" m99="VMM exec p99: spec write → exec"
 	local madd="controller adds at p99 (bangerd − base)" madd50="controller adds at p50 (bangerd − base)"
+	local goal=5 # ms: issue 9, point 6 (the controller adds < 5 ms at p99)
 	echo "== spec write → VMM exec: $BOOTS boots each, bangerd and baseline_exec alternating"
-	vmm_exec_fail() { result "$m99" - - ms info -; result "$madd" - - ms lt 20; vmd_stop; }
+	vmm_exec_fail() { result "$m99" - - ms info -; result "$madd" - - ms lt "$goal"; vmd_stop; }
 	netns_ensure || { vmm_exec_fail; return; }
 	local spec=$WORK/exec-specs bspec=$WORK/exec-base-specs bst=$WORK/exec-base-status bdir=$WORK/exec-base
 	local warm=xw$TOK i f
@@ -672,23 +673,25 @@ section_vmm_exec() {
 	# The daemon's own per-stage timings of the counted boots (debug log).
 	grep -E " xb$TOK-[0-9]+: timing: parse" "$VMD_LOG" |
 		sed 's/.*parse \([0-9.]*\) ms, store \([0-9.]*\) ms.*/\1 \2/' >"$WORK/stages-sync.txt"
+	grep -E " xb$TOK-[0-9]+: timing: record" "$VMD_LOG" |
+		sed 's/.*record \([0-9.]*\) ms.*/\1/' >"$WORK/stages-rec.txt"
 	grep -E " xb$TOK-[0-9]+: timing: network" "$VMD_LOG" |
 		sed 's/.*network \([0-9.]*\) ms, disk \([0-9.]*\) ms, confine \([0-9.]*\) ms, launch \([0-9.]*\) ms.*/\1 \2 \3 \4/' >"$WORK/stages-rt.txt"
 	local col line=""
-	for col in parse:1:sync store:2:sync network:1:rt disk:2:rt confine:3:rt launch:4:rt; do
+	for col in parse:1:sync store:2:sync record:1:rec network:1:rt disk:2:rt confine:3:rt launch:4:rt; do
 		IFS=: read -r nm c file <<<"$col"
 		awk -v c="$c" '{print $c}' "$WORK/stages-$file.txt" >"$WORK/stage.txt"
 		line="$line, $nm $(pctl "$WORK/stage.txt" 50) / $(pctl "$WORK/stage.txt" 99)"
 	done
 	echo "  bangerd stages (debug log, ms p50 / p99 over $(wc -l <"$WORK/stages-rt.txt") boots)${line#,}; launch = spawn + wait for QMP, ends after the exec"
-	[ "$n" = "$BOOTS" ] && [ "$nb" = "$BOOTS" ] && [ $bad = 0 ] || { result "$m99" - - ms info -; result "$madd" - - ms lt 20; return; }
+	[ "$n" = "$BOOTS" ] && [ "$nb" = "$BOOTS" ] && [ $bad = 0 ] || { result "$m99" - - ms info -; result "$madd" - - ms lt "$goal"; return; }
 	local b50 b99 a50 a99
 	b50=$(pctl "$WORK/exec.samples" 50 1000); b99=$(pctl "$WORK/exec.samples" 99 1000)
 	a50=$(pctl "$WORK/base.samples" 50 1000); a99=$(pctl "$WORK/base.samples" 99 1000)
 	result "$m50 ($n boots)" "$b50" "$a50" ms info -
 	result "$m99 ($n boots)" "$b99" "$a99" ms info -
 	result "$madd50" "$(awk -v a="$b50" -v b="$a50" 'BEGIN {printf "%.2f", a - b}')" - ms info -
-	result "$madd" "$(awk -v a="$b99" -v b="$a99" 'BEGIN {printf "%.2f", a - b}')" - ms lt 20
+	result "$madd" "$(awk -v a="$b99" -v b="$a99" 'BEGIN {printf "%.2f", a - b}')" - ms lt "$goal"
 	echo
 }
 

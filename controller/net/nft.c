@@ -7,6 +7,7 @@
 #include <json.h>
 #include <linux/netlink.h>
 #include <nftables/libnftables.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -198,16 +199,23 @@ char *nft_script_vm_delete(const char *instance, const char *chain, const char *
 
 /* ---- running scripts ------------------------------------------------------ */
 
-static void nft_ctx_freep(struct nft_ctx **p)
-{
-	if (*p)
-		nft_ctx_free(*p);
-}
+/* One libnftables context for the life of the process, made on first use.
+ * A context per call cost its creation (include paths, the iproute2 name
+ * tables read from /etc, a netlink socket) on every VM start. The library
+ * refetches its ruleset cache whenever the kernel's generation moved, so a
+ * kept context never acts on rules someone else changed meanwhile. The
+ * mutex keeps it safe from any thread (today only the event loop calls in;
+ * the exit-time save threads do not). Its netlink socket is
+ * not CLOEXEC (libnftables opens it), which is fine because every child we
+ * exec goes through proc_spawn, which marks every fd above stderr CLOEXEC. */
+static struct nft_ctx *nft_kept;
+static pthread_mutex_t nft_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* libnftables exit()s the whole process when it cannot open its netlink
- * socket (mnl.c: netlink_init_error). A daemon must never be ended by a
- * library: make sure the fds it needs are there first (the socket plus
- * the fds the context opens; measured: it needs a few). */
+ * socket (mnl.c: netlink_init_error), at context creation and when it
+ * reopens it after ENOBUFS. A daemon must never be ended by a library:
+ * make sure the fds it needs are there first, before every call (the
+ * socket plus the fds the context opens; measured: it needs a few). */
 static int nft_fds_available(const char *what)
 {
 	int fds[4];
@@ -227,29 +235,53 @@ static int nft_fds_available(const char *what)
 	return 0;
 }
 
-/* Run one script (one transaction). With ret_output, the JSON output. */
-static int nft_run(const char *what, const char *script, char **ret_output)
+static int nft_ctx_get(const char *what, struct nft_ctx **ret)
 {
-	int fr = nft_fds_available(what);
-	if (fr < 0)
-		return fr;
-	_cleanup_(nft_ctx_freep) struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (!ctx)
-		return log_errno(-ENOMEM, "nft: %s: cannot create a libnftables context", what);
-	if (nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0)
-		return log_errno(-ENOMEM, "nft: %s: cannot buffer output", what);
-	if (ret_output)
-		nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON);
-	if (nft_run_cmd_from_buffer(ctx, script) != 0) {
-		const char *err = nft_ctx_get_error_buffer(ctx);
+	if (!nft_kept) {
+		struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+		if (!ctx)
+			return log_errno(-ENOMEM, "nft: %s: cannot create a libnftables context",
+					 what);
+		if (nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0) {
+			nft_ctx_free(ctx);
+			return log_errno(-ENOMEM, "nft: %s: cannot buffer output", what);
+		}
+		nft_kept = ctx;
+	}
+	*ret = nft_kept;
+	return 0;
+}
+
+/* Run one script (one transaction) on the kept context. With ret_output,
+ * the JSON output. Called with nft_lock held. */
+static int nft_run_locked(const char *what, const char *script, char **ret_output)
+{
+	struct nft_ctx *ctx = NULL;
+	int r = nft_fds_available(what);
+	if (r < 0 || (r = nft_ctx_get(what, &ctx)) < 0)
+		return r;
+	nft_ctx_output_set_flags(ctx, ret_output ? NFT_CTX_OUTPUT_JSON : 0);
+	int rc = nft_run_cmd_from_buffer(ctx, script);
+	/* Reading a buffer also empties it for the next call. */
+	_cleanup_free_ char *out = xstrdup(nft_ctx_get_output_buffer(ctx) ?: "");
+	_cleanup_free_ char *err = xstrdup(nft_ctx_get_error_buffer(ctx) ?: "");
+	if (rc != 0) {
 		/* libnftables reports text only; EPERM is worth telling apart. */
-		int r = err && strstr(err, "Operation not permitted") ? -EPERM : -EIO;
-		_cleanup_free_ char *one = xstrndup(err ? err : "", strcspn(err ? err : "", "\n"));
-		return log_errno(r, "nft: %s failed: %s", what, one);
+		r = strstr(err, "Operation not permitted") ? -EPERM : -EIO;
+		err[strcspn(err, "\n")] = 0;
+		return log_errno(r, "nft: %s failed: %s", what, err);
 	}
 	if (ret_output)
-		*ret_output = xstrdup(nft_ctx_get_output_buffer(ctx) ?: "");
+		*ret_output = TAKE_PTR(out);
 	return 0;
+}
+
+static int nft_run(const char *what, const char *script, char **ret_output)
+{
+	pthread_mutex_lock(&nft_lock);
+	int r = nft_run_locked(what, script, ret_output);
+	pthread_mutex_unlock(&nft_lock);
+	return r;
 }
 
 int nft_instance_ensure(const NftPolicy *p)
@@ -260,10 +292,18 @@ int nft_instance_ensure(const NftPolicy *p)
 	return nft_run("instance tables", s, NULL);
 }
 
-int nft_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
-               const char *ip)
+char *nft_script_vm_start(const NftPolicy *p, const char *chain, const char *tap,
+			  const char *mac, const char *ip)
 {
-	_cleanup_free_ char *s = nft_script_vm_add(instance, chain, tap, mac, ip);
+	_cleanup_free_ char *inst = nft_script_instance(p);
+	_cleanup_free_ char *vm = inst ? nft_script_vm_add(p->instance, chain, tap, mac, ip) : NULL;
+	return vm ? xasprintf("%s%s", inst, vm) : NULL;
+}
+
+int nft_vm_add(const NftPolicy *p, const char *chain, const char *tap, const char *mac,
+	       const char *ip)
+{
+	_cleanup_free_ char *s = nft_script_vm_start(p, chain, tap, mac, ip);
 	if (!s)
 		return -EINVAL;
 	_cleanup_free_ char *what = xasprintf("add rules of tap %s", tap);

@@ -25,9 +25,11 @@
  *
  * Every change is one nft transaction (a script run as a whole or not at
  * all). Inputs that reach a script are checked against strict character
- * sets first: nothing a spec says can add a statement. Each call opens its
- * own libnftables context (and netlink socket) and frees it before
- * returning, so no socket outlives the call into a spawned VMM. */
+ * sets first: nothing a spec says can add a statement. A VM's start is ONE
+ * transaction: the instance part (re-made, so tables deleted by hand come
+ * back) and the VM's chain and map element together. All calls share one
+ * libnftables context kept for the life of the process (nft.c says why
+ * that is safe: its socket reaches no exec'd child). */
 #pragma once
 
 #include "util/util.h"
@@ -71,15 +73,19 @@ char *nft_script_instance(const NftPolicy *p);
 char *nft_script_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
                         const char *ip);
 char *nft_script_vm_delete(const char *instance, const char *chain, const char *tap);
+/* The instance script followed by the VM's: what nft_vm_add runs. */
+char *nft_script_vm_start(const NftPolicy *p, const char *chain, const char *tap,
+			  const char *mac, const char *ip);
 
 /* ---- operations (need CAP_NET_ADMIN in the caller's network namespace) --- */
 
 /* Create or replace the instance's tables and base chains. Idempotent. */
 int nft_instance_ensure(const NftPolicy *p);
 /* Add VM rules: frames from `tap` must carry mac and ip. Replaces a chain
- * of that name if one exists (idempotent). */
-int nft_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
-               const char *ip);
+ * of that name if one exists (idempotent). Makes or replaces the instance's
+ * tables (as nft_instance_ensure) in the same transaction. */
+int nft_vm_add(const NftPolicy *p, const char *chain, const char *tap, const char *mac,
+	       const char *ip);
 /* Delete the VM's chain and map element; success when they are gone already
  * (and when the instance tables do not exist). */
 int nft_vm_delete(const char *instance, const char *chain, const char *tap);

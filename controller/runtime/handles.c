@@ -79,7 +79,12 @@ int vm_handles_write(const char *vm_dir, const VmHandles *h)
 {
 	_cleanup_free_ char *p = path_join(vm_dir, LAYOUT_HANDLES_FILE);
 	_cleanup_free_ char *json = vm_handles_to_json(h);
-	int r = write_file_atomic(p, json, strlen(json), 0600);
+	/* Not fsync'd (util/fileio.h): everything recorded here dies with the
+	 * kernel, so only a bangerd crash has to find the record, and it finds
+	 * it in the page cache. A power loss takes the objects with it; an old
+	 * or torn record then names nothing that exists (teardown: "not there"
+	 * is done; a corrupt file is ignored by vm_handles_read). */
+	int r = write_file_replace(p, json, strlen(json), 0600);
 	if (r < 0)
 		return log_errno(r, "write %s: %m", p);
 	return 0;

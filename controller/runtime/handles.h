@@ -11,7 +11,11 @@
  * handles.json is written atomically and WRITE-AHEAD: a handle is recorded
  * before the object it names is created, so a crash between the two leaves
  * at worst a record of something that does not exist (teardown treats that
- * as done), never an object nobody knows about. */
+ * as done), never an object nobody knows about. It is not fsync'd: every
+ * object it names (process, tap, nft chain, loop, dm target) is gone after
+ * an OS crash, and a bangerd crash finds the record in the page cache.
+ * Files (disks, root.base) are made durable by storage/, the guest IP and
+ * paths by the store. */
 #pragma once
 
 #include "util/hashmap.h"

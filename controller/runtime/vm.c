@@ -299,10 +299,15 @@ static int check_images(Runtime *rt, const VmSpec *s, Images *ret, char **ret_er
 	return r;
 }
 
+static NftPolicy nft_policy(const Runtime *rt)
+{
+	return (NftPolicy){ .instance = rt->cfg.instance, .bridge = rt->cfg.bridge,
+			    .allow = rt->host_allow, .n_allow = rt->cfg.n_host_allow };
+}
+
 int runtime_network_setup(Runtime *rt)
 {
-	NftPolicy p = { .instance = rt->cfg.instance, .bridge = rt->cfg.bridge,
-			.allow = rt->host_allow, .n_allow = rt->cfg.n_host_allow };
+	NftPolicy p = nft_policy(rt);
 	return nft_instance_ensure(&p);
 }
 
@@ -321,10 +326,6 @@ static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_
 	int r = net_bridge_ensure(rt->cfg.bridge, rt->cfg.cidr);
 	if (r < 0) {
 		*ret_error = xasprintf("bridge %s: %s", rt->cfg.bridge, strerror(-r));
-		return r;
-	}
-	if ((r = runtime_network_setup(rt)) < 0) {
-		*ret_error = xasprintf("firewall tables: %s", strerror(-r));
 		return r;
 	}
 	free(h->tap);
@@ -350,7 +351,9 @@ static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_
 		return r;
 	}
 	runtime_crashpoint("tap-created");
-	r = nft_vm_add(rt->cfg.instance, h->nft_chain, h->tap, mac, req->guest_ip);
+	/* The instance tables are re-made in the same transaction. */
+	NftPolicy pol = nft_policy(rt);
+	r = nft_vm_add(&pol, h->nft_chain, h->tap, mac, req->guest_ip);
 	if (r < 0) {
 		*ret_error = xasprintf("firewall rules for tap %s: %s", h->tap, strerror(-r));
 		return r;
@@ -827,7 +830,8 @@ int vm_firewall_ensure(Runtime *rt, const char *name, const char *uid, const cha
 	log_warn("%s: running without its firewall chain (started before it, or deleted by "
 		 "hand): adding %s",
 		 name, chain);
-	return nft_vm_add(rt->cfg.instance, chain, tap, mac, guest_ip);
+	NftPolicy pol = nft_policy(rt);
+	return nft_vm_add(&pol, chain, tap, mac, guest_ip);
 }
 
 /* ---- stop and teardown ---------------------------------------------------- */

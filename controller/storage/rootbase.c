@@ -86,7 +86,7 @@ RootBasePlan root_base_plan(const RootBase *recorded, const RootBase *now, CowMe
 
 /* ---- the record ---- */
 
-int root_base_write(const char *vm_dir, const RootBase *b)
+static int root_base_write_as(const char *vm_dir, const RootBase *b, bool disk_follows)
 {
 	_cleanup_free_ char *p = path_join(vm_dir, ROOT_BASE_FILE);
 	json_object *o = json_object_new_object();
@@ -101,10 +101,16 @@ int root_base_write(const char *vm_dir, const RootBase *b)
 		"%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
-	int r = write_file_atomic(p, text, strlen(text), 0600);
+	int r = disk_follows ? write_file_atomic_dir_pending(p, text, strlen(text), 0600)
+			     : write_file_atomic(p, text, strlen(text), 0600);
 	if (r < 0)
 		return log_errno(r, "storage: write %s: %m", p);
 	return 0;
+}
+
+int root_base_write(const char *vm_dir, const RootBase *b)
+{
+	return root_base_write_as(vm_dir, b, false);
 }
 
 static char *json_str(json_object *o, const char *key)
@@ -196,7 +202,11 @@ static int carry_out(const char *vm_dir, RootBasePlan plan, const RootBase *rec,
 		}
 		__attribute__((fallthrough));
 	case ROOT_BASE_CREATE:
-		if ((r = root_base_write(vm_dir, now)) < 0) {
+		/* The disk is made next in the same directory (cow.c: temp file,
+		 * rename, directory fsync): that one fsync makes this name durable
+		 * too. A power loss before it can leave a disk without its record,
+		 * which the next start keeps and records (KEEP). */
+		if ((r = root_base_write_as(vm_dir, now, true)) < 0) {
 			*ret_error = xasprintf("record the base image: %s", strerror(-r));
 			return r;
 		}

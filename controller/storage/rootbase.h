@@ -1,8 +1,9 @@
 /* rootbase.h — which base image a VM's root disk was made from, and what a
  * start does when the image behind an unchanged rootfs.path changed.
  *
- * When a root disk is made, <vm_dir>/root.base records, durably and before
- * the disk exists, the spec's rootfs.path as written, the path it resolved to
+ * When a root disk is made, <vm_dir>/root.base records, before the disk
+ * exists (its data fsync'd; its name made durable by the directory fsync
+ * that publishes the disk), the spec's rootfs.path as written, the path it resolved to
  * and that file's identity (st_dev, st_ino, size, mtime). At every later start
  * the record is compared with what rootfs.path resolves to now:
  *

@@ -162,7 +162,7 @@ static int write_temp(const char *path, const void *data, size_t len, mode_t mod
 	return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+int write_file_atomic_dir_pending(const char *path, const void *data, size_t len, mode_t mode)
 {
 	_cleanup_free_ char *tmp = NULL;
 	int r = write_temp(path, data, len, mode, true, &tmp);
@@ -173,7 +173,27 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		unlink(tmp);
 		return r;
 	}
-	return fsync_directory_of(path);
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int r = write_file_atomic_dir_pending(path, data, len, mode);
+	return r < 0 ? r : fsync_directory_of(path);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	int r = write_temp(path, data, len, mode, false, &tmp);
+	if (r < 0)
+		return r;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+		return r;
+	}
+	return 0;
 }
 
 /* Compare file content with data without reading more than len+1 bytes. */

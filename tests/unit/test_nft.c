@@ -86,6 +86,20 @@ static void test_scripts(void)
 	CHECK(!nft_script_vm_add("x", "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
 	                         "172.16.0.2"),
 	      "a bad instance refused");
+	/* A VM start is one transaction: the instance part, then the VM's. */
+	p.n_allow = 0;
+	_cleanup_free_ char *inst = nft_script_instance(&p);
+	_cleanup_free_ char *st = nft_script_vm_start(&p, "vm_3f2a9c01", "bgr-3f2a9c01",
+						      "06:00:ac:10:00:02", "172.16.0.2");
+	CHECK(st && inst && startswith(st, inst) && streq(st + strlen(inst), v),
+	      "start script = instance script + VM script");
+	CHECK(!nft_script_vm_start(&p, "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
+				   "172.16.0.2; flush ruleset"),
+	      "start script: a bad VM input refuses the whole script");
+	p.bridge = "bad\"bridge";
+	CHECK(!nft_script_vm_start(&p, "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
+				   "172.16.0.2"),
+	      "start script: a bad instance input refuses the whole script");
 	_cleanup_free_ char *d = nft_script_vm_delete(INST, "vm_3f2a9c01", "bgr-3f2a9c01");
 	CHECK(d && strstr(d, "delete chain bridge banger_" INST " vm_3f2a9c01\n"),
 	      "delete removes the chain");
