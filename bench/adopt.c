@@ -20,10 +20,10 @@
 
 #include <sys/inotify.h>
 
-#define DONE_MARK "initial sync done"
+#define DONE_MARK  "initial sync done"
 #define ADOPT_MARK "adopted running VMM"
 #define TIMEOUT_MS 60000
-#define MAX_VMS 64
+#define MAX_VMS    64
 
 typedef struct {
 	LogTail t;

@@ -69,7 +69,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_term);
 	int ifd = inotify_init1(IN_CLOEXEC);
 	if (ifd < 0 ||
-	    inotify_add_watch(ifd, argv[1], IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM) < 0)
+	    inotify_add_watch(ifd, argv[1],
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM) < 0)
 		die("watch %s: %m", argv[1]);
 	printf("ready\n");
 	fflush(stdout);

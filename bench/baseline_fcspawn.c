@@ -34,7 +34,7 @@ typedef struct {
 /* One HTTP/1.1 request on a new connection; 0 when answered 204. */
 static int http_204(const char *sock, const char *method, const char *path, const char *body)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char req[2048], resp[1024];
 	if (strlen(sock) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -46,9 +46,9 @@ static int http_204(const char *sock, const char *method, const char *path, cons
 		return -errno;
 	}
 	int len = snprintf(req, sizeof(req),
-	                   "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-	                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	                   method, path, strlen(body), body);
+			   "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+			   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+			   method, path, strlen(body), body);
 	size_t got = 0;
 	ssize_t k = 0;
 	int r = write_all(fd, req, (size_t)len);
@@ -66,7 +66,7 @@ static int http_204(const char *sock, const char *method, const char *path, cons
 
 static int wait_sock(const char *sock, pid_t pid)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(sock) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, sock, strlen(sock) + 1);
@@ -102,23 +102,23 @@ static int start_one(Job *j, long i)
 		return -errno;
 	}
 	close(fd);
-	char *argv[] = {(char *)j->dbl, "--api-sock", sock, "--id", id, NULL};
+	char *argv[] = { (char *)j->dbl, "--api-sock", sock, "--id", id, NULL };
 	uint64_t t0 = now_ns();
 	j->pids[i] = vmb_spawn(argv, log);
 	int r = wait_sock(sock, j->pids[i]);
 	if (r < 0)
 		return r;
 	snprintf(body, sizeof(body),
-	         "{\"kernel_image_path\":\"%s\",\"boot_args\":\"console=ttyS0\"}", j->kernel);
+		 "{\"kernel_image_path\":\"%s\",\"boot_args\":\"console=ttyS0\"}", j->kernel);
 	if ((r = http_204(sock, "PUT", "/boot-source", body)) < 0)
 		return r;
 	snprintf(body, sizeof(body),
-	         "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
-	         "\"is_read_only\":false}",
-	         root);
+		 "{\"drive_id\":\"rootfs\",\"path_on_host\":\"%s\",\"is_root_device\":true,"
+		 "\"is_read_only\":false}",
+		 root);
 	if ((r = http_204(sock, "PUT", "/drives/rootfs", body)) < 0 ||
 	    (r = http_204(sock, "PUT", "/machine-config",
-	                  "{\"vcpu_count\":1,\"mem_size_mib\":128}")) < 0)
+			  "{\"vcpu_count\":1,\"mem_size_mib\":128}")) < 0)
 		return r;
 	snprintf(body, sizeof(body), "{\"iface_id\":\"eth0\",\"host_dev_name\":\"bb%04ld\"}", i);
 	if ((r = http_204(sock, "PUT", "/network-interfaces/eth0", body)) < 0 ||
@@ -152,11 +152,11 @@ int main(int argc, char **argv)
 {
 	if (argc != 6)
 		die("usage: baseline_fcspawn DIR N CONC DOUBLE KERNEL");
-	Job j = {.dir = argv[1],
-	         .dbl = argv[4],
-	         .kernel = argv[5],
-	         .n = strtol(argv[2], NULL, 10),
-	         .lock = PTHREAD_MUTEX_INITIALIZER};
+	Job j = { .dir = argv[1],
+		  .dbl = argv[4],
+		  .kernel = argv[5],
+		  .n = strtol(argv[2], NULL, 10),
+		  .lock = PTHREAD_MUTEX_INITIALIZER };
 	long conc = strtol(argv[3], NULL, 10);
 	if (j.n <= 0 || j.n > 100000 || conc <= 0 || conc > 1024)
 		die("baseline_fcspawn: bad N %s or CONC %s", argv[2], argv[3]);

@@ -12,7 +12,8 @@ int main(int argc, char **argv)
 	long period = argc > 1 ? strtol(argv[1], NULL, 10) : 60;
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct itimerspec its = { .it_value = { .tv_sec = period }, .it_interval = { .tv_sec = period } };
+	struct itimerspec its = { .it_value = { .tv_sec = period },
+				  .it_interval = { .tv_sec = period } };
 	struct epoll_event e = { .events = EPOLLIN };
 	if (period <= 0 || tfd < 0 || ep < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 ||
 	    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &e) < 0)

@@ -21,10 +21,11 @@ static void write_status(const char *phase, long pid)
 {
 	char text[512], file[320], pidtxt[32];
 	snprintf(pidtxt, sizeof(pidtxt), "%ld", pid);
-	int len = snprintf(text, sizeof(text),
-			   "{\n  \"kind\": \"VMStatus\",\n  \"name\": \"%s\",\n  \"phase\": \"%s\",\n"
-			   "  \"runtime\": {\n    \"pid\": %s\n  }\n}\n",
-			   name, phase, pid > 0 ? pidtxt : "null");
+	int len =
+		snprintf(text, sizeof(text),
+			 "{\n  \"kind\": \"VMStatus\",\n  \"name\": \"%s\",\n  \"phase\": \"%s\",\n"
+			 "  \"runtime\": {\n    \"pid\": %s\n  }\n}\n",
+			 name, phase, pid > 0 ? pidtxt : "null");
 	snprintf(file, sizeof(file), "%s.status.json", name);
 	int r = durable_replace(status_dir, file, text, (size_t)len);
 	if (r < 0)
@@ -87,7 +88,8 @@ int main(int argc, char **argv)
 		if (pidfd < 0)
 			die("pidfd_open %d: %m", (int)pid);
 		write_status("Running", pid);
-		struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
 		while (poll(p, 2, -1) < 0 && errno == EINTR)
 			;
 		if (p[1].revents) {

@@ -66,8 +66,11 @@ static size_t pass(Table *t, const char *dir, size_t *ret_seen)
 		changed++;
 		if (!f->name)
 			f->name = strdup(de->d_name);
-		*f = (Fp){ .name = f->name, .ino = st.st_ino, .size = st.st_size,
-			   .mtime = st.st_mtim, .ctime = st.st_ctim };
+		*f = (Fp){ .name = f->name,
+			   .ino = st.st_ino,
+			   .size = st.st_size,
+			   .mtime = st.st_mtim,
+			   .ctime = st.st_ctim };
 	}
 	closedir(d);
 	*ret_seen = seen;

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #if defined(__GNUC__)
-#define BENCH_UNUSED __attribute__((unused))
+#define BENCH_UNUSED   __attribute__((unused))
 #define BENCH_NORETURN __attribute__((noreturn, format(printf, 1, 2)))
 #else
 #define BENCH_UNUSED
@@ -84,8 +84,8 @@ static BENCH_UNUSED int proc_cpu_split_ms(pid_t pid, double *ret_user, double *r
 	/* comm may hold spaces and parentheses: fields restart after the last ')'. */
 	char *p = strrchr(buf, ')');
 	unsigned long long ut, st;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			 &st) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -EBADMSG;
 	*ret_user = (double)ut * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 	*ret_sys = (double)st * 1000.0 / (double)sysconf(_SC_CLK_TCK);

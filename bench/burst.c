@@ -70,7 +70,8 @@ static long verify(const char *status_dir, long n, long *ret_total)
 	for (long i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "vm-%05ld" STATUS_SUFFIX, i);
 		if (read_small(dfd, name, text, sizeof(text)) > 0 &&
-		    strstr(text, "\"phase\": \"Stopped\"") && json_int_field(text, "generation") >= 1)
+		    strstr(text, "\"phase\": \"Stopped\"") &&
+		    json_int_field(text, "generation") >= 1)
 			good++;
 	}
 	DIR *d = fdopendir(dfd);

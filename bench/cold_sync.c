@@ -17,7 +17,7 @@
 #include <sys/inotify.h>
 #include <sys/wait.h>
 
-#define DONE_MARK "initial sync done"
+#define DONE_MARK  "initial sync done"
 #define TIMEOUT_MS 120000
 
 /* Scan newly appended log bytes for the completion line. */
@@ -72,7 +72,8 @@ static long verify(const char *status_dir, long n, long *ret_total)
 	for (long i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "vm-%05ld.status.json", i);
 		if (read_small(dfd, name, text, sizeof(text)) > 0 &&
-		    strstr(text, "\"phase\": \"Stopped\"") && json_int_field(text, "generation") >= 1)
+		    strstr(text, "\"phase\": \"Stopped\"") &&
+		    json_int_field(text, "generation") >= 1)
 			good++;
 	}
 	DIR *d = fdopendir(dfd);

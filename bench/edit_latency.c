@@ -25,7 +25,7 @@
 #include <sys/inotify.h>
 
 #define WAIT_MS 10000
-#define GAP_US 5000
+#define GAP_US  5000
 
 typedef struct {
 	int ifd, sdfd;
@@ -79,7 +79,8 @@ int main(int argc, char **argv)
 		die("usage: edit_latency SPEC_DIR STATUS_DIR NAME COUNT generation|memory [SAMPLES]");
 	const char *spec_dir = argv[1], *name = argv[3];
 	int count = (int)strtol(argv[4], NULL, 10);
-	Watch w = { .status_name = status_name, .by_generation = strcmp(argv[5], "generation") == 0 };
+	Watch w = { .status_name = status_name,
+		    .by_generation = strcmp(argv[5], "generation") == 0 };
 	snprintf(file, sizeof(file), "%s.yaml", name);
 	snprintf(status_name, sizeof(status_name), "%s.status.json", name);
 	w.ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

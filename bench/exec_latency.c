@@ -27,10 +27,10 @@
 
 #include <sys/inotify.h>
 
-#define EXEC_TIMEOUT_MS 30000
+#define EXEC_TIMEOUT_MS  30000
 #define READY_TIMEOUT_MS 120000
-#define GONE_TIMEOUT_MS 60000
-#define FORK_RING 8192
+#define GONE_TIMEOUT_MS  60000
+#define FORK_RING        8192
 
 typedef struct {
 	pid_t pid;
@@ -139,8 +139,8 @@ static void save_argv(const char *path, const char *cmd, size_t len)
 }
 
 /* Wait for STATUS_DIR/NAME.status.json: ready (phase Running, pid) or gone. */
-static bool wait_status(int ifd, int sdfd, const char *name, long pid, bool want_gone,
-			int pidfd, int timeout_ms)
+static bool wait_status(int ifd, int sdfd, const char *name, long pid, bool want_gone, int pidfd,
+			int timeout_ms)
 {
 	char phase[64], buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
@@ -205,8 +205,8 @@ int main(int argc, char **argv)
 	if (unlink(file) < 0 || fsync_dir(spec_dir) < 0)
 		die("delete %s: %m", file);
 	if (!wait_status(ifd, sdfd, name, pid, true, pidfd, GONE_TIMEOUT_MS))
-		die("%s: VMM pid %d or its status still there %d s after the spec was deleted", name,
-		    (int)pid, GONE_TIMEOUT_MS / 1000);
+		die("%s: VMM pid %d or its status still there %d s after the spec was deleted",
+		    name, (int)pid, GONE_TIMEOUT_MS / 1000);
 	printf("gone_ms=%.1f\n", (double)(now_ns() - td) / 1e6);
 	return 0;
 }

@@ -13,7 +13,7 @@
 
 #include <dirent.h>
 
-#define MAX_PIDS 8
+#define MAX_PIDS    8
 #define MAX_THREADS 256
 
 typedef struct {
@@ -58,7 +58,8 @@ static void sample(pid_t pid, Sample *s)
 		snprintf(t->comm, sizeof(t->comm), "%.*s", nm ? (int)strcspn(nm + 6, "\n") : 1,
 			 nm ? nm + 6 : "?");
 		snprintf(sub, sizeof(sub), "%s/schedstat", de->d_name);
-		t->cpu_ns = read_small(dfd, sub, text, sizeof(text)) > 0 ? strtoll(text, NULL, 10) : 0;
+		t->cpu_ns =
+			read_small(dfd, sub, text, sizeof(text)) > 0 ? strtoll(text, NULL, 10) : 0;
 		s->n++;
 	}
 	closedir(d);

@@ -14,7 +14,7 @@
 
 #include <sys/inotify.h>
 
-#define READY_TIMEOUT_MS 120000
+#define READY_TIMEOUT_MS  120000
 #define STATUS_TIMEOUT_MS 10000
 
 static long wait_running(int sdfd, const char *name)
@@ -91,7 +91,8 @@ int main(int argc, char **argv)
 				q += sizeof(*ev) + ev->len;
 			}
 		long now_pid = 0;
-		if (hit && status_read(sdfd, name, phase, sizeof(phase), &now_pid) && now_pid != pid)
+		if (hit && status_read(sdfd, name, phase, sizeof(phase), &now_pid) &&
+		    now_pid != pid)
 			tstat = t;
 	}
 	if (!texit) {

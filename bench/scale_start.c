@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 			die("%s: not Running with a pid before the restart", name);
 	}
 
-	LogTail lt = {0};
+	LogTail lt = { 0 };
 	int logfd = open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	lt.rfd = open(argv[2], O_RDONLY | O_CLOEXEC);
 	lt.ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 	long daemon_ms = -1, reached = 0, restarted = 0;
 	bool exited = false;
 	while (now_ns() < deadline && (!tsync || !tall)) {
-		struct pollfd p = {.fd = lt.ifd, .events = POLLIN};
+		struct pollfd p = { .fd = lt.ifd, .events = POLLIN };
 		if (poll(&p, 1, POLL_MS) > 0)
 			while (read(lt.ifd, evbuf, sizeof(evbuf)) > 0)
 				;
@@ -107,7 +107,7 @@ int main(int argc, char **argv)
 				done[i] = true;
 				restarted++;
 			} else if (strcmp(phase, "Running") == 0 && now_pid > 0 &&
-			           (!adopt || now_pid == pids[i])) {
+				   (!adopt || now_pid == pids[i])) {
 				done[i] = true;
 				reached++;
 			}

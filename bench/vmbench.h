@@ -27,15 +27,15 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#define VMB_MAX_ARGS 128
+#define VMB_MAX_ARGS   128
 #define VMB_READY_MARK "banger-guest: ready"
 
 /* ---- proc connector ------------------------------------------------------- */
 
 typedef struct {
-	unsigned what; /* PROC_EVENT_FORK / _EXEC / _EXIT */
-	pid_t pid;     /* exec/exit: the process; fork: the child */
-	pid_t parent;  /* fork: the parent's tgid */
+	unsigned what;  /* PROC_EVENT_FORK / _EXEC / _EXIT */
+	pid_t pid;      /* exec/exit: the process; fork: the child */
+	pid_t parent;   /* fork: the parent's tgid */
 	uint64_t ts_ns; /* kernel ktime_get_ns() = CLOCK_MONOTONIC */
 } ProcEv;
 
@@ -109,11 +109,8 @@ static BENCH_UNUSED int procev_next(int fd, int timeout_ms, ProcEv *ev)
 			if (pe->event_data.fork.child_pid != pe->event_data.fork.child_tgid)
 				continue; /* a thread, not a process */
 			return 1;
-		case PROC_EVENT_EXEC:
-			ev->pid = pe->event_data.exec.process_tgid;
-			return 1;
-		default:
-			continue;
+		case PROC_EVENT_EXEC: ev->pid = pe->event_data.exec.process_tgid; return 1;
+		default: continue;
 		}
 	}
 }

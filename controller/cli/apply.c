@@ -9,8 +9,8 @@
 #include "spec/spec.h"
 #include "spec/specdir.h"
 #include "status/status.h"
-#include "util/fileio.h"
 #include "util/escape.h"
+#include "util/fileio.h"
 #include "util/hashmap.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -62,7 +62,8 @@ char *cli_spec_to_yaml(const VmSpec *s)
 	fprintf(f, "  rootfs:\n");
 	put_str(f, "    ", "path", s->rootfs_path);
 	if (s->work_disk_mib)
-		fprintf(f, "  workDisk:\n    sizeMiB: %llu\n", (unsigned long long)s->work_disk_mib);
+		fprintf(f, "  workDisk:\n    sizeMiB: %llu\n",
+			(unsigned long long)s->work_disk_mib);
 	fprintf(f, "  network:\n    enabled: %s\n", s->network_enabled ? "true" : "false");
 	put_str(f, "    ", "guestIP", s->guest_ip);
 	put_str(f, "    ", "mac", s->mac);
@@ -130,8 +131,9 @@ int cli_read_specs(char *const *paths, SpecInputs *ret)
 			if (first) {
 				_cleanup_free_ char *a = escape_str(files[i], ESCAPE_DISPLAY),
 						    *b = escape_str(first, ESCAPE_DISPLAY);
-				fprintf(stderr, "%s:%u:1: metadata.name: %s is also defined in %s\n",
-					a, sf->docs[k].line, s->name, b);
+				fprintf(stderr,
+					"%s:%u:1: metadata.name: %s is also defined in %s\n", a,
+					sf->docs[k].line, s->name, b);
 				bad = true;
 				continue;
 			}
@@ -153,18 +155,19 @@ int cli_read_specs(char *const *paths, SpecInputs *ret)
 
 static void apply_usage(FILE *f)
 {
-	fprintf(f, "Usage: banger apply -f FILE|DIR|- [-f ...] [--dry-run] [--wait [--timeout D]]\n"
-		   "\n"
-		   "Validate the specs (all of them, reporting every problem), then write each VM\n"
-		   "atomically as <spec-dir>/<name>.yaml. A YAML input holding one VM is written\n"
-		   "as it is, comments and all; an input with several VMs is split and written\n"
-		   "normalised. A VM defined by another file in the spec dir is refused. Prints\n"
-		   "vm/NAME created|configured|unchanged (by meaning: a comment-only change is\n"
-		   "unchanged). --dry-run checks and prints the same with (dry run), writing\n"
-		   "nothing. --wait waits (inotify on the status dir) until bangerd reports each\n"
-		   "VM settled on this spec (Running and Ready, Stopped, Suspended, Failed or Invalid);\n"
-		   "--timeout bounds the wait (default 300s; 30s, 5m or seconds).\n"
-		   "Exit status: 0 applied, 1 invalid input/refused/failed/timed out, 2 usage.\n");
+	fprintf(f,
+		"Usage: banger apply -f FILE|DIR|- [-f ...] [--dry-run] [--wait [--timeout D]]\n"
+		"\n"
+		"Validate the specs (all of them, reporting every problem), then write each VM\n"
+		"atomically as <spec-dir>/<name>.yaml. A YAML input holding one VM is written\n"
+		"as it is, comments and all; an input with several VMs is split and written\n"
+		"normalised. A VM defined by another file in the spec dir is refused. Prints\n"
+		"vm/NAME created|configured|unchanged (by meaning: a comment-only change is\n"
+		"unchanged). --dry-run checks and prints the same with (dry run), writing\n"
+		"nothing. --wait waits (inotify on the status dir) until bangerd reports each\n"
+		"VM settled on this spec (Running and Ready, Stopped, Suspended, Failed or Invalid);\n"
+		"--timeout bounds the wait (default 300s; 30s, 5m or seconds).\n"
+		"Exit status: 0 applied, 1 invalid input/refused/failed/timed out, 2 usage.\n");
 }
 
 typedef struct {
@@ -175,24 +178,19 @@ typedef struct {
 
 static int parse_apply_args(int argc, char **argv, ApplyArgs *a)
 {
-	static const struct option opts[] = {
-		{ "filename", required_argument, NULL, 'f' }, { "dry-run", no_argument, NULL, 'n' },
-		{ "wait", no_argument, NULL, 'w' },	      { "timeout", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },	      {}
-	};
+	static const struct option opts[] = { { "filename", required_argument, NULL, 'f' },
+					      { "dry-run", no_argument, NULL, 'n' },
+					      { "wait", no_argument, NULL, 'w' },
+					      { "timeout", required_argument, NULL, 'T' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	int c;
 	a->timeout_ms = 300000;
 	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f':
-			strv_push(&a->inputs, xstrdup(optarg));
-			break;
-		case 'n':
-			a->dry_run = true;
-			break;
-		case 'w':
-			a->wait = true;
-			break;
+		case 'f': strv_push(&a->inputs, xstrdup(optarg)); break;
+		case 'n': a->dry_run = true; break;
+		case 'w': a->wait = true; break;
 		case 'T':
 			if (cli_parse_duration_ms(optarg, &a->timeout_ms) < 0 || !a->timeout_ms) {
 				cli_error("--timeout: expected a duration such as 300, 30s, 5m (at "
@@ -201,12 +199,8 @@ static int parse_apply_args(int argc, char **argv, ApplyArgs *a)
 				return -EINVAL;
 			}
 			break;
-		case 'h':
-			apply_usage(stdout);
-			return 1;
-		default:
-			apply_usage(stderr);
-			return -EINVAL;
+		case 'h': apply_usage(stdout); return 1;
+		default: apply_usage(stderr); return -EINVAL;
 		}
 	}
 	if (optind < argc || !a->inputs) {
@@ -322,15 +316,16 @@ out:
 
 static void delete_usage(FILE *f)
 {
-	fprintf(f, "Usage: banger delete NAME... | -f FILE|DIR|- | -l SELECTOR [--wait [--timeout D]]\n"
-		   "\n"
-		   "Remove the spec file that defines each VM; bangerd then stops it and removes\n"
-		   "everything it made (disks, tap, status). A file that also defines other VMs\n"
-		   "is refused (edit it instead). -l deletes the VMs whose spec labels match\n"
-		   "(key=value, key!=value, key, !key; comma = and). --wait waits until each\n"
-		   "status file is gone (inotify on the status dir); --timeout bounds the wait\n"
-		   "(default 300s; 30s, 5m or seconds).\n"
-		   "Exit status: 0 deleted, 1 not found/refused/timed out, 2 usage.\n");
+	fprintf(f,
+		"Usage: banger delete NAME... | -f FILE|DIR|- | -l SELECTOR [--wait [--timeout D]]\n"
+		"\n"
+		"Remove the spec file that defines each VM; bangerd then stops it and removes\n"
+		"everything it made (disks, tap, status). A file that also defines other VMs\n"
+		"is refused (edit it instead). -l deletes the VMs whose spec labels match\n"
+		"(key=value, key!=value, key, !key; comma = and). --wait waits until each\n"
+		"status file is gone (inotify on the status dir); --timeout bounds the wait\n"
+		"(default 300s; 30s, 5m or seconds).\n"
+		"Exit status: 0 deleted, 1 not found/refused/timed out, 2 usage.\n");
 }
 
 static int delete_one(const CliDirs *dirs, SpecDirIndex *idx, const char *name)
@@ -389,16 +384,12 @@ static int parse_delete_args(int argc, char **argv, DeleteArgs *a)
 	a->timeout_ms = 300000;
 	while ((c = getopt_long(argc, argv, "f:l:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f':
-			strv_push(&a->inputs, xstrdup(optarg));
-			break;
+		case 'f': strv_push(&a->inputs, xstrdup(optarg)); break;
 		case 'l':
 			free(a->selector);
 			a->selector = xstrdup(optarg);
 			break;
-		case 'w':
-			a->wait = true;
-			break;
+		case 'w': a->wait = true; break;
 		case 'T':
 			if (cli_parse_duration_ms(optarg, &a->timeout_ms) < 0 || !a->timeout_ms) {
 				cli_error("--timeout: expected a duration such as 300, 30s, 5m (at "
@@ -407,12 +398,8 @@ static int parse_delete_args(int argc, char **argv, DeleteArgs *a)
 				return -EINVAL;
 			}
 			break;
-		case 'h':
-			delete_usage(stdout);
-			return 1;
-		default:
-			delete_usage(stderr);
-			return -EINVAL;
+		case 'h': delete_usage(stdout); return 1;
+		default: delete_usage(stderr); return -EINVAL;
 		}
 	}
 	for (int i = optind; i < argc; i++)

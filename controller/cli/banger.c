@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		"  --spec-dir DIR     BANGER_SPEC_DIR     (default " BANGER_DEFAULT_SPEC_DIR ")\n"
 		"  --status-dir DIR   BANGER_STATUS_DIR   (default " BANGER_DEFAULT_STATUS_DIR ")\n"
 		"  --state-dir DIR    BANGER_STATE_DIR    (default " BANGER_DEFAULT_STATE_DIR ")\n"
-		"  --runtime-dir DIR  BANGER_RUNTIME_DIR  (default " BANGER_DEFAULT_RUNTIME_DIR ")\n"
+		"  --runtime-dir DIR  BANGER_RUNTIME_DIR  (default " BANGER_DEFAULT_RUNTIME_DIR
+		")\n"
 		"  --version          print the version and exit\n"
 		"  -h, --help         this help; `banger COMMAND --help` for a command\n"
 		"\n"
@@ -133,6 +134,6 @@ int main(int argc, char **argv)
 	snprintf(prog, sizeof(prog), "banger %s", c->name);
 	cli_prog = prog;
 	argv[1] = prog; /* getopt's own messages then read "banger get: ..." */
-	optind = 0; /* GNU getopt: 0 fully re-initialises for the command's own options */
+	optind = 0;     /* GNU getopt: 0 fully re-initialises for the command's own options */
 	return c->run(&dirs, argc - 1, argv + 1);
 }

@@ -1,8 +1,8 @@
 /* common.c — see common.h. */
 #include "cli/common.h"
 #include "cli/selector.h"
-#include "util/escape.h"
 #include "spec/specdir.h"
+#include "util/escape.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
 #include "util/timeutil.h"
@@ -133,7 +133,8 @@ int spec_dir_index_build(const char *spec_dir, SpecDirIndex **ret)
 			map_push(idx->by_name, sf->docs[k].name, rel[i]);
 			map_push(idx->by_file, rel[i], sf->docs[k].name);
 			if (sf->docs[k].spec && !hashmap_contains(idx->specs, sf->docs[k].name))
-				hashmap_put(idx->specs, sf->docs[k].name, TAKE_PTR(sf->docs[k].spec));
+				hashmap_put(idx->specs, sf->docs[k].name,
+					    TAKE_PTR(sf->docs[k].spec));
 		}
 	}
 	*ret = idx;

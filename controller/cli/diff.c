@@ -6,10 +6,10 @@
  * dir, which is what bangerd would read when it starts. Exit codes follow
  * kubectl diff: 0 nothing differs, 1 something does, 2 an error. */
 #include "cli/cli.h"
-#include "util/layout.h"
 #include "cli/common.h"
 #include "cli/staleness.h"
 #include "store/store.h"
+#include "util/layout.h"
 
 #include <getopt.h>
 #include <json.h>
@@ -30,8 +30,7 @@ static void diff_usage(FILE *f)
 /* Leaves of a JSON object as "a.b.c" → compact JSON value, into m. */
 static void flatten(json_object *o, const char *prefix, Hashmap *m)
 {
-	json_object_object_foreach(o, k, v)
-	{
+	json_object_object_foreach (o, k, v) {
 		_cleanup_free_ char *path = prefix ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
 		if (json_object_is_type(v, json_type_object) && json_object_object_length(v) > 0)
 			flatten(v, path, m);
@@ -100,16 +99,18 @@ static void print_effect(const VmSpec *cur, const VmSpec *next)
 {
 	_cleanup_free_ char *why = NULL;
 	if (!cur) {
-		printf("  => creates the VM%s\n", next->state == VM_STATE_RUNNING ? " and starts it" : "");
+		printf("  => creates the VM%s\n",
+		       next->state == VM_STATE_RUNNING ? " and starts it" : "");
 		return;
 	}
 	bool was = cur->state == VM_STATE_RUNNING, will = next->state == VM_STATE_RUNNING;
 	if (next->state == VM_STATE_SUSPENDED && cur->state != VM_STATE_SUSPENDED)
 		printf("  => suspends the VM (saves its memory, ends its VMM)\n");
 	else if (cur->state == VM_STATE_SUSPENDED && will)
-		printf("  => resumes the VM%s\n", vm_spec_boot_equal(cur, next, &why)
-							  ? " from its saved state"
-							  : " with a cold boot (boot-relevant change)");
+		printf("  => resumes the VM%s\n",
+		       vm_spec_boot_equal(cur, next, &why)
+			       ? " from its saved state"
+			       : " with a cold boot (boot-relevant change)");
 	else if (was && !will)
 		printf("  => stops the VM\n");
 	else if (!was && will)
@@ -121,8 +122,8 @@ static void print_effect(const VmSpec *cur, const VmSpec *next)
 }
 
 typedef struct {
-	Store *store;             /* non-NULL: compare with bangerd's intent */
-	SpecDirIndex *idx;        /* else with the spec files */
+	Store *store;      /* non-NULL: compare with bangerd's intent */
+	SpecDirIndex *idx; /* else with the spec files */
 	const CliDirs *dirs;
 } Against;
 
@@ -146,7 +147,8 @@ static int current_of(Against *ag, const char *name, VmSpec **ret, char **ret_wh
 	const VmSpec *s = spec_dir_index_spec(ag->idx, name);
 	char *const *definers = spec_dir_index_definers(ag->idx, name);
 	if (!s) {
-		*ret_where = xstrdup(definers ? "its spec file is invalid" : "no spec file defines it");
+		*ret_where =
+			xstrdup(definers ? "its spec file is invalid" : "no spec file defines it");
 		return 0;
 	}
 	*ret = vm_spec_dup(s);
@@ -188,15 +190,9 @@ int cli_diff(const CliDirs *dirs, int argc, char **argv)
 	int c, rc = 0;
 	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f':
-			strv_push(&inputs, xstrdup(optarg));
-			break;
-		case 'h':
-			diff_usage(stdout);
-			return 0;
-		default:
-			diff_usage(stderr);
-			return 2;
+		case 'f': strv_push(&inputs, xstrdup(optarg)); break;
+		case 'h': diff_usage(stdout); return 0;
+		default: diff_usage(stderr); return 2;
 		}
 	}
 	if (optind < argc || !inputs) {

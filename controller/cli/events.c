@@ -1,9 +1,9 @@
 /* events.c — `banger events [-w] [NAME]`, and the event list `describe`
  * shows: read from the journal bangerd appends to (status/events.h). -w
  * follows it with inotify on the status dir, across the journal's rotation. */
+#include "status/events.h"
 #include "cli/cli.h"
 #include "cli/common.h"
-#include "status/events.h"
 #include "util/fileio.h"
 
 #include <fcntl.h>
@@ -172,15 +172,9 @@ int cli_events(const CliDirs *dirs, int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "wh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'w':
-			watch = true;
-			break;
-		case 'h':
-			events_usage(stdout);
-			return 0;
-		default:
-			events_usage(stderr);
-			return 2;
+		case 'w': watch = true; break;
+		case 'h': events_usage(stdout); return 0;
+		default: events_usage(stderr); return 2;
 		}
 	}
 	if (argc - optind > 1) {

@@ -8,10 +8,10 @@
 #include "cli/staleness.h"
 #include "cli/statuswatch.h"
 #include "store/store.h"
+#include "util/escape.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
 #include "util/layout.h"
-#include "util/escape.h"
 #include "util/timeutil.h"
 
 #include <fcntl.h>
@@ -20,7 +20,15 @@
 #include <signal.h>
 #include <stdio.h>
 
-typedef enum { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML, OUT_NAME, OUT_JSONPATH, OUT_COLUMNS } OutFormat;
+typedef enum {
+	OUT_TABLE,
+	OUT_WIDE,
+	OUT_JSON,
+	OUT_YAML,
+	OUT_NAME,
+	OUT_JSONPATH,
+	OUT_COLUMNS
+} OutFormat;
 
 typedef struct {
 	char *header;
@@ -79,17 +87,17 @@ static void yaml_emit(json_object *o, int indent, bool in_list)
 		}
 		if (!in_list)
 			printf("\n");
-		json_object_object_foreachC(o, it)
-		{
+		json_object_object_foreachC (o, it) {
 			printf("%*s%s:", (in_list && first) ? 0 : indent, "", it.key);
 			first = false;
 			json_type t = json_object_get_type(it.val);
 			if (t == json_type_object || t == json_type_array)
 				yaml_emit(it.val, indent + 2, false);
 			else
-				printf(" %s\n", it.val ? json_object_to_json_string_ext(
-							     it.val, JSON_C_TO_STRING_NOSLASHESCAPE)
-						       : "null");
+				printf(" %s\n",
+				       it.val ? json_object_to_json_string_ext(
+							it.val, JSON_C_TO_STRING_NOSLASHESCAPE)
+					      : "null");
 		}
 		break;
 	case json_type_array:
@@ -107,11 +115,9 @@ static void yaml_emit(json_object *o, int indent, bool in_list)
 				printf("%s\n", json_object_to_json_string(e));
 		}
 		break;
-	default:
-		printf(" %s\n", json_object_to_json_string(o));
+	default: printf(" %s\n", json_object_to_json_string(o));
 	}
 }
-
 
 static void print_header(const GetArgs *a)
 {
@@ -133,9 +139,11 @@ static void print_columns(const GetArgs *a, const VmStatus *s)
 	json_object *doc = json_tokener_parse(j);
 	for (size_t i = 0; i < a->n_cols; i++) {
 		json_object *v = jsonpath_first(a->cols[i].path, doc);
-		const char *txt = !v ? "<none>"
-			: json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-			: json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+		const char *txt =
+			!v ? "<none>"
+			: json_object_is_type(v, json_type_string)
+				? json_object_get_string(v)
+				: json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
 		printf(i + 1 < a->n_cols ? "%-20s " : "%s\n", txt);
 	}
 	json_object_put(doc);
@@ -193,9 +201,10 @@ static void print_list(const GetArgs *a, VmStatus *const *v, size_t n, bool sing
 	if (a->fmt == OUT_JSON || a->fmt == OUT_YAML || a->fmt == OUT_JSONPATH) {
 		json_object *out = status_doc(v, n, single);
 		if (a->fmt == OUT_JSON)
-			printf("%s\n", json_object_to_json_string_ext(
-					       out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-							    JSON_C_TO_STRING_NOSLASHESCAPE));
+			printf("%s\n",
+			       json_object_to_json_string_ext(
+				       out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						    JSON_C_TO_STRING_NOSLASHESCAPE));
 		else if (a->fmt == OUT_YAML) {
 			printf("---");
 			yaml_emit(out, 0, false);
@@ -294,15 +303,9 @@ static int parse_get_args(int argc, char **argv, GetArgs *a)
 			free(a->selector);
 			a->selector = xstrdup(optarg);
 			break;
-		case 'w':
-			a->watch = true;
-			break;
-		case 'h':
-			get_usage(stdout);
-			return 1;
-		default:
-			get_usage(stderr);
-			return -EINVAL;
+		case 'w': a->watch = true; break;
+		case 'h': get_usage(stdout); return 1;
+		default: get_usage(stderr); return -EINVAL;
 		}
 	}
 	for (int i = optind; i < argc; i++)
@@ -372,7 +375,7 @@ static int collect_named(const CliDirs *dirs, char *const *names, StatusList *l)
 			st = pending_status(idx, names[i]), r = 0;
 		if (r < 0) {
 			cli_error("vm/%s: %s", names[i],
-				  r == -ENOENT ? "not found (no status file, no spec file)"
+				  r == -ENOENT   ? "not found (no status file, no spec file)"
 				  : r == -EINVAL ? "status file is not a VMStatus document"
 						 : strerror(-r));
 			rc = rc ? rc : r;
@@ -686,12 +689,8 @@ int cli_describe(const CliDirs *dirs, int argc, char **argv)
 			free(selector);
 			selector = xstrdup(optarg);
 			break;
-		case 'h':
-			describe_usage(stdout);
-			return 0;
-		default:
-			describe_usage(stderr);
-			return 2;
+		case 'h': describe_usage(stdout); return 0;
+		default: describe_usage(stderr); return 2;
 		}
 	}
 	for (int i = optind; i < argc; i++)

@@ -102,8 +102,9 @@ static const char *parse_path(const char *tmpl, const char *s, Part *part, char 
 		if (*s == '[') {
 			const char *e = parse_bracket(s, part);
 			if (!e) {
-				err(ret_err, tmpl, s, "expected [N], [*] or ['key'] (filters and "
-						      "slices are not supported)");
+				err(ret_err, tmpl, s,
+				    "expected [N], [*] or ['key'] (filters and "
+				    "slices are not supported)");
 				return NULL;
 			}
 			s = e;
@@ -135,16 +136,10 @@ static const char *parse_quoted(const char *tmpl, const char *s, Part *part, cha
 		}
 		s++;
 		switch (*s) {
-		case 'n':
-			out[n++] = '\n';
-			break;
-		case 't':
-			out[n++] = '\t';
-			break;
+		case 'n': out[n++] = '\n'; break;
+		case 't': out[n++] = '\t'; break;
 		case '\\':
-		case '"':
-			out[n++] = *s;
-			break;
+		case '"': out[n++] = *s; break;
 		default:
 			free(out);
 			err(ret_err, tmpl, s, "expected \\n, \\t, \\\\ or \\\" in a quoted string");
@@ -172,10 +167,11 @@ static int compile_expr(const char *tmpl, const char **p, JsonPath *jp, char **r
 	else if (*s == '.' || *s == '$' || *s == '[')
 		s = parse_path(tmpl, s, part, ret_err);
 	else
-		return err(ret_err, tmpl, start,
-			   startswith(s, "range") || startswith(s, "end")
-				   ? "range/end is not supported"
-				   : "expected a path starting with '.' or '$', or a quoted string");
+		return err(
+			ret_err, tmpl, start,
+			startswith(s, "range") || startswith(s, "end")
+				? "range/end is not supported"
+				: "expected a path starting with '.' or '$', or a quoted string");
 	if (!s)
 		return -EINVAL;
 	if (*s != '}')
@@ -246,8 +242,7 @@ static json_object **apply_step(const Step *st, json_object **v, size_t n, size_
 			for (size_t k = 0; k < len; k++)
 				out[m++] = json_object_array_get_idx(o, k);
 		} else if (json_object_is_type(o, json_type_object)) {
-			json_object_object_foreach(o, key, val)
-			{
+			json_object_object_foreach (o, key, val) {
 				(void)key;
 				out = xrealloc(out, (m + 1) * sizeof(*out));
 				out[m++] = val;
@@ -278,14 +273,11 @@ static json_object **eval_part(const Part *part, json_object *doc, size_t *ret_n
 static void print_value(FILE *f, json_object *o)
 {
 	switch (json_object_get_type(o)) {
-	case json_type_null:
-		break;
-	case json_type_string:
-		fputs(json_object_get_string(o), f);
-		break;
+	case json_type_null: break;
+	case json_type_string: fputs(json_object_get_string(o), f); break;
 	default:
 		fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							     JSON_C_TO_STRING_NOSLASHESCAPE),
+								JSON_C_TO_STRING_NOSLASHESCAPE),
 		      f);
 	}
 }

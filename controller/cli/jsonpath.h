@@ -21,7 +21,7 @@
 #include <json.h>
 
 #define JSONPATH_MAX_TEMPLATE 4096
-#define JSONPATH_MAX_STEPS 64
+#define JSONPATH_MAX_STEPS    64
 
 typedef struct JsonPath JsonPath;
 

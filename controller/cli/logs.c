@@ -27,7 +27,7 @@
 
 /* The most of one log file `banger logs` reads (logs are capped by bangerd;
  * this bounds what a mis-set cap can make us allocate). */
-#define LOGS_READ_MAX (64ULL * 1024 * 1024)
+#define LOGS_READ_MAX  (64ULL * 1024 * 1024)
 #define FOLLOW_POLL_MS 1000
 #define CONSOLE_ESCAPE 0x1d /* Ctrl-] */
 
@@ -94,8 +94,9 @@ static int find_vm(const CliDirs *dirs, const char *cmd, const char *name, VmFil
 		return -EINVAL;
 	}
 	if (access(db, R_OK) < 0) {
-		fprintf(stderr, "banger %s: cannot read %s: %s (the state dir is bangerd's; run as "
-				"root, or pass --state-dir)\n",
+		fprintf(stderr,
+			"banger %s: cannot read %s: %s (the state dir is bangerd's; run as "
+			"root, or pass --state-dir)\n",
 			cmd, db, strerror(errno));
 		return -errno;
 	}
@@ -116,8 +117,8 @@ static int find_vm(const CliDirs *dirs, const char *cmd, const char *name, VmFil
 	ret->console_sock = NULL;
 	if (r->api_sock) {
 		const char *slash = strrchr(r->api_sock, '/');
-		_cleanup_free_ char *dir = slash ? xstrndup(r->api_sock, (size_t)(slash - r->api_sock))
-						 : xstrdup(".");
+		_cleanup_free_ char *dir =
+			slash ? xstrndup(r->api_sock, (size_t)(slash - r->api_sock)) : xstrdup(".");
 		_cleanup_free_ char *uid8 = xstrndup(r->uid, 8);
 		ret->console_sock = xasprintf("%s/%s.console", dir, uid8);
 	}
@@ -225,13 +226,14 @@ static int follow(const char *vm_dir, const char *path, int fd, off_t pos, Escap
 
 static void logs_usage(FILE *f)
 {
-	fprintf(f, "Usage: banger logs NAME [-f|--follow] [--tail N] [--vmm]\n"
-		   "\n"
-		   "Print the VM's console output (<vm-dir>/console.log, after the older segment\n"
-		   "console.log.1), or with --vmm the VMM's own log (vmm.log). Control characters\n"
-		   "are escaped as \\xNN. -f keeps printing new output, across VM restarts, until\n"
-		   "interrupted or the VM is deleted. --tail N starts with the last N lines.\n"
-		   "Reads <state-dir> (root). Exit status: 0 ok, 1 not found or unreadable, 2 usage.\n");
+	fprintf(f,
+		"Usage: banger logs NAME [-f|--follow] [--tail N] [--vmm]\n"
+		"\n"
+		"Print the VM's console output (<vm-dir>/console.log, after the older segment\n"
+		"console.log.1), or with --vmm the VMM's own log (vmm.log). Control characters\n"
+		"are escaped as \\xNN. -f keeps printing new output, across VM restarts, until\n"
+		"interrupted or the VM is deleted. --tail N starts with the last N lines.\n"
+		"Reads <state-dir> (root). Exit status: 0 ok, 1 not found or unreadable, 2 usage.\n");
 }
 
 int cli_logs(const CliDirs *dirs, int argc, char **argv)
@@ -246,24 +248,17 @@ int cli_logs(const CliDirs *dirs, int argc, char **argv)
 	int o;
 	while ((o = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'f':
-			follow_on = true;
-			break;
+		case 'f': follow_on = true; break;
 		case 't':
 			if (parse_u64(optarg, 0, UINT32_MAX, &tail) < 0) {
-				fprintf(stderr, "banger logs: --tail: expected a number of lines\n");
+				fprintf(stderr,
+					"banger logs: --tail: expected a number of lines\n");
 				return 2;
 			}
 			break;
-		case 'v':
-			vmm = true;
-			break;
-		case 'h':
-			logs_usage(stdout);
-			return 0;
-		default:
-			logs_usage(stderr);
-			return 2;
+		case 'v': vmm = true; break;
+		case 'h': logs_usage(stdout); return 0;
+		default: logs_usage(stderr); return 2;
 		}
 	}
 	if (optind + 1 != argc) {
@@ -425,6 +420,7 @@ int cli_console(const CliDirs *dirs, int argc, char **argv)
 	close(fd);
 	restore_tty();
 	tio_saved = false;
-	fprintf(stderr, r == 0 ? "\r\nDetached from %s.\n" : "\r\nConsole of %s closed.\n", argv[1]);
+	fprintf(stderr, r == 0 ? "\r\nDetached from %s.\n" : "\r\nConsole of %s closed.\n",
+		argv[1]);
 	return r;
 }

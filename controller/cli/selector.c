@@ -137,18 +137,10 @@ bool selector_matches(const Selector *s, const SpecLabel *labels, size_t n_label
 		const char *v = label_value(labels, n_labels, r->key);
 		bool ok;
 		switch (r->op) {
-		case SEL_EQ:
-			ok = v && streq(v, r->value);
-			break;
-		case SEL_NEQ:
-			ok = !v || !streq(v, r->value);
-			break;
-		case SEL_EXISTS:
-			ok = v != NULL;
-			break;
-		default:
-			ok = v == NULL;
-			break;
+		case SEL_EQ: ok = v && streq(v, r->value); break;
+		case SEL_NEQ: ok = !v || !streq(v, r->value); break;
+		case SEL_EXISTS: ok = v != NULL; break;
+		default: ok = v == NULL; break;
 		}
 		if (!ok)
 			return false;

@@ -1,8 +1,8 @@
 /* staleness.c — see staleness.h. */
 #include "cli/staleness.h"
-#include "util/layout.h"
 #include "util/defaults.h"
 #include "util/fileio.h"
+#include "util/layout.h"
 #include "util/timeutil.h"
 
 #include <stdio.h>

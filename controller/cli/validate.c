@@ -70,8 +70,8 @@ static void check_cross_file(Run *r, const SpecFile *f, const SpecDoc *doc)
 		return;
 	}
 	r->names = xrealloc(r->names, (r->n_names + 1) * sizeof(SeenName));
-	r->names[r->n_names++] = (SeenName){ xstrdup(doc->name), xstrdup(f->path),
-					     doc->name_line, doc->name_col };
+	r->names[r->n_names++] =
+		(SeenName){ xstrdup(doc->name), xstrdup(f->path), doc->name_line, doc->name_col };
 }
 
 static void report(Run *r, const SpecFile *f)
@@ -117,8 +117,8 @@ static void validate_below(Run *r, int rootfd, const char *dir, const char *rel)
 
 	fd = trust_openat(rootfd, rel, &r->trust, O_RDONLY | O_NONBLOCK | O_NOCTTY, &st, &why);
 	if (fd == -EPERM && why) {
-		_cleanup_free_ char *msg = xasprintf("%s: untrusted: %s; bangerd does not read it",
-						     path, why);
+		_cleanup_free_ char *msg =
+			xasprintf("%s: untrusted: %s; bangerd does not read it", path, why);
 		escape_fputs(stderr, msg, ESCAPE_DISPLAY);
 		fputc('\n', stderr);
 		r->files++;
@@ -154,7 +154,8 @@ static void check_dir_trust(Run *r, const char *dir, int fd)
 	if (fstat(fd, &st) < 0 || trust_check_stat(&st, &r->trust, &why) >= 0)
 		return;
 	_cleanup_free_ char *msg = xasprintf("%s: untrusted: the directory is %s; bangerd "
-					     "refuses it as a spec dir", dir, why);
+					     "refuses it as a spec dir",
+					     dir, why);
 	escape_fputs(stderr, msg, ESCAPE_DISPLAY);
 	fputc('\n', stderr);
 	r->problems++;
@@ -207,8 +208,8 @@ static void validate_arg(Run *r, const char *arg)
 		validate_below(r, rootfd, arg, rel[i]);
 	if (r->files == files) {
 		/* as `banger apply` does: an empty input is a mistake, not a pass */
-		fprintf(stderr, "banger validate: %s: no spec files (*.yaml, *.yml, *.json) found\n",
-			arg);
+		fprintf(stderr,
+			"banger validate: %s: no spec files (*.yaml, *.yml, *.json) found\n", arg);
 		r->problems++;
 	}
 }
@@ -233,8 +234,8 @@ static char **parse_args(int argc, char **argv, Run *r, int *ret_exit)
 			const char *user = a[12] == '=' ? a + 13 : argv[++i];
 			uid_t u;
 			if (trust_parse_owner(user, &u) < 0) {
-				fprintf(stderr, "banger validate: --spec-owner: no such user '%s'\n",
-					user);
+				fprintf(stderr,
+					"banger validate: --spec-owner: no such user '%s'\n", user);
 				*ret_exit = 2;
 				strv_free(paths);
 				return NULL;
@@ -247,7 +248,7 @@ static char **parse_args(int argc, char **argv, Run *r, int *ret_exit)
 			bool help = streq(a, "--help") || streq(a, "-h");
 			if (!help)
 				fprintf(stderr, "banger validate: %s '%s'\n",
-					streq(a, "-f")		   ? "missing file after"
+					streq(a, "-f")             ? "missing file after"
 					: streq(a, "--spec-owner") ? "missing user after"
 								   : "unknown option",
 					a);
@@ -280,7 +281,8 @@ int cli_validate(int argc, char **argv)
 	 * files are not the problem bangerd would see on the host, whose owner
 	 * is whoever syncs them. As root, the verdict is exactly bangerd's. */
 	if (geteuid() != 0) {
-		uid_t *o = xrealloc((uid_t *)r.trust.owners, (r.trust.n_owners + 1) * sizeof(uid_t));
+		uid_t *o =
+			xrealloc((uid_t *)r.trust.owners, (r.trust.n_owners + 1) * sizeof(uid_t));
 		o[r.trust.n_owners++] = geteuid();
 		r.trust.owners = o;
 	}

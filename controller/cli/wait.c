@@ -126,15 +126,11 @@ static bool settled(const char *name, const VmStatus *st, void *ud)
 		const Condition *cond = vm_status_get_condition(st, "Ready");
 		return cond && cond->status == COND_TRUE;
 	}
-	case VM_PHASE_STOPPED:
-		return c->specs[i]->state != VM_STATE_RUNNING;
-	case VM_PHASE_SUSPENDED:
-		return c->specs[i]->state == VM_STATE_SUSPENDED;
+	case VM_PHASE_STOPPED: return c->specs[i]->state != VM_STATE_RUNNING;
+	case VM_PHASE_SUSPENDED: return c->specs[i]->state == VM_STATE_SUSPENDED;
 	case VM_PHASE_FAILED:
-	case VM_PHASE_INVALID:
-		return true;
-	default:
-		return false;
+	case VM_PHASE_INVALID: return true;
+	default: return false;
 	}
 }
 
@@ -192,10 +188,10 @@ typedef enum { FOR_CONDITION, FOR_PHASE, FOR_DELETE, FOR_JSONPATH } ForKind;
 
 typedef struct {
 	ForKind kind;
-	char *what;      /* condition type, phase name or JSONPath template */
-	char *value;     /* condition status or JSONPath value */
-	JsonPath *path;  /* FOR_JSONPATH */
-	VmPhase phase;   /* FOR_PHASE */
+	char *what;     /* condition type, phase name or JSONPath template */
+	char *value;    /* condition status or JSONPath value */
+	JsonPath *path; /* FOR_JSONPATH */
+	VmPhase phase;  /* FOR_PHASE */
 } ForSpec;
 
 static void wait_usage(FILE *f)
@@ -283,14 +279,10 @@ static int parse_for(const char *arg, ForSpec *f)
 		return k;
 	f->kind = (ForKind)k;
 	switch (f->kind) {
-	case FOR_CONDITION:
-		return parse_for_condition(value, f);
-	case FOR_PHASE:
-		return parse_for_phase(value, f);
-	case FOR_JSONPATH:
-		return parse_for_jsonpath(value, f);
-	default:
-		return 0;
+	case FOR_CONDITION: return parse_for_condition(value, f);
+	case FOR_PHASE: return parse_for_phase(value, f);
+	case FOR_JSONPATH: return parse_for_jsonpath(value, f);
+	default: return 0;
 	}
 }
 
@@ -315,10 +307,8 @@ static bool for_met(const char *name, const VmStatus *st, void *ud)
 		const Condition *c = vm_status_get_condition(st, f->what);
 		return c && streq(cond_status_to_string(c->status), f->value);
 	}
-	case FOR_PHASE:
-		return st->phase == f->phase;
-	default:
-		return jsonpath_met(f, st);
+	case FOR_PHASE: return st->phase == f->phase;
+	default: return jsonpath_met(f, st);
 	}
 }
 
@@ -370,18 +360,14 @@ static int parse_wait_args(int argc, char **argv, WaitArgs *a)
 			free(a->selector);
 			a->selector = xstrdup(optarg);
 			break;
-		case 'h':
-			wait_usage(stdout);
-			return 1;
-		default:
-			wait_usage(stderr);
-			return -EINVAL;
+		case 'h': wait_usage(stdout); return 1;
+		default: wait_usage(stderr); return -EINVAL;
 		}
 	}
 	for (int i = optind; i < argc; i++)
 		strv_push(&a->names, xstrdup(argv[i]));
 	if (!a->have_for || (!a->names && !a->selector) || (a->names && a->selector)) {
-		cli_error("%s", !a->have_for ? "--for is required"
+		cli_error("%s", !a->have_for  ? "--for is required"
 				: a->selector ? "give VM names or -l SELECTOR, not both"
 					      : "give VM names or -l SELECTOR");
 		wait_usage(stderr);

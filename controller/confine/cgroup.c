@@ -119,19 +119,19 @@ int cgroup_host_open(const char *instance, CgroupHost **ret)
 	scan_mounts(text, &v2, &mem, &pids);
 	CgroupHost *h = xcalloc(1, sizeof(*h));
 	if (v2 && v2_has_controllers(v2)) {
-		h->h[h->n++] = (Hierarchy){TAKE_PTR(v2), true, true, true};
+		h->h[h->n++] = (Hierarchy){ TAKE_PTR(v2), true, true, true };
 	} else if (mem && pids) {
 		bool same = streq(mem, pids);
-		h->h[h->n++] = (Hierarchy){TAKE_PTR(mem), true, same, false};
+		h->h[h->n++] = (Hierarchy){ TAKE_PTR(mem), true, same, false };
 		if (!same)
-			h->h[h->n++] = (Hierarchy){TAKE_PTR(pids), false, true, false};
+			h->h[h->n++] = (Hierarchy){ TAKE_PTR(pids), false, true, false };
 	} else {
 		free(h);
 		return log_errno(-EOPNOTSUPP,
-		                 "cgroup: no usable memory and pids controllers (v2 root %s, v1 "
-		                 "memory %s, v1 pids %s): VMMs cannot be given memory and pids "
-		                 "limits",
-		                 v2 ? v2 : "(none)", mem ? mem : "(none)", pids ? pids : "(none)");
+				 "cgroup: no usable memory and pids controllers (v2 root %s, v1 "
+				 "memory %s, v1 pids %s): VMMs cannot be given memory and pids "
+				 "limits",
+				 v2 ? v2 : "(none)", mem ? mem : "(none)", pids ? pids : "(none)");
 	}
 	h->parent = instance ? xasprintf("banger-%s", instance) : xstrdup("banger");
 	*ret = h;
@@ -272,7 +272,7 @@ static void kill_members(const char *dir, const char *rel)
 			continue;
 		log_info("cgroup %s: killing pid %d", dir, (int)pid);
 		if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
-			struct pollfd p = {.fd = pfd, .events = POLLIN};
+			struct pollfd p = { .fd = pfd, .events = POLLIN };
 			(void)poll(&p, 1, SWEEP_KILL_WAIT_MS);
 		}
 	}

@@ -44,7 +44,7 @@ int confine_uid_range_parse(const char *s, UidRange *ret);
  * else the lowest uid of the range that no entry of `used` holds (our own
  * current never blocks). -ENOSPC when every uid is taken. Pure. */
 int confine_uid_pick(const UidRange *range, uint32_t current, const uint32_t *used, size_t n_used,
-                     uint32_t *ret);
+		     uint32_t *ret);
 
 /* Memory limit in bytes for a guest of memory_mib, and the pids limit. */
 uint64_t confine_memory_limit(unsigned memory_mib);

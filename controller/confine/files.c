@@ -15,7 +15,7 @@
 int confine_file(const char *path, uid_t uid, gid_t gid, mode_t mode)
 {
 	_cleanup_close_ int fd =
-	    open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
+		open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
 	struct stat st;
 	if (fd < 0)
 		return log_errno(-errno, "%s: open for ownership: %m", path);
@@ -23,7 +23,7 @@ int confine_file(const char *path, uid_t uid, gid_t gid, mode_t mode)
 		return log_errno(-errno, "%s: stat: %m", path);
 	if (!S_ISREG(st.st_mode))
 		return log_errno(-EINVAL, "%s: not a regular file; refusing to give it to a VMM",
-		                 path);
+				 path);
 	if (uid && (st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
 		return log_errno(-errno, "%s: chown %u:%u: %m", path, (unsigned)uid, (unsigned)gid);
 	if ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)

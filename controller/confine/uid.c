@@ -16,18 +16,18 @@ int confine_uid_range_parse(const char *s, UidRange *ret)
 	if (parse_u64(b, 1, UINT32_MAX, &base) < 0 ||
 	    parse_u64(colon + 1, 1, UID_COUNT_MAX, &count) < 0)
 		return log_errno(-EINVAL,
-		                 "vmm uid range '%s': expected BASE:COUNT with BASE >= 1 and "
-		                 "1 <= COUNT <= %u",
-		                 s, UID_COUNT_MAX);
+				 "vmm uid range '%s': expected BASE:COUNT with BASE >= 1 and "
+				 "1 <= COUNT <= %u",
+				 s, UID_COUNT_MAX);
 	uint64_t last = base + count - 1;
 	if (last >= UINT32_MAX)
 		return log_errno(-EINVAL, "vmm uid range '%s': reaches 4294967295 ((uid_t)-1)", s);
 	if (base <= 65535 && last >= 65534)
 		return log_errno(-EINVAL,
-		                 "vmm uid range '%s': includes 65534/65535 (nobody, "
-		                 "16-bit -1)",
-		                 s);
-	*ret = (UidRange){(uint32_t)base, (uint32_t)count};
+				 "vmm uid range '%s': includes 65534/65535 (nobody, "
+				 "16-bit -1)",
+				 s);
+	*ret = (UidRange){ (uint32_t)base, (uint32_t)count };
 	return 0;
 }
 
@@ -43,7 +43,7 @@ static bool in_range(const UidRange *r, uint32_t uid)
 }
 
 int confine_uid_pick(const UidRange *range, uint32_t current, const uint32_t *used, size_t n_used,
-                     uint32_t *ret)
+		     uint32_t *ret)
 {
 	if (current && in_range(range, current)) {
 		*ret = current;

@@ -9,8 +9,8 @@
 
 #include <getopt.h>
 #include <limits.h>
-#include <sys/resource.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 static void usage(FILE *f)
 {
@@ -20,26 +20,30 @@ static void usage(FILE *f)
 		"Keep microVMs in the state their spec files describe. Watches --spec-dir,\n"
 		"stores intent in <state-dir>/banger.db and writes <status-dir>/<name>.status.json.\n"
 		"\n"
-		"  --spec-dir DIR      spec files (BANGER_SPEC_DIR; default " BANGER_DEFAULT_SPEC_DIR ";\n"
+		"  --spec-dir DIR      spec files (BANGER_SPEC_DIR; default " BANGER_DEFAULT_SPEC_DIR
+		";\n"
 		"                      created if missing while no VM is known)\n"
-		"  --status-dir DIR    status files (BANGER_STATUS_DIR; default "
-		BANGER_DEFAULT_STATUS_DIR ")\n"
-		"  --state-dir DIR     database, VM dirs, lock (BANGER_STATE_DIR; default "
-		BANGER_DEFAULT_STATE_DIR ")\n"
-		"  --runtime-dir DIR   API sockets, lock (BANGER_RUNTIME_DIR; default "
-		BANGER_DEFAULT_RUNTIME_DIR ")\n"
+		"  --status-dir DIR    status files (BANGER_STATUS_DIR; default " BANGER_DEFAULT_STATUS_DIR
+		")\n"
+		"  --state-dir DIR     database, VM dirs, lock (BANGER_STATE_DIR; default " BANGER_DEFAULT_STATE_DIR
+		")\n"
+		"  --runtime-dir DIR   API sockets, lock (BANGER_RUNTIME_DIR; default " BANGER_DEFAULT_RUNTIME_DIR
+		")\n"
 		"  --spec-owner USER   trust spec files and directories owned by USER as well\n"
 		"                      as root (repeatable; the user a GitOps sync runs as)\n"
 		"  --node-name NAME    act only on VMs whose spec.node is unset or NAME\n"
 		"                      (default: the hostname)\n"
 		"  --driver NAME       auto | firecracker | qemu (default auto: firecracker when\n"
 		"                      its binary is found and KVM works, else qemu)\n"
-		"  --bridge NAME       host bridge for guest taps (default " BANGER_DEFAULT_BRIDGE ")\n"
-		"  --cidr ADDR/N       bridge address and guest subnet (default " BANGER_DEFAULT_CIDR ")\n"
+		"  --bridge NAME       host bridge for guest taps (default " BANGER_DEFAULT_BRIDGE
+		")\n"
+		"  --cidr ADDR/N       bridge address and guest subnet (default " BANGER_DEFAULT_CIDR
+		")\n"
 		"  --host-allow P/N    let guests reach host port N (P: tcp or udp) on the bridge;\n"
 		"                      repeatable; every other host service is closed to guests\n"
 		"  --image-dir DIR     kernels, initrds and rootfs images must resolve inside one\n"
-		"                      of these (repeatable; default " BANGER_DEFAULT_IMAGE_DIR ")\n"
+		"                      of these (repeatable; default " BANGER_DEFAULT_IMAGE_DIR
+		")\n"
 		"  --stop-timeout S    graceful stop before SIGKILL (default 10)\n"
 		"  --on-stop=keep|suspend  on SIGTERM/SIGINT: leave VMs running (keep, the\n"
 		"                      default) or save every running VM's state and end\n"
@@ -99,10 +103,38 @@ static int parse_size(const char *s, uint64_t *ret)
 
 static int parse_args(int argc, char **argv, DaemonConfig *c)
 {
-	enum { O_SPEC = 256, O_STATUS, O_STATE, O_RUNTIME, O_NODE, O_DRIVER, O_RESYNC, O_ONCE,
-	       O_LEVEL, O_FORMAT, O_BRIDGE, O_CIDR, O_IMAGE, O_STOP, O_FC, O_JAILER, O_JUID,
-	       O_JGID, O_CHROOT, O_QEMU, O_METRICS, O_SPEC_OWNER, O_VERSION, O_UIDRANGE,
-	       O_NOCONFINE, O_HOST_ALLOW, O_LOGMAX, O_ON_STOP, O_ON_STOP_TIMEOUT, O_MAX_STARTS };
+	enum {
+		O_SPEC = 256,
+		O_STATUS,
+		O_STATE,
+		O_RUNTIME,
+		O_NODE,
+		O_DRIVER,
+		O_RESYNC,
+		O_ONCE,
+		O_LEVEL,
+		O_FORMAT,
+		O_BRIDGE,
+		O_CIDR,
+		O_IMAGE,
+		O_STOP,
+		O_FC,
+		O_JAILER,
+		O_JUID,
+		O_JGID,
+		O_CHROOT,
+		O_QEMU,
+		O_METRICS,
+		O_SPEC_OWNER,
+		O_VERSION,
+		O_UIDRANGE,
+		O_NOCONFINE,
+		O_HOST_ALLOW,
+		O_LOGMAX,
+		O_ON_STOP,
+		O_ON_STOP_TIMEOUT,
+		O_MAX_STARTS
+	};
 	static const struct option opts[] = {
 		{ "spec-dir", required_argument, NULL, O_SPEC },
 		{ "status-dir", required_argument, NULL, O_STATUS },
@@ -146,25 +178,16 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case O_SPEC:
-			free_and_replace_str(&c->spec_dir, optarg);
-			break;
-		case O_STATUS:
-			free_and_replace_str(&c->status_dir, optarg);
-			break;
-		case O_STATE:
-			free_and_replace_str(&c->state_dir, optarg);
-			break;
-		case O_RUNTIME:
-			free_and_replace_str(&c->runtime_dir, optarg);
-			break;
-		case O_NODE:
-			free_and_replace_str(&c->node_name, optarg);
-			break;
+		case O_SPEC: free_and_replace_str(&c->spec_dir, optarg); break;
+		case O_STATUS: free_and_replace_str(&c->status_dir, optarg); break;
+		case O_STATE: free_and_replace_str(&c->state_dir, optarg); break;
+		case O_RUNTIME: free_and_replace_str(&c->runtime_dir, optarg); break;
+		case O_NODE: free_and_replace_str(&c->node_name, optarg); break;
 		case O_DRIVER:
 			if (!streq(optarg, "auto") && !streq(optarg, "firecracker") &&
 			    !streq(optarg, "qemu")) {
-				fprintf(stderr, "bangerd: --driver: expected auto, firecracker or qemu\n");
+				fprintf(stderr,
+					"bangerd: --driver: expected auto, firecracker or qemu\n");
 				return -EINVAL;
 			}
 			free_and_replace_str(&c->driver, optarg);
@@ -176,16 +199,13 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			}
 			c->resync_s = (unsigned)v;
 			break;
-		case O_ONCE:
-			c->once = true;
-			break;
-		case O_METRICS:
-			free_and_replace_str(&c->metrics_file, optarg);
-			break;
+		case O_ONCE: c->once = true; break;
+		case O_METRICS: free_and_replace_str(&c->metrics_file, optarg); break;
 		case O_LEVEL: {
 			int l = log_level_from_string(optarg);
 			if (l < 0) {
-				fprintf(stderr, "bangerd: --log-level: expected error, warn, info or debug\n");
+				fprintf(stderr,
+					"bangerd: --log-level: expected error, warn, info or debug\n");
 				return -EINVAL;
 			}
 			level = (LogLevel)l;
@@ -208,9 +228,7 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			}
 			free_and_replace_str(&c->bridge, optarg);
 			break;
-		case O_CIDR:
-			free_and_replace_str(&c->cidr, optarg);
-			break;
+		case O_CIDR: free_and_replace_str(&c->cidr, optarg); break;
 		case O_IMAGE:
 			if (!image_dirs_set) {
 				strv_free(c->image_dirs);
@@ -221,21 +239,19 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			break;
 		case O_STOP:
 			if (parse_u64(optarg, 1, 3600, &v) < 0) {
-				fprintf(stderr, "bangerd: --stop-timeout: expected 1..3600 seconds\n");
+				fprintf(stderr,
+					"bangerd: --stop-timeout: expected 1..3600 seconds\n");
 				return -EINVAL;
 			}
 			c->stop_timeout_s = (unsigned)v;
 			break;
-		case O_FC:
-			free_and_replace_str(&c->firecracker_bin, optarg);
-			break;
-		case O_JAILER:
-			free_and_replace_str(&c->jailer_bin, optarg);
-			break;
+		case O_FC: free_and_replace_str(&c->firecracker_bin, optarg); break;
+		case O_JAILER: free_and_replace_str(&c->jailer_bin, optarg); break;
 		case O_JUID:
 		case O_JGID:
 			if (parse_u64(optarg, 0, 4294967294ULL, &v) < 0) {
-				fprintf(stderr, "bangerd: --jailer-uid/--jailer-gid: expected a number\n");
+				fprintf(stderr,
+					"bangerd: --jailer-uid/--jailer-gid: expected a number\n");
 				return -EINVAL;
 			}
 			if (o == O_JUID)
@@ -243,12 +259,11 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			else
 				c->jailer_gid = (gid_t)v;
 			break;
-		case O_CHROOT:
-			free_and_replace_str(&c->chroot_base, optarg);
-			break;
+		case O_CHROOT: free_and_replace_str(&c->chroot_base, optarg); break;
 		case O_ON_STOP:
 			if (!streq(optarg, "keep") && !streq(optarg, "suspend")) {
-				fprintf(stderr, "bangerd: --on-stop: expected keep or suspend, got '%s'\n",
+				fprintf(stderr,
+					"bangerd: --on-stop: expected keep or suspend, got '%s'\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -256,21 +271,21 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			break;
 		case O_MAX_STARTS:
 			if (parse_u64(optarg, 1, 1024, &v) < 0) {
-				fprintf(stderr, "bangerd: --max-parallel-starts: expected 1..1024\n");
+				fprintf(stderr,
+					"bangerd: --max-parallel-starts: expected 1..1024\n");
 				return -EINVAL;
 			}
 			c->max_parallel_starts = (unsigned)v;
 			break;
 		case O_ON_STOP_TIMEOUT:
 			if (parse_u64(optarg, 1, 3600, &v) < 0) {
-				fprintf(stderr, "bangerd: --on-stop-timeout: expected 1..3600 seconds\n");
+				fprintf(stderr,
+					"bangerd: --on-stop-timeout: expected 1..3600 seconds\n");
 				return -EINVAL;
 			}
 			c->on_stop_timeout_s = (unsigned)v;
 			break;
-		case O_QEMU:
-			free_and_replace_str(&c->qemu_bin, optarg);
-			break;
+		case O_QEMU: free_and_replace_str(&c->qemu_bin, optarg); break;
 		case O_SPEC_OWNER: {
 			uid_t u;
 			int k = trust_parse_owner(optarg, &u);
@@ -279,14 +294,12 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 					k == -ENOENT ? "no such user" : strerror(-k), optarg);
 				return -EINVAL;
 			}
-			c->spec_owners = xrealloc(c->spec_owners,
-						  (c->n_spec_owners + 1) * sizeof(uid_t));
+			c->spec_owners =
+				xrealloc(c->spec_owners, (c->n_spec_owners + 1) * sizeof(uid_t));
 			c->spec_owners[c->n_spec_owners++] = u;
 			break;
 		}
-		case O_VERSION:
-			printf("bangerd %s\n", banger_version);
-			return 1;
+		case O_VERSION: printf("bangerd %s\n", banger_version); return 1;
 		case O_UIDRANGE: {
 			UidRange ur;
 			if (confine_uid_range_parse(optarg, &ur) < 0)
@@ -295,14 +308,13 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			c->vmm_uid_count = ur.count;
 			break;
 		}
-		case O_NOCONFINE:
-			c->no_confine = true;
-			break;
+		case O_NOCONFINE: c->no_confine = true; break;
 		case O_HOST_ALLOW:
 			if (c->n_host_allow >= NFT_HOST_ALLOW_MAX ||
 			    nft_host_allow_parse(optarg, &c->host_allow[c->n_host_allow]) < 0) {
-				fprintf(stderr, "bangerd: --host-allow %s: expected tcp/PORT or "
-						"udp/PORT (1..65535), at most %d times\n",
+				fprintf(stderr,
+					"bangerd: --host-allow %s: expected tcp/PORT or "
+					"udp/PORT (1..65535), at most %d times\n",
 					optarg, NFT_HOST_ALLOW_MAX);
 				return -EINVAL;
 			}
@@ -310,16 +322,13 @@ static int parse_args(int argc, char **argv, DaemonConfig *c)
 			break;
 		case O_LOGMAX:
 			if (parse_size(optarg, &c->log_max_bytes) < 0) {
-				fprintf(stderr, "bangerd: --log-max-bytes: expected 4K..1T, e.g. 1M\n");
+				fprintf(stderr,
+					"bangerd: --log-max-bytes: expected 4K..1T, e.g. 1M\n");
 				return -EINVAL;
 			}
 			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		default:
-			usage(stderr);
-			return -EINVAL;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -EINVAL;
 		}
 	}
 	if (optind < argc) {

@@ -1,7 +1,7 @@
 /* console.c — see console.h. */
 #include "daemon/daemon-internal.h"
-#include "util/logcap.h"
 #include "util/log.h"
+#include "util/logcap.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,7 +16,7 @@
 #define SERIAL_READ_BUDGET (256 * 1024)
 /* console_drain() reads at most this much (a flood never ends). */
 #define SERIAL_DRAIN_MAX (4 * 1024 * 1024)
-#define IO_CHUNK (16 * 1024)
+#define IO_CHUNK         (16 * 1024)
 
 typedef struct Console Console;
 typedef struct Client Client;
@@ -116,8 +116,9 @@ static void client_free(Console *c, size_t i)
 	if (!cl)
 		return;
 	if (cl->dropped)
-		log_info("%s: console client left; %llu output bytes were dropped for it (slow reader)",
-			 c->name, (unsigned long long)cl->dropped);
+		log_info(
+			"%s: console client left; %llu output bytes were dropped for it (slow reader)",
+			c->name, (unsigned long long)cl->dropped);
 	close_fd(c->hub, &cl->fd);
 	ConsoleHub *h = c->hub;
 	h->dead_clients = xrealloc(h->dead_clients, (h->n_dead_clients + 1) * sizeof(Client *));
@@ -137,7 +138,8 @@ static void client_want_out(Console *c, Client *cl, bool want)
 {
 	if (cl->want_out == want)
 		return;
-	struct epoll_event e = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = &cl->ep.src };
+	struct epoll_event e = { .events = EPOLLIN | (want ? EPOLLOUT : 0),
+				 .data.ptr = &cl->ep.src };
 	epoll_ctl(c->hub->epfd, EPOLL_CTL_MOD, cl->fd, &e);
 	cl->want_out = want;
 }
@@ -460,8 +462,9 @@ int console_attach(ConsoleHub *h, const ConsoleTarget *t)
 		return 0;
 	int r = serial_connect(c);
 	if (r < 0 && !c->connect_warned)
-		log_warn_errno(r, "%s: connect to serial %s: %m (console output is not logged; "
-				  "a VMM started by an older bangerd has no serial socket)",
+		log_warn_errno(r,
+			       "%s: connect to serial %s: %m (console output is not logged; "
+			       "a VMM started by an older bangerd has no serial socket)",
 			       c->name, c->serial_path);
 	else if (r < 0)
 		log_debug_errno(r, "%s: connect to serial %s: %m", c->name, c->serial_path);
@@ -491,18 +494,14 @@ void console_on_event(ConsoleHub *h, void *ptr, uint32_t events)
 	    (ep->kind == EP_LISTEN && ep->con->listen_fd < 0))
 		return;
 	switch (ep->kind) {
-	case EP_INOTIFY:
-		on_inotify(h);
-		break;
+	case EP_INOTIFY: on_inotify(h); break;
 	case EP_SERIAL:
 		serial_read(ep->con, SERIAL_READ_BUDGET);
 		/* Hang-up with nothing left to read: the VMM is gone. */
 		if ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
 			serial_close(ep->con);
 		break;
-	case EP_LISTEN:
-		accept_client(ep->con);
-		break;
+	case EP_LISTEN: accept_client(ep->con); break;
 	case EP_CLIENT:
 		if (events & EPOLLOUT && !client_flush(ep->con, ep->cl)) {
 			client_free(ep->con, client_index(ep->con, ep->cl));

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 /* Per-client output buffer; what does not fit is dropped for that client. */
-#define CONSOLE_CLIENT_BUF (64 * 1024)
+#define CONSOLE_CLIENT_BUF  (64 * 1024)
 #define CONSOLE_MAX_CLIENTS 8
 
 typedef struct ConsoleHub ConsoleHub;

@@ -60,7 +60,7 @@ struct VmState {
 	FailureBook book;
 	uint64_t wake_at; /* requeue-after (monotonic ms), 0: none */
 	char *last_error;
-	char *why;        /* e.g. "memoryMiB 256→512" for a spec-change restart */
+	char *why; /* e.g. "memoryMiB 256→512" for a spec-change restart */
 	int64_t observed_generation;
 	unsigned error_streak; /* consecutive passes that returned an error */
 	/* The row's spec, parsed once per generation (keyed by its hash), and
@@ -83,17 +83,17 @@ struct VmState {
 	unsigned suspend_failures;
 	uint64_t suspend_retry_at;
 	bool resume_failed;
-	bool resumed;           /* the running VMM was restored, not booted */
-	SavedState saved;       /* the saved state as the last pass found it */
-	char *suspend_reason;   /* the "Suspended" condition after a resume or a cold */
-	char *suspend_message;  /* boot instead of one (NULL: none to show) */
+	bool resumed;          /* the running VMM was restored, not booted */
+	SavedState saved;      /* the saved state as the last pass found it */
+	char *suspend_reason;  /* the "Suspended" condition after a resume or a cold */
+	char *suspend_message; /* boot instead of one (NULL: none to show) */
 	/* Concurrent launches (launcher.h; the rules: ObservedView.launching) */
-	bool launching;         /* handed to a worker, and not yet collected by a pass */
-	VmLaunch *launch_done;  /* ...finished: the next pass collects it (gather) */
-	bool launch_restart;    /* the launch restarts the VM after an exit or a failure */
-	bool launch_resume;     /* ...resumes it from its saved state */
-	bool slot_waiting;      /* on the launcher's FIFO of slot waiters */
-	bool slot_invited;      /* popped from it: its next pass may take the freed slot */
+	bool launching;        /* handed to a worker, and not yet collected by a pass */
+	VmLaunch *launch_done; /* ...finished: the next pass collects it (gather) */
+	bool launch_restart;   /* the launch restarts the VM after an exit or a failure */
+	bool launch_resume;    /* ...resumes it from its saved state */
+	bool slot_waiting;     /* on the launcher's FIFO of slot waiters */
+	bool slot_invited;     /* popped from it: its next pass may take the freed slot */
 };
 
 struct Daemon {
@@ -136,8 +136,7 @@ struct Daemon {
 
 void daemon_enqueue(Daemon *d, const char *name);
 /* Record a VM event in the journal (status/events.h), now. */
-void daemon_event(Daemon *d, const char *vm, const char *type, const char *fmt, ...)
-	_printf_(4, 5);
+void daemon_event(Daemon *d, const char *vm, const char *type, const char *fmt, ...) _printf_(4, 5);
 
 /* metrics.c: write the metrics file if something changed (and the minimum
  * interval passed), or now with force; when the next write is due. */

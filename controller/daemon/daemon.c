@@ -151,8 +151,8 @@ static int full_sync(Daemon *d, const char *why)
 		  (unsigned long long)(b.files_parsed - a.files_parsed),
 		  (unsigned long long)(b.upserts - a.upserts),
 		  (unsigned long long)(b.deletes - a.deletes), (time_now_us() - t0) / 1000.0);
-	d->resync_at = d->cfg->resync_s ? time_now_ms() + (uint64_t)d->cfg->resync_s * 1000
-					 : UINT64_MAX;
+	d->resync_at =
+		d->cfg->resync_s ? time_now_ms() + (uint64_t)d->cfg->resync_s * 1000 : UINT64_MAX;
 	return r;
 }
 
@@ -198,7 +198,8 @@ static int initial_sync(Daemon *d)
 	}
 	r = status_writer_flush(d->status);
 	daemon_metrics_flush(d, true);
-	log_info("initial sync done: %zu VMs in %llu ms", n, (unsigned long long)(time_now_ms() - t0));
+	log_info("initial sync done: %zu VMs in %llu ms", n,
+		 (unsigned long long)(time_now_ms() - t0));
 	return r;
 }
 
@@ -313,8 +314,9 @@ static void batch_replay(Daemon *d, int err)
 	_cleanup_(hashmap_freep) Hashmap *files = TAKE_PTR(d->batch_files);
 	_cleanup_(hashmap_freep) Hashmap *names = TAKE_PTR(d->batch_names);
 	_cleanup_strv_free_ char **f = hashmap_keys_sorted(files), **n = hashmap_keys_sorted(names);
-	log_warn_errno(err, "a batch of %zu spec file(s) and %zu reconcile pass(es) was not "
-			    "stored: %m; replaying them one at a time",
+	log_warn_errno(err,
+		       "a batch of %zu spec file(s) and %zu reconcile pass(es) was not "
+		       "stored: %m; replaying them one at a time",
 		       strv_length(f), strv_length(n));
 	status_writer_discard(d->status);
 	status_writer_begin_batch(d->status);
@@ -547,9 +549,10 @@ static int check_spec_dir_trust(const DaemonConfig *c)
 	_cleanup_free_ char *why = NULL;
 	int r = trust_check_dir_path(c->spec_dir, &pol, &why);
 	if (r < 0)
-		return log_errno(r, "spec dir %s is not trusted: %s; refusing to start (only root "
-				    "and --spec-owner users may be able to write it or its parents; "
-				    "see \"Spec dir trust\" in docs/operations.md)",
+		return log_errno(r,
+				 "spec dir %s is not trusted: %s; refusing to start (only root "
+				 "and --spec-owner users may be able to write it or its parents; "
+				 "see \"Spec dir trust\" in docs/operations.md)",
 				 c->spec_dir, why ? why : "cannot be checked");
 	return 0;
 }
@@ -620,8 +623,8 @@ static int setup(Daemon *d)
 		log_warn("no event journal in %s: banger events/describe will show none",
 			 c->status_dir);
 	status_writer_set_refresh(d->status, (uint64_t)c->resync_s * 500);
-	if ((r = spec_sync_new(c->spec_dir, c->node_name, d->store, on_spec_changed, d,
-			       &d->sync)) < 0)
+	if ((r = spec_sync_new(c->spec_dir, c->node_name, d->store, on_spec_changed, d, &d->sync)) <
+	    0)
 		return r;
 	spec_sync_set_owners(d->sync, c->spec_owners, c->n_spec_owners);
 	if ((r = setup_fds(d)) < 0)
@@ -633,9 +636,12 @@ static int setup(Daemon *d)
 		.cidr = c->cidr,
 		.image_dirs = c->image_dirs,
 		.driver = c->driver,
-		.vmm = { .firecracker_bin = c->firecracker_bin, .jailer_bin = c->jailer_bin,
-			 .jailer_uid = c->jailer_uid, .jailer_gid = c->jailer_gid,
-			 .chroot_base = c->chroot_base, .qemu_bin = c->qemu_bin },
+		.vmm = { .firecracker_bin = c->firecracker_bin,
+			 .jailer_bin = c->jailer_bin,
+			 .jailer_uid = c->jailer_uid,
+			 .jailer_gid = c->jailer_gid,
+			 .chroot_base = c->chroot_base,
+			 .qemu_bin = c->qemu_bin },
 		.confine = !c->no_confine,
 		.vmm_uids = { c->vmm_uid_base, c->vmm_uid_count },
 		.instance = store_instance_id(d->store),
@@ -703,27 +709,15 @@ static int loop(Daemon *d)
 		for (int i = 0; i < n; i++) {
 			LoopSource *src = evs[i].data.ptr;
 			switch (src->kind) {
-			case SRC_SIGNAL:
-				handle_signal(d);
-				break;
-			case SRC_WATCH:
-				handle_watch(d);
-				break;
-			case SRC_TIMER:
-				handle_timers(d);
-				break;
-			case SRC_PIDFD:
-				reconcile_on_pidfd(d, src->vm);
-				break;
-			case SRC_PROBE:
-				reconcile_on_probe(d, src->vm);
-				break;
+			case SRC_SIGNAL: handle_signal(d); break;
+			case SRC_WATCH: handle_watch(d); break;
+			case SRC_TIMER: handle_timers(d); break;
+			case SRC_PIDFD: reconcile_on_pidfd(d, src->vm); break;
+			case SRC_PROBE: reconcile_on_probe(d, src->vm); break;
 			case SRC_CONSOLE:
 				console_on_event(d->consoles, src->ptr, evs[i].events);
 				break;
-			case SRC_LAUNCH:
-				reconcile_on_launch(d, false);
-				break;
+			case SRC_LAUNCH: reconcile_on_launch(d, false); break;
 			}
 		}
 		console_hub_collect(d->consoles);

@@ -21,9 +21,9 @@ typedef struct {
 	char *node_name;
 	char *driver; /* "auto" | "firecracker" | "qemu" */
 	unsigned resync_s;
-	unsigned stop_timeout_s; /* graceful stop before SIGKILL */
-	uint64_t log_max_bytes;  /* cap of console.log (+ .1) and vmm.log */
-	bool on_stop_suspend;    /* --on-stop=suspend: save every running VM at exit */
+	unsigned stop_timeout_s;    /* graceful stop before SIGKILL */
+	uint64_t log_max_bytes;     /* cap of console.log (+ .1) and vmm.log */
+	bool on_stop_suspend;       /* --on-stop=suspend: save every running VM at exit */
 	unsigned on_stop_timeout_s; /* ...bounded in total by this */
 	/* VMM launches in flight at once (daemon/launcher.c); 0: twice the
 	 * online CPUs, 4 to 64. A launch is partly the VMM's own start-up CPU:
@@ -41,8 +41,8 @@ typedef struct {
 	gid_t jailer_gid;
 	uid_t *spec_owners; /* --spec-owner: trusted besides root (util/trust.h) */
 	size_t n_spec_owners;
-	bool no_confine;           /* --no-confine: VMMs run as root, unconfined (debugging) */
-	uint32_t vmm_uid_base;     /* --vmm-uid-range BASE:COUNT */
+	bool no_confine;       /* --no-confine: VMMs run as root, unconfined (debugging) */
+	uint32_t vmm_uid_base; /* --vmm-uid-range BASE:COUNT */
 	uint32_t vmm_uid_count;
 	/* --host-allow: host ports on the bridge address guests may reach */
 	NftHostAllow host_allow[NFT_HOST_ALLOW_MAX];

@@ -87,7 +87,7 @@ int launcher_submit(Launcher *l, VmLaunch *launch)
 
 static void wait_readable(int fd)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
 }
@@ -115,7 +115,7 @@ size_t launcher_collect(Launcher *l, bool wait, VmLaunch ***ret)
 		int e = pthread_join(j->thread, NULL);
 		if (e != 0)
 			log_warn_errno(-e, "%s: join its launch thread: %m",
-			               vm_launch_name(j->launch));
+				       vm_launch_name(j->launch));
 		out[--i] = j->launch;
 		l->in_flight--;
 		free(j);

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 const double metrics_pass_bounds[METRICS_PASS_BUCKETS] = { 0.001, 0.005, 0.01, 0.05, 0.1,
-							    0.25, 0.5, 1,	   5 };
+							   0.25,  0.5,   1,    5 };
 
 void metrics_pass(Metrics *m, uint64_t duration_us, bool ok)
 {

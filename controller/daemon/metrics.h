@@ -25,7 +25,7 @@ typedef struct {
 	int64_t last_sync_ok_ms; /* wall clock; 0: none yet */
 	size_t watch_depth;      /* watcher events not applied yet (after the last batch) */
 	bool dirty;
-	uint64_t written_at;     /* monotonic ms of the last write */
+	uint64_t written_at; /* monotonic ms of the last write */
 } Metrics;
 
 extern const double metrics_pass_bounds[METRICS_PASS_BUCKETS];

@@ -27,19 +27,19 @@
 #include "util/timeutil.h"
 
 #include <arpa/inet.h>
-#include <signal.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <pthread.h>
 #include <sys/wait.h>
 
-#define PROBE_INTERVAL_MS 250
+#define PROBE_INTERVAL_MS        250
 #define PROBE_CONNECT_TIMEOUT_MS 1000
-#define CONSOLE_TAIL_BYTES 1500
+#define CONSOLE_TAIL_BYTES       1500
 /* Bound on saving one guest's state (the event loop waits for it; 128 MiB
  * take ~130 ms under TCG here). */
 #define SUSPEND_TIMEOUT_MS 60000
@@ -157,7 +157,8 @@ static int watch_pid(Daemon *d, VmState *vs, pid_t pid)
 		/* Out of fds, most likely: never leave a VM silently unwatched.
 		 * The watch is retried every second (WakeFacts.retry_at). */
 		_cleanup_free_ char *msg = xasprintf("cannot watch the VMM (pid %d): %s; retrying "
-						     "every second", (int)pid, strerror(-fd));
+						     "every second",
+						     (int)pid, strerror(-fd));
 		if (!vs->watch_retry_at)
 			log_error("%s: %s", vs->name, msg);
 		set_error(vs, msg);
@@ -205,9 +206,10 @@ void reconcile_on_pidfd(Daemon *d, VmState *vs)
 	vs->exit_pending = true;
 	free(vs->exit_desc);
 	if (known)
-		vs->exit_desc = xasprintf("VMM (pid %d) exited with %s %d", (int)pid,
-					  WIFEXITED(status) ? "status" : "signal",
-					  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		vs->exit_desc =
+			xasprintf("VMM (pid %d) exited with %s %d", (int)pid,
+				  WIFEXITED(status) ? "status" : "signal",
+				  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	else
 		vs->exit_desc = xasprintf("VMM (pid %d) exited", (int)pid);
 	vs->ready = false;
@@ -279,8 +281,10 @@ static void console_keep(Daemon *d, const VmRecord *row, const VmHandles *h)
 	const VmmDriver *drv = vmm_driver_by_name(h->vmm);
 	vm_paths_for(d->rt, row->uid, &p);
 	bool sock = drv && drv->serial_socket;
-	ConsoleTarget t = { .name = row->name, .console_log = p.console_path,
-			    .vmm_log = p.log_path, .serial_sock = sock ? p.serial_sock : NULL,
+	ConsoleTarget t = { .name = row->name,
+			    .console_log = p.console_path,
+			    .vmm_log = p.log_path,
+			    .serial_sock = sock ? p.serial_sock : NULL,
 			    .listen_sock = p.console_sock };
 	console_attach(d->consoles, &t);
 }
@@ -301,8 +305,11 @@ static char *console_tail(Daemon *d, const VmRecord *row)
 		/* Just rotated (daemon/console.c): the rest is in console.log.1. */
 		_cleanup_free_ char *older = xasprintf("%s.1", p.console_path);
 		_cleanup_close_ int ofd = open(older, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		off_t osize = ofd >= 0 ? lseek(ofd, 0, SEEK_END) : 0, want = CONSOLE_TAIL_BYTES - size;
-		ssize_t got = osize > 0 ? pread(ofd, data, (size_t)MIN(want, osize), MAX(osize - want, 0)) : 0;
+		off_t osize = ofd >= 0 ? lseek(ofd, 0, SEEK_END) : 0,
+		      want = CONSOLE_TAIL_BYTES - size;
+		ssize_t got =
+			osize > 0 ? pread(ofd, data, (size_t)MIN(want, osize), MAX(osize - want, 0))
+				  : 0;
 		n = got > 0 ? got : 0;
 	}
 	ssize_t k = pread(fd, data + n, CONSOLE_TAIL_BYTES - (size_t)n, from);
@@ -374,8 +381,7 @@ static int account_exit(Daemon *d, VmState *vs, const VmRecord *row)
 		daemon_event(d, vs->name, "Exited", "%s: the guest powered off", vs->exit_desc);
 		set_error(vs, NULL);
 		return 0;
-	case EXIT_BOOT_FAILED: /* counted when the boot timed out */
-		return 0;
+	case EXIT_BOOT_FAILED: /* counted when the boot timed out */ return 0;
 	case EXIT_CRASHED:
 	case _EXIT_MAX:
 		log_warn("%s: %s", vs->name, vs->exit_desc);
@@ -426,7 +432,7 @@ typedef struct {
 	VmRecord *row;      /* NULL: no intent row */
 	const VmSpec *spec; /* the row's spec (owned by vs), NULL without a row */
 	SpecNameInfo info;
-	bool known;         /* some file defines the name */
+	bool known; /* some file defines the name */
 	DesiredView dv;
 	ObservedView ov;
 } Pass;
@@ -556,9 +562,8 @@ static int ensure_vmm_uid(Daemon *d, const VmRecord *row, uint32_t *ret)
  * before a VMM uses them, or a crash could let another VM take a live
  * guest's IP. One commit (one fsync) instead of one per fact; inside the
  * first pass's batch, daemon_make_durable() commits the batch so far. */
-static int record_launch_facts(Daemon *d, VmRecord *row, const VmSpec *spec,
-			       const VmPaths *paths, char **ret_ip, uint32_t *ret_vmm_uid,
-			       char **ret_err)
+static int record_launch_facts(Daemon *d, VmRecord *row, const VmSpec *spec, const VmPaths *paths,
+			       char **ret_ip, uint32_t *ret_vmm_uid, char **ret_err)
 {
 	bool own_tx = !d->batch_tx;
 	int r = own_tx ? store_begin(d->store) : 0;
@@ -597,8 +602,10 @@ static bool grow_running(VmState *vs)
 	if (work_disk_grow_poll(vs->grow_pid, &res) == 0)
 		return true;
 	log_info("%s: work disk grow (pid %d) ended: %s", vs->name, (int)vs->grow_pid,
-		 res == 1 ? "grown" : res == WORK_DISK_KEPT_OLD_SIZE ? "kept at its old size"
-				    : res >= 0 ? "nothing to do" : strerror(-res));
+		 res == 1                         ? "grown"
+		 : res == WORK_DISK_KEPT_OLD_SIZE ? "kept at its old size"
+		 : res >= 0                       ? "nothing to do"
+						  : strerror(-res));
 	vs->grow_pid = 0;
 	vs->grow_done = true;
 	return false;
@@ -773,9 +780,15 @@ static int do_start(Pass *p, bool resume)
 		  (time_now_us() - t0) / 1000.0);
 	char *note = NULL;
 	const char *note_reason = NULL;
-	VmStartRequest req = { .name = row->name, .uid = row->uid, .spec = p->spec, .guest_ip = ip,
-			       .ret_disk_note = &note, .ret_disk_reason = &note_reason,
-			       .work_disk_no_grow = true, .vmm_uid = vmm_uid, .resume = resume };
+	VmStartRequest req = { .name = row->name,
+			       .uid = row->uid,
+			       .spec = p->spec,
+			       .guest_ip = ip,
+			       .ret_disk_note = &note,
+			       .ret_disk_reason = &note_reason,
+			       .work_disk_no_grow = true,
+			       .vmm_uid = vmm_uid,
+			       .resume = resume };
 	VmLaunch *l = NULL;
 	r = vm_start_prepare(d->rt, &req, &l, &err);
 	vs->grow_done = false; /* the next start tries a failed grow again */
@@ -815,9 +828,9 @@ static int do_suspend(Pass *p, Decision *dec)
 		vs->suspend_failures++;
 		uint64_t retry = reconcile_suspend_retry_ms(vs->suspend_failures);
 		vs->suspend_retry_at = now + retry;
-		_cleanup_free_ char *msg = xasprintf(
-			"suspend failed: %s; the guest keeps running (retry in %llu ms)",
-			err ? err : strerror(-r), (unsigned long long)retry);
+		_cleanup_free_ char *msg =
+			xasprintf("suspend failed: %s; the guest keeps running (retry in %llu ms)",
+				  err ? err : strerror(-r), (unsigned long long)retry);
 		log_warn("%s: %s", vs->name, msg);
 		daemon_event(p->d, vs->name, "SuspendFailed", "%s", msg);
 		set_suspend_condition(vs, "SuspendFailed", msg);
@@ -853,8 +866,8 @@ static int do_discard(Pass *p, const Decision *dec)
 		set_suspend_condition(vs, "Discarded",
 				      "the saved state was discarded: spec.state is Stopped");
 	else if (!vs->resume_failed) {
-		_cleanup_free_ char *msg = xasprintf("cold boot: %s",
-						     vs->saved.problem ? vs->saved.problem : dec->reason);
+		_cleanup_free_ char *msg = xasprintf(
+			"cold boot: %s", vs->saved.problem ? vs->saved.problem : dec->reason);
 		set_suspend_condition(vs, dec->reason, msg);
 	}
 	log_warn("%s: saved state discarded (%s): %s", vs->name, dec->reason,
@@ -874,12 +887,13 @@ static void do_stop(Pass *p)
 	vs->stop_deadline = time_now_ms() + (uint64_t)p->d->cfg->stop_timeout_s * 1000;
 	int r = vm_request_stop(p->d->rt, vs->name, p->row ? p->row->api_sock : NULL);
 	if (r < 0 && r != -ESRCH)
-		log_warn_errno(r, "%s: graceful stop request failed: %m (will kill at the deadline)",
+		log_warn_errno(r,
+			       "%s: graceful stop request failed: %m (will kill at the deadline)",
 			       vs->name);
 	else
 		log_info("%s: graceful stop requested", vs->name);
-	daemon_event(p->d, vs->name, "Stopping", "graceful stop requested%s%s",
-		     vs->why ? ": " : "", vs->why ? vs->why : "");
+	daemon_event(p->d, vs->name, "Stopping", "graceful stop requested%s%s", vs->why ? ": " : "",
+		     vs->why ? vs->why : "");
 }
 
 static void do_kill(Pass *p)
@@ -897,9 +911,9 @@ static int do_fail_boot(Pass *p)
 	VmState *vs = p->vs;
 	const VmSpec *spec = p->spec;
 	_cleanup_free_ char *tail = console_tail(p->d, p->row);
-	_cleanup_free_ char *msg =
-		xasprintf("not ready after %u s (tcp port %u); console tail:\n%s",
-			  spec->readiness_timeout_s, spec->readiness_tcp_port, tail ? tail : "(empty)");
+	_cleanup_free_ char *msg = xasprintf(
+		"not ready after %u s (tcp port %u); console tail:\n%s", spec->readiness_timeout_s,
+		spec->readiness_tcp_port, tail ? tail : "(empty)");
 	vs->boot_failed = true; /* the exit that follows is this failure */
 	daemon_event(p->d, vs->name, "BootTimeout", "not ready after %u s (tcp port %u)",
 		     spec->readiness_timeout_s, spec->readiness_tcp_port);
@@ -950,29 +964,26 @@ static int do_delete(Pass *p)
 static const char *ready_message(const Decision *dec, const VmState *vs, const VmSpec *spec)
 {
 	switch (dec->phase) {
-	case VM_PHASE_INVALID:
-		return "the spec has never been valid";
+	case VM_PHASE_INVALID: return "the spec has never been valid";
 	case VM_PHASE_STOPPED:
 		if (streq(dec->reason, "NothingSaved"))
 			return "spec.state is Suspended, but no state was saved (the VM was not running)";
-		return streq(dec->reason, "Completed") ? "the guest powered off" : "spec.state is Stopped";
-	case VM_PHASE_SUSPENDED:
-		return "spec.state is Suspended";
+		return streq(dec->reason, "Completed") ? "the guest powered off"
+						       : "spec.state is Stopped";
+	case VM_PHASE_SUSPENDED: return "spec.state is Suspended";
 	case VM_PHASE_STARTING:
 		if (vs && vs->resumed)
 			return "resumed from its saved state; waiting for the readiness probe";
 		return spec && spec->readiness_tcp_port ? "waiting for the readiness probe"
 							: "booting";
-	case VM_PHASE_STOPPING:
-		return vs && vs->why ? vs->why : "stopping";
+	case VM_PHASE_STOPPING: return vs && vs->why ? vs->why : "stopping";
 	case VM_PHASE_PENDING:
 		if (streq(dec->reason, "Launching"))
 			return "the VMM is being launched";
 		if (streq(dec->reason, "WaitingForLaunchSlot"))
 			return "waiting for a launch slot (--max-parallel-starts launches run at once)";
 		return vs && vs->last_error ? vs->last_error : "";
-	default:
-		return vs && vs->last_error ? vs->last_error : "";
+	default: return vs && vs->last_error ? vs->last_error : "";
 	}
 }
 
@@ -986,9 +997,10 @@ static void suspend_condition(VmStatus *st, const Decision *dec, const VmState *
 	if (dec->phase == VM_PHASE_SUSPENDED && vs->saved.saved) {
 		char at[64];
 		time_format_rfc3339(vs->saved.saved_at_ms, at, sizeof(at));
-		_cleanup_free_ char *msg = xasprintf("state saved at %s, %llu bytes (%s)", at,
-						     (unsigned long long)vs->saved.size,
-						     vs->saved.vmm_version ? vs->saved.vmm_version : "");
+		_cleanup_free_ char *msg =
+			xasprintf("state saved at %s, %llu bytes (%s)", at,
+				  (unsigned long long)vs->saved.size,
+				  vs->saved.vmm_version ? vs->saved.vmm_version : "");
 		vm_status_set_condition(st, "Suspended", COND_TRUE, "StateSaved", msg, now);
 	} else if (vs->suspend_reason)
 		vm_status_set_condition(st, "Suspended", COND_FALSE, vs->suspend_reason,
@@ -1053,8 +1065,7 @@ static bool cond_true(const VmStatus *s, const char *type)
 
 /* Events that are transitions of the status document: a first status for
  * an intent, a new generation, a spec newly rejected, newly Ready. */
-static void status_events(Daemon *d, const VmStatus *last, const VmStatus *st,
-			  const VmRecord *row)
+static void status_events(Daemon *d, const VmStatus *last, const VmStatus *st, const VmRecord *row)
 {
 	if (row && !last)
 		daemon_event(d, st->name, "Created", "intent from %s (generation %lld)",
@@ -1073,9 +1084,8 @@ static void status_events(Daemon *d, const VmStatus *last, const VmStatus *st,
 }
 
 /* Write what this pass decided; unchanged status is not rewritten. */
-static int write_status(Daemon *d, const char *name, const VmRecord *row,
-			const SpecNameInfo *info, const Decision *dec, VmState *vs,
-			const VmSpec *spec)
+static int write_status(Daemon *d, const char *name, const VmRecord *row, const SpecNameInfo *info,
+			const Decision *dec, VmState *vs, const VmSpec *spec)
 {
 	if (!dns_label_valid(name))
 		return 0;
@@ -1093,8 +1103,8 @@ static void schedule(Pass *p, const Decision *dec)
 {
 	VmState *vs = p->vs;
 	uint64_t now = time_now_ms();
-	bool probing = dec->phase == VM_PHASE_STARTING && p->spec &&
-		       p->spec->readiness_tcp_port && p->row && p->row->guest_ip;
+	bool probing = dec->phase == VM_PHASE_STARTING && p->spec && p->spec->readiness_tcp_port &&
+		       p->row && p->row->guest_ip;
 	if (probing)
 		probe_start(p->d, vs, p->row->guest_ip, p->spec->readiness_tcp_port);
 	WakeFacts w = {
@@ -1119,12 +1129,8 @@ static int execute(Pass *p, Decision *dec, bool *done)
 	int r = 0;
 	*done = false;
 	switch (dec->step) {
-	case STEP_FORGET:
-		*done = true;
-		return do_forget(p);
-	case STEP_DELETE:
-		*done = true;
-		return do_delete(p);
+	case STEP_FORGET: *done = true; return do_forget(p);
+	case STEP_DELETE: *done = true; return do_delete(p);
 	case STEP_START:
 	case STEP_RESUME:
 		r = do_start(p, dec->step == STEP_RESUME);
@@ -1132,20 +1138,14 @@ static int execute(Pass *p, Decision *dec, bool *done)
 			*dec = r == START_PREPARING ? reconcile_preparing() : reconcile_launching();
 			return 0;
 		}
-		*dec = dec->step == STEP_RESUME
-			       ? reconcile_after_resume(!p->vs->resume_failed)
-			       : reconcile_after_start(!p->vs->start_failed, p->spec->restart_policy);
+		*dec = dec->step == STEP_RESUME ? reconcile_after_resume(!p->vs->resume_failed)
+						: reconcile_after_start(!p->vs->start_failed,
+									p->spec->restart_policy);
 		return r;
-	case STEP_SUSPEND:
-		return do_suspend(p, dec);
-	case STEP_DISCARD:
-		return do_discard(p, dec);
-	case STEP_STOP:
-		do_stop(p);
-		return 0;
-	case STEP_KILL:
-		do_kill(p);
-		return 0;
+	case STEP_SUSPEND: return do_suspend(p, dec);
+	case STEP_DISCARD: return do_discard(p, dec);
+	case STEP_STOP: do_stop(p); return 0;
+	case STEP_KILL: do_kill(p); return 0;
 	case STEP_CLEANUP:
 		/* Report the exit before the teardown (deleting a tap takes the
 		 * kernel ~10 ms); the next pass looks again. */
@@ -1156,8 +1156,7 @@ static int execute(Pass *p, Decision *dec, bool *done)
 					   p->row ? p->row->api_sock : NULL, false));
 		daemon_enqueue(p->d, p->name);
 		return r;
-	case STEP_FAIL_BOOT:
-		return do_fail_boot(p);
+	case STEP_FAIL_BOOT: return do_fail_boot(p);
 	case STEP_WAIT:
 		if (reconcile_waits_for_slot(dec) && !p->vs->slot_waiting) {
 			launcher_wait_slot(p->d->launcher, p->name);
@@ -1165,8 +1164,7 @@ static int execute(Pass *p, Decision *dec, bool *done)
 		}
 		return 0;
 	case STEP_NONE:
-	case _STEP_MAX:
-		return 0;
+	case _STEP_MAX: return 0;
 	}
 	return 0;
 }
@@ -1364,8 +1362,10 @@ int reconcile_rediscover_all(Daemon *d)
 		if (r < 0) {
 			/* Cannot tell (out of fds, /proc unreadable): a VMM that runs
 			 * must never be taken for dead and started twice. */
-			log_errno(r, "%s: VMM not looked for; refusing to go on (and to sweep "
-				     "orphans): a second VMM could be started beside it", row->name);
+			log_errno(r,
+				  "%s: VMM not looked for; refusing to go on (and to sweep "
+				  "orphans): a second VMM could be started beside it",
+				  row->name);
 			strv_free(uids);
 			vm_record_list_free(rows, n);
 			return r;
@@ -1405,9 +1405,10 @@ int reconcile_rediscover_all(Daemon *d)
 	if (adopted > 0 && runtime_vm_chains(d->rt, &chains) >= 0)
 		for (size_t i = 0; i < n; i++)
 			if (vm_alive(d->rt, rows[i]->name) &&
-			    vm_firewall_ensure(d->rt, rows[i]->name, rows[i]->uid, rows[i]->guest_ip,
-					       chains) < 0)
-				log_warn("%s: its firewall chain could not be added", rows[i]->name);
+			    vm_firewall_ensure(d->rt, rows[i]->name, rows[i]->uid,
+					       rows[i]->guest_ip, chains) < 0)
+				log_warn("%s: its firewall chain could not be added",
+					 rows[i]->name);
 	int swept = runtime_sweep_orphans(d->rt, uids);
 	if (swept > 0)
 		log_info("removed %d orphaned object(s) no VM owns", swept);
@@ -1475,7 +1476,9 @@ void reconcile_suspend_all(Daemon *d, unsigned timeout_s)
 		ExitSuspend *s = &all[i];
 		if (!rows[i]->api_sock || !vm_alive(d->rt, rows[i]->name))
 			continue;
-		*s = (ExitSuspend){ .rt = d->rt, .name = rows[i]->name, .uid = rows[i]->uid,
+		*s = (ExitSuspend){ .rt = d->rt,
+				    .name = rows[i]->name,
+				    .uid = rows[i]->uid,
 				    .api_sock = rows[i]->api_sock,
 				    .timeout_ms = timeout_s * 1000 };
 		s->started = pthread_create(&s->thread, NULL, exit_suspend_one, s) == 0;

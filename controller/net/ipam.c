@@ -106,8 +106,7 @@ static int check_preferred(const NetCidr *c, char *const *used_strv, const char 
 	return 0;
 }
 
-int net_ip_allocate(const NetCidr *c, char *const *used_strv, const char *preferred,
-		    char **ret_ip)
+int net_ip_allocate(const NetCidr *c, char *const *used_strv, const char *preferred, char **ret_ip)
 {
 	_cleanup_free_ uint32_t *taken = NULL;
 	uint32_t cand;

@@ -65,8 +65,8 @@ int net_link_get(struct nl_sock *sk, const char *name, struct rtnl_link **ret)
 	return 0;
 }
 
-int net_link_configure(struct nl_sock *sk, struct rtnl_link *link, int master_ifindex,
-		       unsigned mtu, const char *alias)
+int net_link_configure(struct nl_sock *sk, struct rtnl_link *link, int master_ifindex, unsigned mtu,
+		       const char *alias)
 {
 	_cleanup_rtnl_link_ struct rtnl_link *ch = rtnl_link_alloc();
 	int r;

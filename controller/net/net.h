@@ -77,8 +77,7 @@ bool net_cidr_contains(const NetCidr *c, const char *ip);
  * used_strv: NULL-terminated list of addresses already handed out (NULL =
  * none); entries that do not parse or lie outside the subnet are ignored.
  * On success *ret_ip is a newly allocated dotted quad (free()). */
-int net_ip_allocate(const NetCidr *c, char *const *used_strv, const char *preferred,
-		    char **ret_ip);
+int net_ip_allocate(const NetCidr *c, char *const *used_strv, const char *preferred, char **ret_ip);
 
 /* "06:00:" + the four octets of ip in lower-case hex: a locally administered
  * unicast MAC that is unique as long as the IP is, e.g.

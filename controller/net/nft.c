@@ -8,15 +8,15 @@
 #include <linux/netlink.h>
 #include <nftables/libnftables.h>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #define NFT_PRIO_PREROUTING "-200" /* bridge "filter" priority */
 
 static const char *const nft_proto_names[_NFT_PROTO_MAX] = {
-    [NFT_PROTO_TCP] = "tcp",
-    [NFT_PROTO_UDP] = "udp",
+	[NFT_PROTO_TCP] = "tcp",
+	[NFT_PROTO_UDP] = "udp",
 };
 
 static bool all_of(const char *s, size_t min, size_t max, const char *set)
@@ -43,7 +43,7 @@ static bool mac_ok(const char *s)
 	char end;
 	return s && strlen(s) == 17 &&
 	       sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-	              &end) == 6 &&
+		      &end) == 6 &&
 	       all_of(s, 17, 17, "0123456789abcdefABCDEF:");
 }
 
@@ -74,7 +74,7 @@ int nft_host_allow_parse(const char *s, NftHostAllow *ret)
 			continue;
 		if (parse_u64(s + n + 1, 1, 65535, &port) < 0)
 			return -EINVAL;
-		*ret = (NftHostAllow){.proto = (NftProto)p, .port = (uint16_t)port};
+		*ret = (NftHostAllow){ .proto = (NftProto)p, .port = (uint16_t)port };
 		return 0;
 	}
 	return -EINVAL;
@@ -106,7 +106,7 @@ static char *port_set(const NftPolicy *p, NftProto proto)
 		if (p->allow[i].proto != proto)
 			continue;
 		char *n = xasprintf("%s%s%u", set ? set : "{ ", set ? ", " : "",
-		                    (unsigned)p->allow[i].port);
+				    (unsigned)p->allow[i].port);
 		free(set);
 		set = n;
 	}
@@ -122,10 +122,10 @@ char *nft_script_instance(const NftPolicy *p)
 	_cleanup_free_ char *t = nft_table_name(p->instance);
 	if (!t || !ident_ok(p->bridge) || p->n_allow > NFT_HOST_ALLOW_MAX) {
 		log_error("nft: bad instance policy (instance '%s', bridge '%s', %zu ports)",
-		          p->instance ?: "", p->bridge ?: "", p->n_allow);
+			  p->instance ?: "", p->bridge ?: "", p->n_allow);
 		return NULL;
 	}
-	Script sc = {0};
+	Script sc = { 0 };
 	line(&sc, "add table bridge %s", t);
 	line(&sc, "add map bridge %s ports { type ifname : verdict; }", t);
 	line(&sc,
@@ -155,15 +155,15 @@ char *nft_script_instance(const NftPolicy *p)
 }
 
 char *nft_script_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
-                        const char *ip)
+			const char *ip)
 {
 	_cleanup_free_ char *t = nft_table_name(instance);
 	if (!t || !ident_ok(chain) || !ident_ok(tap) || !mac_ok(mac) || !ipv4_ok(ip)) {
 		log_error("nft: bad VM rule input (chain '%s', tap '%s', mac '%s', ip '%s')",
-		          chain ?: "", tap ?: "", mac ?: "", ip ?: "");
+			  chain ?: "", tap ?: "", mac ?: "", ip ?: "");
 		return NULL;
 	}
-	Script sc = {0};
+	Script sc = { 0 };
 	line(&sc, "add table bridge %s", t);
 	line(&sc, "add map bridge %s ports { type ifname : verdict; }", t);
 	line(&sc, "add chain bridge %s %s", t, chain);
@@ -186,7 +186,7 @@ char *nft_script_vm_delete(const char *instance, const char *chain, const char *
 		log_error("nft: bad VM rule name (chain '%s', tap '%s')", chain ?: "", tap ?: "");
 		return NULL;
 	}
-	Script sc = {0};
+	Script sc = { 0 };
 	/* "add" first makes each delete succeed whether or not the element
 	 * existed: the transaction is all or nothing, and nft 1.0.6 has no
 	 * "destroy". The chain is known to exist (the caller listed it). */
@@ -292,8 +292,8 @@ int nft_instance_ensure(const NftPolicy *p)
 	return nft_run("instance tables", s, NULL);
 }
 
-char *nft_script_vm_start(const NftPolicy *p, const char *chain, const char *tap,
-			  const char *mac, const char *ip)
+char *nft_script_vm_start(const NftPolicy *p, const char *chain, const char *tap, const char *mac,
+			  const char *ip)
 {
 	_cleanup_free_ char *inst = nft_script_instance(p);
 	_cleanup_free_ char *vm = inst ? nft_script_vm_add(p->instance, chain, tap, mac, ip) : NULL;

@@ -71,11 +71,11 @@ int nft_host_allow_parse(const char *s, NftHostAllow *ret);
  * input fails its check. Caller frees. */
 char *nft_script_instance(const NftPolicy *p);
 char *nft_script_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
-                        const char *ip);
+			const char *ip);
 char *nft_script_vm_delete(const char *instance, const char *chain, const char *tap);
 /* The instance script followed by the VM's: what nft_vm_add runs. */
-char *nft_script_vm_start(const NftPolicy *p, const char *chain, const char *tap,
-			  const char *mac, const char *ip);
+char *nft_script_vm_start(const NftPolicy *p, const char *chain, const char *tap, const char *mac,
+			  const char *ip);
 
 /* ---- operations (need CAP_NET_ADMIN in the caller's network namespace) --- */
 

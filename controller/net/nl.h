@@ -12,7 +12,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_sock *, nl_socket_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_link *, rtnl_link_put)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cache *, nl_cache_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_addr *, nl_addr_put)
-#define _cleanup_nl_sock_ _cleanup_(nl_socket_freep)
+#define _cleanup_nl_sock_   _cleanup_(nl_socket_freep)
 #define _cleanup_rtnl_link_ _cleanup_(rtnl_link_putp)
 
 /* Map a libnl error (-NLE_*, or positive) to -errno. */
@@ -27,8 +27,8 @@ int net_link_get(struct nl_sock *sk, const char *name, struct rtnl_link **ret);
 
 /* Set master (0 = leave), MTU (0 = leave), alias (NULL = leave) and IFF_UP
  * on an existing link in one RTM_NEWLINK. */
-int net_link_configure(struct nl_sock *sk, struct rtnl_link *link, int master_ifindex,
-		       unsigned mtu, const char *alias);
+int net_link_configure(struct nl_sock *sk, struct rtnl_link *link, int master_ifindex, unsigned mtu,
+		       const char *alias);
 
 /* True for a tun/tap device (kind "tun") and, with want_tap, only a TAP
  * (Ethernet frames) one. */

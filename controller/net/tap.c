@@ -156,8 +156,8 @@ int net_tap_delete(const char *tap, const char *owner, bool untagged_ok)
 				 tap, rtnl_link_get_type(link) ?: "plain device");
 	const char *alias = rtnl_link_get_ifalias(link);
 	if (owner && !streq(alias ?: "", owner) && !(untagged_ok && !(alias && *alias))) {
-		log_warn("tap %s: alias '%s' is not ours ('%s'): not deleting it", tap,
-			 alias ?: "", owner);
+		log_warn("tap %s: alias '%s' is not ours ('%s'): not deleting it", tap, alias ?: "",
+			 owner);
 		return 0;
 	}
 	r = rtnl_link_delete(sk, link);

@@ -2,10 +2,10 @@
 #include "reconcile/decide.h"
 
 static const char *const step_names[_STEP_MAX] = {
-	[STEP_NONE] = "none",	       [STEP_WAIT] = "wait",	     [STEP_FORGET] = "forget",
-	[STEP_START] = "start",	       [STEP_STOP] = "stop",	     [STEP_KILL] = "kill",
-	[STEP_CLEANUP] = "cleanup",    [STEP_FAIL_BOOT] = "fail-boot", [STEP_DELETE] = "delete",
-	[STEP_SUSPEND] = "suspend",    [STEP_RESUME] = "resume",	     [STEP_DISCARD] = "discard",
+	[STEP_NONE] = "none",       [STEP_WAIT] = "wait",           [STEP_FORGET] = "forget",
+	[STEP_START] = "start",     [STEP_STOP] = "stop",           [STEP_KILL] = "kill",
+	[STEP_CLEANUP] = "cleanup", [STEP_FAIL_BOOT] = "fail-boot", [STEP_DELETE] = "delete",
+	[STEP_SUSPEND] = "suspend", [STEP_RESUME] = "resume",       [STEP_DISCARD] = "discard",
 };
 
 const char *step_to_string(Step s)
@@ -155,10 +155,8 @@ Decision reconcile_decide(const DesiredView *d, const ObservedView *o)
 /* ---- VMM exits ------------------------------------------------------------ */
 
 static const char *const exit_names[_EXIT_MAX] = {
-	[EXIT_STOPPED] = "stopped",
-	[EXIT_COMPLETED] = "completed",
-	[EXIT_CRASHED] = "crashed",
-	[EXIT_BOOT_FAILED] = "boot-failed",
+	[EXIT_STOPPED] = "stopped",     [EXIT_COMPLETED] = "completed",
+	[EXIT_CRASHED] = "crashed",     [EXIT_BOOT_FAILED] = "boot-failed",
 	[EXIT_SUSPENDED] = "suspended",
 };
 
@@ -278,12 +276,10 @@ static uint64_t wake_for_phase(const Decision *dec, const WakeFacts *w)
 			at = at ? MIN(at, p) : p;
 		}
 		return at;
-	case VM_PHASE_FAILED:
-		return dec->step == STEP_WAIT ? w->backoff_until : 0;
+	case VM_PHASE_FAILED: return dec->step == STEP_WAIT ? w->backoff_until : 0;
 	case VM_PHASE_RUNNING: /* waiting only to retry a failed suspend */
 		return dec->step == STEP_WAIT ? w->suspend_retry_at : 0;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 

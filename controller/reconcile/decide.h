@@ -66,8 +66,8 @@ typedef struct {
 	bool spec_error;     /* the owner's current document is invalid */
 	VmDesiredState state;
 	RestartPolicy restart_policy;
-	bool boot_changed;   /* the running VM was booted from a spec that differs
-			      * in boot-relevant fields (memory, disks, ...) */
+	bool boot_changed; /* the running VM was booted from a spec that differs
+			    * in boot-relevant fields (memory, disks, ...) */
 } DesiredView;
 
 typedef struct {
@@ -97,20 +97,20 @@ typedef struct {
 } ObservedView;
 
 typedef enum {
-	STEP_NONE,          /* converged for now; status shows `phase` */
-	STEP_WAIT,          /* something is in progress; requeue later */
-	STEP_FORGET,        /* no row, nothing running, nothing recorded: drop the
-			     * status file and the momentary state only */
-	STEP_START,         /* create resources and launch */
-	STEP_STOP,          /* request a graceful stop */
-	STEP_KILL,          /* stop deadline passed: SIGKILL */
-	STEP_CLEANUP,       /* tear down momentary objects, keep disks */
-	STEP_FAIL_BOOT,     /* boot timed out: kill, record the failure */
-	STEP_DELETE,        /* tear down everything, remove dir, row and status */
-	STEP_SUSPEND,       /* pause, save memory + device state, flush disks, end the VMM;
-			     * on failure the guest keeps running */
-	STEP_RESUME,        /* launch the VMM from the saved state and continue the guest */
-	STEP_DISCARD,       /* remove the saved state; the reason says why (cold boot next) */
+	STEP_NONE,      /* converged for now; status shows `phase` */
+	STEP_WAIT,      /* something is in progress; requeue later */
+	STEP_FORGET,    /* no row, nothing running, nothing recorded: drop the
+			 * status file and the momentary state only */
+	STEP_START,     /* create resources and launch */
+	STEP_STOP,      /* request a graceful stop */
+	STEP_KILL,      /* stop deadline passed: SIGKILL */
+	STEP_CLEANUP,   /* tear down momentary objects, keep disks */
+	STEP_FAIL_BOOT, /* boot timed out: kill, record the failure */
+	STEP_DELETE,    /* tear down everything, remove dir, row and status */
+	STEP_SUSPEND,   /* pause, save memory + device state, flush disks, end the VMM;
+			 * on failure the guest keeps running */
+	STEP_RESUME,    /* launch the VMM from the saved state and continue the guest */
+	STEP_DISCARD,   /* remove the saved state; the reason says why (cold boot next) */
 	_STEP_MAX,
 } Step;
 
@@ -213,12 +213,12 @@ bool reconcile_settled(const Decision *dec, const DesiredView *d, const Observed
 /* Deadlines the executor knows (monotonic ms; 0: none). */
 typedef struct {
 	uint64_t now;
-	uint64_t stop_deadline;  /* a graceful stop was sent: kill at this time */
-	uint64_t boot_deadline;  /* not ready by then: boot failed */
-	uint64_t probe_due;      /* next readiness probe event; 0: no probe */
-	uint64_t backoff_until;  /* FailureBook.backoff_until */
-	uint64_t retry_at;       /* an I/O step the executor must retry (e.g. a pidfd
-				  * watch that failed for want of fds); 0: none */
+	uint64_t stop_deadline;    /* a graceful stop was sent: kill at this time */
+	uint64_t boot_deadline;    /* not ready by then: boot failed */
+	uint64_t probe_due;        /* next readiness probe event; 0: no probe */
+	uint64_t backoff_until;    /* FailureBook.backoff_until */
+	uint64_t retry_at;         /* an I/O step the executor must retry (e.g. a pidfd
+				    * watch that failed for want of fds); 0: none */
 	uint64_t suspend_retry_at; /* a failed suspend is retried then */
 	bool stop_requested;
 } WakeFacts;

@@ -3,10 +3,10 @@
 #include "util/util.h"
 
 static const char *const phase_names[_VM_PHASE_MAX] = {
-	[VM_PHASE_PENDING] = "Pending",	  [VM_PHASE_STARTING] = "Starting",
-	[VM_PHASE_RUNNING] = "Running",	  [VM_PHASE_STOPPING] = "Stopping",
-	[VM_PHASE_STOPPED] = "Stopped",	  [VM_PHASE_FAILED] = "Failed",
-	[VM_PHASE_INVALID] = "Invalid",	  [VM_PHASE_SUSPENDED] = "Suspended",
+	[VM_PHASE_PENDING] = "Pending", [VM_PHASE_STARTING] = "Starting",
+	[VM_PHASE_RUNNING] = "Running", [VM_PHASE_STOPPING] = "Stopping",
+	[VM_PHASE_STOPPED] = "Stopped", [VM_PHASE_FAILED] = "Failed",
+	[VM_PHASE_INVALID] = "Invalid", [VM_PHASE_SUSPENDED] = "Suspended",
 };
 
 const char *vm_phase_to_string(VmPhase p)

@@ -11,9 +11,21 @@ VmHandles *vm_handles_new(void)
 	return xcalloc(1, sizeof(VmHandles));
 }
 
-#define HANDLE_STRINGS(X)                                                                          \
-	X(vmm) X(tap) X(nft_chain) X(root_disk) X(root_format) X(cow_file) X(base_image)          \
-		X(base_loop) X(cow_loop) X(dm_name) X(dm_dev) X(spec_json)
+/* clang-format off */
+#define HANDLE_STRINGS(X) \
+	X(vmm) \
+	X(tap) \
+	X(nft_chain) \
+	X(root_disk) \
+	X(root_format) \
+	X(cow_file) \
+	X(base_image) \
+	X(base_loop) \
+	X(cow_loop) \
+	X(dm_name) \
+	X(dm_dev) \
+	X(spec_json)
+/* clang-format on */
 
 void vm_handles_free(VmHandles *h)
 {
@@ -27,7 +39,8 @@ void vm_handles_free(VmHandles *h)
 
 bool vm_handles_any(const VmHandles *h)
 {
-	return h && (h->pid > 0 || h->tap || h->nft_chain || h->base_loop || h->cow_loop || h->dm_name);
+	return h &&
+	       (h->pid > 0 || h->tap || h->nft_chain || h->base_loop || h->cow_loop || h->dm_name);
 }
 
 char *vm_handles_to_json(const VmHandles *h)
@@ -45,8 +58,9 @@ char *vm_handles_to_json(const VmHandles *h)
 	}
 	if (h->started_at_ms > 0)
 		json_object_object_add(o, "started_at_ms", json_object_new_int64(h->started_at_ms));
-	char *out = xasprintf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-									    JSON_C_TO_STRING_NOSLASHESCAPE));
+	char *out = xasprintf("%s\n",
+			      json_object_to_json_string_ext(
+				      o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return out;
 }
@@ -60,7 +74,7 @@ int vm_handles_from_json(const char *json, VmHandles **ret)
 	}
 	VmHandles *h = vm_handles_new();
 #define GET_ONE(f)                                                                                 \
-	if (json_object_object_get_ex(o, #f, &v) && json_object_is_type(v, json_type_string))     \
+	if (json_object_object_get_ex(o, #f, &v) && json_object_is_type(v, json_type_string))      \
 		h->f = xstrdup(json_object_get_string(v));
 	HANDLE_STRINGS(GET_ONE)
 #undef GET_ONE

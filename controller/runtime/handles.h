@@ -23,10 +23,9 @@
 
 #include <sys/types.h>
 
-
 typedef struct {
-	char *vmm;        /* driver that launched the VMM ("qemu", "firecracker") */
-	pid_t pid;        /* 0: no process recorded */
+	char *vmm; /* driver that launched the VMM ("qemu", "firecracker") */
+	pid_t pid; /* 0: no process recorded */
 	uint64_t pid_start_time;
 	int64_t started_at_ms;
 	char *tap;

@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#define RECORD_NAME "suspend.json"
-#define RECORD_MAX (1024 * 1024)
+#define RECORD_NAME     "suspend.json"
+#define RECORD_MAX      (1024 * 1024)
 #define SAVED_FILES_MAX 8
 /* Files up to this size get a SHA-256 (checked before a resume); larger
  * ones (a Firecracker memory file is memoryMiB) only their size: hashing
@@ -59,8 +59,9 @@ static json_object *binary_identity(const VmmDriver *drv, const VmmSettings *s)
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "path", json_object_new_string(path));
 	json_object_object_add(o, "size", json_object_new_int64((int64_t)st.st_size));
-	json_object_object_add(o, "mtimeNs", json_object_new_int64((int64_t)st.st_mtim.tv_sec *
-								   1000000000 + st.st_mtim.tv_nsec));
+	json_object_object_add(o, "mtimeNs",
+			       json_object_new_int64((int64_t)st.st_mtim.tv_sec * 1000000000 +
+						     st.st_mtim.tv_nsec));
 	json_object_object_add(o, "ino", json_object_new_int64((int64_t)st.st_ino));
 	return o;
 }
@@ -178,8 +179,12 @@ static int commit_save(Runtime *rt, const char *uid, const VmHandles *h, const V
 	json_object_put(files);
 	json_object_put(binary);
 	if (r >= 0 && ret) {
-		*ret = (SavedState){ .saved = true, .intact = true, .boot_equal = true,
-				     .vmm_equal = true, .saved_at_ms = now, .size = total,
+		*ret = (SavedState){ .saved = true,
+				     .intact = true,
+				     .boot_equal = true,
+				     .vmm_equal = true,
+				     .saved_at_ms = now,
+				     .size = total,
 				     .vmm_version = xstrdup(version ? version : "") };
 	}
 	return r < 0 ? r : 0;
@@ -238,7 +243,8 @@ int vm_suspend(Runtime *rt, const char *name, const char *uid, const char *api_s
 
 int vm_saved_recover(Runtime *rt, const char *name, const char *uid, const char *api_sock)
 {
-	_cleanup_free_ char *rec = vm_sub(rt, uid, RECORD_NAME), *tmp = vm_sub(rt, uid, "suspend.tmp");
+	_cleanup_free_ char *rec = vm_sub(rt, uid, RECORD_NAME),
+			    *tmp = vm_sub(rt, uid, "suspend.tmp");
 	const VmmDriver *drv = runtime_driver_of(rt, name);
 	if (!drv->finish_save || !api_sock)
 		return 0;
@@ -246,7 +252,8 @@ int vm_saved_recover(Runtime *rt, const char *name, const char *uid, const char 
 		/* The save was committed; only the end of the VMM is missing. The
 		 * guest has been paused since: the state matches its disks. */
 		log_warn("%s: found a committed saved state and its VMM still running (the last "
-			 "controller died before ending it): ending it now", name);
+			 "controller died before ending it): ending it now",
+			 name);
 		VmHandles *h = handle_cache_get(runtime_cache(rt), name);
 		/* Ended before the first pass looks (bounded), so that pass does
 		 * not try to save it again. */
@@ -254,18 +261,21 @@ int vm_saved_recover(Runtime *rt, const char *name, const char *uid, const char 
 		    proc_wait_exit(h->pid, h->pid_start_time, 5000) < 0) {
 			int k = vm_kill(rt, name);
 			if (k < 0 && k != -ESRCH)
-				return log_errno(k, "%s: end the VMM of a committed save: %m", name);
+				return log_errno(k, "%s: end the VMM of a committed save: %m",
+						 name);
 		}
 		return 1;
 	}
 	if (access(tmp, F_OK) == 0) {
 		/* A save that never committed: the guest may be paused. Run it. */
 		log_warn("%s: found an uncommitted save (the last controller died during it): "
-			 "continuing the guest", name);
+			 "continuing the guest",
+			 name);
 		int r = drv->finish_save(api_sock, false);
 		rm_rf(tmp);
 		if (r < 0)
-			return log_errno(r, "%s: continue the guest after an uncommitted save: %m", name);
+			return log_errno(r, "%s: continue the guest after an uncommitted save: %m",
+					 name);
 	}
 	return 0;
 }
@@ -275,7 +285,8 @@ int vm_saved_recover(Runtime *rt, const char *name, const char *uid, const char 
 static const char *jstr(json_object *o, const char *key)
 {
 	json_object *v;
-	return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+	return o && json_object_object_get_ex(o, key, &v) &&
+			       json_object_is_type(v, json_type_string)
 		       ? json_object_get_string(v)
 		       : NULL;
 }
@@ -289,7 +300,8 @@ static int64_t jint(json_object *o, const char *key)
 static bool files_intact(const char *dir, json_object *files, uint64_t *ret_total, char **why)
 {
 	size_t n = files && json_object_is_type(files, json_type_array)
-			   ? json_object_array_length(files) : 0;
+			   ? json_object_array_length(files)
+			   : 0;
 	if (n == 0 || n > SAVED_FILES_MAX) {
 		*why = xstrdup("the record lists no saved files");
 		return false;
@@ -319,8 +331,7 @@ static bool files_intact(const char *dir, json_object *files, uint64_t *ret_tota
 	return true;
 }
 
-static void judge(Runtime *rt, json_object *rec, const char *dir, const VmSpec *spec,
-		  SavedState *s)
+static void judge(Runtime *rt, json_object *rec, const char *dir, const VmSpec *spec, SavedState *s)
 {
 	_cleanup_free_ char *why_files = NULL, *why_boot = NULL, *why_vmm = NULL;
 	json_object *files = NULL;
@@ -339,8 +350,9 @@ static void judge(Runtime *rt, json_object *rec, const char *dir, const VmSpec *
 	json_object *bin = NULL, *now = drv ? binary_identity(drv, runtime_vmm_settings(rt)) : NULL;
 	json_object_object_get_ex(rec, "binary", &bin);
 	if (!drv || !streq_ptr(jstr(rec, "vmm"), drv->name))
-		why_vmm = xasprintf("saved by %s, now %s", jstr(rec, "vmm") ? jstr(rec, "vmm") : "?",
-				    drv ? drv->name : "no VMM");
+		why_vmm =
+			xasprintf("saved by %s, now %s", jstr(rec, "vmm") ? jstr(rec, "vmm") : "?",
+				  drv ? drv->name : "no VMM");
 	else if (!bin || !now || !json_object_equal(bin, now))
 		why_vmm = xasprintf("the %s binary changed since the save (saved by %s)", drv->name,
 				    s->vmm_version);
@@ -389,7 +401,8 @@ int vm_saved_verify(Runtime *rt, const char *uid, char **ret_error)
 	json_object *rec = json_tokener_parse(text), *files = NULL;
 	json_object_object_get_ex(rec, "files", &files);
 	size_t n = files && json_object_is_type(files, json_type_array)
-			   ? json_object_array_length(files) : 0;
+			   ? json_object_array_length(files)
+			   : 0;
 	r = n ? 0 : -EBADMSG;
 	if (r < 0)
 		*ret_error = xstrdup("saved state record lists no files");

@@ -24,7 +24,7 @@ typedef struct {
 	bool vmm_equal;  /* ...by the VMM kind and binary a launch would use now */
 	char *problem;   /* why it cannot be resumed, for status and log (NULL: it can) */
 	int64_t saved_at_ms;
-	uint64_t size;   /* bytes of all files */
+	uint64_t size; /* bytes of all files */
 	char *vmm_version;
 } SavedState;
 

@@ -21,9 +21,9 @@
  */
 #include "runtime/vm.h"
 #include "confine/cgroup.h"
-#include "runtime/suspend.h"
 #include "net/net.h"
 #include "net/nft.h"
+#include "runtime/suspend.h"
 #include "storage/storage.h"
 #include "util/fileio.h"
 #include "util/hashmap.h"
@@ -47,7 +47,7 @@ struct Runtime {
 	const VmmDriver *default_driver;
 	HandleCache *cache;
 	CgroupHost *cgroups; /* NULL: none usable (only allowed with --no-confine) */
-	char *owner_tag; /* tap alias: net_owner_tag(instance) */
+	char *owner_tag;     /* tap alias: net_owner_tag(instance) */
 	NftHostAllow *host_allow;
 };
 
@@ -85,7 +85,7 @@ int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
 	rt->gateway = xstrndup(cfg->cidr, strcspn(cfg->cidr, "/"));
 	rt->prefix = rt->cidr.prefix;
 	rt->default_driver = streq(cfg->driver, "auto") ? vmm_driver_auto(&rt->cfg.vmm)
-							 : vmm_driver_by_name(cfg->driver);
+							: vmm_driver_by_name(cfg->driver);
 	if (!rt->default_driver) {
 		runtime_free(rt);
 		return log_errno(-EINVAL, "unknown VMM driver %s", cfg->driver);
@@ -147,10 +147,12 @@ void vm_paths_for(Runtime *rt, const char *uid, VmPaths *ret)
 		ret->api_sock = path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_SOCK_SUFFIX);
 	ret->serial_sock = layout_runtime_sock(rt->cfg.runtime_dir, uid, LAYOUT_SERIAL_SUFFIX);
 	if (!ret->serial_sock)
-		ret->serial_sock = path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_SERIAL_SUFFIX);
+		ret->serial_sock =
+			path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_SERIAL_SUFFIX);
 	ret->console_sock = layout_runtime_sock(rt->cfg.runtime_dir, uid, LAYOUT_CONSOLE_SUFFIX);
 	if (!ret->console_sock)
-		ret->console_sock = path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_CONSOLE_SUFFIX);
+		ret->console_sock =
+			path_join(rt->cfg.runtime_dir, "invalid-uid" LAYOUT_CONSOLE_SUFFIX);
 	ret->log_path = layout_vm_file(ret->vm_dir, LAYOUT_VMM_LOG);
 	ret->console_path = layout_vm_file(ret->vm_dir, LAYOUT_CONSOLE_LOG);
 	ret->work_disk = layout_vm_file(ret->vm_dir, LAYOUT_WORK_DISK);
@@ -246,9 +248,12 @@ static int record_disk(void *userdata, const RootDisk *d)
 
 static RootDisk disk_from_handles(const VmHandles *h)
 {
-	return (RootDisk){ .cow_file = h->cow_file, .base_image = h->base_image,
+	return (RootDisk){ .cow_file = h->cow_file,
+			   .base_image = h->base_image,
 			   .base_loop = h->base_loop,
-			   .cow_loop = h->cow_loop, .dm_name = h->dm_name, .dm_dev = h->dm_dev };
+			   .cow_loop = h->cow_loop,
+			   .dm_name = h->dm_name,
+			   .dm_dev = h->dm_dev };
 }
 
 /* Undo the momentary objects of a failed start (disks stay for next time). */
@@ -301,8 +306,10 @@ static int check_images(Runtime *rt, const VmSpec *s, Images *ret, char **ret_er
 
 static NftPolicy nft_policy(const Runtime *rt)
 {
-	return (NftPolicy){ .instance = rt->cfg.instance, .bridge = rt->cfg.bridge,
-			    .allow = rt->host_allow, .n_allow = rt->cfg.n_host_allow };
+	return (NftPolicy){ .instance = rt->cfg.instance,
+			    .bridge = rt->cfg.bridge,
+			    .allow = rt->host_allow,
+			    .n_allow = rt->cfg.n_host_allow };
 }
 
 int runtime_network_setup(Runtime *rt)
@@ -319,8 +326,8 @@ static char *guest_mac(const VmStartRequest *req)
 	return req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
 }
 
-static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_dir,
-			 VmHandles *h, char **ret_error)
+static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_dir, VmHandles *h,
+			 char **ret_error)
 {
 	_cleanup_free_ char *mac = guest_mac(req);
 	int r = net_bridge_ensure(rt->cfg.bridge, rt->cfg.cidr);
@@ -382,10 +389,14 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 		if (req->ret_disk_reason)
 			*req->ret_disk_reason = base.reason;
 	}
-	RootDiskRequest rq = { .vm_dir = p->vm_dir, .vm_uid = req->uid, .owner = rt->cfg.instance,
+	RootDiskRequest rq = { .vm_dir = p->vm_dir,
+			       .vm_uid = req->uid,
+			       .owner = rt->cfg.instance,
 			       .base_image = base.base,
-			       .qemu = streq(drv->name, "qemu"), .method = COW_AUTO,
-			       .record = record_disk, .userdata = &ctx };
+			       .qemu = streq(drv->name, "qemu"),
+			       .method = COW_AUTO,
+			       .record = record_disk,
+			       .userdata = &ctx };
 	RootDisk disk = { 0 };
 	int r = root_disk_prepare(&rq, &disk);
 	if (r < 0) {
@@ -412,9 +423,10 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 		}
 		/* The VM starts with the data it had; status says the size is old. */
 		if (r == WORK_DISK_KEPT_OLD_SIZE && req->ret_disk_note && !*req->ret_disk_note) {
-			*req->ret_disk_note = xasprintf(
-				"work disk resize to %" PRIu64 " MiB failed (see the log); started "
-				"at its old size", req->spec->work_disk_mib);
+			*req->ret_disk_note = xasprintf("work disk resize to %" PRIu64
+							" MiB failed (see the log); started "
+							"at its old size",
+							req->spec->work_disk_mib);
 			if (req->ret_disk_reason)
 				*req->ret_disk_reason = "WorkDiskResizeFailed";
 		}
@@ -485,13 +497,13 @@ static void confinement_done(Confinement *c)
  * usable by that uid and by no other VM's. Only files inside the VM dir: a
  * dm root disk is a device node the kernel opens, and base images are
  * shared and stay root's. */
-static int own_vm_files(const VmStartRequest *req, const VmPaths *p, const VmHandles *h,
-			uid_t uid)
+static int own_vm_files(const VmStartRequest *req, const VmPaths *p, const VmHandles *h, uid_t uid)
 {
 	_cleanup_free_ char *prefix = xasprintf("%s/", p->vm_dir);
 	const char *files[] = { p->console_path, p->log_path,
 				req->spec->work_disk_mib ? p->work_disk : NULL,
-				h->root_disk && startswith(h->root_disk, prefix) ? h->root_disk : NULL };
+				h->root_disk && startswith(h->root_disk, prefix) ? h->root_disk
+										 : NULL };
 	int r = confine_vm_dir(p->vm_dir, uid);
 	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(files); i++)
 		if (files[i])
@@ -521,8 +533,8 @@ static int start_confine(Runtime *rt, const VmStartRequest *req, const VmPaths *
 	runtime_crashpoint("cgroup-created");
 	if ((r = own_vm_files(req, p, h, req->vmm_uid)) < 0 ||
 	    (r = confine_chroot_dir(p->vm_dir, &ret->chroot)) < 0) {
-		*ret_error = xasprintf("confinement: files of uid %u: %s", req->vmm_uid,
-				       strerror(-r));
+		*ret_error =
+			xasprintf("confinement: files of uid %u: %s", req->vmm_uid, strerror(-r));
 		return r;
 	}
 	ret->uid = req->vmm_uid;
@@ -671,8 +683,8 @@ static bool adopt_unknown_vmm(Runtime *rt, const VmStartRequest *req, const char
 	_cleanup_(vm_handles_freep) VmHandles *h = NULL;
 	if (vm_handles_read(vm_dir, &h) < 0 || !proc_alive(h->pid, h->pid_start_time))
 		return false;
-	log_warn("%s: start requested, but its recorded VMM pid %d runs: adopting it",
-		 req->name, (int)h->pid);
+	log_warn("%s: start requested, but its recorded VMM pid %d runs: adopting it", req->name,
+		 (int)h->pid);
 	return vm_rediscover(rt, req->name, req->uid, api_sock) > 0;
 }
 
@@ -681,7 +693,8 @@ static void resume_done(Runtime *rt, const char *name, const char *uid, bool res
 {
 	if (resume && vm_saved_discard(rt, uid) < 0)
 		log_warn("%s: the used saved state could not be removed (never resumed again: "
-			 "its record is consumed)", name);
+			 "its record is consumed)",
+			 name);
 }
 
 /* Undo what prepare made for l (its cache entry included). */
@@ -862,8 +875,9 @@ int vm_request_stop(Runtime *rt, const char *name, const char *api_sock)
 	/* Talk only to our VMM: the socket's server must be the recorded pid. */
 	int r = proc_socket_served_by(api_sock, h->pid);
 	if (r == -EPERM)
-		return log_errno(r, "%s: %s is not served by its VMM (pid %d); not sending the "
-				    "stop request there",
+		return log_errno(r,
+				 "%s: %s is not served by its VMM (pid %d); not sending the "
+				 "stop request there",
 				 name, api_sock, (int)h->pid);
 	return driver_of(rt, h)->request_stop(api_sock);
 }

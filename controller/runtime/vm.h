@@ -94,11 +94,11 @@ typedef struct {
 	 * event loop; storage/workdisk.h): a disk still too small is started at
 	 * its old size instead of grown here. */
 	bool work_disk_no_grow;
-	uint32_t vmm_uid;     /* the VM's own VMM uid (= gid), from its row; required when
-			       * confining */
-	bool resume;          /* restore the saved state (runtime/suspend.h) instead
-			       * of booting: it is checked (SHA-256) first and
-			       * removed once the guest runs */
+	uint32_t vmm_uid; /* the VM's own VMM uid (= gid), from its row; required when
+			   * confining */
+	bool resume;      /* restore the saved state (runtime/suspend.h) instead
+			   * of booting: it is checked (SHA-256) first and
+			   * removed once the guest runs */
 } VmStartRequest;
 
 /* Check images, make the VM dir, tap, root disk and work disk, launch the
@@ -173,8 +173,8 @@ int vm_firewall_ensure(Runtime *rt, const char *name, const char *uid, const cha
  * our tag, loop devices backed by files under the state dir, banger-* dm
  * targets whose UUID carries our tag, vm_* chains in our nft table, VMM
  * processes/sockets in the runtime dir (ours: bangerd holds its lock), this
- * instance's VM cgroups (and any process in them). known_uids: uids of every row (deleted ones included). Returns the number
- * of objects removed. */
+ * instance's VM cgroups (and any process in them). known_uids: uids of every row (deleted ones
+ * included). Returns the number of objects removed. */
 int runtime_sweep_orphans(Runtime *rt, char *const *known_uids);
 
 /* Test hook: when $BANGER_CRASHPOINT equals point, die at once (SIGKILL) —

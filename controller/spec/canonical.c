@@ -11,8 +11,8 @@
  * it back goes through the same validator as a spec file, so a stored spec
  * obeys exactly the rules a fresh one does. */
 #include "spec/spec-internal.h"
-#include "util/sha256.h"
 #include "util/escape.h"
+#include "util/sha256.h"
 
 #include <inttypes.h>
 #include <stdio.h>

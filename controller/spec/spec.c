@@ -231,7 +231,8 @@ static void builder_push(Builder *b, YNode *n)
 
 static void builder_fatal_yaml(Builder *b, const yaml_parser_t *p, const char *data)
 {
-	unsigned line = (unsigned)p->problem_mark.line + 1, col = (unsigned)p->problem_mark.column + 1;
+	unsigned line = (unsigned)p->problem_mark.line + 1,
+		 col = (unsigned)p->problem_mark.column + 1;
 	_cleanup_free_ char *msg = NULL;
 
 	if (p->error == YAML_READER_ERROR)
@@ -290,8 +291,7 @@ static void builder_emit_doc_diags(Builder *b)
 			diags_add(dst, x->file, x->line, x->col, x->field, "%s", x->message);
 		else if (dst->n == SPEC_MAX_DIAGS)
 			diags_add(dst, b->file, x->line, x->col, "",
-				  "too many problems; only the first %d are shown",
-				  SPEC_MAX_DIAGS);
+				  "too many problems; only the first %d are shown", SPEC_MAX_DIAGS);
 	}
 	diags_clear(&b->doc_diags);
 }
@@ -309,8 +309,7 @@ static void builder_check_duplicate_name(Builder *b, SpecDoc *doc)
 		YNode tmp = { .value = doc->name, .len = strlen(doc->name) };
 		q = ynode_quote(&tmp);
 		diags_add(&b->doc_diags, b->file, doc->name_line, doc->name_col, "metadata.name",
-			  "duplicate name %s: already defined at line %u", q,
-			  o->name_line);
+			  "duplicate name %s: already defined at line %u", q, o->name_line);
 		vm_spec_free(TAKE_PTR(doc->spec));
 		return;
 	}
@@ -415,12 +414,8 @@ static void builder_document_start(Builder *b, const yaml_event_t *ev)
 static void builder_event(Builder *b, const yaml_event_t *ev)
 {
 	switch (ev->type) {
-	case YAML_DOCUMENT_START_EVENT:
-		builder_document_start(b, ev);
-		break;
-	case YAML_DOCUMENT_END_EVENT:
-		builder_finish_doc(b);
-		break;
+	case YAML_DOCUMENT_START_EVENT: builder_document_start(b, ev); break;
+	case YAML_DOCUMENT_END_EVENT: builder_finish_doc(b); break;
 	case YAML_SCALAR_EVENT:
 		if (builder_count(b, ev))
 			builder_scalar(b, ev);
@@ -431,7 +426,8 @@ static void builder_event(Builder *b, const yaml_event_t *ev)
 		break;
 	case YAML_SEQUENCE_START_EVENT:
 		if (builder_count(b, ev))
-			builder_start(b, ev, YNODE_SEQ, (const char *)ev->data.sequence_start.anchor,
+			builder_start(b, ev, YNODE_SEQ,
+				      (const char *)ev->data.sequence_start.anchor,
 				      (const char *)ev->data.sequence_start.tag);
 		break;
 	case YAML_MAPPING_START_EVENT:
@@ -440,11 +436,8 @@ static void builder_event(Builder *b, const yaml_event_t *ev)
 				      (const char *)ev->data.mapping_start.tag);
 		break;
 	case YAML_SEQUENCE_END_EVENT:
-	case YAML_MAPPING_END_EVENT:
-		builder_end(b);
-		break;
-	default:
-		break;
+	case YAML_MAPPING_END_EVENT: builder_end(b); break;
+	default: break;
 	}
 }
 
@@ -497,9 +490,10 @@ int spec_parse_buffer(const char *path, const char *data, size_t len, SpecFile *
 	} else if ((bad = spec_utf8_invalid_offset(data, len)) < len) {
 		unsigned line, col;
 		offset_to_position(data, bad, &line, &col);
-		diags_add(&f->diags, f->path, line, col, "",
-			  "file is not valid UTF-8 (byte 0x%02x at offset %zu); specs must be UTF-8",
-			  (unsigned char)data[bad], bad);
+		diags_add(
+			&f->diags, f->path, line, col, "",
+			"file is not valid UTF-8 (byte 0x%02x at offset %zu); specs must be UTF-8",
+			(unsigned char)data[bad], bad);
 		f->unreadable = true;
 	} else {
 		spec_parse_yaml(f, data ? data : "", len);

@@ -14,32 +14,32 @@
 #include "spec/diag.h"
 #include "util/util.h"
 
-#define SPEC_API_VERSION "banger/v1"
-#define SPEC_KIND "VM"
+#define SPEC_API_VERSION    "banger/v1"
+#define SPEC_KIND           "VM"
 #define SPEC_MAX_FILE_BYTES (1024 * 1024)
-#define SPEC_MAX_DEPTH 32
-#define SPEC_MAX_DOCS 1024
-#define SPEC_MAX_NODES 100000
-#define SPEC_MAX_LABELS 64
-#define SPEC_MAX_STRING 4096
-#define SPEC_NAME_MAX 63
-#define SPEC_MAX_DIAGS 200 /* per file; more are summarised in one line */
+#define SPEC_MAX_DEPTH      32
+#define SPEC_MAX_DOCS       1024
+#define SPEC_MAX_NODES      100000
+#define SPEC_MAX_LABELS     64
+#define SPEC_MAX_STRING     4096
+#define SPEC_NAME_MAX       63
+#define SPEC_MAX_DIAGS      200 /* per file; more are summarised in one line */
 
 /* Ranges and defaults of the numeric fields (docs/spec.md). */
-#define SPEC_VCPUS_MIN 1
-#define SPEC_VCPUS_MAX 32
-#define SPEC_VCPUS_DEFAULT 1
-#define SPEC_MEMORY_MIB_MIN 128
-#define SPEC_MEMORY_MIB_MAX 262144
+#define SPEC_VCPUS_MIN          1
+#define SPEC_VCPUS_MAX          32
+#define SPEC_VCPUS_DEFAULT      1
+#define SPEC_MEMORY_MIB_MIN     128
+#define SPEC_MEMORY_MIB_MAX     262144
 #define SPEC_MEMORY_MIB_DEFAULT 256
-#define SPEC_WORK_DISK_MIB_MIN 8
-#define SPEC_WORK_DISK_MIB_MAX 1048576
-#define SPEC_TIMEOUT_S_MIN 1
-#define SPEC_TIMEOUT_S_MAX 3600
-#define SPEC_TIMEOUT_S_DEFAULT 120
-#define SPEC_KERNEL_ARGS_MAX 1024
-#define SPEC_LABEL_MAX 63 /* label key and value length */
-#define SPEC_NODE_MAX 253
+#define SPEC_WORK_DISK_MIB_MIN  8
+#define SPEC_WORK_DISK_MIB_MAX  1048576
+#define SPEC_TIMEOUT_S_MIN      1
+#define SPEC_TIMEOUT_S_MAX      3600
+#define SPEC_TIMEOUT_S_DEFAULT  120
+#define SPEC_KERNEL_ARGS_MAX    1024
+#define SPEC_LABEL_MAX          63 /* label key and value length */
+#define SPEC_NODE_MAX           253
 
 typedef enum {
 	VM_STATE_RUNNING,
@@ -81,18 +81,18 @@ typedef struct VmSpec {
 	char *rootfs_path;
 	uint64_t work_disk_mib; /* 0: no work disk */
 	bool network_enabled;
-	char *guest_ip; /* dotted quad or NULL: allocate */
-	char *mac;      /* lower-case aa:bb:.. or NULL: derive */
+	char *guest_ip;              /* dotted quad or NULL: allocate */
+	char *mac;                   /* lower-case aa:bb:.. or NULL: derive */
 	unsigned readiness_tcp_port; /* 0: no probe */
 	unsigned readiness_timeout_s;
 	RestartPolicy restart_policy;
 } VmSpec;
 
 typedef struct {
-	unsigned line;     /* line where the document starts */
-	char *name;        /* metadata.name as written, if it was a string; else NULL */
-	bool name_valid;   /* name is a DNS-1123 label (safe to use in a path) */
-	VmSpec *spec;      /* NULL when this document is invalid */
+	unsigned line;                /* line where the document starts */
+	char *name;                   /* metadata.name as written, if it was a string; else NULL */
+	bool name_valid;              /* name is a DNS-1123 label (safe to use in a path) */
+	VmSpec *spec;                 /* NULL when this document is invalid */
 	unsigned name_line, name_col; /* position of the name's value (0 if none) */
 } SpecDoc;
 

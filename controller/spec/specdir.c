@@ -49,9 +49,10 @@ static unsigned char type_of(DIR *d, const struct dirent *de)
 		return de->d_type;
 	if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return DT_UNKNOWN;
-	return S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG
-	       : S_ISLNK(st.st_mode)				 ? DT_LNK
-								 : DT_FIFO;
+	return S_ISDIR(st.st_mode)   ? DT_DIR
+	       : S_ISREG(st.st_mode) ? DT_REG
+	       : S_ISLNK(st.st_mode) ? DT_LNK
+				     : DT_FIFO;
 }
 
 /* A symlink is worth a word when it looks like a spec or leads to a
@@ -102,9 +103,7 @@ static int walk(Walk *w, int fd, const char *rel, unsigned depth)
 		_cleanup_free_ char *child =
 			rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
 		switch (type_of(d, de)) {
-		case DT_DIR:
-			r = enter(w, d, de->d_name, child, depth);
-			break;
+		case DT_DIR: r = enter(w, d, de->d_name, child, depth); break;
 		case DT_REG:
 			if (spec_path_is_candidate(child))
 				add(w, TAKE_PTR(child));
@@ -113,8 +112,7 @@ static int walk(Walk *w, int fd, const char *rel, unsigned depth)
 			if (link_worth_reporting(d, de->d_name, child))
 				report(w, child, SPEC_SKIP_SYMLINK);
 			break;
-		case DT_UNKNOWN: /* vanished between readdir and fstatat */
-			break;
+		case DT_UNKNOWN: /* vanished between readdir and fstatat */ break;
 		default:
 			if (spec_path_is_candidate(child))
 				report(w, child, SPEC_SKIP_SPECIAL);
@@ -129,8 +127,9 @@ static int walk(Walk *w, int fd, const char *rel, unsigned depth)
 
 int spec_dir_list_full(const char *dir, SpecDirSkipFn skip, void *userdata, char ***ret_rel_strv)
 {
-	Walk w = { .out = xcalloc(1, sizeof(char *)), .cap = 1, .skip = skip,
-		   .userdata = userdata };
+	Walk w = {
+		.out = xcalloc(1, sizeof(char *)), .cap = 1, .skip = skip, .userdata = userdata
+	};
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = fd < 0 ? -errno : walk(&w, fd, "", 0);
 	if (r < 0) {

@@ -34,6 +34,5 @@ typedef void (*SpecDirSkipFn)(void *userdata, const char *rel, SpecSkipKind kind
  * dir. -errno when dir, or a directory below it, cannot be read (out of file
  * descriptors, I/O error): a partial list would look like deleted files, so
  * there is none. skip may be NULL. */
-int spec_dir_list_full(const char *dir, SpecDirSkipFn skip, void *userdata,
-		       char ***ret_rel_strv);
+int spec_dir_list_full(const char *dir, SpecDirSkipFn skip, void *userdata, char ***ret_rel_strv);
 int spec_dir_list(const char *dir, char ***ret_rel_strv);

@@ -102,8 +102,8 @@ static bool want_uint(V *v, const YNode *n, const char *path, uint64_t min, uint
 		return false;
 	}
 	got = (t == YSCALAR_INT || t == YSCALAR_FLOAT) ? ynode_quote(n) : ynode_describe(n);
-	verr(v, n, path, "must be an integer between %" PRIu64 " and %" PRIu64 ", got %s", min,
-	     max, got);
+	verr(v, n, path, "must be an integer between %" PRIu64 " and %" PRIu64 ", got %s", min, max,
+	     got);
 	return false;
 }
 
@@ -295,7 +295,8 @@ static bool label_token_valid(const char *s, bool allow_empty)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || i == n - 1))
 			return false;
 		if (!alnum && c != '-' && c != '_' && c != '.')
@@ -471,7 +472,8 @@ static void f_labels(V *v, const YNode *n, const char *path)
 		return;
 	}
 	if (n->n / 2 > SPEC_MAX_LABELS) {
-		verr(v, n, path, "at most %d labels are allowed, got %zu", SPEC_MAX_LABELS, n->n / 2);
+		verr(v, n, path, "at most %d labels are allowed, got %zu", SPEC_MAX_LABELS,
+		     n->n / 2);
 		return;
 	}
 	for (size_t i = 0; i + 1 < n->n; i += 2)
@@ -688,11 +690,16 @@ static const Field readiness_fields[] = {
 SECTION(f_readiness, readiness_fields)
 
 static const Field spec_fields[] = {
-	{ "state", f_state, false },	     { "node", f_node, false },
-	{ "vmm", f_vmm, false },	     { "vcpus", f_vcpus, false },
-	{ "memoryMiB", f_memory, false },    { "kernel", f_kernel, true },
-	{ "rootfs", f_rootfs, true },	     { "workDisk", f_work_disk, false },
-	{ "network", f_network, false },     { "readiness", f_readiness, false },
+	{ "state", f_state, false },
+	{ "node", f_node, false },
+	{ "vmm", f_vmm, false },
+	{ "vcpus", f_vcpus, false },
+	{ "memoryMiB", f_memory, false },
+	{ "kernel", f_kernel, true },
+	{ "rootfs", f_rootfs, true },
+	{ "workDisk", f_work_disk, false },
+	{ "network", f_network, false },
+	{ "readiness", f_readiness, false },
 	{ "restartPolicy", f_restart, false },
 };
 

@@ -156,25 +156,17 @@ char *ynode_describe(const YNode *n)
 	_cleanup_free_ char *q = NULL;
 
 	switch (n->kind) {
-	case YNODE_MAP:
-		return xstrdup("a mapping");
-	case YNODE_SEQ:
-		return xstrdup("a sequence");
-	case YNODE_ALIAS:
-		return xstrdup("an alias");
-	default:
-		break;
+	case YNODE_MAP: return xstrdup("a mapping");
+	case YNODE_SEQ: return xstrdup("a sequence");
+	case YNODE_ALIAS: return xstrdup("an alias");
+	default: break;
 	}
 	q = ynode_quote(n);
 	switch (ynode_scalar_type(n)) {
-	case YSCALAR_NULL:
-		return xstrdup("null (an empty value)");
-	case YSCALAR_BOOL:
-		return xasprintf("the boolean %s", n->value);
+	case YSCALAR_NULL: return xstrdup("null (an empty value)");
+	case YSCALAR_BOOL: return xasprintf("the boolean %s", n->value);
 	case YSCALAR_INT:
-	case YSCALAR_FLOAT:
-		return xasprintf("the number %s", n->value);
-	default:
-		return n->plain ? TAKE_PTR(q) : xasprintf("the quoted string %s", q);
+	case YSCALAR_FLOAT: return xasprintf("the number %s", n->value);
+	default: return n->plain ? TAKE_PTR(q) : xasprintf("the quoted string %s", q);
 	}
 }

@@ -10,7 +10,7 @@
 
 /* A message longer than this is cut: one line stays one screen. */
 #define EVENT_MESSAGE_MAX 2048
-#define EVENTS_READ_MAX (64 * 1024 * 1024)
+#define EVENTS_READ_MAX   (64 * 1024 * 1024)
 
 struct EventLog {
 	char *path, *old_path;
@@ -69,8 +69,8 @@ static int rotate(EventLog *l)
 	return open_journal(l);
 }
 
-int event_log_add(EventLog *l, int64_t time_ms, const char *vm, const char *type,
-		  const char *fmt, ...)
+int event_log_add(EventLog *l, int64_t time_ms, const char *vm, const char *type, const char *fmt,
+		  ...)
 {
 	if (!l || l->fd < 0)
 		return -EBADF;
@@ -89,9 +89,9 @@ int event_log_add(EventLog *l, int64_t time_ms, const char *vm, const char *type
 	json_object_object_add(o, "message", json_object_new_string(msg ? msg : ""));
 	/* json-c escapes control characters: a guest's console text in a
 	 * message cannot break the one-event-per-line framing. */
-	_cleanup_free_ char *line =
-		xasprintf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-									  JSON_C_TO_STRING_NOSLASHESCAPE));
+	_cleanup_free_ char *line = xasprintf(
+		"%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	size_t len = strlen(line);
 	int r = 0;
@@ -137,9 +137,12 @@ int vm_event_parse(const char *line, VmEvent *ret)
 	const char *vm, *type, *msg;
 	if (o && json_object_is_type(o, json_type_object) &&
 	    json_object_object_get_ex(o, "time", &t) && json_object_is_type(t, json_type_int) &&
-	    (vm = obj_str(o, "vm")) && (type = obj_str(o, "type")) && (msg = obj_str(o, "message"))) {
-		*ret = (VmEvent){ .time_ms = json_object_get_int64(t), .vm = xstrdup(vm),
-				  .type = xstrdup(type), .message = xstrdup(msg) };
+	    (vm = obj_str(o, "vm")) && (type = obj_str(o, "type")) &&
+	    (msg = obj_str(o, "message"))) {
+		*ret = (VmEvent){ .time_ms = json_object_get_int64(t),
+				  .vm = xstrdup(vm),
+				  .type = xstrdup(type),
+				  .message = xstrdup(msg) };
 		r = 0;
 	}
 	json_object_put(o);

@@ -18,8 +18,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-#define EVENTS_FILE "events.jsonl"
-#define EVENTS_FILE_OLD "events.jsonl.1"
+#define EVENTS_FILE        "events.jsonl"
+#define EVENTS_FILE_OLD    "events.jsonl.1"
 #define EVENTS_DEFAULT_CAP (1024 * 1024)
 
 typedef struct EventLog EventLog;
@@ -32,8 +32,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EventLog *, event_log_free)
 /* Append {"time":…,"vm":name,"type":type,"message":…}. type is a CamelCase
  * word (Started, Exited, ...). A write error is logged once and returned;
  * the caller goes on (events are for people, never a reason to fail). */
-int event_log_add(EventLog *l, int64_t time_ms, const char *vm, const char *type,
-		  const char *fmt, ...) _printf_(5, 6);
+int event_log_add(EventLog *l, int64_t time_ms, const char *vm, const char *type, const char *fmt,
+		  ...) _printf_(5, 6);
 
 typedef struct {
 	int64_t time_ms;

@@ -74,7 +74,9 @@ void vm_status_set_condition(VmStatus *s, const char *type, CondStatus st, const
 	if (!c) {
 		s->conditions = xrealloc(s->conditions, (s->n_conditions + 1) * sizeof(Condition));
 		c = &s->conditions[s->n_conditions++];
-		*c = (Condition){ .type = xstrdup(type), .status = st, .last_transition_ms = now_ms };
+		*c = (Condition){ .type = xstrdup(type),
+				  .status = st,
+				  .last_transition_ms = now_ms };
 	} else if (c->status != st) {
 		c->status = st;
 		c->last_transition_ms = now_ms;
@@ -176,8 +178,9 @@ char *vm_status_to_json(const VmStatus *s)
 	json_object_object_add(o, "runtime", runtime_to_json(s));
 	json_object_object_add(o, "lastError", str_or_null(s->last_error));
 	json_object_object_add(o, "observedAt", time_or_null(s->observed_at_ms));
-	const char *txt = json_object_to_json_string_ext(
-		o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								    JSON_C_TO_STRING_SPACED |
+								    JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *out = xasprintf("%s\n", txt);
 	json_object_put(o);
 	return out;
@@ -225,8 +228,7 @@ static void conditions_from_json(VmStatus *s, json_object *arr)
 		if (!type || cs < 0)
 			continue;
 		vm_status_set_condition(s, type, (CondStatus)cs, get_str(c, "reason"),
-					get_str(c, "message"),
-					get_time(c, "lastTransitionTime"));
+					get_str(c, "message"), get_time(c, "lastTransitionTime"));
 	}
 }
 
@@ -324,9 +326,9 @@ typedef struct {
 struct StatusWriter {
 	char *dir;
 	uint64_t refresh_ms; /* 0: never refresh observedAt */
-	Hashmap *entries; /* name → Entry */
-	AtomicBatch *batch; /* non-NULL in batch mode */
-	Hashmap *staged;    /* batch mode: names written or removed (→ NULL) */
+	Hashmap *entries;    /* name → Entry */
+	AtomicBatch *batch;  /* non-NULL in batch mode */
+	Hashmap *staged;     /* batch mode: names written or removed (→ NULL) */
 };
 
 static void end_batch(StatusWriter *w);
@@ -490,7 +492,8 @@ void status_writer_set_refresh(StatusWriter *w, uint64_t interval_ms)
 
 static bool needs_refresh(const StatusWriter *w, const Entry *e, int64_t now)
 {
-	return w->refresh_ms && (!e->last || now - e->last->observed_at_ms >= (int64_t)w->refresh_ms);
+	return w->refresh_ms &&
+	       (!e->last || now - e->last->observed_at_ms >= (int64_t)w->refresh_ms);
 }
 
 /* Write s stamped with now; e (created when NULL) remembers it. */

@@ -15,8 +15,8 @@
 #include <sys/types.h>
 
 #define STATUS_API_VERSION "banger/v1"
-#define STATUS_KIND "VMStatus"
-#define STATUS_SUFFIX ".status.json"
+#define STATUS_KIND        "VMStatus"
+#define STATUS_SUFFIX      ".status.json"
 
 typedef enum {
 	COND_TRUE,

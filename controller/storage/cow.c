@@ -1,9 +1,9 @@
 /* cow.c — see cow.h. Methods: method table and choice (pure), the three
  * file-making methods, the dm method, then prepare/teardown. */
 #include "storage/cow.h"
-#include "storage/qcow2.h"
 #include "storage/dm.h"
 #include "storage/loop.h"
+#include "storage/qcow2.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -14,12 +14,12 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
-#define COPY_BUF (1024 * 1024)
+#define COPY_BUF   (1024 * 1024)
 #define ZERO_GRAIN (64 * 1024) /* all-zero runs of this size stay holes */
 
 static const char *const method_names[_COW_METHOD_MAX] = {
-	[COW_AUTO] = "auto",       [COW_DM] = "dm",       [COW_REFLINK] = "reflink",
-	[COW_QCOW2] = "qcow2",     [COW_SPARSE] = "sparse",
+	[COW_AUTO] = "auto",   [COW_DM] = "dm",         [COW_REFLINK] = "reflink",
+	[COW_QCOW2] = "qcow2", [COW_SPARSE] = "sparse",
 };
 
 static const char *const method_files[_COW_METHOD_MAX] = {
@@ -59,12 +59,9 @@ CowMethod cow_method_choose(bool dm_ok, bool reflink_ok, bool qemu)
 CowMethod cow_method_fallback(CowMethod failed, bool qemu)
 {
 	switch (failed) {
-	case COW_REFLINK:
-		return qemu ? COW_QCOW2 : COW_SPARSE;
-	case COW_QCOW2:
-		return COW_SPARSE;
-	default:
-		return _COW_METHOD_INVALID;
+	case COW_REFLINK: return qemu ? COW_QCOW2 : COW_SPARSE;
+	case COW_QCOW2: return COW_SPARSE;
+	default: return _COW_METHOD_INVALID;
 	}
 }
 
@@ -108,8 +105,10 @@ CowMethod cow_method_detect(const char *vm_dir, bool qemu)
 	bool dm = dm_available(), reflink = !dm && cow_reflink_supported(vm_dir);
 	CowMethod m = cow_method_choose(dm, reflink, qemu);
 	log_debug("storage %s: dm %s, reflink %s, qemu %s -> %s", vm_dir, dm ? "yes" : "no",
-		  dm ? "not probed" : reflink ? "yes" : "no", qemu ? "yes" : "no",
-		  cow_method_to_string(m));
+		  dm        ? "not probed"
+		  : reflink ? "yes"
+			    : "no",
+		  qemu ? "yes" : "no", cow_method_to_string(m));
 	return m;
 }
 
@@ -300,8 +299,8 @@ static int dm_activate(const RootDiskRequest *req, RootDisk *d, off_t size)
 	_cleanup_free_ char *uuid = req->owner ? dm_uuid_for(req->owner, d->dm_name) : NULL;
 	if (req->owner && !uuid)
 		return log_errno(-EINVAL, "dm %s: bad owner tag '%s'", d->dm_name, req->owner);
-	return dm_snapshot_create(d->dm_name, uuid, d->base_loop, d->cow_loop,
-				  (uint64_t)size / 512, &dev);
+	return dm_snapshot_create(d->dm_name, uuid, d->base_loop, d->cow_loop, (uint64_t)size / 512,
+				  &dev);
 }
 
 static int prepare_dm(const RootDiskRequest *req, off_t size, bool existing, RootDisk *d)
@@ -311,12 +310,16 @@ static int prepare_dm(const RootDiskRequest *req, off_t size, bool existing, Roo
 		return log_errno(-EINVAL, "storage: base %s is %lld bytes, not whole sectors",
 				 d->base_image, (long long)size);
 	if (!dm_available())
-		return log_errno(-EOPNOTSUPP, "storage %s: %s needs device-mapper, which is not "
-					      "available", req->vm_dir, method_files[COW_DM]);
+		return log_errno(-EOPNOTSUPP,
+				 "storage %s: %s needs device-mapper, which is not "
+				 "available",
+				 req->vm_dir, method_files[COW_DM]);
 	d->dm_name = dm_name_for(req->vm_uid);
 	if (!d->dm_name)
-		return log_errno(-EINVAL, "storage %s: vm uid '%s' has no 8 hex digits for a dm "
-					  "name", req->vm_dir, req->vm_uid ? req->vm_uid : "");
+		return log_errno(-EINVAL,
+				 "storage %s: vm uid '%s' has no 8 hex digits for a dm "
+				 "name",
+				 req->vm_dir, req->vm_uid ? req->vm_uid : "");
 	d->dm_dev = dm_dev_path(d->dm_name);
 	d->cow_file = path_join(req->vm_dir, method_files[COW_DM]);
 	if (!existing) {
@@ -355,8 +358,10 @@ static int make_file_disk(const RootDiskRequest *req, CowMethod m, off_t size, b
 {
 	_cleanup_free_ char *final = path_join(req->vm_dir, method_files[m]);
 	if (m == COW_QCOW2 && !req->qemu)
-		return log_errno(-EOPNOTSUPP, "storage: %s is a qcow2 overlay, which only QEMU "
-					      "reads", final);
+		return log_errno(-EOPNOTSUPP,
+				 "storage: %s is a qcow2 overlay, which only QEMU "
+				 "reads",
+				 final);
 	if (!existing) {
 		int r = make_disk_file_with(make_fns[m], d->base_image, size, final);
 		if (r < 0)
@@ -429,15 +434,16 @@ int root_disk_prepare(const RootDiskRequest *req, RootDisk *ret)
 		log_debug("storage %s: keeping existing %s disk", req->vm_dir, method_names[m]);
 		r = prepare_method(req, m, size, true, &d);
 	} else {
-		m = req->method != COW_AUTO ? req->method : cow_method_detect(req->vm_dir, req->qemu);
+		m = req->method != COW_AUTO ? req->method
+					    : cow_method_detect(req->vm_dir, req->qemu);
 		r = prepare_new(req, m, size, &d);
 	}
 	if (r < 0) {
 		root_disk_done(&d);
 		return r;
 	}
-	log_info("storage %s: root disk %s (%s, %s%s)", req->vm_dir, d.path,
-		 method_names[d.method], d.format, d.reused ? ", kept" : "");
+	log_info("storage %s: root disk %s (%s, %s%s)", req->vm_dir, d.path, method_names[d.method],
+		 d.format, d.reused ? ", kept" : "");
 	*ret = d;
 	return 0;
 }
@@ -452,7 +458,8 @@ static int detach_checked(const char *dev, const char *file)
 		return 0;
 	if (!file) {
 		log_warn("storage: loop %s: no backing file recorded; not detaching it (autoclear "
-			 "frees it with its dm target)", dev);
+			 "frees it with its dm target)",
+			 dev);
 		return 0;
 	}
 	return loop_detach_if_backed_by(dev, file);

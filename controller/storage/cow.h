@@ -101,12 +101,12 @@ typedef struct RootDisk {
 typedef int (*RootDiskRecordFn)(void *userdata, const RootDisk *partial);
 
 typedef struct {
-	const char *vm_dir;     /* exists; the disk is made inside it */
-	const char *vm_uid;     /* hex uid (dm target name) */
-	const char *owner;      /* instance tag for the dm UUID (NULL: none) */
-	const char *base_image; /* checked with image_path_check() */
-	bool qemu;              /* the VMM can open qcow2 */
-	CowMethod method;       /* COW_AUTO (0): detect; else force this one */
+	const char *vm_dir;      /* exists; the disk is made inside it */
+	const char *vm_uid;      /* hex uid (dm target name) */
+	const char *owner;       /* instance tag for the dm UUID (NULL: none) */
+	const char *base_image;  /* checked with image_path_check() */
+	bool qemu;               /* the VMM can open qcow2 */
+	CowMethod method;        /* COW_AUTO (0): detect; else force this one */
 	RootDiskRecordFn record; /* NULL: nothing to record */
 	void *userdata;
 } RootDiskRequest;

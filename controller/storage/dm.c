@@ -1,7 +1,7 @@
 /* dm.c — see dm.h. */
 #include "storage/dm.h"
-#include "util/layout.h"
 #include "util/fileio.h"
+#include "util/layout.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <time.h>
 
-#define DM_REMOVE_TRIES 10
-#define DM_REMOVE_WAIT_NS (50 * 1000 * 1000L)
-#define DM_SNAPSHOT_CHUNK_SECTORS 8 /* 4 KiB chunks */
-#define DM_NAME_MAX 128 /* DM_NAME_LEN in linux/dm-ioctl.h, with the NUL */
-#define DM_UUID_MAX 129 /* DM_UUID_LEN, with the NUL */
+#define DM_REMOVE_TRIES           10
+#define DM_REMOVE_WAIT_NS         (50 * 1000 * 1000L)
+#define DM_SNAPSHOT_CHUNK_SECTORS 8   /* 4 KiB chunks */
+#define DM_NAME_MAX               128 /* DM_NAME_LEN in linux/dm-ioctl.h, with the NUL */
+#define DM_UUID_MAX               129 /* DM_UUID_LEN, with the NUL */
 
 int dm_snapshot_table(const char *base_dev, const char *cow_dev, uint64_t size_sectors,
 		      char **ret_params)
@@ -65,7 +65,7 @@ char *dm_dev_path(const char *name)
 /* libdevmapper's messages go to our debug log: it logs errors for expected
  * outcomes (ENXIO on removing a gone device, no driver on this kernel). */
 _printf_(5, 6) static void dm_log_to_debug(int level, const char *file, int line, int dm_errno,
-					  const char *f, ...)
+					   const char *f, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -192,9 +192,9 @@ int dm_snapshot_create(const char *name, const char *uuid, const char *base_dev,
 		return log_errno(-EINVAL, "dm: invalid target name '%s'", name ? name : "");
 	r = dm_snapshot_table(base_dev, cow_dev, size_sectors, &params);
 	if (r < 0)
-		return log_errno(r, "dm %s: invalid snapshot of %s onto %s (%" PRIu64
-				    " sectors)", name, base_dev ? base_dev : "(null)",
-				 cow_dev ? cow_dev : "(null)", size_sectors);
+		return log_errno(r, "dm %s: invalid snapshot of %s onto %s (%" PRIu64 " sectors)",
+				 name, base_dev ? base_dev : "(null)", cow_dev ? cow_dev : "(null)",
+				 size_sectors);
 	if (!dm_available())
 		return log_errno(-EOPNOTSUPP, "dm %s: device-mapper is not available", name);
 	t = dm_task_named(DM_DEVICE_CREATE, name);
@@ -207,8 +207,8 @@ int dm_snapshot_create(const char *name, const char *uuid, const char *base_dev,
 		r = dm_run_with_cookie(t);
 	dm_task_destroy(t);
 	if (r < 0)
-		return log_errno(r, "dm %s: create snapshot \"0 %" PRIu64 " snapshot %s\": %m", name,
-				 size_sectors, params);
+		return log_errno(r, "dm %s: create snapshot \"0 %" PRIu64 " snapshot %s\": %m",
+				 name, size_sectors, params);
 	*ret_dev = dm_dev_path(name);
 	log_info("dm %s: snapshot of %s onto %s created", name, base_dev, cow_dev);
 	return 0;

@@ -15,7 +15,7 @@
 /* Another process may configure the device LOOP_CTL_GET_FREE handed us
  * before we do; each retry asks for a fresh free device. */
 #define LOOP_ATTACH_TRIES 32
-#define LOOP_SYSFS_MAX 4096
+#define LOOP_SYSFS_MAX    4096
 
 const char *loop_dev_name(const char *dev)
 {
@@ -89,7 +89,8 @@ int loop_detach(const char *dev)
 {
 	_cleanup_close_ int fd = -1;
 	if (!loop_dev_name(dev))
-		return log_errno(-EINVAL, "loop: %s is not a loop device path", dev ? dev : "(null)");
+		return log_errno(-EINVAL, "loop: %s is not a loop device path",
+				 dev ? dev : "(null)");
 	fd = open(dev, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && (errno == ENOENT || errno == ENXIO))
 		return 0;

@@ -5,14 +5,14 @@
 #include <endian.h>
 #include <unistd.h>
 
-#define QCOW2_MAGIC 0x514649fbU /* "QFI\xfb" */
-#define QCOW2_VERSION 3
-#define CLUSTER_BITS 16
-#define CLUSTER_SIZE (1ULL << CLUSTER_BITS)
-#define HEADER_LENGTH 104 /* the version 3 header without optional fields */
-#define REFCOUNT_ORDER 4  /* 16-bit refcounts, as qemu-img writes */
+#define QCOW2_MAGIC        0x514649fbU /* "QFI\xfb" */
+#define QCOW2_VERSION      3
+#define CLUSTER_BITS       16
+#define CLUSTER_SIZE       (1ULL << CLUSTER_BITS)
+#define HEADER_LENGTH      104 /* the version 3 header without optional fields */
+#define REFCOUNT_ORDER     4   /* 16-bit refcounts, as qemu-img writes */
 #define EXT_BACKING_FORMAT 0xe2792acaU
-#define EXT_END 0
+#define EXT_END            0
 /* One L1 entry maps an L2 table of CLUSTER_SIZE / 8 entries, each a cluster. */
 #define BYTES_PER_L1_ENTRY (CLUSTER_SIZE * (CLUSTER_SIZE / 8))
 
@@ -76,11 +76,11 @@ static size_t build_header(uint8_t *h, const char *backing, const char *fmt, uin
 
 	put32(h + 0, QCOW2_MAGIC);
 	put32(h + 4, QCOW2_VERSION);
-	put64(h + 8, off);            /* backing_file_offset */
+	put64(h + 8, off);             /* backing_file_offset */
 	put32(h + 16, (uint32_t)blen); /* backing_file_size */
 	put32(h + 20, CLUSTER_BITS);
 	put64(h + 24, size);
-	put32(h + 32, 0);             /* crypt_method: none */
+	put32(h + 32, 0); /* crypt_method: none */
 	put32(h + 36, l1_size);
 	put64(h + 40, l1_offset);
 	put64(h + 48, 1 * CLUSTER_SIZE); /* refcount table: cluster 1 */
@@ -112,8 +112,8 @@ int qcow2_write_overlay(int fd, const char *backing, const char *backing_fmt, ui
 		return -EINVAL;
 
 	_cleanup_free_ uint8_t *buf = xcalloc(1, CLUSTER_SIZE);
-	size_t hlen = build_header(buf, backing, backing_fmt, size, (uint32_t)l1_size,
-				   3 * CLUSTER_SIZE);
+	size_t hlen =
+		build_header(buf, backing, backing_fmt, size, (uint32_t)l1_size, 3 * CLUSTER_SIZE);
 	int r = pwrite_all(fd, buf, hlen, 0);
 	if (r < 0)
 		return r;
@@ -142,10 +142,10 @@ int qcow2_read_info(int fd, Qcow2Info *ret)
 		return -errno;
 	if (n < 72 || get32(h) != QCOW2_MAGIC)
 		return -EBADMSG;
-	Qcow2Info info = { .version = get32(h + 4), .cluster_bits = get32(h + 20),
+	Qcow2Info info = { .version = get32(h + 4),
+			   .cluster_bits = get32(h + 20),
 			   .size = get64(h + 24) };
-	if (info.version < 2 || info.version > 3 || info.cluster_bits < 9 ||
-	    info.cluster_bits > 21)
+	if (info.version < 2 || info.version > 3 || info.cluster_bits < 9 || info.cluster_bits > 21)
 		return -EBADMSG;
 	uint64_t boff = get64(h + 8);
 	uint32_t blen = get32(h + 16);

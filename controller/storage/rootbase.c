@@ -9,9 +9,12 @@
 #define ROOT_BASE_MAX_BYTES (16 * 1024)
 
 static const char *const plan_names[_ROOT_BASE_PLAN_MAX] = {
-	[ROOT_BASE_CREATE] = "create",         [ROOT_BASE_RECREATE] = "recreate",
-	[ROOT_BASE_KEEP] = "keep",             [ROOT_BASE_KEEP_COPY] = "keep-copy",
-	[ROOT_BASE_KEEP_ORIGINAL] = "keep-original", [ROOT_BASE_FAIL] = "fail",
+	[ROOT_BASE_CREATE] = "create",
+	[ROOT_BASE_RECREATE] = "recreate",
+	[ROOT_BASE_KEEP] = "keep",
+	[ROOT_BASE_KEEP_COPY] = "keep-copy",
+	[ROOT_BASE_KEEP_ORIGINAL] = "keep-original",
+	[ROOT_BASE_FAIL] = "fail",
 };
 
 const char *root_base_plan_to_string(RootBasePlan p)
@@ -99,7 +102,7 @@ static int root_base_write_as(const char *vm_dir, const RootBase *b, bool disk_f
 	json_object_object_add(o, "mtime_ns", json_object_new_int64(b->mtime_ns));
 	_cleanup_free_ char *text = xasprintf(
 		"%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	int r = disk_follows ? write_file_atomic_dir_pending(p, text, strlen(text), 0600)
 			     : write_file_atomic(p, text, strlen(text), 0600);
@@ -241,8 +244,7 @@ static int carry_out(const char *vm_dir, RootBasePlan plan, const RootBase *rec,
 				       "that base image, or change rootfs.path to make a new disk",
 				       cow_method_to_string(existing), was, now->spec_path, is);
 		return -ESTALE;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 }
 

@@ -33,8 +33,8 @@
 #define ROOT_BASE_FILE "root.base"
 
 typedef struct {
-	char *spec_path; /* rootfs.path as the spec wrote it; NULL: old record */
-	char *resolved;  /* realpath at creation: what an overlay depends on */
+	char *spec_path;         /* rootfs.path as the spec wrote it; NULL: old record */
+	char *resolved;          /* realpath at creation: what an overlay depends on */
 	uint64_t dev, ino, size; /* dev == ino == 0: unknown (old record) */
 	int64_t mtime_ns;
 } RootBase;
@@ -70,8 +70,8 @@ RootBasePlan root_base_plan(const RootBase *recorded, const RootBase *now, CowMe
 			    bool original_there);
 
 typedef struct {
-	char *base;  /* the base image to build or attach the disk from */
-	char *note;  /* for status/log when the plan is not CREATE or KEEP; else NULL */
+	char *base;         /* the base image to build or attach the disk from */
+	char *note;         /* for status/log when the plan is not CREATE or KEEP; else NULL */
 	const char *reason; /* with note: "Recreated", "KeptCopy", "KeptOriginalBase" */
 	RootBasePlan plan;
 } RootBaseChoice;

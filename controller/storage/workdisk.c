@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define TOOL_TIMEOUT_MS (5 * 60 * 1000)
-#define MIB (1024ULL * 1024)
+#define MIB             (1024ULL * 1024)
 
 /* Run an e2fsprogs tool on path; its output goes to path.log, which is
  * quoted in the error and removed. exit_ok: highest exit status that means
@@ -117,7 +117,8 @@ static int work_disk_grow(const char *path, uint64_t have_bytes, uint64_t size_m
 kept:
 	unlink(tmp);
 	log_warn("work disk %s: resize to %" PRIu64 " MiB failed (%s); kept at %" PRIu64
-		 " MiB, unchanged", path, size_mib, strerror(-r), have_mib);
+		 " MiB, unchanged",
+		 path, size_mib, strerror(-r), have_mib);
 	return WORK_DISK_KEPT_OLD_SIZE;
 }
 
@@ -193,9 +194,10 @@ static int work_disk_ensure_internal(const char *path, uint64_t size_mib, bool g
 	if ((uint64_t)st.st_size % MIB == 0 && have == size_mib)
 		return 0;
 	if ((uint64_t)st.st_size > size_mib * MIB)
-		return log_errno(-EINVAL, "work disk %s is %" PRIu64 " MiB; the spec asks for %" PRIu64
-					  " MiB, and shrinking would lose data (delete the VM to "
-					  "start over, or keep the size)",
+		return log_errno(-EINVAL,
+				 "work disk %s is %" PRIu64 " MiB; the spec asks for %" PRIu64
+				 " MiB, and shrinking would lose data (delete the VM to "
+				 "start over, or keep the size)",
 				 path, have, size_mib);
 	if (!grow)
 		return WORK_DISK_KEPT_OLD_SIZE;

@@ -26,7 +26,7 @@
 
 #define WORK_DISK_MIN_MIB 4ULL
 #define WORK_DISK_MAX_MIB (16ULL * 1024 * 1024) /* 16 TiB */
-#define WORK_DISK_LABEL "banger-work"
+#define WORK_DISK_LABEL   "banger-work"
 
 #define WORK_DISK_KEPT_OLD_SIZE 2
 

@@ -25,7 +25,7 @@
 #include <sys/random.h>
 
 #define STORE_BUSY_TIMEOUT_MS 5000
-#define STORE_UID_ATTEMPTS 64
+#define STORE_UID_ATTEMPTS    64
 
 /* Schema migrations: step i takes user_version i to i+1. Append only; never
  * edit a step that has shipped. There is no column for PID, tap, loop or dm
@@ -133,8 +133,8 @@ static const char *const store_state_names[_VM_STATE_MAX] = {
 };
 
 #define VM_COLUMNS                                                                                 \
-	"id, name, uid, source_file, spec_json, spec_hash, generation, desired_state, "          \
-	"guest_ip, vm_dir, api_sock, log_path, last_error, observed_generation, "                \
+	"id, name, uid, source_file, spec_json, spec_hash, generation, desired_state, "            \
+	"guest_ip, vm_dir, api_sock, log_path, last_error, observed_generation, "                  \
 	"restart_count, created_at_ms, updated_at_ms, deleted_at_ms, vmm_uid"
 
 typedef enum {
@@ -187,7 +187,8 @@ static const char *const store_sql[_Q_MAX] = {
 			       "WHERE name = ?3 AND observed_generation IS NOT ?1",
 	[Q_SET_RESTART_COUNT] = "UPDATE vms SET restart_count = ?1, updated_at_ms = ?2 "
 				"WHERE name = ?3 AND restart_count IS NOT ?1",
-	[Q_LIST_GUEST_IPS] = "SELECT guest_ip FROM vms WHERE guest_ip IS NOT NULL ORDER BY guest_ip",
+	[Q_LIST_GUEST_IPS] =
+		"SELECT guest_ip FROM vms WHERE guest_ip IS NOT NULL ORDER BY guest_ip",
 	[Q_MARK_DELETED] = "UPDATE vms SET deleted_at_ms = ?1, updated_at_ms = ?1 "
 			   "WHERE name = ?2 AND deleted_at_ms IS NULL",
 	[Q_LIST_LIVE_OWNERS] = "SELECT name, source_file FROM vms WHERE deleted_at_ms IS NULL",
@@ -216,30 +217,21 @@ static int store_errno(sqlite3 *db, int rc)
 			       ? -EEXIST
 			       : -EINVAL;
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_READONLY:
-		return -EROFS;
+	case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_READONLY: return -EROFS;
 	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EPERM;
-	case SQLITE_TOOBIG:
-		return -E2BIG;
+	case SQLITE_AUTH: return -EPERM;
+	case SQLITE_TOOBIG: return -E2BIG;
 	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return -EBADMSG;
+	case SQLITE_NOTADB: return -EBADMSG;
 	case SQLITE_CANTOPEN:
 		if (rc == SQLITE_CANTOPEN_SYMLINK)
 			return -ELOOP;
 		return sys > 0 ? -sys : -EIO;
-	case SQLITE_IOERR:
-		return sys > 0 ? -sys : -EIO;
-	default:
-		return -EIO;
+	case SQLITE_IOERR: return sys > 0 ? -sys : -EIO;
+	default: return -EIO;
 	}
 }
 
@@ -247,7 +239,7 @@ static int store_errno(sqlite3 *db, int rc)
  * it ("unable to open database file" alone does not say "out of fds");
  * returns -errno. */
 #define store_fail(s, rc, fmt, ...)                                                                \
-	log_errno(store_errno((s)->db, (rc)), "store %s: " fmt ": %s (%m)", (s)->path,            \
+	log_errno(store_errno((s)->db, (rc)), "store %s: " fmt ": %s (%m)", (s)->path,             \
 		  ##__VA_ARGS__, sqlite3_errmsg((s)->db))
 
 static void stmt_resetp(sqlite3_stmt **p)
@@ -347,7 +339,8 @@ static int store_migrate(Store *s)
 	}
 	if (r >= 0 && v < STORE_SCHEMA_VERSION) {
 		/* A PRAGMA cannot take a bound parameter; this is our own constant. */
-		_cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+		_cleanup_free_ char *sql =
+			xasprintf("PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
 		r = store_exec(s, sql, "set user_version");
 	}
 	if (r < 0) {
@@ -356,8 +349,8 @@ static int store_migrate(Store *s)
 	}
 	r = store_exec(s, "COMMIT", "commit migration");
 	if (r >= 0 && v < STORE_SCHEMA_VERSION)
-		log_info("store %s: schema migrated from version %lld to %d", s->path,
-			 (long long)v, STORE_SCHEMA_VERSION);
+		log_info("store %s: schema migrated from version %lld to %d", s->path, (long long)v,
+			 STORE_SCHEMA_VERSION);
 	return r;
 }
 
@@ -380,8 +373,7 @@ static int store_configure(Store *s)
 	int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
-	bool wal = rc == SQLITE_ROW &&
-		   streq_ptr((const char *)sqlite3_column_text(st, 0), "wal");
+	bool wal = rc == SQLITE_ROW && streq_ptr((const char *)sqlite3_column_text(st, 0), "wal");
 	if (rc != SQLITE_ROW)
 		r = store_fail(s, rc, "set journal_mode=WAL");
 	else if (!wal)
@@ -412,8 +404,8 @@ static int store_warn_short_id_collisions(Store *s)
 		if (rc != SQLITE_ROW)
 			break;
 		log_warn("store %s: VMs %s share the short id %s (tap, socket and dm names): "
-			 "delete and re-add all but one of them", s->path,
-			 (const char *)sqlite3_column_text(st, 1),
+			 "delete and re-add all but one of them",
+			 s->path, (const char *)sqlite3_column_text(st, 1),
 			 (const char *)sqlite3_column_text(st, 0));
 		rc = SQLITE_OK;
 	}
@@ -429,13 +421,14 @@ static int store_warn_short_id_collisions(Store *s)
 static int store_read_instance(Store *s)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'instance'", -1,
-				    &st, NULL);
+	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'instance'", -1, &st,
+				    NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
-		if (v && strlen(v) == STORE_INSTANCE_LEN && strspn(v, "0123456789abcdef") == STORE_INSTANCE_LEN)
+		if (v && strlen(v) == STORE_INSTANCE_LEN &&
+		    strspn(v, "0123456789abcdef") == STORE_INSTANCE_LEN)
 			s->instance = xstrdup(v);
 	}
 	sqlite3_finalize(st);
@@ -533,8 +526,7 @@ void store_close(Store *s)
 int store_begin(Store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
-		return log_errno(-EBUSY, "store %s: begin: a transaction is already open",
-				 s->path);
+		return log_errno(-EBUSY, "store %s: begin: a transaction is already open", s->path);
 	return store_exec(s, "BEGIN IMMEDIATE", "begin");
 }
 
@@ -774,7 +766,9 @@ static int store_insert_vm(Store *s, const char *name, const char *source_file,
 		r = store_prepare(s, Q_INSERT, &st);
 	if (r < 0)
 		return r;
-	const char *v[] = { name, uid, source_file, spec_json, spec_hash, store_state_names[state] };
+	const char *v[] = {
+		name, uid, source_file, spec_json, spec_hash, store_state_names[state]
+	};
 	int rc = bind_texts(st, 1, v, ELEMENTSOF(v));
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(st, 7, time_now_realtime_ms());
@@ -786,8 +780,7 @@ static int store_insert_vm(Store *s, const char *name, const char *source_file,
 }
 
 /* Run a prepared UPDATE/DELETE to completion. */
-static int store_step_done(Store *s, sqlite3_stmt *st, int rc, const char *name,
-			   const char *what)
+static int store_step_done(Store *s, sqlite3_stmt *st, int rc, const char *name, const char *what)
 {
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
@@ -860,9 +853,8 @@ static int store_upsert_lookup(Store *s, const char *name, const char *source_fi
 	return 1;
 }
 
-int store_upsert_vm_raw(Store *s, const char *name, const char *source_file,
-			const char *spec_json, const char *spec_hash, VmDesiredState st,
-			int64_t *ret_generation)
+int store_upsert_vm_raw(Store *s, const char *name, const char *source_file, const char *spec_json,
+			const char *spec_hash, VmDesiredState st, int64_t *ret_generation)
 {
 	UpsertLookup cur = { 0 };
 	int r;
@@ -937,8 +929,7 @@ int store_delete_vm(Store *s, const char *name)
 	if (r < 0)
 		return r;
 	if (sqlite3_changes(s->db) == 0)
-		return log_debug_errno(-ENOENT, "store %s: delete vm %s: not found", s->path,
-				       name);
+		return log_debug_errno(-ENOENT, "store %s: delete vm %s: not found", s->path, name);
 	return 0;
 }
 
@@ -958,8 +949,8 @@ static int store_finish_set(Store *s, sqlite3_stmt *st, int rc, int nvals, const
 		return 1;
 	r = store_exists(s, name);
 	if (r == 0)
-		return log_debug_errno(-ENOENT, "store %s: %s for vm %s: not found", s->path,
-				       what, name);
+		return log_debug_errno(-ENOENT, "store %s: %s for vm %s: not found", s->path, what,
+				       name);
 	return r < 0 ? r : 0;
 }
 
@@ -973,8 +964,7 @@ static int store_set_text(Store *s, StoreQuery q, const char *name, const char *
 	return store_finish_set(s, st, bind_text(st, 1, value), 1, name, what);
 }
 
-static int store_set_int(Store *s, StoreQuery q, const char *name, int64_t value,
-			 const char *what)
+static int store_set_int(Store *s, StoreQuery q, const char *name, int64_t value, const char *what)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	if (value < 0)
@@ -1003,8 +993,7 @@ int store_set_paths(Store *s, const char *name, const char *vm_dir, const char *
 	if (r < 0)
 		return r;
 	const char *v[] = { vm_dir, api_sock, log_path };
-	return store_finish_set(s, st, bind_texts(st, 1, v, ELEMENTSOF(v)), 3, name,
-				"set paths");
+	return store_finish_set(s, st, bind_texts(st, 1, v, ELEMENTSOF(v)), 3, name, "set paths");
 }
 
 int store_set_last_error(Store *s, const char *name, const char *err)

@@ -19,7 +19,7 @@ typedef struct Store Store;
 typedef struct {
 	int64_t id;
 	char *name;
-	char *uid; /* random, fixed at first insert; short id = first 8 hex chars, unique */
+	char *uid;         /* random, fixed at first insert; short id = first 8 hex chars, unique */
 	char *source_file; /* path of the owning spec file, relative to the spec dir */
 	char *spec_json;   /* canonical JSON (spec/spec.h) */
 	char *spec_hash;   /* sha256 hex of spec_json */
@@ -82,20 +82,18 @@ int store_rollback(Store *s);
 typedef enum {
 	STORE_UPSERT_UNCHANGED, /* same hash and source: nothing written */
 	STORE_UPSERT_CREATED,
-	STORE_UPSERT_UPDATED,   /* spec changed: generation + 1 */
-	STORE_UPSERT_MOVED,     /* same spec, source file changed */
+	STORE_UPSERT_UPDATED, /* spec changed: generation + 1 */
+	STORE_UPSERT_MOVED,   /* same spec, source file changed */
 } StoreUpsertResult;
 
 /* Insert or update the intent for spec->name owned by source_file. The
  * caller has already decided ownership. Returns a StoreUpsertResult >= 0. */
-int store_upsert_vm(Store *s, const VmSpec *spec, const char *source_file,
-		    int64_t *ret_generation);
+int store_upsert_vm(Store *s, const VmSpec *spec, const char *source_file, int64_t *ret_generation);
 /* The same with the spec already serialized (store_spec.c is the wrapper):
  * spec_hash must be the sha256 hex of spec_json, and st the state that JSON
  * says. Same hash but a different st is a caller bug: -EINVAL. */
-int store_upsert_vm_raw(Store *s, const char *name, const char *source_file,
-			const char *spec_json, const char *spec_hash, VmDesiredState st,
-			int64_t *ret_generation);
+int store_upsert_vm_raw(Store *s, const char *name, const char *source_file, const char *spec_json,
+			const char *spec_hash, VmDesiredState st, int64_t *ret_generation);
 
 int store_get_vm(Store *s, const char *name, VmRecord **ret); /* -ENOENT */
 /* All rows ordered by name. */

@@ -4,8 +4,7 @@
 #include "store/store.h"
 #include "util/log.h"
 
-int store_upsert_vm(Store *s, const VmSpec *spec, const char *source_file,
-		    int64_t *ret_generation)
+int store_upsert_vm(Store *s, const VmSpec *spec, const char *source_file, int64_t *ret_generation)
 {
 	_cleanup_free_ char *json = vm_spec_to_canonical_json(spec);
 	char hash[65];

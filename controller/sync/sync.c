@@ -26,8 +26,8 @@ typedef struct {
 	Fingerprint fp; /* all zero: not (fully) stored, parse again next time */
 	uint64_t batch; /* the batch it was last parsed in (0: none) */
 	bool unreadable;
-	bool untrusted; /* fails the trust rule: never read; file_error says why */
-	char **names; /* valid-label names this file defines (strv) */
+	bool untrusted;   /* fails the trust rule: never read; file_error says why */
+	char **names;     /* valid-label names this file defines (strv) */
 	char *file_error; /* when unreadable: the first diagnostic */
 } FileEntry;
 
@@ -51,12 +51,12 @@ struct SpecSync {
 	uint64_t batch; /* id of the open batch (spec_sync_full), 0 outside one */
 	uint64_t batches;
 	uint64_t last_parse_us; /* read + parse time of the file being applied */
-	uid_t *owners; /* --spec-owner: trusted besides root */
+	uid_t *owners;          /* --spec-owner: trusted besides root */
 	size_t n_owners;
-	Hashmap *skipped; /* rel → NULL: skips already logged (one line each) */
+	Hashmap *skipped;      /* rel → NULL: skips already logged (one line each) */
 	Hashmap *skipped_prev; /* during a full sync: the previous one's skips */
-	char *root_untrusted; /* why the spec dir failed its last check, logged once */
-	unsigned unopened; /* files this full sync could not open (EMFILE...) */
+	char *root_untrusted;  /* why the spec dir failed its last check, logged once */
+	unsigned unopened;     /* files this full sync could not open (EMFILE...) */
 };
 
 static void file_entry_free(FileEntry *f)
@@ -350,8 +350,8 @@ static void apply_doc(SpecSync *s, const char *rel, const SpecFile *sf, size_t i
 	n->spec_error = NULL;
 	if (!doc->spec) {
 		n->spec_error = doc_errors(sf, doc, i + 1 < sf->n_docs ? &sf->docs[i + 1] : NULL);
-		log_warn("%s: invalid spec in %s, keeping the last good intent: %s", doc->name,
-			 rel, n->spec_error);
+		log_warn("%s: invalid spec in %s, keeping the last good intent: %s", doc->name, rel,
+			 n->spec_error);
 		notify(s, doc->name);
 		return;
 	}
@@ -374,8 +374,11 @@ static void apply_doc(SpecSync *s, const char *rel, const SpecFile *sf, size_t i
 
 static void fingerprint_of(const struct stat *st, Fingerprint *fp)
 {
-	*fp = (Fingerprint){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
-			     .mtime = st->st_mtim, .ctime = st->st_ctim };
+	*fp = (Fingerprint){ .dev = st->st_dev,
+			     .ino = st->st_ino,
+			     .size = st->st_size,
+			     .mtime = st->st_mtim,
+			     .ctime = st->st_ctim };
 }
 
 static bool fingerprint_equal(const Fingerprint *a, const Fingerprint *b)
@@ -396,8 +399,8 @@ static int open_spec(SpecSync *s, const char *rel, struct stat *ret_st, char **r
 	TrustPolicy pol = policy_of(s);
 	_cleanup_free_ char *why = NULL;
 	/* During a full sync the spec dir is open already (s->dirfd). */
-	_cleanup_close_ int own = s->dirfd >= 0 ? -1
-					    : open(s->spec_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int own =
+		s->dirfd >= 0 ? -1 : open(s->spec_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int dir = s->dirfd >= 0 ? s->dirfd : own;
 	struct stat st;
 
@@ -519,7 +522,8 @@ static int keep_untrusted(SpecSync *s, const char *rel, const FileEntry *old, co
 {
 	_cleanup_free_ char *display = spec_sync_display_path(s, rel);
 	_cleanup_free_ char *msg = xasprintf("untrusted spec file: %s; not read (see "
-					     "\"Spec dir trust\" in docs/operations.md)", why);
+					     "\"Spec dir trust\" in docs/operations.md)",
+					     why);
 	FileEntry *f = xcalloc(1, sizeof(FileEntry));
 	f->untrusted = true;
 	f->file_error = xstrdup(msg);
@@ -595,7 +599,8 @@ static int sync_file_internal(SpecSync *s, const char *rel, bool force)
 		    !strv_contains(f->names, sf->docs[i].name))
 			strv_push(&f->names, xstrdup(sf->docs[i].name));
 	if (sf->unreadable) {
-		f->file_error = sf->diags.n ? diag_format(&sf->diags.items[0]) : xstrdup("unreadable");
+		f->file_error =
+			sf->diags.n ? diag_format(&sf->diags.items[0]) : xstrdup("unreadable");
 		log_warn("%s: cannot be read as a whole, keeping the intent it defined: %s", rel,
 			 f->file_error);
 		/* Keep every name the file defined before: we cannot tell which
@@ -695,7 +700,8 @@ static void batch_unstored(SpecSync *s, int err)
 		}
 	}
 	log_warn("spec sync: the store did not take this sync's changes; %zu file(s) will be "
-		 "read again at the next sync", n);
+		 "read again at the next sync",
+		 n);
 }
 
 void spec_sync_begin_batch(SpecSync *s)
@@ -736,9 +742,11 @@ static int sync_all(SpecSync *s, char **paths)
 		/* Files we could not open may back intent: deleting it would
 		 * tear down running VMs because we ran out of fds. */
 		r = store_commit(s->store);
-		return log_errno(-EMFILE, "full sync incomplete: %u spec file(s) could not be "
-					  "opened (%s); no intent deleted, retried at the next resync",
-				 s->unopened, r < 0 ? "and the commit failed" : "out of file descriptors");
+		return log_errno(-EMFILE,
+				 "full sync incomplete: %u spec file(s) could not be "
+				 "opened (%s); no intent deleted, retried at the next resync",
+				 s->unopened,
+				 r < 0 ? "and the commit failed" : "out of file descriptors");
 	}
 	drop_unbacked_intent(s);
 	r = store_commit(s->store);
@@ -758,8 +766,10 @@ static int check_root(SpecSync *s)
 		return 0;
 	}
 	if (!streq_ptr(s->root_untrusted, why))
-		log_errno(r, "spec dir %s is not trusted: %s; nothing in it is read until that "
-			     "is fixed, every VM keeps its intent", s->spec_dir, why);
+		log_errno(r,
+			  "spec dir %s is not trusted: %s; nothing in it is read until that "
+			  "is fixed, every VM keeps its intent",
+			  s->spec_dir, why);
 	free_and_replace_str(&s->root_untrusted, why);
 	return r;
 }
@@ -777,8 +787,10 @@ int spec_sync_full(SpecSync *s)
 		/* A partial list would read as deleted files: change nothing. */
 		hashmap_free(s->skipped);
 		s->skipped = TAKE_PTR(s->skipped_prev);
-		return log_errno(r, "read spec dir %s: %m; nothing changed, retried at the next "
-				    "resync", s->spec_dir);
+		return log_errno(r,
+				 "read spec dir %s: %m; nothing changed, retried at the next "
+				 "resync",
+				 s->spec_dir);
 	}
 	/* -1 on failure just means unchanged() walks full paths. The dir may be
 	 * swapped meanwhile; harmless: a fingerprint names one inode. */
@@ -796,7 +808,8 @@ bool spec_sync_name_info(SpecSync *s, const char *name, SpecNameInfo *ret)
 	NameEntry *n = name_entry(s, name, false);
 	if (!n || !n->owner)
 		return false;
-	*ret = (SpecNameInfo){ .owner = n->owner, .spec_error = n->spec_error,
+	*ret = (SpecNameInfo){ .owner = n->owner,
+			       .spec_error = n->spec_error,
 			       .conflict = n->conflict };
 	return true;
 }

@@ -17,17 +17,17 @@
 
 #include <stdbool.h>
 
-#define LAYOUT_DB_FILE "banger.db"
-#define LAYOUT_LOCK_FILE "bangerd.lock"
-#define LAYOUT_VMS_DIR "vms"
-#define LAYOUT_HANDLES_FILE "handles.json"
-#define LAYOUT_CONSOLE_LOG "console.log"
-#define LAYOUT_VMM_LOG "vmm.log"
-#define LAYOUT_WORK_DISK "work.ext4"
-#define LAYOUT_SOCK_SUFFIX ".sock"       /* the VMM's API socket */
-#define LAYOUT_SERIAL_SUFFIX ".serial"   /* QEMU's serial (bangerd reads it) */
+#define LAYOUT_DB_FILE        "banger.db"
+#define LAYOUT_LOCK_FILE      "bangerd.lock"
+#define LAYOUT_VMS_DIR        "vms"
+#define LAYOUT_HANDLES_FILE   "handles.json"
+#define LAYOUT_CONSOLE_LOG    "console.log"
+#define LAYOUT_VMM_LOG        "vmm.log"
+#define LAYOUT_WORK_DISK      "work.ext4"
+#define LAYOUT_SOCK_SUFFIX    ".sock"    /* the VMM's API socket */
+#define LAYOUT_SERIAL_SUFFIX  ".serial"  /* QEMU's serial (bangerd reads it) */
 #define LAYOUT_CONSOLE_SUFFIX ".console" /* bangerd's console relay for clients */
-#define LAYOUT_SHORT_ID_LEN 8
+#define LAYOUT_SHORT_ID_LEN   8
 
 /* The short id of uid into ret (LAYOUT_SHORT_ID_LEN + 1 bytes): its first 8
  * hex digits, lower-cased, '-' skipped. -EINVAL when uid has fewer, or any

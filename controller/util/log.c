@@ -1,8 +1,8 @@
 /* log.c — see log.h. Writes whole lines with one write(2) so concurrent
  * writers (the watcher thread) never interleave mid-line. */
 #include "log.h"
-#include "timeutil.h"
 #include "escape.h"
+#include "timeutil.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -33,10 +33,10 @@ LogLevel log_get_level(void);
 int log_full(LogLevel level, int err, const char *file, int line, const char *fmt, ...)
 	_printf_(5, 6);
 
-#define log_error(...) log_full(LOG_LEVEL_ERROR, 0, __FILE__, __LINE__, __VA_ARGS__)
-#define log_warn(...) log_full(LOG_LEVEL_WARN, 0, __FILE__, __LINE__, __VA_ARGS__)
-#define log_info(...) log_full(LOG_LEVEL_INFO, 0, __FILE__, __LINE__, __VA_ARGS__)
-#define log_debug(...) log_full(LOG_LEVEL_DEBUG, 0, __FILE__, __LINE__, __VA_ARGS__)
-#define log_errno(err, ...) log_full(LOG_LEVEL_ERROR, (err), __FILE__, __LINE__, __VA_ARGS__)
-#define log_warn_errno(err, ...) log_full(LOG_LEVEL_WARN, (err), __FILE__, __LINE__, __VA_ARGS__)
+#define log_error(...)            log_full(LOG_LEVEL_ERROR, 0, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...)             log_full(LOG_LEVEL_WARN, 0, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...)             log_full(LOG_LEVEL_INFO, 0, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...)            log_full(LOG_LEVEL_DEBUG, 0, __FILE__, __LINE__, __VA_ARGS__)
+#define log_errno(err, ...)       log_full(LOG_LEVEL_ERROR, (err), __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn_errno(err, ...)  log_full(LOG_LEVEL_WARN, (err), __FILE__, __LINE__, __VA_ARGS__)
 #define log_debug_errno(err, ...) log_full(LOG_LEVEL_DEBUG, (err), __FILE__, __LINE__, __VA_ARGS__)

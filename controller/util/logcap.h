@@ -28,7 +28,7 @@ int log_trim_tail(const char *path, uint64_t cap);
 typedef struct {
 	char *path; /* owned */
 	uint64_t cap;
-	int fd;     /* O_APPEND; -1 until the first write */
+	int fd; /* O_APPEND; -1 until the first write */
 	uint64_t size;
 } LogSegment;
 

@@ -31,8 +31,8 @@ int trust_check_stat(const struct stat *st, const TrustPolicy *p, char **ret_why
 	if (w && !S_ISLNK(st->st_mode)) {
 		*ret_why = xasprintf("writable by %s (mode %04o)",
 				     w == (S_IWGRP | S_IWOTH) ? "group and others"
-				     : w == S_IWGRP	    ? "group"
-							    : "others",
+				     : w == S_IWGRP           ? "group"
+							      : "others",
 				     (unsigned)(st->st_mode & 07777));
 		return -EPERM;
 	}
@@ -207,8 +207,8 @@ int openat_beneath(int dirfd, const char *rel, int flags)
 	return openat_beneath_walk(dirfd, rel, flags);
 }
 
-int trust_openat(int rootfd, const char *rel, const TrustPolicy *p, int flags,
-		 struct stat *ret_st, char **ret_why)
+int trust_openat(int rootfd, const char *rel, const TrustPolicy *p, int flags, struct stat *ret_st,
+		 char **ret_why)
 {
 	_cleanup_free_ char *copy = xstrdup(rel), *why = NULL;
 	_cleanup_close_ int dir = -1;

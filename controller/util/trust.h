@@ -53,5 +53,5 @@ int openat_beneath_walk(int dirfd, const char *rel, int flags);
  * writable by group (mode 0775)", "web.yaml is owned by uid 65534, ...")
  * when something fails the rule; other -errno as openat_beneath. The caller
  * checks rootfd itself. */
-int trust_openat(int rootfd, const char *rel, const TrustPolicy *p, int flags,
-		 struct stat *ret_st, char **ret_why);
+int trust_openat(int rootfd, const char *rel, const TrustPolicy *p, int flags, struct stat *ret_st,
+		 char **ret_why);

@@ -80,14 +80,10 @@ char *fc_api_error_message(long status, const char *body)
 static int curl_error_to_errno(CURLcode cc, const char *sock, const RecvBuf *b)
 {
 	switch (cc) {
-	case CURLE_COULDNT_CONNECT:
-		return access(sock, F_OK) < 0 ? -ENOENT : -ECONNREFUSED;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_WRITE_ERROR:
-		return b->overflow ? -EFBIG : -EIO;
-	default:
-		return -EIO;
+	case CURLE_COULDNT_CONNECT: return access(sock, F_OK) < 0 ? -ENOENT : -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+	case CURLE_WRITE_ERROR: return b->overflow ? -EFBIG : -EIO;
+	default: return -EIO;
 	}
 }
 

@@ -15,10 +15,10 @@
 #define FC_API_MAX_RESPONSE (64u * 1024u)
 
 typedef struct {
-	long status;  /* HTTP status; 0 when no response arrived */
-	char *body;   /* response body, NUL-terminated, never NULL on success */
-	char *error;  /* human-readable failure: transport error or fault_message;
-		       * NULL when the request succeeded (2xx) */
+	long status; /* HTTP status; 0 when no response arrived */
+	char *body;  /* response body, NUL-terminated, never NULL on success */
+	char *error; /* human-readable failure: transport error or fault_message;
+		      * NULL when the request succeeded (2xx) */
 } FcApiResponse;
 
 void fc_api_response_done(FcApiResponse *r); /* frees the members; NULL ok */

@@ -13,10 +13,10 @@
  *
  * Not supported under the jailer yet: the files would have to be inside
  * the jail (the save says so and the guest keeps running). */
-#include "vmm/firecracker.h"
-#include "vmm/fc_api.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "vmm/fc_api.h"
+#include "vmm/firecracker.h"
 
 #include <json-c/json.h>
 #include <sys/stat.h>
@@ -30,7 +30,8 @@ static int fc_call(const char *sock, const char *method, const char *path, const
 	FcApiResponse resp;
 	int r = fc_api_request(sock, method, path, body, timeout_ms, &resp);
 	if (r < 0 && ret_error)
-		*ret_error = xasprintf("%s %s: %s", method, path, resp.error ? resp.error : "failed");
+		*ret_error =
+			xasprintf("%s %s: %s", method, path, resp.error ? resp.error : "failed");
 	fc_api_response_done(&resp);
 	return r;
 }
@@ -57,8 +58,8 @@ static char *snapshot_create_body(const char *dir)
 	json_object_object_add(o, "snapshot_type", json_object_new_string("Full"));
 	json_object_object_add(o, "snapshot_path", json_object_new_string(state));
 	json_object_object_add(o, "mem_file_path", json_object_new_string(mem));
-	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-								    JSON_C_TO_STRING_NOSLASHESCAPE));
+	char *s = xstrdup(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return s;
 }
@@ -73,8 +74,8 @@ char *fc_snapshot_load_body(const char *dir)
 	json_object_object_add(o, "snapshot_path", json_object_new_string(state));
 	json_object_object_add(o, "mem_backend", b);
 	json_object_object_add(o, "resume_vm", json_object_new_boolean(true));
-	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-								    JSON_C_TO_STRING_NOSLASHESCAPE));
+	char *s = xstrdup(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return s;
 }
@@ -94,8 +95,8 @@ int fc_save_state(const char *api_sock, const char *dir, unsigned timeout_ms, ch
 			ret_error);
 	if (r < 0)
 		goto fail;
-	r = fc_call(api_sock, "PUT", "/snapshot/create", body, MIN(timeout_ms, FC_SNAPSHOT_TIMEOUT_MS),
-		    ret_error);
+	r = fc_call(api_sock, "PUT", "/snapshot/create", body,
+		    MIN(timeout_ms, FC_SNAPSHOT_TIMEOUT_MS), ret_error);
 	if (r < 0) {
 		/* The guest must not die of a failed save: run it again. */
 		if (fc_call(api_sock, "PATCH", "/vm", "{\"state\":\"Resumed\"}", FC_API_TIMEOUT_MS,
@@ -113,8 +114,8 @@ fail:
 int fc_finish_save(const char *api_sock, bool committed)
 {
 	if (!committed)
-		return fc_call(api_sock, "PATCH", "/vm", "{\"state\":\"Resumed\"}", FC_API_TIMEOUT_MS,
-			       NULL);
+		return fc_call(api_sock, "PATCH", "/vm", "{\"state\":\"Resumed\"}",
+			       FC_API_TIMEOUT_MS, NULL);
 	VmmProcess p;
 	int r = vmm_firecracker_driver.find(api_sock, &p);
 	if (r < 0)

@@ -6,11 +6,11 @@
  * answered with 2xx aborts the launch, and an aborted launch leaves no
  * process, no socket and no jail behind. */
 #include "vmm/firecracker.h"
-#include "vmm/fc_api.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/timeutil.h"
+#include "vmm/fc_api.h"
 
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -27,8 +27,8 @@
 
 static char *json_take_string(json_object *o)
 {
-	char *s = xstrdup(
-		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	char *s = xstrdup(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return s;
 }
@@ -97,7 +97,8 @@ void fc_boot_plan(const VmmLaunchConfig *c, const FcGuestPaths *gp, FcBootPlan *
 
 	plan_add(&p, "PUT", xstrdup("/boot-source"),
 		 fc_json_boot_source(gp->kernel, args, gp->initrd));
-	plan_add(&p, "PUT", xstrdup("/drives/rootfs"), fc_json_drive("rootfs", gp->root_disk, true));
+	plan_add(&p, "PUT", xstrdup("/drives/rootfs"),
+		 fc_json_drive("rootfs", gp->root_disk, true));
 	if (gp->work_disk)
 		plan_add(&p, "PUT", xstrdup("/drives/work"),
 			 fc_json_drive("work", gp->work_disk, false));
@@ -125,8 +126,8 @@ void fc_guest_paths(const VmmLaunchConfig *c, bool jailed, FcGuestPaths *ret)
 		.kernel = xstrdup(jailed ? FC_JAIL_KERNEL : c->kernel_path),
 		.initrd = c->initrd_path ? xstrdup(jailed ? FC_JAIL_INITRD : c->initrd_path) : NULL,
 		.root_disk = xstrdup(jailed ? FC_JAIL_ROOT_DISK : c->root_disk),
-		.work_disk = c->work_disk ? xstrdup(jailed ? FC_JAIL_WORK_DISK : c->work_disk)
-					  : NULL,
+		.work_disk =
+			c->work_disk ? xstrdup(jailed ? FC_JAIL_WORK_DISK : c->work_disk) : NULL,
 	};
 }
 
@@ -247,8 +248,9 @@ static int wait_for_socket(const VmmLaunchConfig *c, pid_t pid)
 		if (r == 0)
 			return 0;
 		if (r == -EPERM)
-			return log_errno(r, "vm %s: %s is served by another process than "
-					    "firecracker pid %d",
+			return log_errno(r,
+					 "vm %s: %s is served by another process than "
+					 "firecracker pid %d",
 					 c->name, c->api_sock, (int)pid);
 		if (time_now_ms() >= deadline)
 			return log_errno(-ETIMEDOUT,
@@ -314,8 +316,9 @@ static int jail_link(const VmmLaunchConfig *c, const char *jail, const char *src
 		return log_errno(-errno, "vm %s: %s: %m", c->name, src);
 	if (S_ISBLK(st.st_mode)) {
 		if (mknod(dst, S_IFBLK | 0600, st.st_rdev) < 0)
-			return log_errno(-errno, "vm %s: mknod %s (block %u:%u, for %s) in the "
-						 "jail: %m",
+			return log_errno(-errno,
+					 "vm %s: mknod %s (block %u:%u, for %s) in the "
+					 "jail: %m",
 					 c->name, dst, major(st.st_rdev), minor(st.st_rdev), src);
 	} else if (link(src, dst) < 0)
 		return log_errno(-errno,
@@ -339,7 +342,8 @@ int fc_jail_prepare(const VmmLaunchConfig *c, const char *jail)
 	if (r < 0)
 		return log_errno(r, "vm %s: create jail %s: %m", c->name, jail);
 	if ((r = jail_link(c, jail, c->kernel_path, FC_JAIL_KERNEL, false)) < 0 ||
-	    (c->initrd_path && (r = jail_link(c, jail, c->initrd_path, FC_JAIL_INITRD, false)) < 0) ||
+	    (c->initrd_path &&
+	     (r = jail_link(c, jail, c->initrd_path, FC_JAIL_INITRD, false)) < 0) ||
 	    (r = jail_link(c, jail, c->root_disk, FC_JAIL_ROOT_DISK, true)) < 0 ||
 	    (c->work_disk && (r = jail_link(c, jail, c->work_disk, FC_JAIL_WORK_DISK, true)) < 0))
 		return r;
@@ -437,11 +441,14 @@ static int restore_snapshot(const VmmLaunchConfig *c, bool jailed)
 {
 	_cleanup_free_ char *err = NULL;
 	if (jailed)
-		return log_errno(-EOPNOTSUPP, "vm %s: resume of a jailed Firecracker is not "
-					      "supported yet", c->name);
+		return log_errno(-EOPNOTSUPP,
+				 "vm %s: resume of a jailed Firecracker is not "
+				 "supported yet",
+				 c->name);
 	int r = fc_restore(c->api_sock, c->incoming_dir, &err);
 	if (r < 0)
-		return log_errno(r, "vm %s: firecracker %s", c->name, err ? err : "snapshot load failed");
+		return log_errno(r, "vm %s: firecracker %s", c->name,
+				 err ? err : "snapshot load failed");
 	return 0;
 }
 

@@ -29,23 +29,23 @@
  * SendCtrlAltDel is delivered through. */
 #define FC_VMM_ARGS "pci=off i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
 
-#define FC_DEFAULT_BIN "firecracker"
+#define FC_DEFAULT_BIN         "firecracker"
 #define FC_DEFAULT_CHROOT_BASE "/srv/jailer"
 /* Paths as the jailed Firecracker sees them (relative to its chroot). */
-#define FC_JAIL_API_SOCK "/api.sock"
-#define FC_JAIL_KERNEL "/vmlinux"
-#define FC_JAIL_INITRD "/initrd"
+#define FC_JAIL_API_SOCK  "/api.sock"
+#define FC_JAIL_KERNEL    "/vmlinux"
+#define FC_JAIL_INITRD    "/initrd"
 #define FC_JAIL_ROOT_DISK "/rootfs"
 #define FC_JAIL_WORK_DISK "/work"
 
 /* Bounds (ms). */
-#define FC_SOCKET_WAIT_MS 3000u
-#define FC_API_TIMEOUT_MS 2000u
+#define FC_SOCKET_WAIT_MS   3000u
+#define FC_API_TIMEOUT_MS   2000u
 #define FC_START_TIMEOUT_MS 5000u
 
 /* Suspend/resume (fc_snapshot.c): the snapshot's files in its directory. */
 #define FC_SNAPSHOT_STATE_FILE "fc.vmstate"
-#define FC_SNAPSHOT_MEM_FILE "fc.mem"
+#define FC_SNAPSHOT_MEM_FILE   "fc.mem"
 int fc_save_state(const char *api_sock, const char *dir, unsigned timeout_ms, char **ret_version,
 		  char **ret_error);
 int fc_finish_save(const char *api_sock, bool committed);
@@ -76,7 +76,7 @@ int fc_jail_prepare(const VmmLaunchConfig *c, const char *jail);
 /* The files Firecracker is told about, as it will see them. */
 typedef struct {
 	char *kernel;
-	char *initrd;    /* NULL: none */
+	char *initrd; /* NULL: none */
 	char *root_disk;
 	char *work_disk; /* NULL: none */
 } FcGuestPaths;

@@ -28,11 +28,11 @@
 #define QEMU_KILL_WAIT_MS 2000
 /* TCG translation cache, MiB (part of CONFINE_MEMORY_OVERHEAD_MIB). */
 #define QEMU_TCG_TB_MIB 128
-#define STRINGIFY2(x) #x
-#define STRINGIFY(x) STRINGIFY2(x)
+#define STRINGIFY2(x)   #x
+#define STRINGIFY(x)    STRINGIFY2(x)
 /* How much of the VMM log a launch failure quotes. */
 #define QEMU_LOG_TAIL_MAX 1500
-#define CPUINFO_MAX (8 * 1024 * 1024)
+#define CPUINFO_MAX       (8 * 1024 * 1024)
 
 static void addf(char ***v, const char *fmt, ...) _printf_(2, 3);
 static void addf(char ***v, const char *fmt, ...)
@@ -69,8 +69,8 @@ static int check_config(const VmmLaunchConfig *c)
 		return log_errno(-EINVAL, "qemu: launch config lacks name, api socket, serial "
 					  "socket or console, kernel or root disk");
 	if (!streq(fmt, "raw") && !streq(fmt, "qcow2"))
-		return log_errno(-EINVAL, "vm %s: root disk format '%s' is not raw or qcow2", c->name,
-				 fmt);
+		return log_errno(-EINVAL, "vm %s: root disk format '%s' is not raw or qcow2",
+				 c->name, fmt);
 	if (c->vcpus == 0 || c->memory_mib == 0)
 		return log_errno(-EINVAL, "vm %s: vcpus and memory must be > 0", c->name);
 	if (c->tap && !c->mac)
@@ -353,8 +353,9 @@ static int wait_dropped_root(const VmmLaunchConfig *c, pid_t pid, uint64_t deadl
 		if (uid == c->vmm_uid)
 			break;
 		if (time_now_ms() >= deadline)
-			return log_errno(-ETIMEDOUT, "vm %s: qemu (pid %d) still runs as uid %u, "
-						     "not %u",
+			return log_errno(-ETIMEDOUT,
+					 "vm %s: qemu (pid %d) still runs as uid %u, "
+					 "not %u",
 					 c->name, (int)pid, (unsigned)uid, (unsigned)c->vmm_uid);
 		usleep(1000);
 	}
@@ -376,7 +377,8 @@ static int wait_for_qmp(const VmmLaunchConfig *c, pid_t pid)
 		uint64_t now = time_now_ms();
 		if (now >= deadline)
 			return r;
-		r = qmp_connect(c->api_sock, (unsigned)MIN(deadline - now, QEMU_QMP_TIMEOUT_MS), &q);
+		r = qmp_connect(c->api_sock, (unsigned)MIN(deadline - now, QEMU_QMP_TIMEOUT_MS),
+				&q);
 		/* A reply can race with an exit that follows it (kernel not
 		 * loadable): only a still-running QEMU counts as launched. A
 		 * confined one only once it dropped root: QMP may answer from

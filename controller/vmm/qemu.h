@@ -24,8 +24,8 @@
 /* Suspend/resume (qemu_state.c): the saved state's file in its directory. */
 #define QEMU_STATE_FILE "qemu.state"
 char *qemu_state_path(const char *dir);
-int qemu_save_state(const char *api_sock, const char *dir, unsigned timeout_ms,
-		    char **ret_version, char **ret_error);
+int qemu_save_state(const char *api_sock, const char *dir, unsigned timeout_ms, char **ret_version,
+		    char **ret_error);
 int qemu_finish_save(const char *api_sock, bool committed);
 /* A QEMU launched with -incoming defer (pid, QMP up): load c->incoming_dir's
  * state through an fd, wait while it is `inmigrate`, `cont`. Bounded. */
@@ -43,20 +43,26 @@ int qemu_restore(const VmmLaunchConfig *c, pid_t pid, unsigned timeout_ms);
  * the O_RDWR one alone), a backing file only an O_RDONLY fd: it is never
  * written. A qcow2 overlay's backing file (its header names it) is its own
  * set and blockdev node, so QEMU does not open it by path either. */
-#define QEMU_FDSET_ROOT 1
+#define QEMU_FDSET_ROOT    1
 #define QEMU_FDSET_BACKING 2
-#define QEMU_FDSET_WORK 3
+#define QEMU_FDSET_WORK    3
 typedef struct {
-	int set;     /* QEMU_FDSET_*; 0: no such disk */
-	int ro, rw;  /* fds (O_CLOEXEC) or -1 */
-	bool block;  /* a block device (dm): QEMU's host_device driver, not file */
+	int set;    /* QEMU_FDSET_*; 0: no such disk */
+	int ro, rw; /* fds (O_CLOEXEC) or -1 */
+	bool block; /* a block device (dm): QEMU's host_device driver, not file */
 } QemuFdset;
 typedef struct {
 	QemuFdset root, backing, work; /* backing: the root's, when it is a qcow2 overlay */
 } QemuDisks;
 #define QEMU_DISKS_NONE                                                                            \
-	{ .root = { 0, -1, -1, false }, .backing = { 0, -1, -1, false },                         \
-	  .work = { 0, -1, -1, false } }
+	{                                                                                          \
+		.root = { 0, -1, -1, false }, .backing = { 0, -1, -1, false }, .work = {           \
+			0,                                                                         \
+			-1,                                                                        \
+			-1,                                                                        \
+			false                                                                      \
+		}                                                                                  \
+	}
 /* Open c's disks (and a qcow2 root's raw backing file, which must be an
  * absolute path). Nothing is left open on failure. */
 int qemu_disks_open(const VmmLaunchConfig *c, QemuDisks *ret);

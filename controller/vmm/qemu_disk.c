@@ -38,8 +38,9 @@ static int fdset_open(const char *vm, const char *what, const char *path, int se
 				 what, path);
 	if (writable && (rw = open(path, O_RDWR | O_CLOEXEC)) < 0)
 		return log_errno(-errno, "vm %s: open %s %s read-write: %m", vm, what, path);
-	*ret = (QemuFdset){ .set = set, .ro = TAKE_FD(ro), .rw = TAKE_FD(rw),
-			    .block = S_ISBLK(st.st_mode) };
+	*ret = (QemuFdset){
+		.set = set, .ro = TAKE_FD(ro), .rw = TAKE_FD(rw), .block = S_ISBLK(st.st_mode)
+	};
 	return 0;
 }
 
@@ -50,12 +51,14 @@ static int open_backing(const VmmLaunchConfig *c, const QemuFdset *root, QemuFds
 	Qcow2Info info;
 	int r = qcow2_read_info(root->ro, &info);
 	if (r < 0)
-		return log_errno(r, "vm %s: read the qcow2 header of %s: %m", c->name, c->root_disk);
+		return log_errno(r, "vm %s: read the qcow2 header of %s: %m", c->name,
+				 c->root_disk);
 	if (!info.backing[0])
 		return 0;
 	if (info.backing[0] != '/' || (info.backing_fmt[0] && !streq(info.backing_fmt, "raw")))
-		return log_errno(-EINVAL, "vm %s: %s: backing file '%s' (format '%s') is not an "
-					  "absolute path to a raw image",
+		return log_errno(-EINVAL,
+				 "vm %s: %s: backing file '%s' (format '%s') is not an "
+				 "absolute path to a raw image",
 				 c->name, c->root_disk, info.backing, info.backing_fmt);
 	return fdset_open(c->name, "root disk backing file", info.backing, QEMU_FDSET_BACKING,
 			  false, ret);

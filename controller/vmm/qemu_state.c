@@ -28,9 +28,9 @@
 #include <limits.h>
 #include <sys/wait.h>
 
-#define QEMU_STATE_FDNAME "banger-state"
+#define QEMU_STATE_FDNAME  "banger-state"
 #define QEMU_STATE_POLL_MS 10
-#define QEMU_QMP_STEP_MS 2000
+#define QEMU_QMP_STEP_MS   2000
 
 char *qemu_state_path(const char *dir)
 {
@@ -56,7 +56,8 @@ static int wait_migrated(QmpClient *q, uint64_t deadline, char **ret_error)
 			return r;
 		}
 		const char *s = json_object_object_get_ex(info, "status", &st)
-					? json_object_get_string(st) : "";
+					? json_object_get_string(st)
+					: "";
 		if (streq(s, "completed")) {
 			json_object_put(info);
 			return 0;
@@ -100,7 +101,8 @@ static bool has_root_fdset(json_object *sets)
 	size_t n = json_object_is_type(sets, json_type_array) ? json_object_array_length(sets) : 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *id;
-		if (json_object_object_get_ex(json_object_array_get_idx(sets, i), "fdset-id", &id) &&
+		if (json_object_object_get_ex(json_object_array_get_idx(sets, i), "fdset-id",
+					      &id) &&
 		    json_object_get_int(id) == QEMU_FDSET_ROOT)
 			return true;
 	}
@@ -156,8 +158,8 @@ static int qemu_version(QmpClient *q, char **ret)
 	return 0;
 }
 
-int qemu_save_state(const char *api_sock, const char *dir, unsigned timeout_ms,
-		    char **ret_version, char **ret_error)
+int qemu_save_state(const char *api_sock, const char *dir, unsigned timeout_ms, char **ret_version,
+		    char **ret_error)
 {
 	uint64_t deadline = time_now_ms() + timeout_ms;
 	_cleanup_free_ char *path = qemu_state_path(dir);
@@ -187,7 +189,8 @@ int qemu_save_state(const char *api_sock, const char *dir, unsigned timeout_ms,
 	if (r < 0) {
 		/* The guest must not die of a failed save: run it again. */
 		if (qmp_execute(q, "cont", NULL, NULL) < 0)
-			log_warn("qemu %s: cont after a failed save: %s", api_sock, qmp_last_error(q));
+			log_warn("qemu %s: cont after a failed save: %s", api_sock,
+				 qmp_last_error(q));
 		free(*ret_version);
 		*ret_version = NULL;
 		return r;

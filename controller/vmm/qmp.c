@@ -231,7 +231,9 @@ static int send_command_fd(QmpClient *c, const char *command, json_object *args,
 		struct cmsghdr align;
 	} u = { 0 };
 	struct iovec iov = { .iov_base = line, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
 	h->cmsg_level = SOL_SOCKET;
@@ -262,7 +264,8 @@ static bool reply_is_ours(json_object *reply, uint64_t id)
 	json_object *jid;
 	if (!json_object_object_get_ex(reply, "id", &jid))
 		return true;
-	return json_object_is_type(jid, json_type_int) && (uint64_t)json_object_get_int64(jid) == id;
+	return json_object_is_type(jid, json_type_int) &&
+	       (uint64_t)json_object_get_int64(jid) == id;
 }
 
 static int error_reply(QmpClient *c, json_object *err)

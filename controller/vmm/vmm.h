@@ -27,34 +27,34 @@ typedef struct {
 	const char *jailer_bin;      /* non-NULL: launch firecracker through the jailer */
 	uid_t jailer_uid;
 	gid_t jailer_gid;
-	const char *chroot_base;     /* jailer --chroot-base-dir */
-	const char *qemu_bin;        /* default "qemu-system-x86_64" */
-	const char *qemu_img_bin;    /* default "qemu-img" */
+	const char *chroot_base;  /* jailer --chroot-base-dir */
+	const char *qemu_bin;     /* default "qemu-system-x86_64" */
+	const char *qemu_img_bin; /* default "qemu-img" */
 } VmmSettings;
 
 typedef struct {
 	const VmmSettings *settings; /* never NULL */
-	const char *name;    /* VM name; also the guest hostname */
-	const char *vm_id;   /* stable VM uid (hex) */
-	const char *vm_dir;  /* per-VM directory (exists) */
-	const char *api_sock; /* unix socket path for the VMM API (QMP for qemu) */
-	const char *log_path; /* VMM stdout+stderr */
-	const char *console_path; /* guest serial console output (firecracker: its stdout) */
+	const char *name;            /* VM name; also the guest hostname */
+	const char *vm_id;           /* stable VM uid (hex) */
+	const char *vm_dir;          /* per-VM directory (exists) */
+	const char *api_sock;        /* unix socket path for the VMM API (QMP for qemu) */
+	const char *log_path;        /* VMM stdout+stderr */
+	const char *console_path;    /* guest serial console output (firecracker: its stdout) */
 	/* Unix socket the VMM serves the guest serial on, for drivers with
 	 * serial_socket (qemu): bangerd connects, writes console_path itself
 	 * (capped) and relays to `banger console` clients. */
 	const char *serial_sock;
 	const char *kernel_path;
-	const char *initrd_path; /* NULL: none */
-	const char *user_args;   /* spec.kernel.args, appended last; NULL: none */
-	const char *root_disk;   /* path of the VM's own (copy-on-write) root disk */
+	const char *initrd_path;      /* NULL: none */
+	const char *user_args;        /* spec.kernel.args, appended last; NULL: none */
+	const char *root_disk;        /* path of the VM's own (copy-on-write) root disk */
 	const char *root_disk_format; /* "raw" or "qcow2" (qemu only) */
-	const char *work_disk;   /* NULL: none; raw ext4 */
-	const char *tap;         /* NULL: no network */
-	const char *mac;         /* guest MAC, aa:bb:cc:dd:ee:ff */
-	const char *guest_ip;    /* dotted quad; NULL when no network */
-	const char *gateway_ip;  /* bridge address */
-	unsigned prefix_len;     /* e.g. 24 */
+	const char *work_disk;        /* NULL: none; raw ext4 */
+	const char *tap;              /* NULL: no network */
+	const char *mac;              /* guest MAC, aa:bb:cc:dd:ee:ff */
+	const char *guest_ip;         /* dotted quad; NULL when no network */
+	const char *gateway_ip;       /* bridge address */
+	unsigned prefix_len;          /* e.g. 24 */
 	unsigned vcpus;
 	unsigned memory_mib;
 	/* Write-ahead identity: called after fork, before the VMM may exec;
@@ -66,7 +66,7 @@ typedef struct {
 	 * two VMs; 0 = unconfined (--no-confine). The jailer uses them too. */
 	uid_t vmm_uid;
 	gid_t vmm_gid;
-	const char *chroot_dir;   /* empty root-owned dir to chroot into; NULL: none */
+	const char *chroot_dir;    /* empty root-owned dir to chroot into; NULL: none */
 	char *const *cgroup_procs; /* cgroup.procs files the VMM joins before exec; NULL: none */
 	/* Non-NULL: do not boot; restore the guest from the state save_state()
 	 * wrote into this directory, then continue it. The launch returns once

@@ -18,17 +18,17 @@
 #include <sys/stat.h>
 
 #define TREE_EVENTS                                                                                \
-	(IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE |       \
+	(IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE |        \
 	 IN_DELETE_SELF | IN_MOVE_SELF)
 #define PARENT_EVENTS (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)
 /* Cap on queued events: past it the queue collapses into one resync. */
 #define QUEUE_MAX 65536
 
 struct Watcher {
-	char *spec_dir;    /* as given (may be a symlink) */
-	char *parent;      /* dirname(spec_dir) */
-	char *link_name;   /* basename(spec_dir) */
-	char *root;        /* realpath of spec_dir with trailing '/' */
+	char *spec_dir;  /* as given (may be a symlink) */
+	char *parent;    /* dirname(spec_dir) */
+	char *link_name; /* basename(spec_dir) */
+	char *root;      /* realpath of spec_dir with trailing '/' */
 	int efd;
 	pthread_t thread;
 	bool thread_started;
@@ -115,8 +115,10 @@ static int setup_watches(Watcher *w)
 		return -inotifytools_error();
 	if (!inotify_fd_selectable()) {
 		inotifytools_cleanup();
-		return log_errno(-EMFILE, "inotify fd above %d (select() limit); not watching, "
-					  "full resyncs only", FD_SETSIZE - 1);
+		return log_errno(-EMFILE,
+				 "inotify fd above %d (select() limit); not watching, "
+				 "full resyncs only",
+				 FD_SETSIZE - 1);
 	}
 	if (!realpath(w->spec_dir, real))
 		return -errno;

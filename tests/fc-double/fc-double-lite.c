@@ -64,92 +64,104 @@ struct Schema {
 	const Field *fields;
 };
 
-static const char *const cache_types[] = {"Unsafe", "Writeback", NULL};
-static const char *const io_engines[] = {"Sync", "Async", NULL};
-static const char *const huge_pages[] = {"None", "Transparent", "2M", NULL};
-static const char *const actions[] = {"FlushMetrics", "InstanceStart", "SendCtrlAltDel", NULL};
-static const char *const log_levels[] = {"Error", "Warning", "Info", "Debug", "Trace", NULL};
-static const char *const vm_states[] = {"Paused", "Resumed", NULL};
-static const char *const snap_types[] = {"Full", "Diff", NULL};
-static const char *const mem_backends[] = {"File", "Uffd", NULL};
+static const char *const cache_types[] = { "Unsafe", "Writeback", NULL };
+static const char *const io_engines[] = { "Sync", "Async", NULL };
+static const char *const huge_pages[] = { "None", "Transparent", "2M", NULL };
+static const char *const actions[] = { "FlushMetrics", "InstanceStart", "SendCtrlAltDel", NULL };
+static const char *const log_levels[] = { "Error", "Warning", "Info", "Debug", "Trace", NULL };
+static const char *const vm_states[] = { "Paused", "Resumed", NULL };
+static const char *const snap_types[] = { "Full", "Diff", NULL };
+static const char *const mem_backends[] = { "File", "Uffd", NULL };
 
 static const Schema s_boot_source = {
-    "BootSource", (const Field[]){{.name = "kernel_image_path", .type = F_STR, .required = true},
-                                  {.name = "boot_args", .type = F_STR},
-                                  {.name = "initrd_path", .type = F_STR},
-                                  {.name = NULL}}};
+	"BootSource",
+	(const Field[]){ { .name = "kernel_image_path", .type = F_STR, .required = true },
+			 { .name = "boot_args", .type = F_STR },
+			 { .name = "initrd_path", .type = F_STR },
+			 { .name = NULL } }
+};
 static const Schema s_drive = {
-    "Drive", (const Field[]){{.name = "drive_id", .type = F_STR, .required = true},
-                             {.name = "is_root_device", .type = F_BOOL, .required = true},
-                             {.name = "partuuid", .type = F_STR},
-                             {.name = "cache_type", .type = F_STR, .enums = cache_types},
-                             {.name = "is_read_only", .type = F_BOOL},
-                             {.name = "path_on_host", .type = F_STR},
-                             {.name = "rate_limiter", .type = F_OBJ},
-                             {.name = "io_engine", .type = F_STR, .enums = io_engines},
-                             {.name = "socket", .type = F_STR},
-                             {.name = NULL}}};
+	"Drive", (const Field[]){ { .name = "drive_id", .type = F_STR, .required = true },
+				  { .name = "is_root_device", .type = F_BOOL, .required = true },
+				  { .name = "partuuid", .type = F_STR },
+				  { .name = "cache_type", .type = F_STR, .enums = cache_types },
+				  { .name = "is_read_only", .type = F_BOOL },
+				  { .name = "path_on_host", .type = F_STR },
+				  { .name = "rate_limiter", .type = F_OBJ },
+				  { .name = "io_engine", .type = F_STR, .enums = io_engines },
+				  { .name = "socket", .type = F_STR },
+				  { .name = NULL } }
+};
 static const Schema s_machine = {
-    "MachineConfiguration",
-    (const Field[]){{.name = "vcpu_count",
-                     .type = F_INT,
-                     .required = true,
-                     .bounded = true,
-                     .min = 1,
-                     .max = 32},
-                    {.name = "mem_size_mib", .type = F_INT, .required = true},
-                    {.name = "smt", .type = F_BOOL},
-                    {.name = "track_dirty_pages", .type = F_BOOL},
-                    {.name = "cpu_template", .type = F_STR},
-                    {.name = "huge_pages", .type = F_STR, .enums = huge_pages},
-                    {.name = NULL}}};
+	"MachineConfiguration",
+	(const Field[]){ { .name = "vcpu_count",
+			   .type = F_INT,
+			   .required = true,
+			   .bounded = true,
+			   .min = 1,
+			   .max = 32 },
+			 { .name = "mem_size_mib", .type = F_INT, .required = true },
+			 { .name = "smt", .type = F_BOOL },
+			 { .name = "track_dirty_pages", .type = F_BOOL },
+			 { .name = "cpu_template", .type = F_STR },
+			 { .name = "huge_pages", .type = F_STR, .enums = huge_pages },
+			 { .name = NULL } }
+};
 static const Schema s_iface = {
-    "NetworkInterface",
-    (const Field[]){{.name = "iface_id", .type = F_STR, .required = true},
-                    {.name = "host_dev_name", .type = F_STR, .required = true},
-                    {.name = "guest_mac", .type = F_STR},
-                    {.name = "mtu", .type = F_INT, .bounded = true, .min = 68, .max = 65535},
-                    {.name = "rx_rate_limiter", .type = F_OBJ},
-                    {.name = "tx_rate_limiter", .type = F_OBJ},
-                    {.name = NULL}}};
-static const Schema s_action = {
-    "InstanceActionInfo",
-    (const Field[]){{.name = "action_type", .type = F_STR, .required = true, .enums = actions},
-                    {.name = NULL}}};
+	"NetworkInterface",
+	(const Field[]){ { .name = "iface_id", .type = F_STR, .required = true },
+			 { .name = "host_dev_name", .type = F_STR, .required = true },
+			 { .name = "guest_mac", .type = F_STR },
+			 { .name = "mtu", .type = F_INT, .bounded = true, .min = 68, .max = 65535 },
+			 { .name = "rx_rate_limiter", .type = F_OBJ },
+			 { .name = "tx_rate_limiter", .type = F_OBJ },
+			 { .name = NULL } }
+};
+static const Schema s_action = { "InstanceActionInfo", (const Field[]){ { .name = "action_type",
+									  .type = F_STR,
+									  .required = true,
+									  .enums = actions },
+									{ .name = NULL } } };
 static const Schema s_logger = {
-    "Logger", (const Field[]){{.name = "level", .type = F_STR, .enums = log_levels},
-                              {.name = "log_path", .type = F_STR},
-                              {.name = "show_level", .type = F_BOOL},
-                              {.name = "show_log_origin", .type = F_BOOL},
-                              {.name = "module", .type = F_STR},
-                              {.name = NULL}}};
+	"Logger", (const Field[]){ { .name = "level", .type = F_STR, .enums = log_levels },
+				   { .name = "log_path", .type = F_STR },
+				   { .name = "show_level", .type = F_BOOL },
+				   { .name = "show_log_origin", .type = F_BOOL },
+				   { .name = "module", .type = F_STR },
+				   { .name = NULL } }
+};
 static const Schema s_vm = {
-    "Vm", (const Field[]){{.name = "state", .type = F_STR, .required = true, .enums = vm_states},
-                          {.name = NULL}}};
+	"Vm",
+	(const Field[]){ { .name = "state", .type = F_STR, .required = true, .enums = vm_states },
+			 { .name = NULL } }
+};
 static const Schema s_snap_create = {
-    "SnapshotCreateParams",
-    (const Field[]){{.name = "mem_file_path", .type = F_STR, .required = true},
-                    {.name = "snapshot_path", .type = F_STR, .required = true},
-                    {.name = "snapshot_type", .type = F_STR, .enums = snap_types},
-                    {.name = NULL}}};
+	"SnapshotCreateParams",
+	(const Field[]){ { .name = "mem_file_path", .type = F_STR, .required = true },
+			 { .name = "snapshot_path", .type = F_STR, .required = true },
+			 { .name = "snapshot_type", .type = F_STR, .enums = snap_types },
+			 { .name = NULL } }
+};
 static const Schema s_mem_backend = {
-    "MemoryBackend",
-    (const Field[]){
-        {.name = "backend_type", .type = F_STR, .required = true, .enums = mem_backends},
-        {.name = "backend_path", .type = F_STR, .required = true},
-        {.name = NULL}}};
+	"MemoryBackend",
+	(const Field[]){
+		{ .name = "backend_type", .type = F_STR, .required = true, .enums = mem_backends },
+		{ .name = "backend_path", .type = F_STR, .required = true },
+		{ .name = NULL } }
+};
 static const Schema s_snap_load = {
-    "SnapshotLoadParams",
-    (const Field[]){{.name = "snapshot_path", .type = F_STR, .required = true},
-                    {.name = "mem_file_path", .type = F_STR},
-                    {.name = "mem_backend", .type = F_OBJ, .sub = &s_mem_backend},
-                    {.name = "enable_diff_snapshots", .type = F_BOOL},
-                    {.name = "track_dirty_pages", .type = F_BOOL},
-                    {.name = "resume_vm", .type = F_BOOL},
-                    {.name = "network_overrides", .type = F_ARR},
-                    {.name = "vsock_override", .type = F_OBJ},
-                    {.name = "clock_realtime", .type = F_BOOL},
-                    {.name = NULL}}};
+	"SnapshotLoadParams",
+	(const Field[]){ { .name = "snapshot_path", .type = F_STR, .required = true },
+			 { .name = "mem_file_path", .type = F_STR },
+			 { .name = "mem_backend", .type = F_OBJ, .sub = &s_mem_backend },
+			 { .name = "enable_diff_snapshots", .type = F_BOOL },
+			 { .name = "track_dirty_pages", .type = F_BOOL },
+			 { .name = "resume_vm", .type = F_BOOL },
+			 { .name = "network_overrides", .type = F_ARR },
+			 { .name = "vsock_override", .type = F_OBJ },
+			 { .name = "clock_realtime", .type = F_BOOL },
+			 { .name = NULL } }
+};
 
 /* ---- faults --------------------------------------------------------------- */
 
@@ -170,34 +182,27 @@ static int fault(Fault *f, const char *fmt, ...)
 static const char *type_name(json_object *v)
 {
 	switch (json_object_get_type(v)) {
-	case json_type_null:
-		return "null";
-	case json_type_boolean:
-		return "boolean";
-	case json_type_int:
-		return "integer";
-	case json_type_double:
-		return "number";
-	case json_type_string:
-		return "string";
-	case json_type_array:
-		return "array";
-	default:
-		return "object";
+	case json_type_null: return "null";
+	case json_type_boolean: return "boolean";
+	case json_type_int: return "integer";
+	case json_type_double: return "number";
+	case json_type_string: return "string";
+	case json_type_array: return "array";
+	default: return "object";
 	}
 }
 
 static bool type_ok(json_object *v, FieldType t)
 {
-	static const json_type want[] = {[F_STR] = json_type_string,
-	                                 [F_BOOL] = json_type_boolean,
-	                                 [F_INT] = json_type_int,
-	                                 [F_OBJ] = json_type_object,
-	                                 [F_ARR] = json_type_array};
+	static const json_type want[] = { [F_STR] = json_type_string,
+					  [F_BOOL] = json_type_boolean,
+					  [F_INT] = json_type_int,
+					  [F_OBJ] = json_type_object,
+					  [F_ARR] = json_type_array };
 	return json_object_is_type(v, want[t]);
 }
 
-static const char *const field_type_names[] = {"string", "boolean", "integer", "object", "array"};
+static const char *const field_type_names[] = { "string", "boolean", "integer", "object", "array" };
 
 static int validate(json_object *body, const Schema *s, const char *where, Fault *f);
 
@@ -205,7 +210,7 @@ static int validate_field(json_object *v, const Field *fd, const char *where, Fa
 {
 	if (!type_ok(v, fd->type))
 		return fault(f, "%s.%s: expected %s, got %s", where, fd->name,
-		             field_type_names[fd->type], type_name(v));
+			     field_type_names[fd->type], type_name(v));
 	if (fd->enums) {
 		const char *s = json_object_get_string(v);
 		const char *const *e = fd->enums;
@@ -213,13 +218,13 @@ static int validate_field(json_object *v, const Field *fd, const char *where, Fa
 			e++;
 		if (!*e)
 			return fault(f, "%s.%s: '%s' is not one of the allowed values", where,
-			             fd->name, s);
+				     fd->name, s);
 	}
 	if (fd->bounded) {
 		int64_t n = json_object_get_int64(v);
 		if (n < fd->min || n > fd->max)
 			return fault(f, "%s.%s: %lld is outside [%lld, %lld]", where, fd->name,
-			             (long long)n, fd->min, fd->max);
+				     (long long)n, fd->min, fd->max);
 	}
 	if (fd->sub) {
 		char sub[128];
@@ -254,7 +259,7 @@ static int validate(json_object *body, const Schema *s, const char *where, Fault
 /* ---- the microVM ---------------------------------------------------------- */
 
 typedef enum { ST_NOT_STARTED, ST_RUNNING, ST_PAUSED } VmState;
-static const char *const state_names[] = {"Not started", "Running", "Paused"};
+static const char *const state_names[] = { "Not started", "Running", "Paused" };
 
 typedef struct {
 	const char *id;
@@ -290,69 +295,72 @@ typedef struct {
 /* Every path and method of firecracker-api.yaml 1.17.0-dev. The ones with a
  * NULL schema take no body or are not implemented (answered 400). */
 static const Route routes[] = {
-    {.method = "GET", .path = "/", .op = "describeInstance"},
-    {.method = "PUT", .path = "/actions", .op = "createSyncAction", .body = &s_action},
-    {.method = "GET", .path = "/balloon", .op = "describeBalloonConfig"},
-    {.method = "PUT", .path = "/balloon", .op = "putBalloon"},
-    {.method = "PATCH", .path = "/balloon", .op = "patchBalloon"},
-    {.method = "GET", .path = "/balloon/statistics", .op = "describeBalloonStats"},
-    {.method = "PATCH", .path = "/balloon/statistics", .op = "patchBalloonStatsInterval"},
-    {.method = "PATCH", .path = "/balloon/hinting/start", .op = "startBalloonHinting"},
-    {.method = "GET", .path = "/balloon/hinting/status", .op = "describeBalloonHinting"},
-    {.method = "PATCH", .path = "/balloon/hinting/stop", .op = "stopBalloonHinting"},
-    {.method = "PUT",
-     .path = "/boot-source",
-     .op = "putGuestBootSource",
-     .preboot = true,
-     .body = &s_boot_source},
-    {.method = "PUT", .path = "/cpu-config", .op = "putCpuConfiguration", .preboot = true},
-    {.method = "PUT",
-     .path = "/drives/{drive_id}",
-     .op = "putGuestDriveByID",
-     .preboot = true,
-     .body = &s_drive},
-    {.method = "PATCH", .path = "/drives/{drive_id}", .op = "patchGuestDriveByID"},
-    {.method = "PUT", .path = "/pmem/{id}", .op = "putGuestPmemByID", .preboot = true},
-    {.method = "PATCH", .path = "/pmem/{id}", .op = "patchGuestPmemByID"},
-    {.method = "PUT", .path = "/logger", .op = "putLogger", .body = &s_logger},
-    {.method = "GET", .path = "/machine-config", .op = "getMachineConfiguration"},
-    {.method = "PUT",
-     .path = "/machine-config",
-     .op = "putMachineConfiguration",
-     .preboot = true,
-     .body = &s_machine},
-    {.method = "PATCH",
-     .path = "/machine-config",
-     .op = "patchMachineConfiguration",
-     .preboot = true},
-    {.method = "PUT", .path = "/metrics", .op = "putMetrics"},
-    {.method = "PUT", .path = "/mmds", .op = "putMmds"},
-    {.method = "PATCH", .path = "/mmds", .op = "patchMmds"},
-    {.method = "GET", .path = "/mmds", .op = "getMmds"},
-    {.method = "PUT", .path = "/mmds/config", .op = "putMmdsConfig", .preboot = true},
-    {.method = "PUT", .path = "/entropy", .op = "putEntropyDevice", .preboot = true},
-    {.method = "PUT", .path = "/serial", .op = "putSerialDevice"},
-    {.method = "PUT", .path = "/hotplug/memory", .op = "putMemoryHotplug"},
-    {.method = "PATCH", .path = "/hotplug/memory", .op = "patchMemoryHotplug"},
-    {.method = "GET", .path = "/hotplug/memory", .op = "getMemoryHotplug"},
-    {.method = "PUT",
-     .path = "/network-interfaces/{iface_id}",
-     .op = "putGuestNetworkInterfaceByID",
-     .preboot = true,
-     .body = &s_iface},
-    {.method = "PATCH",
-     .path = "/network-interfaces/{iface_id}",
-     .op = "patchGuestNetworkInterfaceByID"},
-    {.method = "PUT", .path = "/snapshot/create", .op = "createSnapshot", .body = &s_snap_create},
-    {.method = "PUT",
-     .path = "/snapshot/load",
-     .op = "loadSnapshot",
-     .preboot = true,
-     .body = &s_snap_load},
-    {.method = "GET", .path = "/version", .op = "getFirecrackerVersion"},
-    {.method = "PATCH", .path = "/vm", .op = "patchVm", .body = &s_vm},
-    {.method = "GET", .path = "/vm/config", .op = "getExportVmConfig"},
-    {.method = "PUT", .path = "/vsock", .op = "putGuestVsock", .preboot = true},
+	{ .method = "GET", .path = "/", .op = "describeInstance" },
+	{ .method = "PUT", .path = "/actions", .op = "createSyncAction", .body = &s_action },
+	{ .method = "GET", .path = "/balloon", .op = "describeBalloonConfig" },
+	{ .method = "PUT", .path = "/balloon", .op = "putBalloon" },
+	{ .method = "PATCH", .path = "/balloon", .op = "patchBalloon" },
+	{ .method = "GET", .path = "/balloon/statistics", .op = "describeBalloonStats" },
+	{ .method = "PATCH", .path = "/balloon/statistics", .op = "patchBalloonStatsInterval" },
+	{ .method = "PATCH", .path = "/balloon/hinting/start", .op = "startBalloonHinting" },
+	{ .method = "GET", .path = "/balloon/hinting/status", .op = "describeBalloonHinting" },
+	{ .method = "PATCH", .path = "/balloon/hinting/stop", .op = "stopBalloonHinting" },
+	{ .method = "PUT",
+	  .path = "/boot-source",
+	  .op = "putGuestBootSource",
+	  .preboot = true,
+	  .body = &s_boot_source },
+	{ .method = "PUT", .path = "/cpu-config", .op = "putCpuConfiguration", .preboot = true },
+	{ .method = "PUT",
+	  .path = "/drives/{drive_id}",
+	  .op = "putGuestDriveByID",
+	  .preboot = true,
+	  .body = &s_drive },
+	{ .method = "PATCH", .path = "/drives/{drive_id}", .op = "patchGuestDriveByID" },
+	{ .method = "PUT", .path = "/pmem/{id}", .op = "putGuestPmemByID", .preboot = true },
+	{ .method = "PATCH", .path = "/pmem/{id}", .op = "patchGuestPmemByID" },
+	{ .method = "PUT", .path = "/logger", .op = "putLogger", .body = &s_logger },
+	{ .method = "GET", .path = "/machine-config", .op = "getMachineConfiguration" },
+	{ .method = "PUT",
+	  .path = "/machine-config",
+	  .op = "putMachineConfiguration",
+	  .preboot = true,
+	  .body = &s_machine },
+	{ .method = "PATCH",
+	  .path = "/machine-config",
+	  .op = "patchMachineConfiguration",
+	  .preboot = true },
+	{ .method = "PUT", .path = "/metrics", .op = "putMetrics" },
+	{ .method = "PUT", .path = "/mmds", .op = "putMmds" },
+	{ .method = "PATCH", .path = "/mmds", .op = "patchMmds" },
+	{ .method = "GET", .path = "/mmds", .op = "getMmds" },
+	{ .method = "PUT", .path = "/mmds/config", .op = "putMmdsConfig", .preboot = true },
+	{ .method = "PUT", .path = "/entropy", .op = "putEntropyDevice", .preboot = true },
+	{ .method = "PUT", .path = "/serial", .op = "putSerialDevice" },
+	{ .method = "PUT", .path = "/hotplug/memory", .op = "putMemoryHotplug" },
+	{ .method = "PATCH", .path = "/hotplug/memory", .op = "patchMemoryHotplug" },
+	{ .method = "GET", .path = "/hotplug/memory", .op = "getMemoryHotplug" },
+	{ .method = "PUT",
+	  .path = "/network-interfaces/{iface_id}",
+	  .op = "putGuestNetworkInterfaceByID",
+	  .preboot = true,
+	  .body = &s_iface },
+	{ .method = "PATCH",
+	  .path = "/network-interfaces/{iface_id}",
+	  .op = "patchGuestNetworkInterfaceByID" },
+	{ .method = "PUT",
+	  .path = "/snapshot/create",
+	  .op = "createSnapshot",
+	  .body = &s_snap_create },
+	{ .method = "PUT",
+	  .path = "/snapshot/load",
+	  .op = "loadSnapshot",
+	  .preboot = true,
+	  .body = &s_snap_load },
+	{ .method = "GET", .path = "/version", .op = "getFirecrackerVersion" },
+	{ .method = "PATCH", .path = "/vm", .op = "patchVm", .body = &s_vm },
+	{ .method = "GET", .path = "/vm/config", .op = "getExportVmConfig" },
+	{ .method = "PUT", .path = "/vsock", .op = "putGuestVsock", .preboot = true },
 };
 
 /* Does path match the template? The one path parameter goes to *ret_param. */
@@ -376,7 +384,7 @@ static bool path_match(const char *tmpl, const char *path, char *ret_param, size
 }
 
 static const Route *route_find(const char *method, const char *path, char *param, size_t cap,
-                               Fault *f)
+			       Fault *f)
 {
 	const Route *path_hit = NULL;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -387,10 +395,9 @@ static const Route *route_find(const char *method, const char *path, char *param
 		path_hit = &routes[i];
 	}
 	if (path_hit)
-		fault(
-		    f,
-		    "Invalid request method and/or path: %s %s (the API spec defines no %s on %s)",
-		    method, path, method, path_hit->path);
+		fault(f,
+		      "Invalid request method and/or path: %s %s (the API spec defines no %s on %s)",
+		      method, path, method, path_hit->path);
 	else
 		fault(f, "Invalid request method and/or path: %s %s", method, path);
 	return NULL;
@@ -460,7 +467,7 @@ static int op_logger(Vm *vm, const char *param, json_object *body, json_object *
 
 static int op_boot_source(Vm *vm, const char *param, json_object *body, json_object **ret, Fault *f)
 {
-	static const char *const keys[] = {"kernel_image_path", "initrd_path"};
+	static const char *const keys[] = { "kernel_image_path", "initrd_path" };
 	for (size_t i = 0; i < 2; i++) {
 		const char *p = str_field(body, keys[i]);
 		char what[600];
@@ -507,11 +514,11 @@ static int op_machine(Vm *vm, const char *param, json_object *body, json_object 
 {
 	json_object *v;
 	int64_t vcpus =
-	    json_object_object_get_ex(body, "vcpu_count", &v) ? json_object_get_int64(v) : 1;
+		json_object_object_get_ex(body, "vcpu_count", &v) ? json_object_get_int64(v) : 1;
 	if (bool_field(body, "smt") && vcpus > 1 && vcpus % 2)
 		return fault(f,
-		             "The vCPU number is invalid! The vCPU number can only be 1 or an even "
-		             "number when SMT is enabled.");
+			     "The vCPU number is invalid! The vCPU number can only be 1 or an even "
+			     "number when SMT is enabled.");
 	json_object_object_foreach (body, key, val) {
 		json_object_object_add(vm->machine, key, json_object_get(val));
 	}
@@ -532,18 +539,18 @@ static int open_tap(Vm *vm, const char *iface, const char *name, Fault *f)
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return fault(f,
-		             "Could not create the network device: Open tap device failed: "
-		             "/dev/net/tun: %s",
-		             strerror(errno));
-	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+			     "Could not create the network device: Open tap device failed: "
+			     "/dev/net/tun: %s",
+			     strerror(errno));
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		int e = errno;
 		close(fd);
 		return fault(f,
-		             "Could not create the network device: Open tap device failed: "
-		             "TUNSETIFF %s: %s",
-		             name, strerror(e));
+			     "Could not create the network device: Open tap device failed: "
+			     "TUNSETIFF %s: %s",
+			     name, strerror(e));
 	}
 	snprintf(vm->taps[slot].name, sizeof(vm->taps[slot].name), "%s", iface);
 	vm->taps[slot].fd = fd;
@@ -567,12 +574,12 @@ static int instance_start(Vm *vm, Fault *f)
 {
 	if (vm->state != ST_NOT_STARTED)
 		return fault(
-		    f, "The requested operation is not supported after starting the microVM.");
+			f, "The requested operation is not supported after starting the microVM.");
 	if (!vm->boot_source)
 		return fault(f, "Cannot start microvm without kernel configuration.");
 	if (!has_root_drive(vm->drives, NULL))
 		return fault(f,
-		             "(fc-double-lite) Cannot start microvm without a root block device.");
+			     "(fc-double-lite) Cannot start microvm without a root block device.");
 	vm->state = ST_RUNNING;
 	return 0;
 }
@@ -584,7 +591,7 @@ static int op_action(Vm *vm, const char *param, json_object *body, json_object *
 		return instance_start(vm, f);
 	if (vm->state == ST_NOT_STARTED)
 		return fault(
-		    f, "The requested operation is not supported before starting the microVM.");
+			f, "The requested operation is not supported before starting the microVM.");
 	if (!strcmp(action, "SendCtrlAltDel")) {
 		/* Firecracker exits when its guest resets; the double after a delay. */
 		const char *d = getenv("FC_DOUBLE_STOP_DELAY_MS");
@@ -598,7 +605,7 @@ static int op_patch_vm(Vm *vm, const char *param, json_object *body, json_object
 {
 	if (vm->state == ST_NOT_STARTED)
 		return fault(
-		    f, "The requested operation is not supported before starting the microVM.");
+			f, "The requested operation is not supported before starting the microVM.");
 	vm->state = strcmp(str_field(body, "state"), "Paused") ? ST_RUNNING : ST_PAUSED;
 	return 0;
 }
@@ -624,15 +631,15 @@ static int op_snap_create(Vm *vm, const char *param, json_object *body, json_obj
 {
 	if (vm->state != ST_PAUSED)
 		return fault(f, "Cannot create snapshot: the microVM is not paused (state %s)",
-		             state_names[vm->state]);
+			     state_names[vm->state]);
 	const char *type = str_field(body, "snapshot_type");
 	if (type && strcmp(type, "Full"))
 		return fault(f, "fc-double-lite implements Full snapshots only");
 	const char *snap = str_field(body, "snapshot_path"),
-	           *mem = str_field(body, "mem_file_path");
+		   *mem = str_field(body, "mem_file_path");
 	if (!parent_dir_exists(snap) || !parent_dir_exists(mem))
 		return fault(f, "Cannot create %s: No such file or directory",
-		             parent_dir_exists(snap) ? mem : snap);
+			     parent_dir_exists(snap) ? mem : snap);
 	json_object *st = json_object_new_object();
 	json_object_object_add(st, "firecracker_double_snapshot", json_object_new_int(1));
 	json_object_object_add(st, "boot_source", json_object_get(vm->boot_source));
@@ -661,8 +668,8 @@ static int op_snap_load(Vm *vm, const char *param, json_object *body, json_objec
 {
 	if (vm->configured)
 		return fault(
-		    f, "Loading a microVM snapshot not allowed after configuring boot-specific "
-		       "resources.");
+			f, "Loading a microVM snapshot not allowed after configuring boot-specific "
+			   "resources.");
 	json_object *backend = NULL;
 	bool has_backend = json_object_object_get_ex(body, "mem_backend", &backend);
 	const char *mem = str_field(body, "mem_file_path");
@@ -681,24 +688,24 @@ static int op_snap_load(Vm *vm, const char *param, json_object *body, json_objec
 	    !json_object_object_get_ex(machine, "mem_size_mib", &m)) {
 		json_object_put(st);
 		return fault(
-		    f, "Load microVM snapshot error: Failed to load the microVM state from %s",
-		    str_field(body, "snapshot_path"));
+			f, "Load microVM snapshot error: Failed to load the microVM state from %s",
+			str_field(body, "snapshot_path"));
 	}
 	struct stat sb;
 	if (stat(mem, &sb) < 0 || !S_ISREG(sb.st_mode) ||
 	    sb.st_size != (off_t)json_object_get_int64(m) << 20) {
 		json_object_put(st);
 		return fault(f, "Load microVM snapshot error: Cannot load the guest memory from %s",
-		             mem);
+			     mem);
 	}
 	json_object_object_foreach (drives, id, d) {
 		const char *p = str_field(d, "path_on_host");
 		if (p && (stat(p, &sb) < 0 || !S_ISREG(sb.st_mode))) {
 			json_object_put(st);
 			return fault(f,
-			             "Load microVM snapshot error: Unable to open the block device "
-			             "backing file %s (drive %s)",
-			             p, id);
+				     "Load microVM snapshot error: Unable to open the block device "
+				     "backing file %s (drive %s)",
+				     p, id);
 		}
 	}
 	json_object_put(vm->boot_source);
@@ -710,7 +717,7 @@ static int op_snap_load(Vm *vm, const char *param, json_object *body, json_objec
 	vm->drives = json_object_get(drives);
 	vm->machine = json_object_get(machine);
 	vm->ifaces = json_object_object_get_ex(st, "ifaces", &v) ? json_object_get(v)
-	                                                         : json_object_new_object();
+								 : json_object_new_object();
 	json_object_put(st);
 	vm->configured = true;
 	vm->state = bool_field(body, "resume_vm") ? ST_RUNNING : ST_PAUSED;
@@ -722,18 +729,18 @@ static const struct {
 	OpFn fn;
 	bool configures; /* counts as "configuring a resource" for loadSnapshot */
 } impl[] = {
-    {.op = "describeInstance", .fn = op_describe},
-    {.op = "getFirecrackerVersion", .fn = op_version},
-    {.op = "getMachineConfiguration", .fn = op_get_machine},
-    {.op = "putLogger", .fn = op_logger},
-    {.op = "putGuestBootSource", .fn = op_boot_source, .configures = true},
-    {.op = "putGuestDriveByID", .fn = op_drive, .configures = true},
-    {.op = "putMachineConfiguration", .fn = op_machine, .configures = true},
-    {.op = "putGuestNetworkInterfaceByID", .fn = op_iface, .configures = true},
-    {.op = "createSyncAction", .fn = op_action},
-    {.op = "patchVm", .fn = op_patch_vm},
-    {.op = "createSnapshot", .fn = op_snap_create},
-    {.op = "loadSnapshot", .fn = op_snap_load},
+	{ .op = "describeInstance", .fn = op_describe },
+	{ .op = "getFirecrackerVersion", .fn = op_version },
+	{ .op = "getMachineConfiguration", .fn = op_get_machine },
+	{ .op = "putLogger", .fn = op_logger },
+	{ .op = "putGuestBootSource", .fn = op_boot_source, .configures = true },
+	{ .op = "putGuestDriveByID", .fn = op_drive, .configures = true },
+	{ .op = "putMachineConfiguration", .fn = op_machine, .configures = true },
+	{ .op = "putGuestNetworkInterfaceByID", .fn = op_iface, .configures = true },
+	{ .op = "createSyncAction", .fn = op_action },
+	{ .op = "patchVm", .fn = op_patch_vm },
+	{ .op = "createSnapshot", .fn = op_snap_create },
+	{ .op = "loadSnapshot", .fn = op_snap_load },
 };
 
 static bool rejected(const Vm *vm, const char *method, const char *path)
@@ -758,9 +765,9 @@ static bool rejected(const Vm *vm, const char *method, const char *path)
 
 /* One request → status (200, 204, 400) and the reply body (NULL for 204). */
 static int vm_handle(Vm *vm, const char *method, const char *path, const char *raw, size_t len,
-                     json_object **ret_reply)
+		     json_object **ret_reply)
 {
-	Fault f = {""};
+	Fault f = { "" };
 	char param[256] = "";
 	json_object *body = NULL, *reply = NULL;
 	const Route *r = route_find(method, path, param, sizeof(param), &f);
@@ -836,7 +843,7 @@ static void json_dumps(FILE *out, json_object *v)
 		json_object_object_foreach (v, key, val) {
 			json_object *k = json_object_new_string(key);
 			fprintf(out, "%s%s: ", sep,
-			        json_object_to_json_string_ext(k, JSON_C_TO_STRING_NOSLASHESCAPE));
+				json_object_to_json_string_ext(k, JSON_C_TO_STRING_NOSLASHESCAPE));
 			json_object_put(k);
 			json_dumps(out, val);
 			sep = ", ";
@@ -854,20 +861,20 @@ static void json_dumps(FILE *out, json_object *v)
 		break;
 	default:
 		fputs(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-		                                            JSON_C_TO_STRING_NOSLASHESCAPE),
+								JSON_C_TO_STRING_NOSLASHESCAPE),
 		      out);
 	}
 }
 
 static void record(const char *method, const char *path, const char *raw, size_t len, int status,
-                   json_object *reply)
+		   json_object *reply)
 {
-	const char *out = reply
-	                      ? json_object_to_json_string_ext(
-	                            reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-	                      : "";
+	const char *out =
+		reply ? json_object_to_json_string_ext(
+				reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+		      : "";
 	fprintf(stderr, "fc-double-lite: %s %s %.*s -> %d %s\n", method, path, (int)(len ? len : 1),
-	        len ? raw : "-", status, out);
+		len ? raw : "-", status, out);
 	const char *logp = getenv("FC_DOUBLE_REQUEST_LOG");
 	if (!logp || !*logp)
 		return;
@@ -904,7 +911,7 @@ static int send_all(int fd, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN) {
-			struct pollfd pf = {.fd = fd, .events = POLLOUT};
+			struct pollfd pf = { .fd = fd, .events = POLLOUT };
 			if (poll(&pf, 1, 1000) <= 0)
 				return -1;
 			continue;
@@ -920,16 +927,16 @@ static int send_all(int fd, const char *p, size_t n)
 static int respond(int fd, int status, json_object *reply)
 {
 	const char *reason = status == 200 ? "OK" : status == 204 ? "No Content" : "Bad Request";
-	const char *body = reply
-	                       ? json_object_to_json_string_ext(
-	                             reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-	                       : "";
+	const char *body =
+		reply ? json_object_to_json_string_ext(
+				reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+		      : "";
 	char head[256];
 	int n = snprintf(head, sizeof(head),
-	                 "HTTP/1.1 %d %s\r\nServer: Firecracker-API-double-lite\r\n%s"
-	                 "Content-Length: %zu\r\n\r\n",
-	                 status, reason, reply ? "Content-Type: application/json\r\n" : "",
-	                 strlen(body));
+			 "HTTP/1.1 %d %s\r\nServer: Firecracker-API-double-lite\r\n%s"
+			 "Content-Length: %zu\r\n\r\n",
+			 status, reason, reply ? "Content-Type: application/json\r\n" : "",
+			 strlen(body));
 	return send_all(fd, head, (size_t)n) < 0 || send_all(fd, body, strlen(body)) < 0 ? -1 : 0;
 }
 
@@ -964,10 +971,11 @@ static int conn_serve(Vm *vm, Conn *c)
 		if (sscanf(c->buf, "%15s %1023s %15s", method, path, version) != 3 ||
 		    strncmp(version, "HTTP/1.", 7))
 			return -1;
-		size_t blen =
-		    header(c->buf, "Content-Length", val, sizeof(val)) ? strtoul(val, NULL, 10) : 0;
+		size_t blen = header(c->buf, "Content-Length", val, sizeof(val))
+				      ? strtoul(val, NULL, 10)
+				      : 0;
 		bool close_after =
-		    header(c->buf, "Connection", val, sizeof(val)) && !strcasecmp(val, "close");
+			header(c->buf, "Connection", val, sizeof(val)) && !strcasecmp(val, "close");
 		size_t hlen = (size_t)(end - c->buf) + 4;
 		if (blen > MAX_BODY)
 			return -1;
@@ -993,25 +1001,25 @@ static void conn_close(Conn *c)
 {
 	close(c->fd);
 	free(c->buf);
-	*c = (Conn){.fd = -1};
+	*c = (Conn){ .fd = -1 };
 }
 
 static int serve(Vm *vm, int lfd)
 {
 	Conn conns[MAX_CONNS];
 	for (size_t i = 0; i < MAX_CONNS; i++)
-		conns[i] = (Conn){.fd = -1};
+		conns[i] = (Conn){ .fd = -1 };
 	for (;;) {
-		struct pollfd pfd[MAX_CONNS + 1] = {{.fd = lfd, .events = POLLIN}};
+		struct pollfd pfd[MAX_CONNS + 1] = { { .fd = lfd, .events = POLLIN } };
 		for (size_t i = 0; i < MAX_CONNS; i++)
-			pfd[i + 1] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
+			pfd[i + 1] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN };
 		int timeout = -1;
 		if (vm->exit_at_ms) {
 			int64_t left = vm->exit_at_ms - now_ms();
 			if (left <= 0) {
 				fprintf(stderr,
-				        "fc-double-lite: SendCtrlAltDel: exiting 0, as Firecracker "
-				        "does when its guest resets\n");
+					"fc-double-lite: SendCtrlAltDel: exiting 0, as Firecracker "
+					"does when its guest resets\n");
 				exit(0);
 			}
 			timeout = (int)left;
@@ -1026,8 +1034,8 @@ static int serve(Vm *vm, int lfd)
 			if (fd >= 0 && i == MAX_CONNS)
 				close(fd); /* full: the client sees a reset */
 			else if (fd >= 0)
-				conns[i] =
-				    (Conn){.fd = fd, .buf = malloc(MAX_HEADER + MAX_BODY + 1)};
+				conns[i] = (Conn){ .fd = fd,
+						   .buf = malloc(MAX_HEADER + MAX_BODY + 1) };
 		}
 		for (size_t i = 0; i < MAX_CONNS; i++) {
 			Conn *c = &conns[i];
@@ -1052,17 +1060,17 @@ static int serve(Vm *vm, int lfd)
 static void usage_exit(const char *msg, const char *arg)
 {
 	fprintf(stderr,
-	        "fc-double-lite: %s%s%s (the double accepts --api-sock PATH --id ID and the "
-	        "jailer's --start-time-us/--start-time-cpu-us/--parent-cpu-time-us)\n",
-	        msg, arg ? " " : "", arg ? arg : "");
+		"fc-double-lite: %s%s%s (the double accepts --api-sock PATH --id ID and the "
+		"jailer's --start-time-us/--start-time-cpu-us/--parent-cpu-time-us)\n",
+		msg, arg ? " " : "", arg ? arg : "");
 	exit(1);
 }
 
 static void parse_args(int argc, char **argv, const char **ret_sock, const char **ret_id)
 {
-	static const char *const valued[] = {"--api-sock",           "--id",
-	                                     "--start-time-us",      "--start-time-cpu-us",
-	                                     "--parent-cpu-time-us", NULL};
+	static const char *const valued[] = { "--api-sock",           "--id",
+					      "--start-time-us",      "--start-time-cpu-us",
+					      "--parent-cpu-time-us", NULL };
 	for (int i = 1; i < argc; i++) {
 		char key[64];
 		const char *eq = strchr(argv[i], '='), *val;
@@ -1092,7 +1100,7 @@ int main(int argc, char **argv)
 {
 	const char *sock = NULL, *id = "anonymous-instance";
 	parse_args(argc, argv, &sock, &id);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(sock) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "fc-double-lite: socket path too long: %s\n", sock);
 		return 1;
@@ -1102,14 +1110,14 @@ int main(int argc, char **argv)
 	/* Firecracker refuses to start when the socket path exists. */
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0) {
 		fprintf(stderr, "fc-double-lite: Failed to open the API socket at %s: %s\n", sock,
-		        strerror(errno));
+			strerror(errno));
 		return 1;
 	}
-	Vm vm = {.id = id,
-	         .drives = json_object_new_object(),
-	         .ifaces = json_object_new_object(),
-	         .machine = json_object_new_object(),
-	         .reject = getenv("FC_DOUBLE_REJECT")};
+	Vm vm = { .id = id,
+		  .drives = json_object_new_object(),
+		  .ifaces = json_object_new_object(),
+		  .machine = json_object_new_object(),
+		  .reject = getenv("FC_DOUBLE_REJECT") };
 	for (size_t i = 0; i < MAX_TAPS; i++)
 		vm.taps[i].fd = -1;
 	json_object_object_add(vm.machine, "vcpu_count", json_object_new_int(1));
@@ -1117,7 +1125,7 @@ int main(int argc, char **argv)
 	json_object_object_add(vm.machine, "smt", json_object_new_boolean(false));
 	json_object_object_add(vm.machine, "track_dirty_pages", json_object_new_boolean(false));
 	fprintf(stderr, "fc-double-lite: serving the Firecracker API (%s subset) on %s, id %s\n",
-	        API_VERSION, sock, id);
+		API_VERSION, sock, id);
 	int r = serve(&vm, lfd);
 	fprintf(stderr, "fc-double-lite: poll: %s\n", strerror(-r));
 	return 1;

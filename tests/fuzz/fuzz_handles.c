@@ -26,9 +26,20 @@ static void fuzz_check(bool ok, const char *what)
 	}
 }
 
-#define HANDLE_FIELDS(X)                                                                           \
-	X(vmm) X(tap) X(root_disk) X(root_format) X(cow_file) X(base_image) X(base_loop)          \
-		X(cow_loop) X(dm_name) X(dm_dev) X(spec_json)
+/* clang-format off */
+#define HANDLE_FIELDS(X) \
+	X(vmm) \
+	X(tap) \
+	X(root_disk) \
+	X(root_format) \
+	X(cow_file) \
+	X(base_image) \
+	X(base_loop) \
+	X(cow_loop) \
+	X(dm_name) \
+	X(dm_dev) \
+	X(spec_json)
+/* clang-format on */
 
 static void fuzz_check_same(const VmHandles *a, const VmHandles *b)
 {

@@ -44,13 +44,24 @@ static int parse_launch(int argc, char **argv, VmmLaunchConfig *c)
 {
 	for (int i = 0; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
-		struct { const char *key; const char **field; } map[] = {
-			{ "--name", &c->name }, { "--id", &c->vm_id }, { "--dir", &c->vm_dir },
-			{ "--sock", &c->api_sock }, { "--log", &c->log_path },
-			{ "--console", &c->console_path }, { "--kernel", &c->kernel_path },
-			{ "--initrd", &c->initrd_path }, { "--rootfs", &c->root_disk },
-			{ "--work", &c->work_disk }, { "--tap", &c->tap }, { "--mac", &c->mac },
-			{ "--ip", &c->guest_ip }, { "--gw", &c->gateway_ip },
+		struct {
+			const char *key;
+			const char **field;
+		} map[] = {
+			{ "--name", &c->name },
+			{ "--id", &c->vm_id },
+			{ "--dir", &c->vm_dir },
+			{ "--sock", &c->api_sock },
+			{ "--log", &c->log_path },
+			{ "--console", &c->console_path },
+			{ "--kernel", &c->kernel_path },
+			{ "--initrd", &c->initrd_path },
+			{ "--rootfs", &c->root_disk },
+			{ "--work", &c->work_disk },
+			{ "--tap", &c->tap },
+			{ "--mac", &c->mac },
+			{ "--ip", &c->guest_ip },
+			{ "--gw", &c->gateway_ip },
 			{ "--args", &c->user_args },
 		};
 		bool found = false;
@@ -78,8 +89,11 @@ static int parse_launch(int argc, char **argv, VmmLaunchConfig *c)
 
 static int cmd_launch(const VmmSettings *s, int argc, char **argv)
 {
-	VmmLaunchConfig c = { .settings = s, .root_disk_format = "raw", .vcpus = 1,
-			      .memory_mib = 128, .prefix_len = 24 };
+	VmmLaunchConfig c = { .settings = s,
+			      .root_disk_format = "raw",
+			      .vcpus = 1,
+			      .memory_mib = 128,
+			      .prefix_len = 24 };
 	VmmProcess p;
 	if (parse_launch(argc, argv, &c) < 0)
 		return usage();

@@ -52,7 +52,7 @@ static int cycle_once(const char *tap, const char *bridge)
 	int r;
 
 	if ((r = net_tap_ensure(tap, bridge, 0, NULL)) < 0 ||
-		    (r = net_tap_ensure(tap, bridge, 0, NULL)) < 0)
+	    (r = net_tap_ensure(tap, bridge, 0, NULL)) < 0)
 		return r;
 	if ((r = net_list_links(tap, &l)) < 0)
 		return r;
@@ -148,8 +148,9 @@ int main(int argc, char **argv)
 		return cmd_cycle(atoi(argv[2]), argv[3], argv[4]);
 	if (streq(c, "nl-cloexec") && argc == 2)
 		return cmd_nl_cloexec();
-	fprintf(stderr, "usage: net-tool bridge-ensure NAME CIDR | tap-ensure TAP BRIDGE [MTU [OWNER]] | "
-			"tap-delete TAP [OWNER [untagged-ok]] | list PREFIX | exists NAME | tap-name UID | "
-			"cycle N TAP BRIDGE | nl-cloexec\n");
+	fprintf(stderr,
+		"usage: net-tool bridge-ensure NAME CIDR | tap-ensure TAP BRIDGE [MTU [OWNER]] | "
+		"tap-delete TAP [OWNER [untagged-ok]] | list PREFIX | exists NAME | tap-name UID | "
+		"cycle N TAP BRIDGE | nl-cloexec\n");
 	return 64;
 }

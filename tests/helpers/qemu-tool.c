@@ -39,16 +39,20 @@ static unsigned parse_uint(const char *s)
 static int cmd_launch(int argc, char **argv)
 {
 	static VmmSettings settings;
-	VmmLaunchConfig c = { .settings = &settings, .vm_id = "0", .vcpus = 1, .memory_mib = 256,
-			      .prefix_len = 24 };
+	VmmLaunchConfig c = {
+		.settings = &settings, .vm_id = "0", .vcpus = 1, .memory_mib = 256, .prefix_len = 24
+	};
 	static const struct option opts[] = {
-		{ "name", 1, NULL, 'n' },     { "api-sock", 1, NULL, 's' }, { "console", 1, NULL, 'c' },
-		{ "log", 1, NULL, 'l' },      { "kernel", 1, NULL, 'k' },   { "root", 1, NULL, 'r' },
-		{ "root-format", 1, NULL, 'f' }, { "initrd", 1, NULL, 'i' }, { "work", 1, NULL, 'w' },
-		{ "tap", 1, NULL, 't' },      { "mac", 1, NULL, 'm' },      { "ip", 1, NULL, 'a' },
-		{ "gw", 1, NULL, 'g' },       { "prefix", 1, NULL, 'p' },   { "vcpus", 1, NULL, 'v' },
-		{ "mem", 1, NULL, 'M' },      { "args", 1, NULL, 'A' },     { "vm-dir", 1, NULL, 'd' },
-		{ "qemu-bin", 1, NULL, 'q' }, { 0 },
+		{ "name", 1, NULL, 'n' },        { "api-sock", 1, NULL, 's' },
+		{ "console", 1, NULL, 'c' },     { "log", 1, NULL, 'l' },
+		{ "kernel", 1, NULL, 'k' },      { "root", 1, NULL, 'r' },
+		{ "root-format", 1, NULL, 'f' }, { "initrd", 1, NULL, 'i' },
+		{ "work", 1, NULL, 'w' },        { "tap", 1, NULL, 't' },
+		{ "mac", 1, NULL, 'm' },         { "ip", 1, NULL, 'a' },
+		{ "gw", 1, NULL, 'g' },          { "prefix", 1, NULL, 'p' },
+		{ "vcpus", 1, NULL, 'v' },       { "mem", 1, NULL, 'M' },
+		{ "args", 1, NULL, 'A' },        { "vm-dir", 1, NULL, 'd' },
+		{ "qemu-bin", 1, NULL, 'q' },    { 0 },
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -107,7 +111,8 @@ int main(int argc, char **argv)
 		VmmProcess p;
 		int r = vmm_qemu_driver.find(argv[2], &p);
 		if (r >= 0)
-			printf("pid=%d start_time=%llu\n", (int)p.pid, (unsigned long long)p.start_time);
+			printf("pid=%d start_time=%llu\n", (int)p.pid,
+			       (unsigned long long)p.start_time);
 		return exit_code(r);
 	}
 	if (streq(cmd, "describe") && argc == 3) {

@@ -82,8 +82,11 @@ static int record_print(void *userdata, const RootDisk *p)
 
 static int cmd_prepare(int argc, char **argv)
 {
-	RootDiskRequest req = { .vm_dir = argv[0], .vm_uid = argv[1], .base_image = argv[2],
-				.qemu = streq(argv[3], "qemu"), .record = record_print };
+	RootDiskRequest req = { .vm_dir = argv[0],
+				.vm_uid = argv[1],
+				.base_image = argv[2],
+				.qemu = streq(argv[3], "qemu"),
+				.record = record_print };
 	RootDisk d = { 0 };
 	int r;
 	if (argc > 4) {
@@ -94,8 +97,8 @@ static int cmd_prepare(int argc, char **argv)
 	r = root_disk_prepare(&req, &d);
 	if (r < 0)
 		return fail(r);
-	printf("method %s\npath %s\nformat %s\nreused %d\n", cow_method_to_string(d.method),
-	       d.path, d.format, d.reused);
+	printf("method %s\npath %s\nformat %s\nreused %d\n", cow_method_to_string(d.method), d.path,
+	       d.format, d.reused);
 	root_disk_done(&d);
 	return 0;
 }
@@ -106,8 +109,10 @@ static int cmd_teardown(int argc, char **argv)
 	struct {
 		const char *key;
 		char **field;
-	} keys[] = { { "dm_name", &h.dm_name },       { "base_loop", &h.base_loop },
-		     { "cow_loop", &h.cow_loop },     { "base_image", &h.base_image },
+	} keys[] = { { "dm_name", &h.dm_name },
+		     { "base_loop", &h.base_loop },
+		     { "cow_loop", &h.cow_loop },
+		     { "base_image", &h.base_image },
 		     { "cow_file", &h.cow_file } };
 	for (int i = 0; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
@@ -206,7 +211,8 @@ int main(int argc, char **argv)
 	if (streq(cmd, "reflink-probe") && n == 1)
 		return printf("%s\n", cow_reflink_supported(a[0]) ? "yes" : "no"), 0;
 	if (streq(cmd, "detect") && n == 2)
-		return printf("%s\n", cow_method_to_string(cow_method_detect(a[0], streq(a[1], "qemu")))),
+		return printf("%s\n",
+			      cow_method_to_string(cow_method_detect(a[0], streq(a[1], "qemu")))),
 		       0;
 	if (streq(cmd, "prepare") && (n == 4 || n == 5))
 		return cmd_prepare(n, a);

@@ -160,7 +160,8 @@ int main(int argc, char **argv)
 	};
 	_cleanup_strv_free_ char **images = NULL;
 	/* A fixed tag of its own: vm-tool is an instance of its own. */
-	RuntimeConfig cfg = { .instance = "7e57700170000001", .state_dir = "/var/lib/banger",
+	RuntimeConfig cfg = { .instance = "7e57700170000001",
+			      .state_dir = "/var/lib/banger",
 			      .runtime_dir = "/run/banger",
 			      .bridge = "banger0",
 			      .cidr = "172.16.0.1/24",
@@ -169,26 +170,15 @@ int main(int argc, char **argv)
 	int o;
 	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (o) {
-		case O_STATE:
-			cfg.state_dir = optarg;
-			break;
-		case O_RUNTIME:
-			cfg.runtime_dir = optarg;
-			break;
-		case O_IMAGE:
-			strv_push(&images, xstrdup(optarg));
-			break;
-		case O_BRIDGE:
-			cfg.bridge = optarg;
-			break;
-		case O_CIDR:
-			cfg.cidr = optarg;
-			break;
+		case O_STATE: cfg.state_dir = optarg; break;
+		case O_RUNTIME: cfg.runtime_dir = optarg; break;
+		case O_IMAGE: strv_push(&images, xstrdup(optarg)); break;
+		case O_BRIDGE: cfg.bridge = optarg; break;
+		case O_CIDR: cfg.cidr = optarg; break;
 		case O_LEVEL:
 			level = streq(optarg, "debug") ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 			break;
-		default:
-			return usage();
+		default: return usage();
 		}
 	}
 	if (optind >= argc)

@@ -34,13 +34,13 @@ static int tap_n, tap_failed, tap_skipped;
 		bool _ok = _a && _b && strcmp(_a, _b) == 0;                                        \
 		CHECK(_ok, __VA_ARGS__);                                                           \
 		if (!_ok)                                                                          \
-			printf("#   got:      %s\n#   expected: %s\n", _a ? _a : "(null)",       \
-			       _b ? _b : "(null)");                                                 \
+			printf("#   got:      %s\n#   expected: %s\n", _a ? _a : "(null)",         \
+			       _b ? _b : "(null)");                                                \
 	} while (0)
 
 #define CHECK_INTEQ(a, b, ...)                                                                     \
 	do {                                                                                       \
-		long long _a = (long long)(a), _b = (long long)(b);                               \
+		long long _a = (long long)(a), _b = (long long)(b);                                \
 		CHECK(_a == _b, __VA_ARGS__);                                                      \
 		if (_a != _b)                                                                      \
 			printf("#   got: %lld expected: %lld\n", _a, _b);                          \

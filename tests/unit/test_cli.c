@@ -46,8 +46,8 @@ static void test_selector(void)
 	CHECK(sel_match("app=web", NULL, 0) == false, "no labels: app=web does not match");
 	CHECK(sel_match("app!=web", NULL, 0) == true, "no labels: app!=web matches");
 
-	const char *bad[] = { "=web", "app=web,", "app=w b", "!app=web", "app<3", ",", "app=web,,x",
-			      "a/b=c" };
+	const char *bad[] = { "=web",  "app=web,", "app=w b",    "!app=web",
+			      "app<3", ",",        "app=web,,x", "a/b=c" };
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		Selector *s = NULL;
 		char *msg = NULL;
@@ -121,8 +121,9 @@ static void test_jsonpath(void)
 		_cleanup_free_ char *got = render(t[i].tmpl, doc);
 		CHECK_STREQ(got, t[i].want, "jsonpath %s", t[i].tmpl);
 	}
-	const char *bad[] = { "{.phase", "{phase}", "{..name}", "{.items[?(@.x)]}", "{.items[0:1]}",
-			      "{range .items[*]}", "{.a[x]}", "{\"\\q\"}", "{\"open}" };
+	const char *bad[] = { "{.phase",          "{phase}",       "{..name}",
+			      "{.items[?(@.x)]}", "{.items[0:1]}", "{range .items[*]}",
+			      "{.a[x]}",          "{\"\\q\"}",     "{\"open}" };
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		JsonPath *p = NULL;
 		char *e = NULL;
@@ -149,11 +150,11 @@ static void test_duration(void)
 		int r;
 		uint64_t ms;
 	} t[] = {
-		{ "30", 0, 30000 },	  { "30s", 0, 30000 },	    { "500ms", 0, 500 },
-		{ "2m", 0, 120000 },	  { "1h", 0, 3600000 },	    { "24h", 0, 86400000 },
-		{ "0", 0, 0 },		  { "25h", -ERANGE, 0 },    { "86401", -ERANGE, 0 },
-		{ "", -EINVAL, 0 },	  { "s", -EINVAL, 0 },	    { "10x", -EINVAL, 0 },
-		{ "-5s", -EINVAL, 0 },	  { "1.5s", -EINVAL, 0 },   { "99999999999999s", -EINVAL, 0 },
+		{ "30", 0, 30000 },    { "30s", 0, 30000 },    { "500ms", 0, 500 },
+		{ "2m", 0, 120000 },   { "1h", 0, 3600000 },   { "24h", 0, 86400000 },
+		{ "0", 0, 0 },         { "25h", -ERANGE, 0 },  { "86401", -ERANGE, 0 },
+		{ "", -EINVAL, 0 },    { "s", -EINVAL, 0 },    { "10x", -EINVAL, 0 },
+		{ "-5s", -EINVAL, 0 }, { "1.5s", -EINVAL, 0 }, { "99999999999999s", -EINVAL, 0 },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		uint64_t ms = 12345;

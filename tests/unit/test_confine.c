@@ -13,26 +13,26 @@
 
 static void test_range_parse(void)
 {
-	UidRange r = {7, 7};
+	UidRange r = { 7, 7 };
 	CHECK_INTEQ(confine_uid_range_parse("2000000000:65536", &r), 0, "default range parses");
 	CHECK(r.base == 2000000000u && r.count == 65536u, "base and count");
 	static const char *const bad[] = {
-	    "",
-	    "2000000000",
-	    ":5",
-	    "5:",
-	    "0:10",
-	    "x:10",
-	    "10:x",
-	    "10:0",
-	    "100000:16777217", /* count above 2^24 */
-	    "4294967290:10",   /* reaches (uid_t)-1 */
-	    "65000:1000",      /* includes 65534 nobody */
-	    "65535:1",         /* 16-bit -1 */
-	    "-5:10",
+		"",
+		"2000000000",
+		":5",
+		"5:",
+		"0:10",
+		"x:10",
+		"10:x",
+		"10:0",
+		"100000:16777217", /* count above 2^24 */
+		"4294967290:10",   /* reaches (uid_t)-1 */
+		"65000:1000",      /* includes 65534 nobody */
+		"65535:1",         /* 16-bit -1 */
+		"-5:10",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-		r = (UidRange){7, 7};
+		r = (UidRange){ 7, 7 };
 		CHECK(confine_uid_range_parse(bad[i], &r) == -EINVAL && r.base == 7,
 		      "'%s' refused, nothing written", bad[i]);
 	}
@@ -42,36 +42,36 @@ static void test_range_parse(void)
 
 static void test_pick(void)
 {
-	UidRange r = {1000000, 4};
+	UidRange r = { 1000000, 4 };
 	uint32_t u = 0;
 	CHECK_INTEQ(confine_uid_pick(&r, 0, NULL, 0, &u), 0, "empty: picks");
 	CHECK_INTEQ(u, 1000000, "the base");
-	uint32_t used[] = {1000002, 1000000, 5, 1000001};
+	uint32_t used[] = { 1000002, 1000000, 5, 1000001 };
 	CHECK_INTEQ(confine_uid_pick(&r, 0, used, ELEMENTSOF(used), &u), 0, "picks a gap");
 	CHECK_INTEQ(u, 1000003, "lowest free (unsorted input, an out-of-range uid ignored)");
-	uint32_t gap[] = {1000000, 1000002};
+	uint32_t gap[] = { 1000000, 1000002 };
 	CHECK_INTEQ(confine_uid_pick(&r, 0, gap, 2, &u), 0, "picks");
 	CHECK_INTEQ(u, 1000001, "the first gap, not the end");
 	CHECK_INTEQ(confine_uid_pick(&r, 1000002, gap, 2, &u), 0, "keeps current");
 	CHECK_INTEQ(u, 1000002, "current kept although others are lower");
 	CHECK_INTEQ(confine_uid_pick(&r, 77, gap, 2, &u), 0, "current outside the range");
 	CHECK_INTEQ(u, 1000001, "is replaced by the lowest free");
-	uint32_t full[] = {1000000, 1000001, 1000002, 1000003};
+	uint32_t full[] = { 1000000, 1000001, 1000002, 1000003 };
 	u = 9;
 	CHECK_INTEQ(confine_uid_pick(&r, 0, full, 4, &u), -ENOSPC, "full range -> -ENOSPC");
 	CHECK_INTEQ(u, 9, "nothing written");
-	uint32_t dup[] = {1000000, 1000000, 1000001};
+	uint32_t dup[] = { 1000000, 1000000, 1000001 };
 	CHECK_INTEQ(confine_uid_pick(&r, 0, dup, 3, &u), 0, "duplicates in used");
 	CHECK_INTEQ(u, 1000002, "do not confuse the walk");
-	UidRange top = {4294967290u, 5};
-	uint32_t t[] = {4294967290u, 4294967291u, 4294967292u, 4294967293u, 4294967294u};
+	UidRange top = { 4294967290u, 5 };
+	uint32_t t[] = { 4294967290u, 4294967291u, 4294967292u, 4294967293u, 4294967294u };
 	CHECK_INTEQ(confine_uid_pick(&top, 0, t, 5, &u), -ENOSPC, "top range full: no overflow");
 }
 
 static void test_limits(void)
 {
 	CHECK_INTEQ(confine_memory_limit(128), (128ull + CONFINE_MEMORY_OVERHEAD_MIB) << 20,
-	            "memory limit = memoryMiB + overhead");
+		    "memory limit = memoryMiB + overhead");
 	CHECK_INTEQ(confine_pids_limit(2), 2 + CONFINE_PIDS_BASE, "pids = vcpus + base");
 	_cleanup_(cgroup_host_freep) CgroupHost *h = NULL;
 	if (cgroup_host_open("7e57700170000001", &h) < 0) {
@@ -105,7 +105,7 @@ static void test_files(void)
 	_cleanup_free_ char *f = path_join(dir, "console.log"), *l = path_join(dir, "link");
 	_cleanup_free_ char *fifo = path_join(dir, "fifo"), *ch = NULL;
 	CHECK_INTEQ(confine_file(f, root ? 2000000003 : 0, root ? 2000000003 : 0, 0600), 0,
-	            "a missing file is created");
+		    "a missing file is created");
 	CHECK_INTEQ(mode_of(f, &u), 0600, "mode 0600");
 	if (root)
 		CHECK_INTEQ(u, 2000000003, "owned by the VMM uid");
@@ -113,7 +113,7 @@ static void test_files(void)
 	CHECK_INTEQ(confine_file(l, 0, 0, 0600), -ELOOP, "a symlink is refused");
 	CHECK(mkfifo(fifo, 0600) == 0, "make a fifo");
 	CHECK_INTEQ(confine_file(fifo, 0, 0, 0600), -EINVAL,
-	            "a fifo is refused (and not blocked on)");
+		    "a fifo is refused (and not blocked on)");
 	CHECK_INTEQ(confine_vm_dir(dir, 0), 0, "unconfined vm dir");
 	CHECK_INTEQ(mode_of(dir, NULL), 0700, "0700");
 	if (root) {

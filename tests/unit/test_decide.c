@@ -12,12 +12,15 @@ typedef struct {
 	const char *reason;
 } Row;
 
-#define RUNNING .has_intent = true, .state = VM_STATE_RUNNING
-#define STOPPED .has_intent = true, .state = VM_STATE_STOPPED
+#define RUNNING   .has_intent = true, .state = VM_STATE_RUNNING
+#define STOPPED   .has_intent = true, .state = VM_STATE_STOPPED
 #define SUSPENDED .has_intent = true, .state = VM_STATE_SUSPENDED
 /* A saved state that passes every check. */
-#define SAVED_OK .saved = true, .saved_intact = true, .saved_boot_equal = true, .saved_vmm_equal = true
+#define SAVED_OK                                                                                   \
+	.saved = true, .saved_intact = true, .saved_boot_equal = true, .saved_vmm_equal = true
 
+/* One row per case, aligned by hand: */
+/* clang-format off */
 static const Row rows[] = {
 	/* no intent */
 	{ "nothing at all → forget", {}, {}, STEP_FORGET, VM_PHASE_STOPPED, "Deleted" },
@@ -196,6 +199,7 @@ static const Row rows[] = {
 	  { RUNNING, .restart_policy = RESTART_NEVER }, { .start_failed = true,
 	  .launch_slots_full = true }, STEP_NONE, VM_PHASE_FAILED, "StartFailed" },
 };
+/* clang-format on */
 
 /* Exit classification: every combination of the facts. */
 static void test_classify_exit(void)
@@ -207,21 +211,31 @@ static void test_classify_exit(void)
 	} t[] = {
 		{ "asked to stop → stopped", { .stop_requested = true }, EXIT_STOPPED },
 		{ "asked, even with status 0 → stopped",
-		  { .stop_requested = true, .status_known = true, .exited_zero = true }, EXIT_STOPPED },
+		  { .stop_requested = true, .status_known = true, .exited_zero = true },
+		  EXIT_STOPPED },
 		{ "boot-timeout kill → boot-failed (counted already)",
-		  { .boot_failed = true, .stop_requested = true }, EXIT_BOOT_FAILED },
-		{ "our child, status 0 → completed", { .status_known = true, .exited_zero = true },
+		  { .boot_failed = true, .stop_requested = true },
+		  EXIT_BOOT_FAILED },
+		{ "our child, status 0 → completed",
+		  { .status_known = true, .exited_zero = true },
 		  EXIT_COMPLETED },
 		{ "status 0 but the console shows a panic → crashed",
-		  { .status_known = true, .exited_zero = true, .console_panic = true }, EXIT_CRASHED },
-		{ "our child, non-zero or signal → crashed", { .status_known = true }, EXIT_CRASHED },
+		  { .status_known = true, .exited_zero = true, .console_panic = true },
+		  EXIT_CRASHED },
+		{ "our child, non-zero or signal → crashed",
+		  { .status_known = true },
+		  EXIT_CRASHED },
 		{ "adopted (status unknown) → crashed", {}, EXIT_CRASHED },
 		{ "adopted, asked to stop → stopped", { .stop_requested = true }, EXIT_STOPPED },
-		{ "ended after a committed save → suspended", { .suspended = true }, EXIT_SUSPENDED },
+		{ "ended after a committed save → suspended",
+		  { .suspended = true },
+		  EXIT_SUSPENDED },
 		{ "ended after a save, adopted (status unknown) → suspended",
-		  { .suspended = true, .status_known = false }, EXIT_SUSPENDED },
+		  { .suspended = true, .status_known = false },
+		  EXIT_SUSPENDED },
 		{ "kill -9 (no committed save) → crashed, never a suspend",
-		  { .status_known = true }, EXIT_CRASHED },
+		  { .status_known = true },
+		  EXIT_CRASHED },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		ExitKind k = reconcile_classify_exit(&t[i].f);
@@ -289,7 +303,8 @@ static void test_after_start_and_settled(void)
 	CHECK(reconcile_settled(&wait, &dv, &ov), "booting the current spec → settled");
 	CHECK(!reconcile_settled(&stop, &dv, &ov), "a stop step → not settled");
 	dv.boot_changed = true;
-	CHECK(!reconcile_settled(&wait, &dv, &ov), "waiting on a spec-change restart → not settled");
+	CHECK(!reconcile_settled(&wait, &dv, &ov),
+	      "waiting on a spec-change restart → not settled");
 	dv.boot_changed = false;
 	ov.stop_requested = true;
 	CHECK(!reconcile_settled(&wait, &dv, &ov), "waiting on a stop → not settled");
@@ -317,8 +332,9 @@ static void test_after_start_and_settled(void)
 
 static void test_wake_at(void)
 {
-	WakeFacts w = { .now = 1000, .stop_deadline = 5000, .boot_deadline = 9000,
-			.backoff_until = 7000 };
+	WakeFacts w = {
+		.now = 1000, .stop_deadline = 5000, .boot_deadline = 9000, .backoff_until = 7000
+	};
 	Decision stopping = { STEP_WAIT, VM_PHASE_STOPPING, "Stopping" };
 	CHECK_INTEQ(reconcile_wake_at(&stopping, &w), 1100, "stop not sent yet → soon");
 	w.stop_requested = true;

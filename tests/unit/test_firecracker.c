@@ -53,17 +53,19 @@ static void test_argv(void)
 	VmmLaunchConfig c = base_config(&plain_settings);
 	_cleanup_strv_free_ char **v = fc_argv("/usr/bin/firecracker", &c);
 	_cleanup_free_ char *s = join(v);
-	CHECK_STREQ(s, "/usr/bin/firecracker --api-sock /var/lib/banger/vms/web/api.sock --id 0a1b2c",
+	CHECK_STREQ(s,
+		    "/usr/bin/firecracker --api-sock /var/lib/banger/vms/web/api.sock --id 0a1b2c",
 		    "plain argv");
 	CHECK(v[5] == NULL, "plain argv is NULL-terminated after 5 words");
 
 	c = base_config(&jail_settings);
 	_cleanup_strv_free_ char **j = fc_jailer_argv("/usr/bin/jailer", "/opt/fc/firecracker", &c);
 	_cleanup_free_ char *js = join(j);
-	CHECK_STREQ(js,
-		    "/usr/bin/jailer --id 0a1b2c --exec-file /opt/fc/firecracker --uid 123 --gid 100 "
-		    "--chroot-base-dir /srv/jail -- --api-sock /api.sock",
-		    "jailer argv: jailer flags, then -- and only the in-jail socket");
+	CHECK_STREQ(
+		js,
+		"/usr/bin/jailer --id 0a1b2c --exec-file /opt/fc/firecracker --uid 123 --gid 100 "
+		"--chroot-base-dir /srv/jail -- --api-sock /api.sock",
+		"jailer argv: jailer flags, then -- and only the in-jail socket");
 
 	VmmSettings dflt = jail_settings;
 	dflt.chroot_base = NULL;
@@ -87,8 +89,8 @@ static void test_jail_user(void)
 	CHECK(u == 70001 && g == 70001, "per-VM user wins");
 	_cleanup_strv_free_ char **j = fc_jailer_argv("/usr/bin/jailer", "/opt/fc/firecracker", &c);
 	_cleanup_free_ char *js = join(j);
-	CHECK(strstr(js, "--uid 70001 --gid 70001") != NULL, "jailer argv carries the VM's user: %s",
-	      js);
+	CHECK(strstr(js, "--uid 70001 --gid 70001") != NULL,
+	      "jailer argv carries the VM's user: %s", js);
 	int tu = vmm_firecracker_driver.tap_user(&c, &u, &g);
 	CHECK(tu == 1 && u == 70001 && g == 70001, "jailed firecracker opens its tap as that user");
 	VmmLaunchConfig plain = base_config(&plain_settings);
@@ -248,9 +250,10 @@ static void test_bodies(void)
 	CHECK_STREQ(b1, "{\"kernel_image_path\":\"/k/vmlinux\",\"boot_args\":\"console=ttyS0\"}",
 		    "boot-source without initrd (slashes not escaped)");
 	_cleanup_free_ char *b2 = fc_json_boot_source("/k", "a \"q\"", "/i");
-	CHECK_STREQ(b2,
-		    "{\"kernel_image_path\":\"/k\",\"boot_args\":\"a \\\"q\\\"\",\"initrd_path\":\"/i\"}",
-		    "boot-source with initrd, quotes escaped");
+	CHECK_STREQ(
+		b2,
+		"{\"kernel_image_path\":\"/k\",\"boot_args\":\"a \\\"q\\\"\",\"initrd_path\":\"/i\"}",
+		"boot-source with initrd, quotes escaped");
 	_cleanup_free_ char *d1 = fc_json_drive("rootfs", "/d/root.img", true);
 	CHECK_STREQ(d1,
 		    "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/d/root.img\","
@@ -284,13 +287,15 @@ static void test_plan_minimal(void)
 	fc_boot_plan(&c, &gp, &p);
 	CHECK_INTEQ(p.n, 4, "no network/initrd/work disk: 4 calls");
 	CHECK_STREQ(p.req[0].path, "/boot-source", "1st boot-source");
-	CHECK_STREQ(p.req[0].body,
-		    "{\"kernel_image_path\":\"/img/vmlinux\",\"boot_args\":\"console=ttyS0 reboot=k "
-		    "panic=-1 root=/dev/vda rw " FC_VMM_ARGS "\"}",
-		    "boot args: shared cmdline + firecracker args, no ip=, no initrd");
+	CHECK_STREQ(
+		p.req[0].body,
+		"{\"kernel_image_path\":\"/img/vmlinux\",\"boot_args\":\"console=ttyS0 reboot=k "
+		"panic=-1 root=/dev/vda rw " FC_VMM_ARGS "\"}",
+		"boot args: shared cmdline + firecracker args, no ip=, no initrd");
 	CHECK_STREQ(p.req[1].path, "/drives/rootfs", "2nd root drive");
 	CHECK_STREQ(p.req[2].path, "/machine-config", "3rd machine-config");
-	CHECK_STREQ(p.req[2].body, "{\"vcpu_count\":2,\"mem_size_mib\":256}", "machine-config body");
+	CHECK_STREQ(p.req[2].body, "{\"vcpu_count\":2,\"mem_size_mib\":256}",
+		    "machine-config body");
 	CHECK_STREQ(p.req[3].path, "/actions", "last actions");
 	CHECK_STREQ(p.req[3].body, "{\"action_type\":\"InstanceStart\"}", "InstanceStart last");
 	for (size_t i = 0; i < p.n; i++)
@@ -314,14 +319,14 @@ static void test_plan_full(void)
 	FcBootPlan p;
 	fc_guest_paths(&c, false, &gp);
 	fc_boot_plan(&c, &gp, &p);
-	const char *order[] = { "/boot-source", "/drives/rootfs", "/drives/work", "/machine-config",
-				"/network-interfaces/eth0", "/actions" };
+	const char *order[] = { "/boot-source",    "/drives/rootfs",           "/drives/work",
+				"/machine-config", "/network-interfaces/eth0", "/actions" };
 	CHECK_INTEQ(p.n, ELEMENTSOF(order), "everything configured: 6 calls");
 	for (size_t i = 0; i < p.n && i < ELEMENTSOF(order); i++)
 		CHECK_STREQ(p.req[i].path, order[i], "call %zu in order", i);
 	CHECK(strstr(p.req[0].body, "\"initrd_path\":\"/img/initrd\"") != NULL, "initrd passed");
-	CHECK(strstr(p.req[0].body,
-		     "ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth0:off quiet\"") != NULL,
+	CHECK(strstr(p.req[0].body, "ip=10.0.0.2::10.0.0.1:255.255.255.0:web:eth0:off quiet\"") !=
+		      NULL,
 	      "ip= then user args at the end of boot_args");
 	CHECK(strstr(p.req[2].body, "\"path_on_host\":\"/w/work.img\"") != NULL, "work disk path");
 	CHECK(strstr(p.req[2].body, "\"is_root_device\":false") != NULL, "work disk not root");
@@ -335,8 +340,8 @@ static void test_plan_full(void)
 
 static void test_errors(void)
 {
-	_cleanup_free_ char *e1 = fc_api_error_message(
-		400, "{\"fault_message\":\"The vCPU number is invalid!\"}");
+	_cleanup_free_ char *e1 =
+		fc_api_error_message(400, "{\"fault_message\":\"The vCPU number is invalid!\"}");
 	CHECK_STREQ(e1, "HTTP 400: The vCPU number is invalid!", "fault_message extracted");
 	_cleanup_free_ char *e2 = fc_api_error_message(500, "oops not json");
 	CHECK_STREQ(e2, "HTTP 500: oops not json", "non-JSON body shown as is");

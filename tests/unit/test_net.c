@@ -1,7 +1,7 @@
 /* Unit tests for the pure half of controller/net: CIDR parsing, guest IP
  * allocation, MAC derivation, tap and interface names. */
-#include "tap.h"
 #include "net/net.h"
+#include "tap.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -23,11 +23,25 @@ static void test_cidr_parse(void)
 	CHECK_INTEQ(c.broadcast, 0xc0a80707u, "broadcast of /30");
 
 	const char *bad[] = {
-		"",              "172.16.0.1",    "172.16.0.1/",    "/24",
-		"172.16.0/24",   "172.16.0.1/33", "172.16.0.1/31",  "172.16.0.1/32",
-		"172.16.0.1/0",  "172.16.0.1/-1", "172.16.0.1/24x", "256.0.0.1/24",
-		"1.2.3.4.5/24",  "a.b.c.d/24",    "172.16.0.0/24",  "172.16.0.255/24",
-		"172.016.0.1/24", " 172.16.0.1/24", "172.16.0.1 /24",
+		"",
+		"172.16.0.1",
+		"172.16.0.1/",
+		"/24",
+		"172.16.0/24",
+		"172.16.0.1/33",
+		"172.16.0.1/31",
+		"172.16.0.1/32",
+		"172.16.0.1/0",
+		"172.16.0.1/-1",
+		"172.16.0.1/24x",
+		"256.0.0.1/24",
+		"1.2.3.4.5/24",
+		"a.b.c.d/24",
+		"172.16.0.0/24",
+		"172.16.0.255/24",
+		"172.016.0.1/24",
+		" 172.16.0.1/24",
+		"172.16.0.1 /24",
 	};
 	NetCidr keep = c;
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
@@ -88,7 +102,7 @@ static void test_allocate_lowest(void)
 	char *none[] = { NULL };
 	char *gap[] = { (char *)"172.16.0.4", (char *)"172.16.0.2", (char *)"172.16.0.3",
 			(char *)"172.16.0.6", NULL };
-	char *noise[] = { (char *)"garbage", (char *)"10.0.0.2", (char *)"172.16.0.2",
+	char *noise[] = { (char *)"garbage",    (char *)"10.0.0.2",   (char *)"172.16.0.2",
 			  (char *)"172.16.0.2", (char *)"172.16.0.0", NULL };
 	char *gw_mid[] = { (char *)"10.9.0.1", NULL };
 

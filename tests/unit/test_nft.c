@@ -28,24 +28,26 @@ static void test_names(void)
 
 static void test_host_allow(void)
 {
-	NftHostAllow a = {0};
+	NftHostAllow a = { 0 };
 	CHECK_INTEQ(nft_host_allow_parse("tcp/22", &a), 0, "tcp/22");
 	CHECK(a.proto == NFT_PROTO_TCP && a.port == 22, "tcp/22 parsed");
 	CHECK_INTEQ(nft_host_allow_parse("udp/65535", &a), 0, "udp/65535");
 	CHECK(a.proto == NFT_PROTO_UDP && a.port == 65535, "udp/65535 parsed");
-	const char *bad[] = {"",        "tcp",    "tcp/",   "tcp/0", "tcp/65536", "sctp/5",
-	                     "tcp/22x", "tcp/-1", "TCP/22", "tcp22", "tcp/ 22",   "udp//53"};
+	const char *bad[] = { "",        "tcp",    "tcp/",   "tcp/0", "tcp/65536", "sctp/5",
+			      "tcp/22x", "tcp/-1", "TCP/22", "tcp22", "tcp/ 22",   "udp//53" };
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 		CHECK_INTEQ(nft_host_allow_parse(bad[i], &a), -EINVAL, "reject '%s'", bad[i]);
 }
 
 static void test_scripts(void)
 {
-	NftHostAllow allow[] = {{NFT_PROTO_TCP, 22}, {NFT_PROTO_UDP, 53}, {NFT_PROTO_TCP, 8080}};
-	NftPolicy p = {.instance = INST, .bridge = "banger0", .allow = allow, .n_allow = 3};
+	NftHostAllow allow[] = { { NFT_PROTO_TCP, 22 },
+				 { NFT_PROTO_UDP, 53 },
+				 { NFT_PROTO_TCP, 8080 } };
+	NftPolicy p = { .instance = INST, .bridge = "banger0", .allow = allow, .n_allow = 3 };
 	_cleanup_free_ char *s = nft_script_instance(&p);
-	CHECK(s &&
-	          strstr(s, "add rule inet banger_" INST " guests tcp dport { 22, 8080 } accept\n"),
+	CHECK(s && strstr(s,
+			  "add rule inet banger_" INST " guests tcp dport { 22, 8080 } accept\n"),
 	      "tcp ports in one set");
 	CHECK(s && strstr(s, "add rule inet banger_" INST " guests udp dport { 53 } accept\n"),
 	      "udp ports in one set");
@@ -62,7 +64,7 @@ static void test_scripts(void)
 	CHECK(!nft_script_instance(&p), "too many ports refused");
 
 	_cleanup_free_ char *v = nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01",
-	                                           "06:00:ac:10:00:02", "172.16.0.2");
+						   "06:00:ac:10:00:02", "172.16.0.2");
 	CHECK(v && strstr(v, "vm_3f2a9c01 ether saddr != 06:00:ac:10:00:02 drop\n"),
 	      "frames from another MAC dropped");
 	CHECK(v && strstr(v, "arp saddr ip != 172.16.0.2 drop\n"), "ARP from another IP dropped");
@@ -72,19 +74,19 @@ static void test_scripts(void)
 	CHECK(v && strstr(v, "ether type != { arp, ip } drop\n"), "IPv6 and the rest dropped");
 	CHECK(v && strstr(v, "ports { \"bgr-3f2a9c01\" : jump vm_3f2a9c01 }"),
 	      "the tap jumps to its chain");
-	const char *badmac[] = {"06:00:ac:10:00", "06:00:ac:10:00:02 accept", "06-00-ac-10-00-02",
-	                        "06:00:ac:10:00:0g", ""};
+	const char *badmac[] = { "06:00:ac:10:00", "06:00:ac:10:00:02 accept", "06-00-ac-10-00-02",
+				 "06:00:ac:10:00:0g", "" };
 	for (size_t i = 0; i < ELEMENTSOF(badmac); i++)
 		CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01", badmac[i],
-		                         "172.16.0.2"),
+					 "172.16.0.2"),
 		      "MAC '%s' refused", badmac[i]);
 	CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
-	                         "172.16.0.2; flush ruleset"),
+				 "172.16.0.2; flush ruleset"),
 	      "an IP with a statement refused");
 	CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr\"x", "06:00:ac:10:00:02", "172.16.0.2"),
 	      "a tap with a quote refused");
 	CHECK(!nft_script_vm_add("x", "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
-	                         "172.16.0.2"),
+				 "172.16.0.2"),
 	      "a bad instance refused");
 	/* A VM start is one transaction: the instance part, then the VM's. */
 	p.n_allow = 0;

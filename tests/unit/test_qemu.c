@@ -2,10 +2,10 @@
  * escaping, TSC parsing) and for the QMP client against a scripted peer on a
  * socketpair: events and stale replies interleaved with the real reply,
  * replies split across writes, error classes, timeouts, EOF. */
+#include "storage/qcow2.h"
 #include "tap.h"
 #include "util/log.h"
 #include "util/timeutil.h"
-#include "storage/qcow2.h"
 #include "vmm/qemu.h"
 #include "vmm/qmp.h"
 
@@ -80,20 +80,21 @@ static void test_argv_console_file(void)
 	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/usr/bin/qemu-system-x86_64", false, 0, &v), 0,
 		    "builds without a serial socket");
 	if (v)
-		CHECK_STREQ(arg_after(v, "-chardev", 0), "file,id=console,path=/run/a,,b/console.log",
+		CHECK_STREQ(arg_after(v, "-chardev", 0),
+			    "file,id=console,path=/run/a,,b/console.log",
 			    "console chardev falls back to the file");
 	c.console_path = NULL;
 	_cleanup_strv_free_ char **w = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/usr/bin/qemu-system-x86_64", false, 0, &w), -EINVAL,
-		    "neither serial socket nor console file: refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/usr/bin/qemu-system-x86_64", false, 0, &w),
+		    -EINVAL, "neither serial socket nor console file: refused");
 }
 
 static void test_argv_minimal(void)
 {
 	VmmLaunchConfig c = base_config();
 	_cleanup_strv_free_ char **v = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/usr/bin/qemu-system-x86_64", false, 2100000, &v), 0,
-		    "minimal config builds");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "/usr/bin/qemu-system-x86_64", false, 2100000, &v),
+		    0, "minimal config builds");
 	if (!v)
 		return;
 	CHECK_STREQ(v[0], "/usr/bin/qemu-system-x86_64", "argv[0] is the resolved binary");
@@ -130,7 +131,8 @@ static void test_argv_minimal(void)
 	CHECK_STREQ(arg_after(v, "-blockdev", 0),
 		    "driver=raw,node-name=root,file.driver=file,file.filename=/dev/fdset/1",
 		    "raw root node on fdset 1");
-	CHECK_STREQ(arg_after(v, "-device", 1), "virtio-blk-device,drive=root", "root is virtio-blk");
+	CHECK_STREQ(arg_after(v, "-device", 1), "virtio-blk-device,drive=root",
+		    "root is virtio-blk");
 	CHECK(find_arg(v, "/run/banger/vm1/root.img") < 0, "the root disk's path is not in argv");
 	CHECK_INTEQ(find_arg(v, "-netdev"), -1, "no network without tap");
 }
@@ -175,7 +177,8 @@ static void test_argv_full(void)
 	CHECK_STREQ(arg_after(v, "-blockdev", 1),
 		    "driver=raw,node-name=work,file.driver=file,file.filename=/dev/fdset/3",
 		    "raw work disk second (/dev/vdb)");
-	CHECK(find_arg(v, "virtio-blk-device,drive=root") < find_arg(v, "virtio-blk-device,drive=work"),
+	CHECK(find_arg(v, "virtio-blk-device,drive=root") <
+		      find_arg(v, "virtio-blk-device,drive=work"),
 	      "root device precedes work device");
 	CHECK_STREQ(arg_after(v, "-netdev", 0), "tap,id=net0,ifname=bt-vm1,script=no,downscript=no",
 		    "tap netdev without scripts");
@@ -189,16 +192,20 @@ static void test_argv_invalid(void)
 	char **v = NULL;
 	VmmLaunchConfig c = base_config();
 	c.root_disk_format = "vmdk";
-	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "unknown format refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL,
+		    "unknown format refused");
 	c = base_config();
 	c.tap = "tap0";
-	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "tap without MAC refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL,
+		    "tap without MAC refused");
 	c = base_config();
 	c.kernel_path = NULL;
-	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "missing kernel refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL,
+		    "missing kernel refused");
 	c = base_config();
 	c.vcpus = 0;
-	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "zero vcpus refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL,
+		    "zero vcpus refused");
 	CHECK(v == NULL, "out-parameter untouched on failure");
 	c = base_config();
 	QemuDisks none = QEMU_DISKS_NONE;
@@ -243,7 +250,8 @@ static void test_argv_confined(void)
 		    "-sandbox filter (no elevateprivileges=deny)");
 	strv_free(TAKE_PTR(v));
 	c.vmm_gid = 0;
-	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL, "uid with gid 0 refused");
+	CHECK_INTEQ(qemu_build_argv(&c, &disks, "qemu", false, 0, &v), -EINVAL,
+		    "uid with gid 0 refused");
 }
 
 static void test_escape(void)
@@ -281,7 +289,7 @@ static bool mode_is(int fd, int accmode)
 static void make_file(const char *path, const char *qcow2_backing)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int r = fd < 0 ? -errno
+	int r = fd < 0          ? -errno
 		: qcow2_backing ? qcow2_write_overlay(fd, qcow2_backing, "raw", 1 << 20)
 				: (ftruncate(fd, 1 << 20) < 0 ? -errno : 0);
 	CHECK_INTEQ(r, 0, "make %s", path);
@@ -389,13 +397,14 @@ static void test_qmp_interleaved(void)
 	CHECK(strstr(sent, "\"execute\":\"qmp_capabilities\"") != NULL,
 	      "client sent qmp_capabilities");
 
-	put(sv[1], "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\r\n"
-		   "\r\n"
-		   "{\"return\": {\"status\": \"paused\"}, \"id\": 99}\r\n"
-		   "{\"event\": \"NIC_RX_FILTER_CHANGED\", \"data\": {}}\r\n"
-		   "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, "
-		   "\"id\": 2}\r\n"
-		   "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true}}\r\n");
+	put(sv[1],
+	    "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\r\n"
+	    "\r\n"
+	    "{\"return\": {\"status\": \"paused\"}, \"id\": 99}\r\n"
+	    "{\"event\": \"NIC_RX_FILTER_CHANGED\", \"data\": {}}\r\n"
+	    "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, "
+	    "\"id\": 2}\r\n"
+	    "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true}}\r\n");
 	json_object *ret = NULL, *st = NULL;
 	CHECK_INTEQ(qmp_execute(q, "query-status", NULL, &ret), 0, "reply found among events");
 	CHECK(ret && json_object_object_get_ex(ret, "status", &st) &&
@@ -408,14 +417,16 @@ static void test_qmp_interleaved(void)
 	      "command sent with id 2");
 
 	/* The trailing SHUTDOWN event is still buffered; the next reply follows it. */
-	put(sv[1], "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not "
-		   "been found\"}, \"id\": 3}\r\n");
+	put(sv[1],
+	    "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not "
+	    "been found\"}, \"id\": 3}\r\n");
 	CHECK_INTEQ(qmp_execute(q, "nope", NULL, NULL), -EOPNOTSUPP, "CommandNotFound");
 	CHECK_STREQ(qmp_last_error(q), "The command nope has not been found", "error desc kept");
 
 	json_object *args = json_object_new_object();
 	json_object_object_add(args, "keys", json_object_new_array());
-	put(sv[1], "{\"error\": {\"class\": \"GenericError\", \"desc\": \"bad keys\"}, \"id\": 4}\n");
+	put(sv[1],
+	    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"bad keys\"}, \"id\": 4}\n");
 	CHECK_INTEQ(qmp_execute(q, "send-key", args, NULL), -EREMOTEIO, "GenericError");
 	sent = drain(sv[1]);
 	CHECK(strstr(sent, "\"arguments\":{\"keys\":[]}") != NULL, "arguments sent");
@@ -439,8 +450,9 @@ static void test_qmp_getfd(void)
 		struct cmsghdr a;
 	} u;
 	struct iovec iov = { buf, sizeof(buf) - 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c,
-			    .msg_controllen = sizeof(u.c) };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c, .msg_controllen = sizeof(u.c)
+	};
 	ssize_t n = recvmsg(sv[1], &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
 	int got = -1;
@@ -493,7 +505,8 @@ static void test_qmp_split(void)
 			usleep(20000);
 		}
 		char b[256];
-		while (read(sv[1], b, sizeof(b)) > 0) /* keep the peer open until the client closes */
+		while (read(sv[1], b, sizeof(b)) >
+		       0) /* keep the peer open until the client closes */
 			;
 		_exit(0);
 	}
@@ -503,7 +516,8 @@ static void test_qmp_split(void)
 	CHECK_INTEQ(qmp_handshake(q), 0, "handshake from split lines");
 	json_object *ret = NULL;
 	CHECK_INTEQ(qmp_execute(q, "query-cpus-fast", NULL, &ret), 0, "reply split across writes");
-	CHECK(ret && json_object_is_type(ret, json_type_array) && json_object_array_length(ret) == 3,
+	CHECK(ret && json_object_is_type(ret, json_type_array) &&
+		      json_object_array_length(ret) == 3,
 	      "array reply intact");
 	json_object_put(ret);
 	qmp_close(TAKE_PTR(q));
@@ -535,7 +549,8 @@ static void test_qmp_failures(void)
 	put(sv[1], "{\"return\": {}}\n{\"event\": \"STOP\"}\n");
 	CHECK_INTEQ(qmp_handshake(q), 0, "reply without id accepted");
 	uint64_t t0 = time_now_ms();
-	CHECK_INTEQ(qmp_execute(q, "query-status", NULL, NULL), -ETIMEDOUT, "silent peer times out");
+	CHECK_INTEQ(qmp_execute(q, "query-status", NULL, NULL), -ETIMEDOUT,
+		    "silent peer times out");
 	uint64_t dt = time_now_ms() - t0;
 	CHECK(dt >= 140 && dt < 1000, "timeout honoured (%llu ms)", (unsigned long long)dt);
 	shutdown(sv[1], SHUT_WR);

@@ -2,8 +2,8 @@
  * diagnostic, canonical JSON and hash rules, round trip, boot equality,
  * the file-name filter, and hostile inputs generated here (alias bomb,
  * deep nesting, oversize, bad UTF-8, many documents) under a time bound. */
-#include "tap.h"
 #include "spec/spec.h"
+#include "tap.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -152,6 +152,8 @@ static void test_every_field(void)
 
 /* Each case: text appended to BASE (or a whole document when it starts
  * with "apiVersion" or "!"), and a substring the diagnostics must hold. */
+/* One row per case, aligned by hand: */
+/* clang-format off */
 static const struct {
 	const char *text, *expect;
 } error_cases[] = {
@@ -223,6 +225,7 @@ static const struct {
 	  "t.yaml:5:1: status: unknown field (allowed: apiVersion, kind, metadata, spec)" },
 	{ "apiVersion: banger/v1\nkind: VM\nmetadata: {name: a\n", "YAML syntax error" },
 };
+/* clang-format on */
 
 static void test_errors(void)
 {
@@ -316,12 +319,13 @@ static void test_canonical(void)
 					  "  kernel:\n    path: '/k'\nmetadata:\n  name: web-1\n"
 					  "kind: VM\napiVersion: banger/v1\n");
 	_cleanup_free_ char *c = canon_of(BASE "  state: Running\n  vcpus: 1\n  memoryMiB: 256.0\n"
-					      "  network: {enabled: true}\n"
-					      "  readiness: {timeoutSeconds: 120}\n"
-					      "  restartPolicy: Always\n");
-	_cleanup_free_ char *j = canon_of("{\"apiVersion\":\"banger/v1\",\"kind\":\"VM\",\"metadata\":"
-					  "{\"name\":\"web-1\",\"labels\":{}},\"spec\":{\"kernel\":{"
-					  "\"path\":\"/k\"},\"rootfs\":{\"path\":\"/r\"}}}");
+					       "  network: {enabled: true}\n"
+					       "  readiness: {timeoutSeconds: 120}\n"
+					       "  restartPolicy: Always\n");
+	_cleanup_free_ char *j =
+		canon_of("{\"apiVersion\":\"banger/v1\",\"kind\":\"VM\",\"metadata\":"
+			 "{\"name\":\"web-1\",\"labels\":{}},\"spec\":{\"kernel\":{"
+			 "\"path\":\"/k\"},\"rootfs\":{\"path\":\"/r\"}}}");
 
 	CHECK_STREQ(a,
 		    "{\"apiVersion\":\"banger/v1\",\"kind\":\"VM\",\"metadata\":{\"labels\":{},"
@@ -335,27 +339,34 @@ static void test_canonical(void)
 	CHECK_STREQ(j, a, "the JSON form reads the same");
 
 	_cleanup_free_ char *full = canon_of(full_spec);
-	CHECK_STREQ(full,
-		    "{\"apiVersion\":\"banger/v1\",\"kind\":\"VM\",\"metadata\":{\"labels\":{\"app\":"
-		    "\"web\",\"tier\":\"front\"},\"name\":\"full-1\"},\"spec\":{\"kernel\":{\"args\":"
-		    "\"console=ttyS0\",\"initrd\":\"/images/initrd\",\"path\":\"/images/vmlinux\"},"
-		    "\"memoryMiB\":512,\"network\":{\"enabled\":true,\"guestIP\":\"172.16.0.10\","
-		    "\"mac\":\"06:00:ac:10:00:0a\"},\"node\":\"host-a\",\"readiness\":{\"tcpPort\":80,"
-		    "\"timeoutSeconds\":60},\"restartPolicy\":\"OnFailure\",\"rootfs\":{\"path\":"
-		    "\"/images/rootfs.ext4\"},\"state\":\"Stopped\",\"vcpus\":2,\"vmm\":\"qemu\","
-		    "\"workDisk\":{\"sizeMiB\":1024}}}",
-		    "canonical JSON with every field");
+	CHECK_STREQ(
+		full,
+		"{\"apiVersion\":\"banger/v1\",\"kind\":\"VM\",\"metadata\":{\"labels\":{\"app\":"
+		"\"web\",\"tier\":\"front\"},\"name\":\"full-1\"},\"spec\":{\"kernel\":{\"args\":"
+		"\"console=ttyS0\",\"initrd\":\"/images/initrd\",\"path\":\"/images/vmlinux\"},"
+		"\"memoryMiB\":512,\"network\":{\"enabled\":true,\"guestIP\":\"172.16.0.10\","
+		"\"mac\":\"06:00:ac:10:00:0a\"},\"node\":\"host-a\",\"readiness\":{\"tcpPort\":80,"
+		"\"timeoutSeconds\":60},\"restartPolicy\":\"OnFailure\",\"rootfs\":{\"path\":"
+		"\"/images/rootfs.ext4\"},\"state\":\"Stopped\",\"vcpus\":2,\"vmm\":\"qemu\","
+		"\"workDisk\":{\"sizeMiB\":1024}}}",
+		"canonical JSON with every field");
 }
 
 static void test_hash(void)
 {
 	static const char *const edits[] = {
-		"  vcpus: 2\n",		    "  memoryMiB: 512\n",
-		"  state: Stopped\n",	    "  node: host-a\n",
-		"  vmm: qemu\n",	    "  workDisk: {sizeMiB: 64}\n",
-		"  network: {enabled: false}\n", "  network: {guestIP: 10.0.0.2}\n",
-		"  network: {mac: 06:00:00:00:00:01}\n", "  readiness: {tcpPort: 80}\n",
-		"  readiness: {timeoutSeconds: 5}\n", "  restartPolicy: Never\n",
+		"  vcpus: 2\n",
+		"  memoryMiB: 512\n",
+		"  state: Stopped\n",
+		"  node: host-a\n",
+		"  vmm: qemu\n",
+		"  workDisk: {sizeMiB: 64}\n",
+		"  network: {enabled: false}\n",
+		"  network: {guestIP: 10.0.0.2}\n",
+		"  network: {mac: 06:00:00:00:00:01}\n",
+		"  readiness: {tcpPort: 80}\n",
+		"  readiness: {timeoutSeconds: 5}\n",
+		"  restartPolicy: Never\n",
 	};
 	_cleanup_(vm_spec_freep) VmSpec *base = parse_valid("");
 	_cleanup_(vm_spec_freep) VmSpec *same = parse_valid("  vcpus: 1 # default\n");
@@ -413,16 +424,20 @@ static void test_boot_equal(void)
 	_cleanup_(vm_spec_freep) VmSpec *c = parse_valid(
 		"  state: Stopped\n  node: n1\n  readiness: {tcpPort: 22, timeoutSeconds: 9}\n"
 		"  restartPolicy: Never\n");
-	_cleanup_(vm_spec_freep) VmSpec *d = parse_valid(
-		"  vmm: qemu\n  vcpus: 3\n  memoryMiB: 300\n  workDisk: {sizeMiB: 8}\n"
-		"  network: {mac: 06:00:00:00:00:01}\n");
+	_cleanup_(vm_spec_freep) VmSpec *d =
+		parse_valid("  vmm: qemu\n  vcpus: 3\n  memoryMiB: 300\n  workDisk: {sizeMiB: 8}\n"
+			    "  network: {mac: 06:00:00:00:00:01}\n");
 	_cleanup_free_ char *why = NULL, *why2 = NULL, *why3 = NULL;
 
 	if (!a || !b || !c || !d)
 		return;
 	bool eq = vm_spec_boot_equal(a, b, &why);
 	CHECK(!eq, "memory and vcpus change the boot");
-	CHECK_STREQ(why, "memoryMiB 256\xe2\x86\x92" "512, vcpus 1\xe2\x86\x92" "2", "summary");
+	CHECK_STREQ(why,
+		    "memoryMiB 256\xe2\x86\x92"
+		    "512, vcpus 1\xe2\x86\x92"
+		    "2",
+		    "summary");
 	eq = vm_spec_boot_equal(a, c, &why2);
 	CHECK(eq, "state, node, readiness, restart: no reboot");
 	CHECK(why2 == NULL, "no summary when equal");
@@ -438,23 +453,35 @@ static void test_candidates(void)
 		const char *path;
 		bool ok;
 	} cases[] = {
-		{ "web.yaml", true },	      { "web.yml", true },
-		{ "web.json", true },	      { "sub/dir/web.yaml", true },
-		{ "./web.yaml", true },	      { "../specs/web.yaml", true },
-		{ "/abs/specs/web.yaml", true }, { "web.txt", false },
-		{ "web.yaml~", false },	      { ".web.yaml", false },
-		{ ".web.yaml.swp", false },   { "web.yaml.swp", false },
-		{ "web.yaml.swx", false },    { "web.yaml.tmp", false },
-		{ "#web.yaml#", false },      { ".#web.yaml", false },
-		{ "web.status.json", false }, { ".git/web.yaml", false },
-		{ "a/.hidden/web.yaml", false }, { "web.YAML", false },
-		{ ".yaml", false },	      { "", false },
-		{ "dir/", false },	      { "web.yaml/", false },
+		{ "web.yaml", true },
+		{ "web.yml", true },
+		{ "web.json", true },
+		{ "sub/dir/web.yaml", true },
+		{ "./web.yaml", true },
+		{ "../specs/web.yaml", true },
+		{ "/abs/specs/web.yaml", true },
+		{ "web.txt", false },
+		{ "web.yaml~", false },
+		{ ".web.yaml", false },
+		{ ".web.yaml.swp", false },
+		{ "web.yaml.swp", false },
+		{ "web.yaml.swx", false },
+		{ "web.yaml.tmp", false },
+		{ "#web.yaml#", false },
+		{ ".#web.yaml", false },
+		{ "web.status.json", false },
+		{ ".git/web.yaml", false },
+		{ "a/.hidden/web.yaml", false },
+		{ "web.YAML", false },
+		{ ".yaml", false },
+		{ "", false },
+		{ "dir/", false },
+		{ "web.yaml/", false },
 		{ "4913", false },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
-		CHECK(spec_path_is_candidate(cases[i].path) == cases[i].ok, "candidate(\"%s\") = %s",
-		      cases[i].path, cases[i].ok ? "true" : "false");
+		CHECK(spec_path_is_candidate(cases[i].path) == cases[i].ok,
+		      "candidate(\"%s\") = %s", cases[i].path, cases[i].ok ? "true" : "false");
 	CHECK(!spec_path_is_candidate(NULL), "NULL is not a candidate");
 }
 
@@ -516,15 +543,16 @@ static char *repeat(const char *head, const char *unit, size_t n, const char *ta
 
 static void test_hostile(void)
 {
-	static const char bomb[] = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
-				   "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-				   "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-				   "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-				   "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-				   "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-				   "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
-				   "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
-				   "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
+	static const char bomb[] =
+		"a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+		"b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+		"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+		"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+		"e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+		"f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+		"g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+		"h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+		"i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
 	_cleanup_free_ char *deep = NULL, *big = NULL, *docs = NULL, *wide = NULL, *huge = NULL,
 			    *dupkeys = NULL, *blockdeep = NULL;
 	size_t len;
@@ -541,7 +569,10 @@ static void test_hostile(void)
 		"h.yaml:2:7: file is not valid UTF-8 (byte 0xff at offset 28)", true);
 	hostile("overlong UTF-8", "a: \xc0\xaf\n", 6, "not valid UTF-8", true);
 	hostile("UTF-16 surrogate in UTF-8", "a: \xed\xa0\x80\n", 7, "not valid UTF-8", true);
-	hostile("UTF-16 BOM", "\xff\xfe" "a\0:\0", 6, "not valid UTF-8", true);
+	hostile("UTF-16 BOM",
+		"\xff\xfe"
+		"a\0:\0",
+		6, "not valid UTF-8", true);
 	hostile("NUL byte", "a: b\0c\n", 7, "YAML syntax error", true);
 	docs = repeat("", "---\na: 1\n", 2000, "", &len);
 	hostile("2000 documents", docs, len, "more than 1024 YAML documents", true);

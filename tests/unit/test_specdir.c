@@ -2,8 +2,8 @@
  * as skipped (symlinks, FIFOs, too deep), and that a listing that runs out
  * of file descriptors fails whole instead of returning a partial list
  * (which the full sync would read as deleted files). */
-#include "tap.h"
 #include "spec/specdir.h"
+#include "tap.h"
 #include "util/fileio.h"
 #include "util/util.h"
 

@@ -33,18 +33,27 @@ static void test_json_shape(void)
 	_cleanup_free_ char *j = vm_status_to_json(s);
 	json_object *o = json_tokener_parse(j), *v, *rt;
 	CHECK(o != NULL, "status is JSON");
-	const char *keys[] = { "apiVersion", "kind", "name", "sourceFile", "specHash", "generation",
-			       "observedGeneration", "phase", "conditions", "runtime", "lastError",
+	const char *keys[] = { "apiVersion",
+			       "kind",
+			       "name",
+			       "sourceFile",
+			       "specHash",
+			       "generation",
+			       "observedGeneration",
+			       "phase",
+			       "conditions",
+			       "runtime",
+			       "lastError",
 			       "observedAt" };
 	size_t i = 0;
-	json_object_object_foreach(o, k, val)
-	{
+	json_object_object_foreach (o, k, val) {
 		(void)val;
 		CHECK(i < ELEMENTSOF(keys) && streq(k, keys[i]), "key %zu is %s", i, k);
 		i++;
 	}
 	CHECK_INTEQ(i, ELEMENTSOF(keys), "exactly the documented top-level keys");
-	CHECK(json_object_object_get_ex(o, "kind", &v) && streq(json_object_get_string(v), "VMStatus"),
+	CHECK(json_object_object_get_ex(o, "kind", &v) &&
+		      streq(json_object_get_string(v), "VMStatus"),
 	      "kind VMStatus");
 	CHECK(json_object_object_get_ex(o, "runtime", &rt) &&
 		      json_object_object_get_ex(rt, "pid", &v) && json_object_get_int(v) == 4242,
@@ -72,8 +81,8 @@ static void test_round_trip(void)
 	vm_status_free(dup);
 	CHECK_INTEQ(vm_status_from_json("{\"kind\":\"VM\"}", &back), -EINVAL, "not a VMStatus");
 	CHECK_INTEQ(vm_status_from_json("nope", &back), -EINVAL, "not JSON");
-	CHECK_INTEQ(vm_status_from_json("{\"kind\":\"VMStatus\",\"name\":\"x\",\"phase\":\"Dancing\"}",
-					 &back),
+	CHECK_INTEQ(vm_status_from_json(
+			    "{\"kind\":\"VMStatus\",\"name\":\"x\",\"phase\":\"Dancing\"}", &back),
 		    -EINVAL, "unknown phase");
 }
 
@@ -88,10 +97,12 @@ static void test_transitions(void)
 	vm_status_set_condition(next, "Ready", COND_FALSE, "Crashed", "boom", 1790000200000);
 	CHECK_INTEQ(vm_status_get_condition(next, "Ready")->last_transition_ms, 1790000200000,
 		    "a status change moves the transition time");
-	vm_status_set_condition(next, "Ready", COND_FALSE, "CrashLoopBackOff", "again", 1790000300000);
+	vm_status_set_condition(next, "Ready", COND_FALSE, "CrashLoopBackOff", "again",
+				1790000300000);
 	CHECK_INTEQ(vm_status_get_condition(next, "Ready")->last_transition_ms, 1790000200000,
 		    "a reason change alone does not");
-	CHECK_STREQ(vm_status_get_condition(next, "Ready")->reason, "CrashLoopBackOff", "reason updated");
+	CHECK_STREQ(vm_status_get_condition(next, "Ready")->reason, "CrashLoopBackOff",
+		    "reason updated");
 	CHECK(vm_status_get_condition(next, "SpecValid") == NULL, "absent condition is NULL");
 }
 
@@ -149,7 +160,8 @@ static void test_writer(void)
 	CHECK(status_writer_last(w, "batch-2") == NULL, "discarded: batch-2 forgotten");
 	CHECK(status_writer_last(w, "web-1") && status_writer_last(w, "web-1")->restart_count == 2,
 	      "discarded: web-1 remembered as on disk (restart count 2)");
-	CHECK_INTEQ(status_writer_write(w, s), 1, "the same change after a discard is written again");
+	CHECK_INTEQ(status_writer_write(w, s), 1,
+		    "the same change after a discard is written again");
 	vm_status_free(b);
 
 	/* Removal and re-creation in one batch end as the re-created status. */
@@ -167,7 +179,8 @@ static void test_writer(void)
 	 * own, and nothing else. */
 	_cleanup_free_ char *stale = xasprintf("%s/.web-1.status.json.00112233445566ff.tmp", dir);
 	_cleanup_free_ char *other = xasprintf("%s/.put.42.tmp", dir);
-	CHECK(write_file_atomic(stale, "{", 1, 0644) == 0 && write_file_atomic(other, "x", 1, 0644) == 0,
+	CHECK(write_file_atomic(stale, "{", 1, 0644) == 0 &&
+		      write_file_atomic(other, "x", 1, 0644) == 0,
 	      "a stale status temp and a foreign temp");
 	CHECK_INTEQ(status_writer_new(dir, &w), 0, "writer after a crash");
 	CHECK(access(stale, F_OK) < 0, "stale status temp removed at start");

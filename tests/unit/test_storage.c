@@ -59,8 +59,8 @@ static void test_dm_names(void)
 static void test_dm_unavailable(void)
 {
 	char *dev = NULL, **names = NULL;
-	CHECK_INTEQ(dm_snapshot_create("bad/name", NULL, "/dev/loop0", "/dev/loop1", 8, &dev), -EINVAL,
-		    "create validates the name before anything");
+	CHECK_INTEQ(dm_snapshot_create("bad/name", NULL, "/dev/loop0", "/dev/loop1", 8, &dev),
+		    -EINVAL, "create validates the name before anything");
 	CHECK_INTEQ(dm_snapshot_create("banger-x", NULL, "loop0", "/dev/loop1", 8, &dev), -EINVAL,
 		    "create validates the table before anything");
 	if (dm_available()) {
@@ -116,7 +116,8 @@ static void tree_make(Tree *t)
 	mkdir(t->trap, 0755);
 	_cleanup_free_ char *sub = path_join(t->images, "sub");
 	mkdir(sub, 0755);
-	_cleanup_free_ char *f1 = path_join(t->images, "base.img"), *f2 = path_join(t->other, "secret"),
+	_cleanup_free_ char *f1 = path_join(t->images, "base.img"),
+			    *f2 = path_join(t->other, "secret"),
 			    *f3 = path_join(t->trap, "base.img");
 	put(f1, "base");
 	put(f2, "secret");
@@ -225,7 +226,8 @@ static void test_cow_choice(void)
 	CHECK_INTEQ(cow_method_fallback(COW_REFLINK, false), COW_SPARSE, "reflink -> sparse (fc)");
 	CHECK_INTEQ(cow_method_fallback(COW_QCOW2, true), COW_SPARSE, "qcow2 -> sparse");
 	CHECK_INTEQ(cow_method_fallback(COW_SPARSE, true), _COW_METHOD_INVALID, "sparse: last");
-	CHECK_INTEQ(cow_method_fallback(COW_DM, true), _COW_METHOD_INVALID, "dm: no silent fallback");
+	CHECK_INTEQ(cow_method_fallback(COW_DM, true), _COW_METHOD_INVALID,
+		    "dm: no silent fallback");
 	for (int m = 0; m < _COW_METHOD_MAX; m++)
 		CHECK_INTEQ(cow_method_from_string(cow_method_to_string(m)), m, "round trip %s",
 			    cow_method_to_string(m));
@@ -269,8 +271,11 @@ static void test_sparse_copy(void)
 	_cleanup_free_ char *base = path_join(dir, "base.img"), *want = path_join(dir, "root.img");
 	const off_t size = 8 * 1024 * 1024;
 	int records = 0;
-	RootDiskRequest req = { .vm_dir = dir, .vm_uid = "0123abcd", .base_image = base,
-				.method = COW_SPARSE, .record = count_records,
+	RootDiskRequest req = { .vm_dir = dir,
+				.vm_uid = "0123abcd",
+				.base_image = base,
+				.method = COW_SPARSE,
+				.record = count_records,
 				.userdata = &records };
 	RootDisk d = { 0 }, again = { 0 }, none = { 0 };
 	struct stat st;
@@ -377,10 +382,18 @@ static void test_qcow2(void)
 /* The rootbase.h table, every row. */
 static void test_root_base_plan(void)
 {
-	RootBase rec = { .spec_path = "/img/current", .resolved = "/img/v1", .dev = 1, .ino = 10,
-			 .size = 4096, .mtime_ns = 5 };
-	RootBase same = rec, flipped = { .spec_path = "/img/current", .resolved = "/img/v2",
-					 .dev = 1, .ino = 11, .size = 4096, .mtime_ns = 5 };
+	RootBase rec = { .spec_path = "/img/current",
+			 .resolved = "/img/v1",
+			 .dev = 1,
+			 .ino = 10,
+			 .size = 4096,
+			 .mtime_ns = 5 };
+	RootBase same = rec, flipped = { .spec_path = "/img/current",
+					 .resolved = "/img/v2",
+					 .dev = 1,
+					 .ino = 11,
+					 .size = 4096,
+					 .mtime_ns = 5 };
 	RootBase replaced = rec, moved = flipped, old = { .resolved = "/img/v1" };
 	replaced.ino = 12; /* same path, another inode: file replaced */
 	moved.spec_path = "/img/other";

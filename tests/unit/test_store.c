@@ -4,8 +4,8 @@
  * newer schema, the no-momentary-columns rule, batch speed, hostile names,
  * CLOEXEC/NOFOLLOW. A second raw sqlite3 connection looks at the file to
  * check what the store claims (schema, user_version, data_version). */
-#include "tap.h"
 #include "store/store.h"
+#include "tap.h"
 #include "util/fileio.h"
 #include "util/sha256.h"
 #include "util/timeutil.h"
@@ -30,8 +30,8 @@ static char *db_path(const char *name)
 static int upsert(Store *s, const char *name, const char *src, const char *content,
 		  VmDesiredState st, int64_t *gen)
 {
-	_cleanup_free_ char *json = xasprintf("{\"name\":\"%s\",\"c\":\"%s\",\"s\":%d}", name,
-					       content, (int)st);
+	_cleanup_free_ char *json =
+		xasprintf("{\"name\":\"%s\",\"c\":\"%s\",\"s\":%d}", name, content, (int)st);
 	char hash[65];
 	sha256_hex(json, strlen(json), hash);
 	return store_upsert_vm_raw(s, name, src, json, hash, st, gen);
@@ -44,7 +44,8 @@ static int64_t raw_int(const char *path, const char *sql)
 	sqlite3_stmt *st = NULL;
 	int64_t v = -1;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -105,8 +106,7 @@ static void test_create_read_list(void)
 		CHECK_STREQ(v[0]->name, "cache", "ordered by name [0]");
 		CHECK_STREQ(v[1]->name, "db", "ordered by name [1]");
 		CHECK_STREQ(v[2]->name, "web", "ordered by name [2]");
-		CHECK(!streq(v[0]->uid, v[1]->uid) && !streq(v[1]->uid, v[2]->uid),
-		      "uids differ");
+		CHECK(!streq(v[0]->uid, v[1]->uid) && !streq(v[1]->uid, v[2]->uid), "uids differ");
 		CHECK_INTEQ(v[1]->desired_state, VM_STATE_STOPPED, "db is Stopped");
 	}
 	vm_record_list_free(v, n);
@@ -281,8 +281,8 @@ static void test_vmm_uid(void)
 	CHECK_INTEQ(store_set_vmm_uid(s, "c", 0), -EINVAL, "uid 0 (root) refused");
 	CHECK_INTEQ(store_set_vmm_uid(s, "c", UINT32_MAX), -EINVAL, "(uid_t)-1 refused");
 	CHECK_INTEQ(store_set_vmm_uid(s, "nope", 5), -ENOENT, "unknown name -> -ENOENT");
-	CHECK_INTEQ(raw_exec(p, "UPDATE vms SET vmm_uid = 0 WHERE name = 'c'"),
-		    SQLITE_CONSTRAINT, "the schema itself refuses uid 0");
+	CHECK_INTEQ(raw_exec(p, "UPDATE vms SET vmm_uid = 0 WHERE name = 'c'"), SQLITE_CONSTRAINT,
+		    "the schema itself refuses uid 0");
 	CHECK_INTEQ(store_list_vmm_uids(s, &v, &n), 0, "list");
 	CHECK(n == 2 && v[0] == 2000000000 && v[1] == 2000000001, "two uids, sorted");
 	free(TAKE_PTR(v));
@@ -358,8 +358,8 @@ static void test_delete(void)
 	CHECK_INTEQ(store_get_vm(s, "vm", &r), -ENOENT, "gone after delete");
 	CHECK_INTEQ(store_delete_vm(s, "vm"), -ENOENT, "second delete -> -ENOENT");
 
-	CHECK_INTEQ(upsert(s, "vm", "/s/a.yaml", "y", VM_STATE_RUNNING, &gen),
-		    STORE_UPSERT_CREATED, "recreate after delete");
+	CHECK_INTEQ(upsert(s, "vm", "/s/a.yaml", "y", VM_STATE_RUNNING, &gen), STORE_UPSERT_CREATED,
+		    "recreate after delete");
 	CHECK_INTEQ(gen, 1, "recreated VM starts at generation 1");
 	store_get_vm(s, "vm", &r);
 	CHECK(!streq(r->uid, old_uid), "recreated VM has a new uid");
@@ -391,8 +391,8 @@ static void test_mark_deleted(void)
 	CHECK_STREQ(r->guest_ip, "172.30.0.8", "deleted row keeps its ip until removed");
 	vm_record_free(r);
 
-	CHECK_INTEQ(upsert(s, "vm", "/s/a.yaml", "x", VM_STATE_RUNNING, &gen),
-		    STORE_UPSERT_UPDATED, "same spec revives a deleted row");
+	CHECK_INTEQ(upsert(s, "vm", "/s/a.yaml", "x", VM_STATE_RUNNING, &gen), STORE_UPSERT_UPDATED,
+		    "same spec revives a deleted row");
 	CHECK_INTEQ(gen, 2, "revived VM gets a new generation");
 	store_get_vm(s, "vm", &r);
 	CHECK(!r->deleted, "revived row is live");
@@ -476,8 +476,8 @@ static void test_migrate_suspended(void)
 	CHECK_INTEQ(store_open(p, &s), 0, "schema-2 database opens (migrated)");
 	VmRecord *r = NULL;
 	CHECK_INTEQ(store_get_vm(s, "old", &r), 0, "its row survives the table rebuild");
-	CHECK(r && r->generation == 4 && r->restart_count == 2 && streq_ptr(r->guest_ip, "172.30.0.9") &&
-		      r->desired_state == VM_STATE_STOPPED,
+	CHECK(r && r->generation == 4 && r->restart_count == 2 &&
+		      streq_ptr(r->guest_ip, "172.30.0.9") && r->desired_state == VM_STATE_STOPPED,
 	      "...with every field");
 	vm_record_free(r);
 	int64_t gen = 0;
@@ -521,8 +521,8 @@ static void test_migrations(void)
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 
-	CHECK_INTEQ(raw_exec(newer, "CREATE TABLE future(x); PRAGMA user_version = 99;"),
-		    SQLITE_OK, "make a db from the future");
+	CHECK_INTEQ(raw_exec(newer, "CREATE TABLE future(x); PRAGMA user_version = 99;"), SQLITE_OK,
+		    "make a db from the future");
 	s = (Store *)0x1;
 	CHECK_INTEQ(store_open(newer, &s), -EPROTO, "newer user_version -> -EPROTO");
 	CHECK(s == (Store *)0x1, "no Store returned");
@@ -551,10 +551,11 @@ static void test_schema_has_no_momentary_columns(void)
 	store_close(s);
 	sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL);
 	/* Every column of every table, so a future table cannot sneak one in. */
-	sqlite3_prepare_v2(db,
-			   "SELECT m.name, c.name FROM sqlite_schema m, pragma_table_info(m.name) c "
-			   "WHERE m.type = 'table'",
-			   -1, &q, NULL);
+	sqlite3_prepare_v2(
+		db,
+		"SELECT m.name, c.name FROM sqlite_schema m, pragma_table_info(m.name) c "
+		"WHERE m.type = 'table'",
+		-1, &q, NULL);
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		const char *col = (const char *)sqlite3_column_text(q, 1);
 		_cleanup_free_ char *lc = xstrdup(col);
@@ -632,9 +633,9 @@ static void test_batch(void)
 		char name[32], src[64];
 		snprintf(name, sizeof(name), "vm-%05d", i);
 		snprintf(src, sizeof(src), "/specs/%s.yaml", name);
-		unchanged += upsert(s, name, src, "batch",
-				    i % 2 ? VM_STATE_STOPPED : VM_STATE_RUNNING,
-				    NULL) == STORE_UPSERT_UNCHANGED;
+		unchanged +=
+			upsert(s, name, src, "batch", i % 2 ? VM_STATE_STOPPED : VM_STATE_RUNNING,
+			       NULL) == STORE_UPSERT_UNCHANGED;
 	}
 	store_commit(s);
 	t1 = time_now_us();
@@ -693,8 +694,7 @@ static void test_hostile_names(void)
 	CHECK_INTEQ(store_open(p, &s), 0, "open");
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
 		_cleanup_free_ char *src = xasprintf("/specs/%s.yaml", names[i]);
-		ok += upsert(s, names[i], src, "h", VM_STATE_RUNNING, NULL) ==
-		      STORE_UPSERT_CREATED;
+		ok += upsert(s, names[i], src, "h", VM_STATE_RUNNING, NULL) == STORE_UPSERT_CREATED;
 		ok += store_set_last_error(s, names[i], names[i]) == 1;
 	}
 	CHECK_INTEQ(ok, 2 * (int)ELEMENTSOF(names), "every hostile name stored and updated");
@@ -812,7 +812,8 @@ static void test_short_id_unique(void)
 		    "three rows, three short ids");
 	/* Every draw collides: the insert fails, nothing is written. */
 	static const char *const always_a[] = {
-		[0 ... 63] = "0123abcd66666666666666666666666d", NULL,
+		[0 ... 63] = "0123abcd66666666666666666666666d",
+		NULL,
 	};
 	uid_script = always_a;
 	uid_calls = 0;

@@ -2,8 +2,8 @@
  * docs/benchmarks.md): every live row once with its source file, rows
  * marked deleted left out, and revived rows back in; also at 3,000 rows so
  * the geometric growth is exercised, cross-checked against store_list_vms. */
-#include "tap.h"
 #include "store/store.h"
+#include "tap.h"
 #include "util/fileio.h"
 #include "util/sha256.h"
 #include "util/util.h"

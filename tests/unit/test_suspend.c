@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 
 #define UID "0123456789abcdef0123456789abcdef"
-#define SPEC_JSON(mem)                                                                            \
-	"{\"apiVersion\":\"banger/v1\",\"kind\":\"VM\",\"metadata\":{\"labels\":{},\"name\":"     \
-	"\"web-1\"},\"spec\":{\"kernel\":{\"path\":\"/k\"},\"memoryMiB\":" #mem ","               \
-	"\"network\":{\"enabled\":true},\"readiness\":{\"timeoutSeconds\":120},"                  \
-	"\"restartPolicy\":\"Always\",\"rootfs\":{\"path\":\"/r\"},\"state\":\"Running\","        \
+#define SPEC_JSON(mem)                                                                             \
+	"{\"apiVersion\":\"banger/v1\",\"kind\":\"VM\",\"metadata\":{\"labels\":{},\"name\":"      \
+	"\"web-1\"},\"spec\":{\"kernel\":{\"path\":\"/k\"},\"memoryMiB\":" #mem ","                \
+	"\"network\":{\"enabled\":true},\"readiness\":{\"timeoutSeconds\":120},"                   \
+	"\"restartPolicy\":\"Always\",\"rootfs\":{\"path\":\"/r\"},\"state\":\"Running\","         \
 	"\"vcpus\":1,\"vmm\":\"qemu\"}}"
 
 static char tmp[] = "/tmp/banger-test-suspend-XXXXXX";
@@ -83,8 +83,12 @@ int main(void)
 	_cleanup_free_ char *sh = NULL;
 	if (find_executable("/bin/sh", &sh) < 0)
 		return 77;
-	RuntimeConfig cfg = { .state_dir = tmp, .runtime_dir = tmp, .bridge = "b0",
-			      .cidr = "172.30.0.1/24", .driver = "qemu", .instance = "7e57700170000001",
+	RuntimeConfig cfg = { .state_dir = tmp,
+			      .runtime_dir = tmp,
+			      .bridge = "b0",
+			      .cidr = "172.30.0.1/24",
+			      .driver = "qemu",
+			      .instance = "7e57700170000001",
 			      .vmm = { .qemu_bin = sh } };
 	Runtime *rt = NULL;
 	CHECK_INTEQ(runtime_new(&cfg, &rt), 0, "runtime");
@@ -114,7 +118,8 @@ int main(void)
 	CHECK_INTEQ(vm_saved_verify(rt, UID, &err), 0, "SHA-256 matches");
 
 	inspect(rt, bigger, &s);
-	CHECK(s.saved && s.intact && !s.boot_equal, "memoryMiB changed since the save → not boot-equal");
+	CHECK(s.saved && s.intact && !s.boot_equal,
+	      "memoryMiB changed since the save → not boot-equal");
 	CHECK(s.problem && strstr(s.problem, "memoryMiB 256→512"), "...and says what changed");
 
 	write_saved("state bytes", SPEC_JSON(256), bin, 99);
@@ -122,10 +127,12 @@ int main(void)
 	CHECK(s.saved && !s.intact, "size differs from the record → corrupt");
 	CHECK(s.problem && strstr(s.problem, "is 11 bytes, the record says 99"), "...says so");
 
-	_cleanup_free_ char *other = xasprintf("{\"path\":\"%s\",\"size\":1,\"mtimeNs\":1,\"ino\":1}", sh);
+	_cleanup_free_ char *other =
+		xasprintf("{\"path\":\"%s\",\"size\":1,\"mtimeNs\":1,\"ino\":1}", sh);
 	write_saved("state bytes", SPEC_JSON(256), other, -1);
 	inspect(rt, spec, &s);
-	CHECK(s.saved && s.intact && s.boot_equal && !s.vmm_equal, "another VMM binary → not resumable");
+	CHECK(s.saved && s.intact && s.boot_equal && !s.vmm_equal,
+	      "another VMM binary → not resumable");
 	CHECK(s.problem && strstr(s.problem, "binary changed"), "...says so");
 
 	write_saved("state bytes", SPEC_JSON(256), bin, -1);
@@ -135,7 +142,8 @@ int main(void)
 	CHECK(s.intact, "same size: inspect (cheap) cannot tell");
 	free(err);
 	err = NULL;
-	CHECK_INTEQ(vm_saved_verify(rt, UID, &err), -EBADMSG, "...the SHA-256 check before a resume can");
+	CHECK_INTEQ(vm_saved_verify(rt, UID, &err), -EBADMSG,
+		    "...the SHA-256 check before a resume can");
 	CHECK(err && strstr(err, "does not match its SHA-256"), "...and says so");
 
 	_cleanup_free_ char *rec = path_join(vmdir, "suspend.json");
@@ -153,7 +161,8 @@ int main(void)
 	CHECK_INTEQ(vm_saved_discard(rt, UID), 0, "discard");
 	_cleanup_free_ char *used = path_join(vmdir, "suspend.json.used");
 	_cleanup_free_ char *sd = path_join(vmdir, "suspend");
-	CHECK(access(used, F_OK) < 0 && access(sd, F_OK) < 0, "discard removes the files and the record");
+	CHECK(access(used, F_OK) < 0 && access(sd, F_OK) < 0,
+	      "discard removes the files and the record");
 	CHECK_INTEQ(vm_saved_discard(rt, UID), 0, "discard is idempotent");
 
 	saved_state_done(&s);

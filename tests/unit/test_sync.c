@@ -11,9 +11,9 @@
  *  - ownership seeded from the store survives a new SpecSync (restart);
  *  - every name whose intent may have changed is reported;
  *  - a batch whose COMMIT failed is read again, its names saying why. */
-#include "tap.h"
 #include "store/store.h"
 #include "sync/sync.h"
+#include "tap.h"
 #include "util/fileio.h"
 #include "util/util.h"
 
@@ -246,8 +246,8 @@ int main(void)
 {
 	/* bangerd trusts a spec dir only when no parent is writable by others
 	 * (sshd's rule): /tmp is not such a place. */
-	const char *base = getenv("BANGER_TEST_TMP") ? getenv("BANGER_TEST_TMP")
-						     : "/var/lib/banger-tests";
+	const char *base =
+		getenv("BANGER_TEST_TMP") ? getenv("BANGER_TEST_TMP") : "/var/lib/banger-tests";
 	if (mkdir_p(base, 0755) < 0)
 		return 1;
 	_cleanup_free_ char *dir = xasprintf("%s/banger-test-sync-XXXXXX", base);

@@ -72,7 +72,8 @@ static void test_predicate(void)
 	verdict(0, S_IFDIR | 0777, &none, false, "writable by group and others (mode 0777)");
 	/* sshd's rule: a sticky world-writable dir (/tmp) is not trusted. */
 	verdict(0, S_IFDIR | 01777, &none, false, "writable by group and others (mode 1777)");
-	verdict(1000, S_IFREG | 0644, &none, false, "owned by uid 1000, not root or a --spec-owner");
+	verdict(1000, S_IFREG | 0644, &none, false,
+		"owned by uid 1000, not root or a --spec-owner");
 	verdict(998, S_IFREG | 0644, &none, false, "owned by uid 998");
 	verdict(998, S_IFREG | 0644, &owners, true, NULL);
 	verdict(998, S_IFDIR | 0755, &owners, true, NULL);
@@ -93,8 +94,8 @@ static void test_predicate(void)
  * world-writable: untrusted), nor /run where it is a fresh tmpfs (1777). */
 static char *trusted_base(void)
 {
-	const char *base = getenv("BANGER_TEST_TMP") ? getenv("BANGER_TEST_TMP")
-						     : "/var/lib/banger-tests";
+	const char *base =
+		getenv("BANGER_TEST_TMP") ? getenv("BANGER_TEST_TMP") : "/var/lib/banger-tests";
 	if (geteuid() != 0 || mkdir_p(base, 0755) < 0)
 		return NULL;
 	_cleanup_free_ char *tmpl = xasprintf("%s/banger-test-trust.XXXXXX", base);
@@ -118,7 +119,8 @@ static void test_dir_path(const char *base)
 {
 	TrustPolicy none = { 0 };
 	_cleanup_free_ char *ok = path_join(base, "ok"), *grp = path_join(base, "grp");
-	_cleanup_free_ char *below = path_join(base, "grp/inner"), *link = path_join(base, "current");
+	_cleanup_free_ char *below = path_join(base, "grp/inner"),
+			    *link = path_join(base, "current");
 	_cleanup_free_ char *why = NULL;
 	mkdir(ok, 0755);
 	mkdir(grp, 0775);

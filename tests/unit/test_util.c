@@ -69,17 +69,19 @@ static void test_parse_u64(void)
 static void test_batch_last_word(const char *dir)
 {
 	_cleanup_free_ char *a = path_join(dir, "lw-a"), *r = path_join(dir, "lw-r"),
-			   *c = path_join(dir, "lw-c"), *got = NULL;
+			    *c = path_join(dir, "lw-c"), *got = NULL;
 	size_t len;
 	CHECK(write_file_atomic(a, "A", 1, 0644) == 0 && write_file_atomic(r, "R", 1, 0644) == 0,
 	      "last word: seed files");
 	AtomicBatch *b = atomic_batch_new();
 	CHECK(atomic_batch_write(b, a, "B", 1, 0644) == 1, "A → B staged");
-	CHECK(atomic_batch_write(b, a, "A", 1, 0644) == 0, "B → A: equal to the disk, nothing staged");
+	CHECK(atomic_batch_write(b, a, "A", 1, 0644) == 0,
+	      "B → A: equal to the disk, nothing staged");
 	CHECK(atomic_batch_write(b, r, "R2", 2, 0644) == 1, "write staged before a removal");
 	CHECK(atomic_batch_remove(b, r) == 1, "removal staged");
 	CHECK(atomic_batch_write(b, c, "C", 1, 0644) == 1, "new file staged");
-	CHECK(atomic_batch_remove(b, c) == 0, "removal of a file not on disk: its staged write goes");
+	CHECK(atomic_batch_remove(b, c) == 0,
+	      "removal of a file not on disk: its staged write goes");
 	CHECK(access(r, F_OK) == 0, "nothing removed before the commit");
 	CHECK(atomic_batch_commit(b) == 0, "last word: commit");
 	CHECK(read_file_bounded(a, 10, &got, &len) == 0 && len == 1 && got[0] == 'A',
@@ -137,7 +139,8 @@ static void test_atomic(void)
 		char buf[16];
 		snprintf(buf, sizeof(buf), "b%d", i);
 		names[i] = path_join(dir, buf);
-		CHECK(atomic_batch_write(b, names[i], buf, strlen(buf), 0644) == 1, "stage %s", buf);
+		CHECK(atomic_batch_write(b, names[i], buf, strlen(buf), 0644) == 1, "stage %s",
+		      buf);
 	}
 	CHECK(atomic_batch_write(b, p, "two!", 4, 0644) == 0, "unchanged file not staged");
 	CHECK(atomic_batch_commit(b) == 0, "batch commit");
