@@ -1,7 +1,7 @@
 #!/bin/sh
 # install-deps.sh PROFILE... — install the Debian packages a make target needs,
 # only those missing, and only when running as root. Profiles: build, test,
-# guest, demo, bench, ci. Non-root: list what is missing and fail.
+# guest, demo, bench, format, ci. Non-root: list what is missing and fail.
 set -eu
 
 pkgs_build="make gcc pkg-config scdoc libsqlite3-dev libyaml-dev libjson-c-dev libinotifytools0-dev
@@ -13,6 +13,8 @@ pkgs_demo="$pkgs_test"
 # t_install checks the man pages (man --warnings) and the unit (systemd-analyze).
 pkgs_test="$pkgs_test man-db systemd"
 pkgs_bench="$pkgs_test"
+# make format / check-format.
+pkgs_format="clang-format"
 # CI's own tools (scripts/ci-fresh-root.sh), not needed by any make target.
 pkgs_ci="mmdebstrap"
 
