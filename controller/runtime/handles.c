@@ -58,6 +58,8 @@ char *vm_handles_to_json(const VmHandles *h)
 	}
 	if (h->started_at_ms > 0)
 		json_object_object_add(o, "started_at_ms", json_object_new_int64(h->started_at_ms));
+	if (h->pid > 0 && h->launched)
+		json_object_object_add(o, "launched", json_object_new_boolean(true));
 	char *out = xasprintf("%s\n",
 			      json_object_to_json_string_ext(
 				      o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -84,6 +86,9 @@ int vm_handles_from_json(const char *json, VmHandles **ret)
 		h->pid_start_time = json_object_get_uint64(v);
 	if (json_object_object_get_ex(o, "started_at_ms", &v))
 		h->started_at_ms = json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "launched", &v) &&
+	    json_object_is_type(v, json_type_boolean))
+		h->launched = h->pid > 0 && json_object_get_boolean(v);
 	json_object_put(o);
 	*ret = h;
 	return 0;

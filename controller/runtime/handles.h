@@ -28,6 +28,11 @@ typedef struct {
 	pid_t pid; /* 0: no process recorded */
 	uint64_t pid_start_time;
 	int64_t started_at_ms;
+	/* The driver's launch of this pid finished (Firecracker: InstanceStart
+	 * answered). Adoption then needs no question to the VMM; without it
+	 * (a crash mid-launch, or a record from an older bangerd) the driver's
+	 * launched() is asked. Cleared whenever a new pid is recorded. */
+	bool launched;
 	char *tap;
 	char *nft_chain; /* the VM's chain in the instance's nft bridge table */
 	/* root disk: path and format always; the rest only for dm-snapshot */

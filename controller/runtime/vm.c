@@ -449,6 +449,7 @@ static int record_pid(void *userdata, pid_t pid, uint64_t start_time)
 	pr->h->pid = pid;
 	pr->h->pid_start_time = start_time;
 	pr->h->started_at_ms = time_now_realtime_ms();
+	pr->h->launched = false;
 	int r = vm_handles_write(pr->vm_dir, pr->h);
 	if (r < 0)
 		return log_errno(r, "%s: record VMM pid %d: %m (not starting it)", pr->name,
@@ -660,15 +661,19 @@ void vm_launch_run(VmLaunch *l)
 	runtime_crashpoint("launched");
 	l->proc = proc;
 	l->r = 0;
-	if (l->h->pid == proc.pid && l->h->pid_start_time == proc.start_time)
-		return;
-	/* A driver that spawned without the hook: record now, late. */
-	l->h->pid = proc.pid;
-	l->h->pid_start_time = proc.start_time;
-	l->h->started_at_ms = time_now_realtime_ms();
+	if (l->h->pid != proc.pid || l->h->pid_start_time != proc.start_time) {
+		/* A driver that spawned without the hook: record now, late. */
+		l->h->pid = proc.pid;
+		l->h->pid_start_time = proc.start_time;
+		l->h->started_at_ms = time_now_realtime_ms();
+	}
+	/* Adoption can now take the recorded pid as a launched VMM without
+	 * asking it (recorded_vmm_runs). Not recorded (a failed write, or a
+	 * crash before it): adoption asks the driver, as before. */
+	l->h->launched = true;
 	r = vm_handles_write(l->p.vm_dir, l->h);
 	if (r < 0)
-		log_warn_errno(r, "%s: record pid %d: %m", l->name, (int)proc.pid);
+		log_warn_errno(r, "%s: record pid %d as launched: %m", l->name, (int)proc.pid);
 }
 
 /* Idempotent start: a VMM that handles.json records as alive is this VM's,
@@ -993,7 +998,7 @@ static int recorded_vmm_runs(Runtime *rt, const char *name, const VmHandles *h,
 		return 0;
 	const VmmDriver *d = driver_of(rt, h);
 	VmmProcess p = { .pid = h->pid, .start_time = h->pid_start_time };
-	if (d->launched && d->launched(api_sock, &p) == 0) {
+	if (!h->launched && d->launched && d->launched(api_sock, &p) == 0) {
 		log_warn("%s: VMM pid %d was spawned but its launch never finished", name,
 			 (int)h->pid);
 		return 0;

@@ -51,6 +51,7 @@ static void fuzz_check_same(const VmHandles *a, const VmHandles *b)
 		   "start time kept with its pid");
 	fuzz_check(b->started_at_ms == (a->started_at_ms > 0 ? a->started_at_ms : 0),
 		   "started_at_ms kept when positive");
+	fuzz_check(b->launched == (a->pid > 0 && a->launched), "launched kept only with its pid");
 	fuzz_check(vm_handles_any(b) ==
 			   (a->pid > 0 || a->tap || a->base_loop || a->cow_loop || a->dm_name),
 		   "anything held (a positive pid, a tap, loops, a dm target) is still held");
