@@ -509,6 +509,7 @@ static int gather(Pass *p)
 		.resume_failed = vs->resume_failed,
 		.suspend_failed = vs->suspend_failed,
 		.suspend_backoff = now < vs->suspend_retry_at,
+		.suspend_committed = vs->suspend_committed,
 		.launching = vs->launching,
 		.launch_slots_full = launcher_full(d->launcher),
 	};

@@ -60,6 +60,10 @@ static Decision decide_stopped(const ObservedView *o)
 static Decision decide_suspended(const ObservedView *o)
 {
 	if (o->alive) {
+		/* Saved: its VMM is ending (finish_save quits or kills it); its
+		 * exit, not a second save, comes next. */
+		if (o->suspend_committed)
+			return D(STEP_WAIT, VM_PHASE_SUSPENDED, "Suspending");
 		if (o->stop_requested)
 			return stop_it(o, "Stopping");
 		if (o->suspend_failed && o->suspend_backoff)

@@ -83,13 +83,14 @@ typedef struct {
 	bool in_backoff;     /* a restart is not allowed yet */
 	bool resumed;        /* this run was restored from a saved state, not booted */
 	/* Suspend (spec.state Suspended) */
-	bool saved;            /* a committed saved state is in the VM dir */
-	bool saved_intact;     /* ...its record parses and the state file matches its size */
-	bool saved_boot_equal; /* ...saved from a boot with today's boot-relevant spec */
-	bool saved_vmm_equal;  /* ...by the same VMM kind and version that would load it */
-	bool resume_failed;    /* the last resume from it failed (VMM refused the state) */
-	bool suspend_failed;   /* the last suspend failed; the guest kept running */
-	bool suspend_backoff;  /* ...and the retry is not due yet */
+	bool saved;             /* a committed saved state is in the VM dir */
+	bool saved_intact;      /* ...its record parses and the state file matches its size */
+	bool saved_boot_equal;  /* ...saved from a boot with today's boot-relevant spec */
+	bool saved_vmm_equal;   /* ...by the same VMM kind and version that would load it */
+	bool resume_failed;     /* the last resume from it failed (VMM refused the state) */
+	bool suspend_failed;    /* the last suspend failed; the guest kept running */
+	bool suspend_backoff;   /* ...and the retry is not due yet */
+	bool suspend_committed; /* a save was committed: the VMM is being ended */
 	/* Concurrent launches (daemon/launcher.c) */
 	bool launching;         /* a VMM launch for this VM is in flight on a worker:
 				 * its objects are being used, its pid not known yet */

@@ -107,6 +107,8 @@ static const Row rows[] = {
 	{ "Suspended, stop overdue → kill", { SUSPENDED },
 	  { .alive = true, .stop_requested = true, .stop_overdue = true }, STEP_KILL,
 	  VM_PHASE_STOPPING, "Stopping" },
+	{ "Suspended, saved, VMM still ending → wait for its exit, no second save", { SUSPENDED },
+	  { .alive = true, .suspend_committed = true }, STEP_WAIT, VM_PHASE_SUSPENDED, "Suspending" },
 	{ "Suspended, save failed, retry not due → keep running", { SUSPENDED },
 	  { .alive = true, .ready = true, .suspend_failed = true, .suspend_backoff = true },
 	  STEP_WAIT, VM_PHASE_RUNNING, "SuspendFailed" },
