@@ -162,10 +162,11 @@ static int write_temp(const char *path, const void *data, size_t len, mode_t mod
 	return 0;
 }
 
-int write_file_atomic_dir_pending(const char *path, const void *data, size_t len, mode_t mode)
+/* A temp file beside path (its data fsync'd or not), renamed over path. */
+static int write_and_rename(const char *path, const void *data, size_t len, mode_t mode, bool sync)
 {
 	_cleanup_free_ char *tmp = NULL;
-	int r = write_temp(path, data, len, mode, true, &tmp);
+	int r = write_temp(path, data, len, mode, sync, &tmp);
 	if (r < 0)
 		return r;
 	if (rename(tmp, path) < 0) {
@@ -174,6 +175,11 @@ int write_file_atomic_dir_pending(const char *path, const void *data, size_t len
 		return r;
 	}
 	return 0;
+}
+
+int write_file_atomic_dir_pending(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_and_rename(path, data, len, mode, true);
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
@@ -184,16 +190,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 
 int write_file_replace(const char *path, const void *data, size_t len, mode_t mode)
 {
-	_cleanup_free_ char *tmp = NULL;
-	int r = write_temp(path, data, len, mode, false, &tmp);
-	if (r < 0)
-		return r;
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		unlink(tmp);
-		return r;
-	}
-	return 0;
+	return write_and_rename(path, data, len, mode, false);
 }
 
 /* Compare file content with data without reading more than len+1 bytes. */
