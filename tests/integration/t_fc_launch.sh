@@ -35,19 +35,7 @@ exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log \
 W
 chmod +x "$T/firecracker"
 
-fc_yaml() {
-	cat <<YAML
-apiVersion: banger/v1
-kind: VM
-metadata: {name: $1}
-spec:
-  state: ${2:-Running}
-  vmm: firecracker
-  memoryMiB: 128
-  kernel: {path: $T/images/vmlinux}
-  rootfs: {path: $T/images/rootfs.ext4}
-YAML
-}
+FC_SPEC_EXTRA='  memoryMiB: 128' # fc_yaml (lib.sh) writes the specs
 doubles() { pgrep -f "firecracker-double.*--api-sock $STATE" | wc -l; }
 count_phase() { # count_phase PHASE NAME...
 	local p=$1 n=0 v
