@@ -99,15 +99,7 @@ int main(int argc, char **argv)
 	lt->off = lseek(lt->rfd, 0, SEEK_END);
 
 	uint64_t t0 = now_ns(), t1 = 0, t2 = 0;
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %m");
-	if (pid == 0) {
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		execv(argv[4], argv + 4);
-		_exit(127);
-	}
+	pid_t pid = spawn_logged(logfd, argv + 4);
 	while (!t1) {
 		struct pollfd p = { .fd = lt->ifd, .events = POLLIN };
 		if (poll(&p, 1, 200) > 0)

@@ -9,6 +9,7 @@
  * a benchmark that cannot measure must say so, not print a number. */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -282,4 +283,48 @@ static BENCH_UNUSED bool ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
 	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+/* fork + execv(argv[0]) with stdout and stderr on logfd: bangerd under a
+ * benchmark. */
+static BENCH_UNUSED pid_t spawn_logged(int logfd, char **argv)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %m");
+	if (pid == 0) {
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The spec files mkspecs makes are vm-00000 ... vm-<n-1>: how many of their
+ * status files report phase Stopped at generation >= 1 (returned), and how
+ * many status files the dir holds in all (*ret_total). */
+static BENCH_UNUSED long verify_stopped_statuses(const char *status_dir, long n, long *ret_total)
+{
+	char name[64], text[8192];
+	long good = 0, total = 0;
+	int dfd = open(status_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		die("open %s: %m", status_dir);
+	for (long i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "vm-%05ld.status.json", i);
+		if (read_small(dfd, name, text, sizeof(text)) > 0 &&
+		    strstr(text, "\"phase\": \"Stopped\"") &&
+		    json_int_field(text, "generation") >= 1)
+			good++;
+	}
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.' && ends_with(de->d_name, ".status.json"))
+			total++;
+	if (d)
+		closedir(d);
+	*ret_total = total;
+	return good;
 }

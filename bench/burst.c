@@ -59,32 +59,6 @@ static void drain(Follow *f)
 	}
 }
 
-/* Status files that report phase Stopped at generation >= 1. */
-static long verify(const char *status_dir, long n, long *ret_total)
-{
-	char name[64], text[8192];
-	long good = 0, total = 0;
-	int dfd = open(status_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		die("open %s: %m", status_dir);
-	for (long i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "vm-%05ld" STATUS_SUFFIX, i);
-		if (read_small(dfd, name, text, sizeof(text)) > 0 &&
-		    strstr(text, "\"phase\": \"Stopped\"") &&
-		    json_int_field(text, "generation") >= 1)
-			good++;
-	}
-	DIR *d = fdopendir(dfd);
-	struct dirent *de;
-	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.' && ends_with(de->d_name, STATUS_SUFFIX))
-			total++;
-	if (d)
-		closedir(d);
-	*ret_total = total;
-	return good;
-}
-
 int main(int argc, char **argv)
 {
 	char name[64], file[128], text[1024];
@@ -121,7 +95,7 @@ int main(int argc, char **argv)
 		if (!f.overflow && f.seen == f.n && !t_done)
 			t_done = now_ns();
 		if (t_done || f.overflow) {
-			good = verify(argv[2], f.n, &total);
+			good = verify_stopped_statuses(argv[2], f.n, &total);
 			if (good == f.n) {
 				if (!t_done)
 					t_done = now_ns();

@@ -47,47 +47,6 @@ static bool log_has_done(int fd, off_t *off, char *line, size_t cap, size_t *fil
 	return false;
 }
 
-static pid_t spawn(int logfd, char **argv)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %m");
-	if (pid == 0) {
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Every expected status file exists and reports phase Stopped. */
-static long verify(const char *status_dir, long n, long *ret_total)
-{
-	char name[64], text[8192];
-	long good = 0, total = 0;
-	int dfd = open(status_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		die("open %s: %m", status_dir);
-	for (long i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "vm-%05ld.status.json", i);
-		if (read_small(dfd, name, text, sizeof(text)) > 0 &&
-		    strstr(text, "\"phase\": \"Stopped\"") &&
-		    json_int_field(text, "generation") >= 1)
-			good++;
-	}
-	DIR *d = fdopendir(dfd);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] != '.' && ends_with(de->d_name, ".status.json"))
-			total++;
-	}
-	if (d)
-		closedir(d);
-	*ret_total = total;
-	return good;
-}
-
 int main(int argc, char **argv)
 {
 	char line[8192];
@@ -107,7 +66,7 @@ int main(int argc, char **argv)
 	off = lseek(rfd, 0, SEEK_END);
 
 	uint64_t t0 = now_ns();
-	pid_t pid = spawn(logfd, argv + 4);
+	pid_t pid = spawn_logged(logfd, argv + 4);
 	while (!done) {
 		struct pollfd p = { .fd = ifd, .events = POLLIN };
 		char evbuf[4096];
@@ -124,7 +83,7 @@ int main(int argc, char **argv)
 	double user_ms = 0, sys_ms = 0;
 	proc_cpu_split_ms(pid, &user_ms, &sys_ms);
 	long hwm = proc_status_kb(pid, "VmHWM");
-	long good = verify(argv[2], n, &total);
+	long good = verify_stopped_statuses(argv[2], n, &total);
 
 	printf("pid=%d\n", (int)pid);
 	printf("cold_ms=%.1f\n", (double)(t1 - t0) / 1e6);

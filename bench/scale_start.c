@@ -76,15 +76,7 @@ int main(int argc, char **argv)
 
 	uint64_t t0 = now_ns(), tsync = 0, tall = 0;
 	uint64_t deadline = t0 + (uint64_t)timeout_s * 1000000000ull;
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %m");
-	if (pid == 0) {
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		execv(argv[7], argv + 7);
-		_exit(127);
-	}
+	pid_t pid = spawn_logged(logfd, argv + 7);
 	long daemon_ms = -1, reached = 0, restarted = 0;
 	bool exited = false;
 	while (now_ns() < deadline && (!tsync || !tall)) {
