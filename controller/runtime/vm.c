@@ -370,7 +370,8 @@ static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_
 }
 
 static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *drv,
-		       const VmPaths *p, const Images *img, VmHandles *h, char **ret_error)
+		       const VmPaths *p, const Images *img, VmHandles *h, char **ret_base,
+		       char **ret_error)
 {
 	RecordCtx ctx = { .vm_dir = p->vm_dir, .h = h };
 	/* Which base the disk goes with: remade only when rootfs.path changed
@@ -405,6 +406,7 @@ static int start_disks(Runtime *rt, const VmStartRequest *req, const VmmDriver *
 	}
 	free_and_replace_str(&h->root_disk, disk.path);
 	free_and_replace_str(&h->root_format, disk.format);
+	free_and_replace_str(ret_base, disk.base_image);
 	log_info("%s: root disk %s (%s%s)", req->name, disk.path, cow_method_to_string(disk.method),
 		 disk.reused ? ", kept" : "");
 	root_disk_done(&disk);
@@ -552,7 +554,8 @@ struct VmLaunch {
 	Images img;
 	Confinement cf;
 	char *mac, *incoming;
-	VmHandles *h; /* a copy of the cache entry: the pid is recorded in it */
+	char *root_base; /* the base image the root disk was made from */
+	VmHandles *h;    /* a copy of the cache entry: the pid is recorded in it */
 	PidRecord pr;
 	VmmLaunchConfig c;
 	uint64_t t0, t_net, t_disk, t_prepared; /* timing (µs) for the debug log */
@@ -574,6 +577,7 @@ static void vm_launch_free(VmLaunch *l)
 	confinement_done(&l->cf);
 	free(l->mac);
 	free(l->incoming);
+	free(l->root_base);
 	vm_handles_free(l->h);
 	free(l->error);
 	free(l);
@@ -613,6 +617,7 @@ static void launch_config(Runtime *rt, VmLaunch *l, const VmStartRequest *req)
 		.user_args = l->user_args,
 		.root_disk = l->h->root_disk,
 		.root_disk_format = l->h->root_format,
+		.root_disk_base = l->root_base,
 		.work_disk = s->work_disk_mib ? l->p.work_disk : NULL,
 		.tap = l->h->tap,
 		.mac = l->mac,
@@ -756,7 +761,7 @@ int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_laun
 	    (r = start_network(rt, req, l->p.vm_dir, h, ret_error)) < 0)
 		goto fail;
 	l->t_net = time_now_us();
-	if ((r = start_disks(rt, req, drv, &l->p, &l->img, h, ret_error)) < 0)
+	if ((r = start_disks(rt, req, drv, &l->p, &l->img, h, &l->root_base, ret_error)) < 0)
 		goto fail;
 	l->t_disk = time_now_us();
 	if ((r = start_confine(rt, req, &l->p, h, &l->cf, ret_error)) < 0)

@@ -6,6 +6,7 @@
 #include "util/log.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 static void fdset_close(QemuFdset *f)
@@ -60,8 +61,18 @@ static int open_backing(const VmmLaunchConfig *c, const QemuFdset *root, QemuFds
 				 "vm %s: %s: backing file '%s' (format '%s') is not an "
 				 "absolute path to a raw image",
 				 c->name, c->root_disk, info.backing, info.backing_fmt);
-	return fdset_open(c->name, "root disk backing file", info.backing, QEMU_FDSET_BACKING,
-			  false, ret);
+	/* The header is the VMM's to write: a guest that took QEMU over could
+	 * name any file there, which root would then open for it. */
+	_cleanup_free_ char *named = realpath(info.backing, NULL);
+	_cleanup_free_ char *expected =
+		c->root_disk_base ? realpath(c->root_disk_base, NULL) : NULL;
+	if (!named || !expected || !streq(named, expected))
+		return log_errno(-EPERM,
+				 "vm %s: %s: backing file '%s' is not the VM's base image '%s'",
+				 c->name, c->root_disk, info.backing,
+				 c->root_disk_base ? c->root_disk_base : "(none)");
+	return fdset_open(c->name, "root disk backing file", expected, QEMU_FDSET_BACKING, false,
+			  ret);
 }
 
 int qemu_disks_open(const VmmLaunchConfig *c, QemuDisks *ret)

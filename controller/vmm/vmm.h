@@ -49,12 +49,16 @@ typedef struct {
 	const char *user_args;        /* spec.kernel.args, appended last; NULL: none */
 	const char *root_disk;        /* path of the VM's own (copy-on-write) root disk */
 	const char *root_disk_format; /* "raw" or "qcow2" (qemu only) */
-	const char *work_disk;        /* NULL: none; raw ext4 */
-	const char *tap;              /* NULL: no network */
-	const char *mac;              /* guest MAC, aa:bb:cc:dd:ee:ff */
-	const char *guest_ip;         /* dotted quad; NULL when no network */
-	const char *gateway_ip;       /* bridge address */
-	unsigned prefix_len;          /* e.g. 24 */
+	/* qcow2: the base image the overlay was made from; its header must name
+	 * this file (compared after realpath) before bangerd, as root, opens the
+	 * backing file for QEMU: the overlay is writable by the VMM's uid. */
+	const char *root_disk_base;
+	const char *work_disk;  /* NULL: none; raw ext4 */
+	const char *tap;        /* NULL: no network */
+	const char *mac;        /* guest MAC, aa:bb:cc:dd:ee:ff */
+	const char *guest_ip;   /* dotted quad; NULL when no network */
+	const char *gateway_ip; /* bridge address */
+	unsigned prefix_len;    /* e.g. 24 */
 	unsigned vcpus;
 	unsigned memory_mib;
 	/* Write-ahead identity: called after fork, before the VMM may exec;

@@ -2,7 +2,7 @@
  *
  *   qemu-tool available
  *   qemu-tool launch --name N --api-sock P --console P --log P --kernel P
- *             --root P [--root-format raw|qcow2] [--initrd P] [--work P]
+ *             --root P [--root-format raw|qcow2 [--root-base P]] [--initrd P] [--work P]
  *             [--tap T --mac M --ip A --gw A --prefix N] [--vcpus N] [--mem MiB]
  *             [--args S] [--vm-dir D] [--qemu-bin P]
  *        prints "pid=<pid> start_time=<ticks>"
@@ -43,16 +43,27 @@ static int cmd_launch(int argc, char **argv)
 		.settings = &settings, .vm_id = "0", .vcpus = 1, .memory_mib = 256, .prefix_len = 24
 	};
 	static const struct option opts[] = {
-		{ "name", 1, NULL, 'n' },        { "api-sock", 1, NULL, 's' },
-		{ "console", 1, NULL, 'c' },     { "log", 1, NULL, 'l' },
-		{ "kernel", 1, NULL, 'k' },      { "root", 1, NULL, 'r' },
-		{ "root-format", 1, NULL, 'f' }, { "initrd", 1, NULL, 'i' },
-		{ "work", 1, NULL, 'w' },        { "tap", 1, NULL, 't' },
-		{ "mac", 1, NULL, 'm' },         { "ip", 1, NULL, 'a' },
-		{ "gw", 1, NULL, 'g' },          { "prefix", 1, NULL, 'p' },
-		{ "vcpus", 1, NULL, 'v' },       { "mem", 1, NULL, 'M' },
-		{ "args", 1, NULL, 'A' },        { "vm-dir", 1, NULL, 'd' },
-		{ "qemu-bin", 1, NULL, 'q' },    { 0 },
+		{ "name", 1, NULL, 'n' },
+		{ "api-sock", 1, NULL, 's' },
+		{ "console", 1, NULL, 'c' },
+		{ "log", 1, NULL, 'l' },
+		{ "kernel", 1, NULL, 'k' },
+		{ "root", 1, NULL, 'r' },
+		{ "root-format", 1, NULL, 'f' },
+		{ "root-base", 1, NULL, 'b' },
+		{ "initrd", 1, NULL, 'i' },
+		{ "work", 1, NULL, 'w' },
+		{ "tap", 1, NULL, 't' },
+		{ "mac", 1, NULL, 'm' },
+		{ "ip", 1, NULL, 'a' },
+		{ "gw", 1, NULL, 'g' },
+		{ "prefix", 1, NULL, 'p' },
+		{ "vcpus", 1, NULL, 'v' },
+		{ "mem", 1, NULL, 'M' },
+		{ "args", 1, NULL, 'A' },
+		{ "vm-dir", 1, NULL, 'd' },
+		{ "qemu-bin", 1, NULL, 'q' },
+		{ 0 },
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -64,6 +75,7 @@ static int cmd_launch(int argc, char **argv)
 		case 'k': c.kernel_path = optarg; break;
 		case 'r': c.root_disk = optarg; break;
 		case 'f': c.root_disk_format = optarg; break;
+		case 'b': c.root_disk_base = optarg; break;
 		case 'i': c.initrd_path = optarg; break;
 		case 'w': c.work_disk = optarg; break;
 		case 't': c.tap = optarg; break;

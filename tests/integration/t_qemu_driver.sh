@@ -107,7 +107,7 @@ truncate -s 16M "$W/vm2/work.img" && mkfs.ext4 -q -F -L work "$W/vm2/work.img" |
 
 # --- two guests ------------------------------------------------------------
 launch vm1 tap0 172.16.0.2 --mac 52:54:00:00:00:11 --root "$W/vm1/root.qcow2" \
-	--root-format qcow2 || bail "launch vm1: $(cat "$W/vm1/launch.err")"
+	--root-format qcow2 --root-base "$GUEST/rootfs.ext4" || bail "launch vm1: $(cat "$W/vm1/launch.err")"
 PID1=$PID START1=$START
 ok "launch vm1 (qcow2 overlay, tap0) -> pid $PID1"
 check "vm1 process alive with the reported start time" alive "$PID1" "$START1"
@@ -121,7 +121,7 @@ ok "launch vm2 (raw root + work disk, tap1) -> pid $PID2"
 # --- launch failures while they run ----------------------------------------
 qemu-img create -q -f qcow2 -b "$GUEST/rootfs.ext4" -F raw "$W/vm3/root.qcow2"
 if launch vm3 tap0 172.16.0.4 --mac 52:54:00:00:00:13 --root "$W/vm3/root.qcow2" \
-	--root-format qcow2; then
+	--root-format qcow2 --root-base "$GUEST/rootfs.ext4"; then
 	not_ok "launch on a tap another QEMU holds fails"
 else
 	ok "launch on a tap another QEMU holds fails"
@@ -132,7 +132,7 @@ check "busy-tap failure leaves no process" no_qemu_named vm3
 
 if "$TOOL" launch --name vm1b --api-sock "$W/vm1/api.sock" --console "$W/vm3/c.log" \
 	--log "$W/vm3/l.log" --kernel "$GUEST/bzImage" --root "$W/vm3/root.qcow2" \
-	--root-format qcow2 2>"$W/vm3/dup.err"; then
+	--root-format qcow2 --root-base "$GUEST/rootfs.ext4" 2>"$W/vm3/dup.err"; then
 	not_ok "launch on a socket a live QEMU serves is refused"
 else
 	ok "launch on a socket a live QEMU serves is refused"

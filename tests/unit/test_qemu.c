@@ -297,9 +297,9 @@ static void make_file(const char *path, const char *qcow2_backing)
 
 /* qemu_disks_open on real files: a set per disk with an O_RDONLY and an
  * O_RDWR fd (CLOEXEC: only proc_spawn's pass_fds reach QEMU), a qcow2
- * overlay's backing file found from its header, read-only; a relative
- * backing path, a missing disk or a directory refused with nothing left
- * open. */
+ * overlay's backing file found from its header, read-only, only when it is
+ * the expected base; a relative or foreign backing path, a missing disk or a
+ * directory refused with nothing left open. */
 static void test_disks_open(void)
 {
 	char dir[] = "/tmp/banger-qemu-disk-XXXXXX";
@@ -322,6 +322,7 @@ static void test_disks_open(void)
 	VmmLaunchConfig c = base_config();
 	c.root_disk = ov;
 	c.root_disk_format = "qcow2";
+	c.root_disk_base = base;
 	c.work_disk = work;
 	int before = open_fds();
 	QemuDisks d = QEMU_DISKS_NONE;
@@ -341,6 +342,17 @@ static void test_disks_open(void)
 
 	c.root_disk = rel;
 	CHECK_INTEQ(qemu_disks_open(&c, &d), -EINVAL, "relative backing path refused");
+	/* An overlay naming another file (its header is the VMM's to write). */
+	_cleanup_free_ char *other = path_join(dir, "other.img"),
+			    *evil = path_join(dir, "evil.qcow2");
+	make_file(other, NULL);
+	make_file(evil, other);
+	c.root_disk = evil;
+	CHECK_INTEQ(qemu_disks_open(&c, &d), -EPERM, "a backing file other than the base refused");
+	c.root_disk_base = NULL;
+	c.root_disk = ov;
+	CHECK_INTEQ(qemu_disks_open(&c, &d), -EPERM, "no expected base: the backing is refused");
+	c.root_disk_base = base;
 	c.root_disk = ov;
 	c.work_disk = "/nonexistent/work.img";
 	CHECK_INTEQ(qemu_disks_open(&c, &d), -ENOENT, "missing work disk refused");
@@ -349,7 +361,8 @@ static void test_disks_open(void)
 	CHECK_INTEQ(qemu_disks_open(&c, &d), -EINVAL, "a directory is no disk");
 	CHECK_INTEQ(open_fds(), before, "failed opens leave nothing open");
 	CHECK(d.root.ro == -1, "out-parameter untouched on failure");
-	unlink(base), unlink(ov), unlink(rel), unlink(work), rmdir(dir);
+	unlink(base), unlink(ov), unlink(rel), unlink(work), unlink(other), unlink(evil),
+		rmdir(dir);
 }
 
 static void test_tsc(void)
