@@ -586,14 +586,33 @@ vmd_kill9() {
 	pid_wait_gone "$VMD_PID"
 	VMD_PID=
 }
-# SIGTERM bangerd (VMs keep running), then kill its QEMUs.
+# instance_cgroups_remove STATE_DIR: the (empty) VM cgroups a bangerd made
+# for that state dir's instance, whose teardown never ran (its VMMs killed).
+instance_cgroups_remove() {
+	local g dd
+	[ -f "$1/banger.db" ] || return 0
+	g=$(/usr/bin/python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("select value from meta where key = ?", ("instance",)).fetchone()[0])' "$1/banger.db" 2>/dev/null)
+	[ -n "$g" ] || return 0
+	for dd in /sys/fs/cgroup/*/"banger-$g" /sys/fs/cgroup/"banger-$g"; do
+		[ -d "$dd" ] || continue
+		rmdir "$dd"/*/ 2>/dev/null
+		rmdir "$dd" 2>/dev/null
+	done
+	return 0
+}
+# SIGTERM bangerd (VMs keep running), then kill its QEMUs and remove their cgroups.
 vmd_stop() {
 	if [ -n "$VMD_PID" ]; then
 		kill -TERM "$VMD_PID" 2>/dev/null
 		pid_wait_gone "$VMD_PID" || kill -KILL "$VMD_PID" 2>/dev/null
 		VMD_PID=
 	fi
-	[ -n "$VMD_STATE" ] && vm_kill_qemus "$VMD_STATE"
+	if [ -n "$VMD_STATE" ]; then
+		vm_kill_qemus "$VMD_STATE"
+		sleep 0.2 # killed processes leave their cgroups asynchronously
+		instance_cgroups_remove "$VMD_STATE"
+	fi
 	VMD_STATE=
 }
 # argv_part FILE PREFIX: the value after PREFIX in a NUL-separated argv, up to a comma.
@@ -1048,7 +1067,7 @@ scale_doubles() { pgrep -f "fc-double-lite --api-sock $WORK/" 2>/dev/null; }
 # SIGTERM bangerd (VMs keep running), SIGKILL the doubles, remove the VM
 # cgroups bangerd made for this state dir's instance (its teardown never ran).
 scale_stop() {
-	local p pids g dd
+	local p pids
 	if [ -n "$SCALE_PID" ]; then
 		kill -TERM "$SCALE_PID" 2>/dev/null
 		pid_wait_gone "$SCALE_PID" || kill -KILL "$SCALE_PID" 2>/dev/null
@@ -1057,15 +1076,7 @@ scale_stop() {
 	pids=$(scale_doubles)
 	for p in $pids; do kill -KILL "$p" 2>/dev/null; done
 	for p in $pids; do pid_wait_gone "$p"; done
-	[ -n "$SCALE_STATE" ] && [ -f "$SCALE_STATE/banger.db" ] || return 0
-	g=$(/usr/bin/python3 -c 'import sqlite3, sys
-print(sqlite3.connect(sys.argv[1]).execute("select value from meta where key = ?", ("instance",)).fetchone()[0])' "$SCALE_STATE/banger.db" 2>/dev/null)
-	[ -n "$g" ] || return 0
-	for dd in /sys/fs/cgroup/*/"banger-$g" /sys/fs/cgroup/"banger-$g"; do
-		[ -d "$dd" ] || continue
-		rmdir "$dd"/*/ 2>/dev/null
-		rmdir "$dd" 2>/dev/null
-	done
+	[ -n "$SCALE_STATE" ] && instance_cgroups_remove "$SCALE_STATE"
 	return 0
 }
 section_scale() {
