@@ -405,6 +405,11 @@ static void handle_timers(Daemon *d)
 	}
 	if (d->resync_at <= now) {
 		full_sync(d, "periodic");
+		/* The firewall's instance part is made once, then VM starts add
+		 * elements only: a chain flushed by hand is re-made here. */
+		if (handle_cache_size(runtime_cache(d->rt)) > 0 && runtime_network_setup(d->rt) < 0)
+			log_warn(
+				"firewall tables could not be re-made; retried at the next resync");
 		enqueue_live(d);
 		d->metrics.written_at = 0; /* written at every resync, whatever the interval */
 		/* observedAt: every status confirmed once per period, one syncfs

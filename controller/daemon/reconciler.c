@@ -1402,13 +1402,13 @@ int reconcile_rediscover_all(Daemon *d)
 	 * firewall). */
 	if (adopted > 0 && runtime_network_setup(d->rt) < 0)
 		log_warn("firewall tables could not be refreshed; the previous policy stays");
-	_cleanup_strv_free_ char **chains = NULL;
-	if (adopted > 0 && runtime_vm_chains(d->rt, &chains) >= 0)
+	_cleanup_strv_free_ char **fw_taps = NULL;
+	if (adopted > 0 && runtime_vm_fw_taps(d->rt, &fw_taps) >= 0)
 		for (size_t i = 0; i < n; i++)
 			if (vm_alive(d->rt, rows[i]->name) &&
 			    vm_firewall_ensure(d->rt, rows[i]->name, rows[i]->uid,
-					       rows[i]->guest_ip, chains) < 0)
-				log_warn("%s: its firewall chain could not be added",
+					       rows[i]->guest_ip, fw_taps) < 0)
+				log_warn("%s: its firewall rules could not be added",
 					 rows[i]->name);
 	int swept = runtime_sweep_orphans(d->rt, uids);
 	if (swept > 0)

@@ -58,13 +58,6 @@ char *nft_table_name(const char *instance)
 	return instance_ok(instance) ? xasprintf("banger_%s", instance) : NULL;
 }
 
-char *nft_vm_chain_for(const char *vm_uid)
-{
-	if (!vm_uid || strspn(vm_uid, "0123456789abcdef") < 8)
-		return NULL;
-	return xasprintf(NFT_VM_CHAIN_PREFIX "%.8s", vm_uid);
-}
-
 int nft_host_allow_parse(const char *s, NftHostAllow *ret)
 {
 	uint64_t port;
@@ -127,13 +120,26 @@ char *nft_script_instance(const NftPolicy *p)
 	}
 	Script sc = { 0 };
 	line(&sc, "add table bridge %s", t);
-	line(&sc, "add map bridge %s ports { type ifname : verdict; }", t);
+	line(&sc, "add set bridge %s taps { type ifname; }", t);
+	line(&sc, "add set bridge %s allowed { type ifname . ether_addr . ipv4_addr; }", t);
 	line(&sc,
 	     "add chain bridge %s prerouting { type filter hook prerouting "
 	     "priority " NFT_PRIO_PREROUTING "; policy accept; }",
 	     t);
+	line(&sc, "add chain bridge %s guest", t);
 	line(&sc, "flush chain bridge %s prerouting", t);
-	line(&sc, "add rule bridge %s prerouting iifname vmap @ports", t);
+	line(&sc, "flush chain bridge %s guest", t);
+	line(&sc, "add rule bridge %s prerouting iifname @taps jump guest", t);
+	/* IPv6 (no address is assigned to guests), VLAN tags, anything else. */
+	line(&sc, "add rule bridge %s guest ether type != { arp, ip } drop", t);
+	/* Each lookup carries an implicit ethertype match: the IPv4 rule sees
+	 * only IPv4 frames, the ARP rules only ARP. */
+	line(&sc, "add rule bridge %s guest iifname . ether saddr . ip saddr != @allowed drop", t);
+	line(&sc, "add rule bridge %s guest iifname . ether saddr . arp saddr ip != @allowed drop",
+	     t);
+	line(&sc,
+	     "add rule bridge %s guest iifname . arp saddr ether . arp saddr ip != @allowed drop",
+	     t);
 	line(&sc, "add table inet %s", t);
 	line(&sc, "add chain inet %s input { type filter hook input priority 0; policy accept; }",
 	     t);
@@ -154,46 +160,85 @@ char *nft_script_instance(const NftPolicy *p)
 	return sc.s;
 }
 
-char *nft_script_vm_add(const char *instance, const char *chain, const char *tap, const char *mac,
-			const char *ip)
+/* The tap's key in @allowed: tap . MAC . IP, checked. */
+static char *allowed_key(const char *tap, const char *mac, const char *ip)
 {
-	_cleanup_free_ char *t = nft_table_name(instance);
-	if (!t || !ident_ok(chain) || !ident_ok(tap) || !mac_ok(mac) || !ipv4_ok(ip)) {
-		log_error("nft: bad VM rule input (chain '%s', tap '%s', mac '%s', ip '%s')",
-			  chain ?: "", tap ?: "", mac ?: "", ip ?: "");
+	if (!ident_ok(tap) || !mac_ok(mac) || !ipv4_ok(ip)) {
+		log_error("nft: bad VM rule input (tap '%s', mac '%s', ip '%s')", tap ?: "",
+			  mac ?: "", ip ?: "");
 		return NULL;
 	}
+	return xasprintf("\"%s\" . %s . %s", tap, mac, ip);
+}
+
+char *nft_script_vm_add(const char *instance, const char *tap, const char *mac, const char *ip)
+{
+	_cleanup_free_ char *t = nft_table_name(instance), *key = allowed_key(tap, mac, ip);
+	if (!t || !key)
+		return NULL;
 	Script sc = { 0 };
-	line(&sc, "add table bridge %s", t);
-	line(&sc, "add map bridge %s ports { type ifname : verdict; }", t);
-	line(&sc, "add chain bridge %s %s", t, chain);
-	line(&sc, "flush chain bridge %s %s", t, chain);
-	line(&sc, "add rule bridge %s %s ether saddr != %s drop", t, chain, mac);
-	line(&sc, "add rule bridge %s %s arp saddr ether != %s drop", t, chain, mac);
-	line(&sc, "add rule bridge %s %s arp saddr ip != %s drop", t, chain, ip);
-	line(&sc, "add rule bridge %s %s ip saddr != %s drop", t, chain, ip);
-	/* IPv6 (no address is assigned to guests), VLAN tags, anything else. */
-	line(&sc, "add rule bridge %s %s ether type != { arp, ip } drop", t, chain);
-	line(&sc, "add rule bridge %s %s accept", t, chain);
-	line(&sc, "add element bridge %s ports { \"%s\" : jump %s }", t, tap, chain);
+	/* @allowed first: a tap in @taps without it could send nothing. */
+	line(&sc, "add element bridge %s allowed { %s }", t, key);
+	line(&sc, "add element bridge %s taps { \"%s\" }", t, tap);
 	return sc.s;
 }
 
-char *nft_script_vm_delete(const char *instance, const char *chain, const char *tap)
+/* The sets a delete names, so it succeeds without the instance tables. */
+static void sets_ensure(Script *sc, const char *t)
+{
+	line(sc, "add table bridge %s", t);
+	line(sc, "add set bridge %s taps { type ifname; }", t);
+	line(sc, "add set bridge %s allowed { type ifname . ether_addr . ipv4_addr; }", t);
+}
+
+char *nft_script_vm_delete(const char *instance, const char *tap, char *const *macs,
+			   char *const *ips, size_t n_keys)
 {
 	_cleanup_free_ char *t = nft_table_name(instance);
-	if (!t || !ident_ok(chain) || !ident_ok(tap)) {
-		log_error("nft: bad VM rule name (chain '%s', tap '%s')", chain ?: "", tap ?: "");
+	if (!t || !ident_ok(tap)) {
+		log_error("nft: bad VM rule name (tap '%s')", tap ?: "");
 		return NULL;
 	}
 	Script sc = { 0 };
+	sets_ensure(&sc, t);
 	/* "add" first makes each delete succeed whether or not the element
 	 * existed: the transaction is all or nothing, and nft 1.0.6 has no
-	 * "destroy". The chain is known to exist (the caller listed it). */
-	line(&sc, "add element bridge %s ports { \"%s\" : jump %s }", t, tap, chain);
-	line(&sc, "delete element bridge %s ports { \"%s\" }", t, tap);
-	line(&sc, "flush chain bridge %s %s", t, chain);
-	line(&sc, "delete chain bridge %s %s", t, chain);
+	 * "destroy". @taps first: the tap stops being checked only after
+	 * nothing can pass it, and a failure leaves it closed. */
+	line(&sc, "add element bridge %s taps { \"%s\" }", t, tap);
+	line(&sc, "delete element bridge %s taps { \"%s\" }", t, tap);
+	for (size_t i = 0; i < n_keys; i++) {
+		_cleanup_free_ char *key = allowed_key(tap, macs[i], ips[i]);
+		if (!key) {
+			free(sc.s);
+			return NULL;
+		}
+		line(&sc, "add element bridge %s allowed { %s }", t, key);
+		line(&sc, "delete element bridge %s allowed { %s }", t, key);
+	}
+	return sc.s;
+}
+
+char *nft_script_legacy_remove(const char *instance, bool has_map, char *const *chains)
+{
+	_cleanup_free_ char *t = nft_table_name(instance);
+	if (!t || (!has_map && (!chains || !chains[0])))
+		return NULL;
+	Script sc = { 0 };
+	/* The map's elements jump to the chains: it goes first. Its only user,
+	 * the old prerouting rule, must be gone first (nft_legacy_remove puts
+	 * the instance script, which flushes that chain, in front). */
+	if (has_map)
+		line(&sc, "delete map bridge %s ports", t);
+	for (size_t i = 0; chains && chains[i]; i++) {
+		if (!ident_ok(chains[i]) || !startswith(chains[i], NFT_LEGACY_CHAIN_PREFIX)) {
+			log_error("nft: bad legacy chain name '%s'", chains[i]);
+			free(sc.s);
+			return NULL;
+		}
+		line(&sc, "flush chain bridge %s %s", t, chains[i]);
+		line(&sc, "delete chain bridge %s %s", t, chains[i]);
+	}
 	return sc.s;
 }
 
@@ -253,8 +298,10 @@ static int nft_ctx_get(const char *what, struct nft_ctx **ret)
 }
 
 /* Run one script (one transaction) on the kept context. With ret_output,
- * the JSON output. Called with nft_lock held. */
-static int nft_run_locked(const char *what, const char *script, char **ret_output)
+ * the JSON output. With enoent_quiet, "No such file or directory" (a table
+ * or set not there) is -ENOENT and not logged. Called with nft_lock held. */
+static int nft_run_locked(const char *what, const char *script, bool enoent_quiet,
+			  char **ret_output)
 {
 	struct nft_ctx *ctx = NULL;
 	int r = nft_fds_available(what);
@@ -266,6 +313,8 @@ static int nft_run_locked(const char *what, const char *script, char **ret_outpu
 	_cleanup_free_ char *out = xstrdup(nft_ctx_get_output_buffer(ctx) ?: "");
 	_cleanup_free_ char *err = xstrdup(nft_ctx_get_error_buffer(ctx) ?: "");
 	if (rc != 0) {
+		if (enoent_quiet && strstr(err, "No such file or directory"))
+			return -ENOENT;
 		/* libnftables reports text only; EPERM is worth telling apart. */
 		r = strstr(err, "Operation not permitted") ? -EPERM : -EIO;
 		err[strcspn(err, "\n")] = 0;
@@ -276,12 +325,125 @@ static int nft_run_locked(const char *what, const char *script, char **ret_outpu
 	return 0;
 }
 
-static int nft_run(const char *what, const char *script, char **ret_output)
+static int nft_run_as(const char *what, const char *script, bool enoent_quiet, char **ret_output)
 {
 	pthread_mutex_lock(&nft_lock);
-	int r = nft_run_locked(what, script, ret_output);
+	int r = nft_run_locked(what, script, enoent_quiet, ret_output);
 	pthread_mutex_unlock(&nft_lock);
 	return r;
+}
+
+static int nft_run(const char *what, const char *script, char **ret_output)
+{
+	return nft_run_as(what, script, false, ret_output);
+}
+
+/* A listing of something that may not exist (yet). */
+static int nft_run_quiet_enoent(const char *what, const char *script, char **ret_output)
+{
+	return nft_run_as(what, script, true, ret_output);
+}
+
+/* The "nftables" array of a JSON listing; NULL (logged) when malformed. */
+static json_object *listing_items(json_object *o, const char *what)
+{
+	json_object *items;
+	if (!o || !json_object_object_get_ex(o, "nftables", &items) ||
+	    !json_object_is_type(items, json_type_array)) {
+		log_errno(-EBADMSG, "nft: %s: unexpected JSON", what);
+		return NULL;
+	}
+	return items;
+}
+
+/* The elements of one of our bridge sets as JSON (the "elem" array, or
+ * NULL when the set has none); -ENOENT when the table or set is absent. */
+static int set_elements(const char *t, const char *set, json_object **ret_root,
+			json_object **ret_elems)
+{
+	_cleanup_free_ char *out = NULL, *what = xasprintf("list set %s", set);
+	_cleanup_free_ char *cmd = xasprintf("list set bridge %s %s", t, set);
+	int r = nft_run_quiet_enoent(what, cmd, &out);
+	if (r < 0)
+		return r;
+	json_object *o = json_tokener_parse(out), *items = listing_items(o, what), *it, *st;
+	*ret_elems = NULL;
+	for (size_t i = 0; items && i < json_object_array_length(items); i++) {
+		it = json_object_array_get_idx(items, i);
+		if (json_object_object_get_ex(it, "set", &st))
+			json_object_object_get_ex(st, "elem", ret_elems);
+	}
+	if (!items) {
+		json_object_put(o);
+		return -EBADMSG;
+	}
+	*ret_root = o;
+	return 0;
+}
+
+int nft_legacy_remove(const NftPolicy *p)
+{
+	_cleanup_free_ char *t = nft_table_name(p->instance), *out = NULL, *cmd = NULL;
+	if (!t)
+		return -EINVAL;
+	cmd = xasprintf("list table bridge %s", t);
+	int r = nft_run_quiet_enoent("list our bridge table", cmd, &out);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	json_object *o = json_tokener_parse(out), *items = listing_items(o, "list table"), *it, *c,
+		    *v;
+	_cleanup_strv_free_ char **chains = xcalloc(1, sizeof(char *));
+	bool has_map = false;
+	for (size_t i = 0; items && i < json_object_array_length(items); i++) {
+		it = json_object_array_get_idx(items, i);
+		if (json_object_object_get_ex(it, "map", &c) &&
+		    json_object_object_get_ex(c, "name", &v) &&
+		    streq(json_object_get_string(v) ?: "", "ports"))
+			has_map = true;
+		if (json_object_object_get_ex(it, "chain", &c) &&
+		    json_object_object_get_ex(c, "name", &v) &&
+		    startswith(json_object_get_string(v) ?: "", NFT_LEGACY_CHAIN_PREFIX))
+			strv_push(&chains, xstrdup(json_object_get_string(v)));
+	}
+	json_object_put(o);
+	if (!items)
+		return -EBADMSG;
+	if (!has_map && !chains[0])
+		return 0;
+	/* The instance part first, in the same transaction: it replaces the
+	 * old prerouting rule, the map's only user, and the VMs are never
+	 * without a filter in between. */
+	_cleanup_free_ char *inst = nft_script_instance(p);
+	_cleanup_free_ char *rm = nft_script_legacy_remove(p->instance, has_map, chains);
+	if (!inst || !rm)
+		return -EINVAL;
+	_cleanup_free_ char *s = xasprintf("%s%s", inst, rm);
+	if ((r = nft_run("remove an older bangerd's per-VM chains", s, NULL)) >= 0)
+		log_info("nft: removed an older bangerd's per-VM layout (%zu chain(s)%s); running "
+			 "VMs get their elements back as they are adopted",
+			 strv_length(chains), has_map ? ", the ports map" : "");
+	return r;
+}
+
+/* Whether this process made the instance part (with its own policy):
+ * then a VM's start adds its elements alone. Under nft_lock. */
+static bool instance_made;
+
+static void set_instance_made(bool v)
+{
+	pthread_mutex_lock(&nft_lock);
+	instance_made = v;
+	pthread_mutex_unlock(&nft_lock);
+}
+
+static bool get_instance_made(void)
+{
+	pthread_mutex_lock(&nft_lock);
+	bool v = instance_made;
+	pthread_mutex_unlock(&nft_lock);
+	return v;
 }
 
 int nft_instance_ensure(const NftPolicy *p)
@@ -289,81 +451,109 @@ int nft_instance_ensure(const NftPolicy *p)
 	_cleanup_free_ char *s = nft_script_instance(p);
 	if (!s)
 		return -EINVAL;
-	return nft_run("instance tables", s, NULL);
+	int r = nft_run("instance tables", s, NULL);
+	set_instance_made(r >= 0);
+	return r < 0 ? r : nft_legacy_remove(p);
 }
 
-char *nft_script_vm_start(const NftPolicy *p, const char *chain, const char *tap, const char *mac,
-			  const char *ip)
+char *nft_script_vm_start(const NftPolicy *p, const char *tap, const char *mac, const char *ip)
 {
 	_cleanup_free_ char *inst = nft_script_instance(p);
-	_cleanup_free_ char *vm = inst ? nft_script_vm_add(p->instance, chain, tap, mac, ip) : NULL;
+	_cleanup_free_ char *vm = inst ? nft_script_vm_add(p->instance, tap, mac, ip) : NULL;
 	return vm ? xasprintf("%s%s", inst, vm) : NULL;
 }
 
-int nft_vm_add(const NftPolicy *p, const char *chain, const char *tap, const char *mac,
-	       const char *ip)
+int nft_vm_add(const NftPolicy *p, const char *tap, const char *mac, const char *ip)
 {
-	_cleanup_free_ char *s = nft_script_vm_start(p, chain, tap, mac, ip);
-	if (!s)
-		return -EINVAL;
 	_cleanup_free_ char *what = xasprintf("add rules of tap %s", tap);
-	int r = nft_run(what, s, NULL);
+	int r = -ENOENT;
+	/* The elements alone when this process made the instance part: the
+	 * instance script re-made every start cost more than the elements.
+	 * Tables or sets deleted by hand since: ENOENT, and the whole start
+	 * script runs, as it does the first time. */
+	if (get_instance_made()) {
+		_cleanup_free_ char *vm = nft_script_vm_add(p->instance, tap, mac, ip);
+		if (!vm)
+			return -EINVAL;
+		r = nft_run_quiet_enoent(what, vm, NULL);
+	}
+	if (r == -ENOENT) {
+		_cleanup_free_ char *s = nft_script_vm_start(p, tap, mac, ip);
+		if (!s)
+			return -EINVAL;
+		r = nft_run(what, s, NULL);
+		set_instance_made(r >= 0);
+	}
 	if (r >= 0)
-		log_info("nft: %s: only %s / %s may send from tap %s", chain, mac, ip, tap);
+		log_info("nft: only %s / %s may send from tap %s", mac, ip, tap);
 	return r;
 }
 
-static int cmp_str(const void *a, const void *b)
+int nft_vm_list(const char *instance, char ***ret_taps)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int nft_vm_list(const char *instance, char ***ret_chains)
-{
-	_cleanup_free_ char *t = nft_table_name(instance), *out = NULL;
+	_cleanup_free_ char *t = nft_table_name(instance);
+	json_object *o = NULL, *elems = NULL;
 	if (!t)
 		return -EINVAL;
-	/* All bridge chains: works whether or not our table exists yet. */
-	int r = nft_run("list bridge chains", "list chains bridge", &out);
-	if (r < 0)
+	_cleanup_strv_free_ char **taps = xcalloc(1, sizeof(char *));
+	int r = set_elements(t, "taps", &o, &elems);
+	if (r < 0 && r != -ENOENT)
 		return r;
-	json_object *o = json_tokener_parse(out), *items, *it, *c, *v;
-	_cleanup_strv_free_ char **names = xcalloc(1, sizeof(char *));
-	if (!o || !json_object_object_get_ex(o, "nftables", &items) ||
-	    !json_object_is_type(items, json_type_array)) {
-		json_object_put(o);
-		return log_errno(-EBADMSG, "nft: list bridge chains: unexpected JSON");
-	}
-	for (size_t i = 0; i < json_object_array_length(items); i++) {
-		it = json_object_array_get_idx(items, i);
-		if (!json_object_object_get_ex(it, "chain", &c) ||
-		    !json_object_object_get_ex(c, "table", &v) ||
-		    !streq(json_object_get_string(v) ?: "", t) ||
-		    !json_object_object_get_ex(c, "name", &v))
-			continue;
-		const char *n = json_object_get_string(v);
-		if (n && startswith(n, NFT_VM_CHAIN_PREFIX))
-			strv_push(&names, xstrdup(n));
+	for (size_t i = 0; elems && i < json_object_array_length(elems); i++) {
+		const char *n = json_object_get_string(json_object_array_get_idx(elems, i));
+		if (n)
+			strv_push(&taps, xstrdup(n));
 	}
 	json_object_put(o);
-	qsort(names, strv_length(names), sizeof(char *), cmp_str);
-	*ret_chains = TAKE_PTR(names);
+	strv_sort(taps);
+	*ret_taps = TAKE_PTR(taps);
 	return 0;
 }
 
-int nft_vm_delete(const char *instance, const char *chain, const char *tap)
+/* The MAC, IP pairs @allowed holds for tap (a teardown without handles). */
+static int allowed_of(const char *t, const char *tap, char ***ret_macs, char ***ret_ips)
 {
-	_cleanup_strv_free_ char **chains = NULL;
-	_cleanup_free_ char *s = nft_script_vm_delete(instance, chain, tap);
+	json_object *o = NULL, *elems = NULL, *c, *parts;
+	_cleanup_strv_free_ char **macs = xcalloc(1, sizeof(char *)),
+				 **ips = xcalloc(1, sizeof(char *));
+	int r = set_elements(t, "allowed", &o, &elems);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	for (size_t i = 0; elems && i < json_object_array_length(elems); i++) {
+		c = json_object_array_get_idx(elems, i);
+		if (!json_object_object_get_ex(c, "concat", &parts) ||
+		    !json_object_is_type(parts, json_type_array) ||
+		    json_object_array_length(parts) != 3 ||
+		    !streq(json_object_get_string(json_object_array_get_idx(parts, 0)) ?: "", tap))
+			continue;
+		strv_push(&macs, xstrdup(json_object_get_string(json_object_array_get_idx(parts, 1))
+						 ?: ""));
+		strv_push(&ips, xstrdup(json_object_get_string(json_object_array_get_idx(parts, 2))
+						?: ""));
+	}
+	json_object_put(o);
+	*ret_macs = TAKE_PTR(macs);
+	*ret_ips = TAKE_PTR(ips);
+	return 0;
+}
+
+int nft_vm_delete(const char *instance, const char *tap, const char *mac, const char *ip)
+{
+	_cleanup_free_ char *t = nft_table_name(instance);
+	_cleanup_strv_free_ char **macs = NULL, **ips = NULL;
+	if (!t)
+		return -EINVAL;
+	int r;
+	if (mac && ip) {
+		strv_push(&macs, xstrdup(mac));
+		strv_push(&ips, xstrdup(ip));
+	} else if ((r = allowed_of(t, tap, &macs, &ips)) < 0)
+		return r;
+	_cleanup_free_ char *s = nft_script_vm_delete(instance, tap, macs, ips, strv_length(macs));
 	if (!s)
 		return -EINVAL;
-	int r = nft_vm_list(instance, &chains);
-	if (r < 0)
-		return r;
-	if (!strv_contains(chains, chain))
-		return 0;
-	_cleanup_free_ char *what = xasprintf("delete rules %s of tap %s", chain, tap);
+	_cleanup_free_ char *what = xasprintf("delete rules of tap %s", tap);
 	if ((r = nft_run(what, s, NULL)) >= 0)
-		log_info("nft: %s (tap %s): deleted", chain, tap);
+		log_info("nft: tap %s: rules deleted", tap);
 	return r;
 }

@@ -15,7 +15,8 @@ VmHandles *vm_handles_new(void)
 #define HANDLE_STRINGS(X) \
 	X(vmm) \
 	X(tap) \
-	X(nft_chain) \
+	X(nft_mac) \
+	X(nft_ip) \
 	X(root_disk) \
 	X(root_format) \
 	X(cow_file) \
@@ -40,7 +41,7 @@ void vm_handles_free(VmHandles *h)
 bool vm_handles_any(const VmHandles *h)
 {
 	return h &&
-	       (h->pid > 0 || h->tap || h->nft_chain || h->base_loop || h->cow_loop || h->dm_name);
+	       (h->pid > 0 || h->tap || h->nft_mac || h->base_loop || h->cow_loop || h->dm_name);
 }
 
 char *vm_handles_to_json(const VmHandles *h)
@@ -178,4 +179,9 @@ void handle_cache_drop(HandleCache *c, const char *name)
 char **handle_cache_names(HandleCache *c)
 {
 	return hashmap_keys_sorted(c->map);
+}
+
+size_t handle_cache_size(HandleCache *c)
+{
+	return hashmap_size(c->map);
 }

@@ -12,7 +12,7 @@
  * before the object it names is created, so a crash between the two leaves
  * at worst a record of something that does not exist (teardown treats that
  * as done), never an object nobody knows about. It is not fsync'd: every
- * object it names (process, tap, nft chain, loop, dm target) is gone after
+ * object it names (process, tap, nft elements, loop, dm target) is gone after
  * an OS crash, and a bangerd crash finds the record in the page cache.
  * Files (disks, root.base) are made durable by storage/, the guest IP and
  * paths by the store. */
@@ -34,7 +34,11 @@ typedef struct {
 	 * launched() is asked. Cleared whenever a new pid is recorded. */
 	bool launched;
 	char *tap;
-	char *nft_chain; /* the VM's chain in the instance's nft bridge table */
+	/* The MAC and IP of the VM's elements in the instance's nft sets
+	 * (net/nft.h: keyed by the tap): recorded before they are added, and
+	 * what deletes them exactly. */
+	char *nft_mac;
+	char *nft_ip;
 	/* root disk: path and format always; the rest only for dm-snapshot */
 	char *root_disk;
 	char *root_format;
@@ -75,3 +79,5 @@ void handle_cache_put(HandleCache *c, const char *name, VmHandles *h);
 void handle_cache_drop(HandleCache *c, const char *name);
 /* Iteration over names (sorted strv, caller frees). */
 char **handle_cache_names(HandleCache *c);
+/* How many VMs have momentary state. */
+size_t handle_cache_size(HandleCache *c);

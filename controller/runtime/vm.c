@@ -261,8 +261,8 @@ static void undo_start(Runtime *rt, const char *uid, const char *vm_dir, VmHandl
 {
 	cgroup_vm_remove(rt->cgroups, uid);
 	RootDisk d = disk_from_handles(h);
-	if (h->nft_chain && h->tap)
-		nft_vm_delete(rt->cfg.instance, h->nft_chain, h->tap);
+	if (h->nft_mac && h->tap)
+		nft_vm_delete(rt->cfg.instance, h->tap, h->nft_mac, h->nft_ip);
 	root_disk_teardown(&d);
 	/* Recorded by this start before it was created: ours even untagged. */
 	if (h->tap)
@@ -337,8 +337,9 @@ static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_
 	}
 	free(h->tap);
 	h->tap = net_tap_name_for(req->uid);
-	free(h->nft_chain);
-	h->nft_chain = nft_vm_chain_for(req->uid);
+	/* The key of its nft elements, recorded before they exist. */
+	free_and_replace_str(&h->nft_mac, mac);
+	free_and_replace_str(&h->nft_ip, req->guest_ip);
 	if ((r = vm_handles_write(vm_dir, h)) < 0) {
 		*ret_error = xasprintf("record tap: %s", strerror(-r));
 		return r;
@@ -360,7 +361,7 @@ static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_
 	runtime_crashpoint("tap-created");
 	/* The instance tables are re-made in the same transaction. */
 	NftPolicy pol = nft_policy(rt);
-	r = nft_vm_add(&pol, h->nft_chain, h->tap, mac, req->guest_ip);
+	r = nft_vm_add(&pol, h->tap, mac, req->guest_ip);
 	if (r < 0) {
 		*ret_error = xasprintf("firewall rules for tap %s: %s", h->tap, strerror(-r));
 		return r;
@@ -828,38 +829,39 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	return vm_launch_finish(rt, l, ret_error);
 }
 
-int runtime_vm_chains(Runtime *rt, char ***ret_chains)
+int runtime_vm_fw_taps(Runtime *rt, char ***ret_taps)
 {
-	return nft_vm_list(rt->cfg.instance, ret_chains);
+	return nft_vm_list(rt->cfg.instance, ret_taps);
 }
 
 int vm_firewall_ensure(Runtime *rt, const char *name, const char *uid, const char *guest_ip,
-		       char *const *chains)
+		       char *const *fw_taps)
 {
 	VmHandles *h = handle_cache_get(rt->cache, name);
-	_cleanup_free_ char *chain = nft_vm_chain_for(uid), *tap = net_tap_name_for(uid);
+	_cleanup_free_ char *tap = net_tap_name_for(uid);
 	_cleanup_(vm_spec_freep) VmSpec *spec = NULL;
 	_cleanup_(vm_paths_done) VmPaths p = { 0 };
 	_cleanup_free_ char *mac = NULL;
 	int r;
 
-	if (!h || !h->tap || !guest_ip || !chain || !tap || !streq(h->tap, tap) ||
-	    strv_contains(chains, chain))
+	if (!h || !h->tap || !guest_ip || !tap || !streq(h->tap, tap) ||
+	    strv_contains(fw_taps, tap))
 		return 0;
 	/* The MAC the VMM was launched with: its spec, else derived from the IP. */
 	if (h->spec_json && vm_spec_from_json(h->spec_json, &spec) >= 0 && spec->mac)
 		mac = xstrdup(spec->mac);
 	else
 		mac = net_mac_for_ip(guest_ip);
-	free_and_replace_str(&h->nft_chain, chain);
+	free_and_replace_str(&h->nft_mac, mac);
+	free_and_replace_str(&h->nft_ip, guest_ip);
 	vm_paths_for(rt, uid, &p);
 	if ((r = vm_handles_write(p.vm_dir, h)) < 0)
 		return r;
-	log_warn("%s: running without its firewall chain (started before it, or deleted by "
-		 "hand): adding %s",
-		 name, chain);
+	log_warn("%s: running without its firewall rules (started before them, by an older "
+		 "bangerd, or deleted by hand): adding them for tap %s",
+		 name, tap);
 	NftPolicy pol = nft_policy(rt);
-	return nft_vm_add(&pol, chain, tap, mac, guest_ip);
+	return nft_vm_add(&pol, tap, mac, guest_ip);
 }
 
 /* ---- stop and teardown ---------------------------------------------------- */
@@ -950,12 +952,15 @@ int vm_teardown(Runtime *rt, const char *name, const char *uid, const char *api_
 		r = k;
 	if ((k = cgroup_vm_remove(rt->cgroups, uid)) < 0 && r == 0)
 		r = k;
-	/* The chain is recorded before it is made, so handles without one mean
-	 * there is none (a VM without network costs no nft call); with no
-	 * handles at all, try its deterministic name. */
-	_cleanup_free_ char *tap = net_tap_name_for(uid), *chain = nft_vm_chain_for(uid);
-	if (tap && chain && (!h || h->nft_chain) &&
-	    (k = nft_vm_delete(rt->cfg.instance, chain, tap)) < 0 && r == 0)
+	/* The elements' key is recorded before they are made, so handles
+	 * without one mean there are none (a VM without network costs no nft
+	 * call); with no handles at all, they are looked up by the tap's
+	 * deterministic name. */
+	_cleanup_free_ char *tap = net_tap_name_for(uid);
+	if (tap && (!h || h->nft_mac) &&
+	    (k = nft_vm_delete(rt->cfg.instance, tap, h ? h->nft_mac : NULL,
+			       h ? h->nft_ip : NULL)) < 0 &&
+	    r == 0)
 		r = k;
 	if (h) {
 		RootDisk d = disk_from_handles(h);
@@ -1096,20 +1101,27 @@ static int sweep_taps(Runtime *rt, const KnownUids *uids)
 	return n;
 }
 
-/* vm_<uid8> chains in our own table (the table name carries our tag). */
+/* Taps in our own table's @taps set (the table name carries our tag)
+ * whose VM is unknown: their elements go. */
 static int sweep_nft(Runtime *rt, const KnownUids *uids)
 {
-	_cleanup_strv_free_ char **chains = NULL;
+	_cleanup_strv_free_ char **taps = NULL;
 	int n = 0;
-	if (nft_vm_list(rt->cfg.instance, &chains) < 0)
+	/* An older bangerd's per-VM chains: all orphans now (adopted VMs got
+	 * their elements already: vm_firewall_ensure). */
+	NftPolicy pol = nft_policy(rt);
+	if (nft_legacy_remove(&pol) < 0)
+		log_warn("an older bangerd's nft chains could not be removed");
+	if (nft_vm_list(rt->cfg.instance, &taps) < 0)
 		return 0;
-	for (size_t i = 0; chains && chains[i]; i++) {
-		const char *id = chains[i] + strlen(NFT_VM_CHAIN_PREFIX);
+	for (size_t i = 0; taps && taps[i]; i++) {
+		const char *id =
+			startswith(taps[i], NET_TAP_PREFIX) ? taps[i] + strlen(NET_TAP_PREFIX) : "";
 		if (strlen(id) == 8 && uid_known(uids, id))
 			continue;
-		_cleanup_free_ char *tap = xasprintf(NET_TAP_PREFIX "%s", id);
-		log_info("orphan nft chain %s: deleting", chains[i]);
-		if (net_ifname_valid(tap) && nft_vm_delete(rt->cfg.instance, chains[i], tap) >= 0)
+		log_info("orphan nft rules of tap %s: deleting", taps[i]);
+		if (net_ifname_valid(taps[i]) &&
+		    nft_vm_delete(rt->cfg.instance, taps[i], NULL, NULL) >= 0)
 			n++;
 	}
 	return n;

@@ -160,18 +160,19 @@ int vm_rediscover(Runtime *rt, const char *name, const char *uid, const char *ap
  * an older policy, also for VMs adopted from before a restart). */
 int runtime_network_setup(Runtime *rt);
 
-/* The vm_* chains of this instance's nft table (sorted strv). */
-int runtime_vm_chains(Runtime *rt, char ***ret_chains);
-/* An adopted VM (cached, with its tap) whose chain is not in chains gets
- * its anti-spoofing rules now, recorded first: a VMM started by a banger
- * without the firewall, or a chain deleted by hand, never keeps running
+/* The taps in this instance's nft @taps set (sorted strv). */
+int runtime_vm_fw_taps(Runtime *rt, char ***ret_taps);
+/* An adopted VM (cached, with its tap) whose tap is not in fw_taps gets
+ * its anti-spoofing elements now, recorded first: a VMM started by a
+ * banger without the firewall or by an older one (per-VM chains, removed
+ * by runtime_network_setup), or rules deleted by hand, never keeps running
  * unfiltered past a controller restart. 0 when nothing was missing. */
 int vm_firewall_ensure(Runtime *rt, const char *name, const char *uid, const char *guest_ip,
-		       char *const *chains);
+		       char *const *fw_taps);
 
 /* Remove what no VM owns and this instance made: bgr-* taps whose alias is
  * our tag, loop devices backed by files under the state dir, banger-* dm
- * targets whose UUID carries our tag, vm_* chains in our nft table, VMM
+ * targets whose UUID carries our tag, nft elements of unknown taps in our table, VMM
  * processes/sockets in the runtime dir (ours: bangerd holds its lock), this
  * instance's VM cgroups (and any process in them). known_uids: uids of every row (deleted ones
  * included). Returns the number of objects removed. */

@@ -270,8 +270,11 @@ vm_ip() { status_field "$1" 'd["runtime"]["guestIP"]'; }
 leaks() {
 	local state=$1
 	ip -o link show 2>/dev/null | grep -o 'bgr-[0-9a-f]*' || true
-	# A VM's firewall chain left behind is a leak too (net/nft.c).
-	if command -v nft >/dev/null; then nft list chains bridge 2>/dev/null | grep -o 'chain vm_[0-9a-f]*' || true; fi
+	# A VM's firewall elements (keyed by its tap) left behind are a leak too
+	# (net/nft.c), and so is a per-VM chain.
+	if command -v nft >/dev/null; then
+		nft list ruleset bridge 2>/dev/null | grep -o '"bgr-[0-9a-f]*"\|chain vm_[0-9a-f]*' | sort -u || true
+	fi
 	losetup -a 2>/dev/null | grep -F "$state" || true
 	ls "$state/run/" 2>/dev/null | grep '\.sock$' || true
 	for p in $(pgrep -f "qemu-system-x86_64.*$state" 2>/dev/null); do echo "process $p"; done

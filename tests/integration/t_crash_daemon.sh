@@ -74,8 +74,8 @@ for point in tap-recorded tap-created nft-created disk-ready cgroup-created laun
 	tap-recorded) check "crash at $point: the tap is recorded, not created" \
 		bash -c "grep -q '\"tap\":\"bgr-' '$STATE'/vms/*/handles.json && [ \$(ip -o link show | grep -c 'bgr-') = 0 ]" ;;
 	tap-created) check "crash at $point: left a tap behind" test "$(ip -o link show | grep -c 'bgr-')" = 1 ;;
-	nft-created) check "crash at $point: left a tap and its nft chain behind" \
-		test "$(ip -o link show | grep -c 'bgr-')/$(nft list chains bridge | grep -c 'chain vm_')" = 1/1 ;;
+	nft-created) check "crash at $point: left a tap and its nft elements behind" \
+		test "$(ip -o link show | grep -c 'bgr-')/$(nft list ruleset bridge | grep -c '"bgr-')" = 1/2 ;;
 	disk-ready) check "crash at $point: left a tap and a root disk, no VMM" \
 		test "$(ip -o link show | grep -c 'bgr-')" = 1 -a -n "$(ls "$STATE"/vms/*/root.qcow2 2>/dev/null)" -a -z "$(vmms)" ;;
 	vmm-spawned) check "crash at $point: no VMM ran, no pid recorded, the gated child exited" \

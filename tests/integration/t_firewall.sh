@@ -2,7 +2,7 @@
 # The guest firewall (controller/net/nft.c), end to end in a private netns.
 #
 # A real QEMU guest shows the rules appear with the VM (its tap tagged with
-# our instance, its chain vm_<uid8> naming its MAC and IP, the instance's
+# our instance, its elements in the instance's sets naming its tap, MAC and IP, the instance's
 # --host-allow policy) and go with it, and that the host's readiness probe
 # and the guest's replies pass them. The test guest cannot be driven to send
 # spoofed frames (its /init only serves HTTP), so the guest side is then
@@ -10,7 +10,9 @@
 # replaced by a veth of the same name whose peer sits in a second network
 # namespace with the guest's MAC and IP. The rules that filter it are the
 # ones bangerd installed for the VM. Every "blocked" check has a control:
-# the same traffic gets through once the VM's chain is removed.
+# the same traffic gets through once the VM's elements are removed. A VM
+# adopted from an older bangerd (per-VM chains and a `ports` map) gets
+# elements, and the old layout goes.
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 need_guest
@@ -30,7 +32,18 @@ BR=banger0 GW=172.16.0.1
 DARGS=(--image-dir "$GUEST_DIR" --driver qemu --resync 0 --host-allow tcp/8081 --host-allow udp/5353)
 instance_of() { python3 -c 'import sqlite3,sys; print(sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True).execute("select value from meta where key=\"instance\"").fetchone()[0])' "$1/banger.db"; }
 mac_for() { local IFS=.; set -- $1; printf '06:00:%02x:%02x:%02x:%02x' "$1" "$2" "$3" "$4"; }
-vm_chains() { nft list chains bridge 2>/dev/null | grep -o 'chain vm_[0-9a-f]*' | sort; }
+# The VM taps in any bridge table's sets (our elements left behind are a leak).
+vm_elems() { nft list ruleset bridge 2>/dev/null | grep -o '"bgr-[0-9a-f]*"' | sort -u; }
+has_elems() { # TAP MAC IP: in @taps, and its key in @allowed
+	nft list set bridge "$TBL" taps 2>/dev/null | grep -q "\"$1\"" &&
+		nft list set bridge "$TBL" allowed 2>/dev/null | grep -q "\"$1\" . $2 . $3"
+}
+del_elems() {
+	nft -f - <<NFT
+delete element bridge $TBL taps { "$TAP" }
+delete element bridge $TBL allowed { "$TAP" . $MAC . $IP }
+NFT
+}
 
 # ---- a real guest ------------------------------------------------------------------
 guest_yaml fw | put "$SPEC/fw.yaml"
@@ -45,11 +58,11 @@ TBL=banger_$INST
 check "instance tag is 16 hex digits ($INST)" bash -c "[[ '$INST' =~ ^[0-9a-f]{16}$ ]]"
 check "tap $TAP carries our tag in its alias" bash -c "ip -d link show $TAP | grep -q 'alias banger:$INST'"
 nft list table bridge "$TBL" >"$T/bridge.nft" 2>&1
-check "the VM's chain vm_$ID8 is in our bridge table" grep -q "chain vm_$ID8 {" "$T/bridge.nft"
-check "its tap jumps to it" grep -q "\"$TAP\" : jump vm_$ID8" "$T/bridge.nft"
-check "frames not from its MAC $MAC are dropped" grep -q "ether saddr != $MAC drop" "$T/bridge.nft"
-check "IPv4 not from its IP $IP is dropped" grep -q "ip saddr != $IP drop" "$T/bridge.nft"
-check "ARP not from its IP is dropped" grep -q "arp saddr ip != $IP drop" "$T/bridge.nft"
+check "its tap $TAP is in our bridge table's @taps, with its key $MAC / $IP in @allowed" has_elems "$TAP" "$MAC" "$IP"
+check "frames from a VM tap are checked" grep -q "iifname @taps jump guest" "$T/bridge.nft"
+check "IPv4 not from its tap . MAC . IP is dropped" grep -q "iifname . ether saddr . ip saddr != @allowed drop" "$T/bridge.nft"
+check "ARP not from its tap . MAC . IP is dropped" grep -q "iifname . arp saddr ether . arp saddr ip != @allowed drop" "$T/bridge.nft"
+check "no chain of its own (a VM costs two elements)" bash -c "! grep -q 'chain vm_' '$T/bridge.nft'"
 nft list table inet "$TBL" >"$T/inet.nft" 2>&1
 check "inet table: guests may reach tcp/8081" grep -q "tcp dport 8081 accept" "$T/inet.nft"
 check "inet table: guests may reach udp/5353" grep -q "udp dport 5353 accept" "$T/inet.nft"
@@ -57,21 +70,30 @@ check "inet table: everything else from the bridge is dropped" grep -qx $'\t\tdr
 body=$(curl -s -m 5 "http://$IP/")
 check "host → guest HTTP works through the firewall ($body)" test "$body" = "ok fw"
 
-# ---- a running VM that lost its chain gets it back at the next start-up ------------
-# (a VM started by a banger without the firewall, or a chain deleted by hand)
+# ---- a running VM adopted from an older bangerd gets its elements -----------------
+# An older bangerd filtered with a chain per VM, jumped to from a `ports`
+# map; a running VM it started has no elements. Also what a VM whose
+# elements were deleted by hand looks like.
 P0=$(vm_pid fw)
-nft -f - <<NFT
-delete element bridge $TBL ports { "$TAP" }
-flush chain bridge $TBL vm_$ID8
-delete chain bridge $TBL vm_$ID8
-NFT
-check "chain deleted by hand while fw runs" bash -c "! nft list chain bridge $TBL vm_$ID8 2>/dev/null"
 kill -9 "$BANGERD_PID"; wait "$BANGERD_PID" 2>/dev/null; BANGERD_PID=
+del_elems
+nft -f - <<NFT
+add map bridge $TBL ports { type ifname : verdict; }
+add chain bridge $TBL vm_$ID8
+add rule bridge $TBL vm_$ID8 ether saddr != $MAC drop
+add rule bridge $TBL vm_$ID8 accept
+add element bridge $TBL ports { "$TAP" : jump vm_$ID8 }
+flush chain bridge $TBL prerouting
+add rule bridge $TBL prerouting iifname vmap @ports
+NFT
+check "the older layout is in place, without elements" bash -c "nft list chain bridge $TBL vm_$ID8 >/dev/null && ! nft list set bridge $TBL taps | grep -q $TAP"
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 check "restart: fw adopted (same pid $P0)" wait_until 60 grep -q "fw: adopted running VMM (pid $P0)" "$T/bangerd.log"
-check "restart: its chain is added back" wait_until 30 bash -c "nft list chain bridge $TBL vm_$ID8 2>/dev/null | grep -q 'ip saddr != $IP drop'"
-check "restart: its tap jumps to it again" bash -c "nft list map bridge $TBL ports | grep -q '\"$TAP\" : jump vm_$ID8'"
-check "restart: said so in the log" grep -q "fw: running without its firewall chain" "$T/bangerd.log"
+check "restart: its elements are added" wait_until 30 has_elems "$TAP" "$MAC" "$IP"
+check "restart: the older chain and map are gone" bash -c "! nft list chain bridge $TBL vm_$ID8 2>/dev/null && ! nft list map bridge $TBL ports 2>/dev/null"
+check "restart: prerouting checks @taps again" bash -c "nft list chain bridge $TBL prerouting | grep -q 'iifname @taps jump guest'"
+check "restart: said so in the log" grep -q "fw: running without its firewall rules" "$T/bangerd.log"
+check "restart: still Ready" wait_until 30 is_ready fw
 
 # ---- emulate the guest: a veth named like its tap ----------------------------------
 check "bangerd stops (VMs keep running)" stop_bangerd
@@ -143,12 +165,8 @@ g ip link set geth0 address 06:00:de:ad:be:ef
 ip neigh flush dev "$BR"
 check "spoofed source MAC → even ping is blocked" bash -c "! nsenter -t $GPID -n -- busybox ping -c 1 -W 3 $GW"
 
-# Controls: without the VM's chain the same traffic gets through.
-nft -f - <<NFT
-delete element bridge $TBL ports { "$TAP" }
-flush chain bridge $TBL vm_$ID8
-delete chain bridge $TBL vm_$ID8
-NFT
+# Controls: without the VM's elements the same traffic gets through.
+del_elems
 # The blocked attempt above left the host a failed neighbour entry for the
 # guest's IP: start the control from a clean one, or it measures ARP timers.
 ip neigh flush dev "$BR"
@@ -171,10 +189,22 @@ wait_until 5 bash -c "! ip link show $TAP 2>/dev/null"
 start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
 new_ready() { is_ready fw && [ "$(vm_pid fw)" != "$QPID" ]; }
 check "fw: restarted by the new bangerd (new VMM) and Ready again" wait_until 180 new_ready
-check "its chain is back" bash -c "nft list chain bridge $TBL vm_$ID8 >/dev/null 2>&1"
+check "its elements are back" has_elems "$TAP" "$MAC" "$IP"
+# Tables deleted by hand while VMs run: the next VM's start (elements only,
+# once the instance part is made) sees them missing and makes them again.
+nft delete table bridge "$TBL"
+guest_yaml fw2 | put "$SPEC/fw2.yaml"
+has_pid() { [ -n "$(vm_pid "$1" 2>/dev/null)" ]; }
+check "fw2 Running after our bridge table was deleted by hand" wait_until 60 has_pid fw2
+U2=$(ls "$STATE/vms" | grep -v "^$VUID$")
+TAP2=bgr-${U2:0:8} IP2=$(vm_ip fw2)
+check "the table came back with fw2's elements ($TAP2 / $IP2)" has_elems "$TAP2" "$(mac_for "$IP2")" "$IP2"
+check "and with the instance's rules" bash -c "nft list chain bridge $TBL guest | grep -q '@allowed drop'"
+rm "$SPEC/fw2.yaml"
+check "fw2 deleted" wait_until 60 test ! -e "$STATUS/fw2.status.json"
 rm "$SPEC/fw.yaml"
 check "delete → status removed" wait_until 60 test ! -e "$STATUS/fw.status.json"
-check "delete → no vm_ chain left in any bridge table" test -z "$(vm_chains)"
+check "delete → no VM tap left in any bridge table's sets" test -z "$(vm_elems)"
 left=$(leaks "$STATE")
 check "nothing leaked: '$left'" test -z "$left"
 check "bangerd exits cleanly" stop_bangerd

@@ -57,8 +57,8 @@ UA=$(ls "$T/a/state/vms") UB=$(ls "$T/b/state/vms")
 TA=bgr-${UA:0:8} TB=bgr-${UB:0:8}
 check "a's tap $TA carries a's tag" test "$(alias_of "$TA")" = "banger:$IA"
 check "b's tap $TB carries b's tag" test "$(alias_of "$TB")" = "banger:$IB"
-check "a's rules are in a's table" bash -c "nft list chain bridge banger_$IA vm_${UA:0:8} >/dev/null"
-check "b's rules are in b's table" bash -c "nft list chain bridge banger_$IB vm_${UB:0:8} >/dev/null"
+check "a's rules are in a's table" bash -c "nft list set bridge banger_$IA taps | grep -q bgr-${UA:0:8}"
+check "b's rules are in b's table" bash -c "nft list set bridge banger_$IB taps | grep -q bgr-${UB:0:8}"
 PA=$(pid_of a va) PB=$(pid_of b vb)
 check "bgr-deadbeef survived both starts" has_link bgr-deadbeef
 
@@ -81,10 +81,10 @@ check "a's sweep ran and passed over b's orphan (log)" wait_until 30 grep -q "ta
 check "a's sweep passed over the hand-made bgr-deadbeef (log)" grep -q "tap bgr-deadbeef: alias '' is not ours" "$T/a.log"
 check "a's restart: b's VMM still running" alive "$PB"
 check "a's restart: b's tap $TB untouched" test "$(alias_of "$TB")" = "banger:$IB"
-check "a's restart: b's rules untouched" bash -c "nft list chain bridge banger_$IB vm_${UB:0:8} >/dev/null"
+check "a's restart: b's rules untouched" bash -c "nft list set bridge banger_$IB taps | grep -q bgr-${UB:0:8}"
 check "a's restart: b's orphan bgr-b0b0b0b0 left alone" has_link bgr-b0b0b0b0
 check "a's restart: bgr-deadbeef survives" has_link bgr-deadbeef
-check "a's restart: a's own tap and rules still there" bash -c "ip link show $TA >/dev/null && nft list chain bridge banger_$IA vm_${UA:0:8} >/dev/null"
+check "a's restart: a's own tap and rules still there" bash -c "ip link show $TA >/dev/null && nft list set bridge banger_$IA taps | grep -q bgr-${UA:0:8}"
 check "a: va still Ready" ready a va
 body=$(curl -s -m 5 "http://$(STATUS=$T/a/specs vm_ip va)/")
 check "va answers HTTP ($body)" test "$body" = "ok va"
@@ -94,7 +94,7 @@ check "b restarted: adopts vb (same pid $PB)" wait_until 60 grep -q "vb: adopted
 check "b's restart: its own orphan bgr-b0b0b0b0 swept" wait_until 10 bash -c "! ip link show bgr-b0b0b0b0 2>/dev/null"
 check "b's restart: a's VMM still running" alive "$PA"
 check "b's restart: a's tap $TA untouched" test "$(alias_of "$TA")" = "banger:$IA"
-check "b's restart: a's rules untouched" bash -c "nft list chain bridge banger_$IA vm_${UA:0:8} >/dev/null"
+check "b's restart: a's rules untouched" bash -c "nft list set bridge banger_$IA taps | grep -q bgr-${UA:0:8}"
 check "b's restart: bgr-deadbeef survives" has_link bgr-deadbeef
 body=$(curl -s -m 5 "http://$(STATUS=$T/b/specs vm_ip vb)/")
 check "vb answers HTTP ($body)" test "$body" = "ok vb"
@@ -102,11 +102,11 @@ check "vb answers HTTP ($body)" test "$body" = "ok vb"
 # Each removes its own VM; the other's stays.
 rm "$T/a/specs/va.yaml"
 check "a: va removed" wait_until 60 test ! -e "$T/a/specs/va.status.json"
-check "a's tap and chain gone" bash -c "! ip link show $TA 2>/dev/null && ! nft list chain bridge banger_$IA vm_${UA:0:8} 2>/dev/null"
+check "a's tap and chain gone" bash -c "! ip link show $TA 2>/dev/null && ! nft list set bridge banger_$IA taps 2>/dev/null | grep -q bgr-${UA:0:8}"
 check "b's VM untouched by a's delete" bash -c "ip link show $TB >/dev/null && kill -0 $PB"
 rm "$T/b/specs/vb.yaml"
 check "b: vb removed" wait_until 60 test ! -e "$T/b/specs/vb.status.json"
 check "no bgr- tap left but bgr-deadbeef" test "$(ip -o link show | grep -o 'bgr-[0-9a-f]*' | sort -u | tr '\n' ' ')" = "bgr-deadbeef "
-check "no vm_ chain left" test -z "$(nft list chains bridge 2>/dev/null | grep 'chain vm_')"
+check "no VM tap left in any bridge table's sets" test -z "$(nft list ruleset bridge 2>/dev/null | grep 'bgr-')"
 ip link del bgr-deadbeef
 done_testing

@@ -1,11 +1,13 @@
 #!/bin/bash
 # The orphan sweep, end to end through bangerd, in a private netns: objects
-# no VM owns — a bgr-* tap carrying our instance tag, an nft chain in our
-# instance's table, a loop device backed by a file under
+# no VM owns — a bgr-* tap carrying our instance tag, nft elements of an
+# unknown tap in our instance's table (and an older bangerd's per-VM chain
+# and map), a loop device backed by a file under
 # <state>/vms/<unknown-uid>/, a real QEMU holding a socket in the runtime
 # dir, a stale socket, a stray VM dir — are removed at start-up; objects of a
 # VM the database knows (a real guest, running) and objects that are not
-# banger's (an untagged bgr-* tap, another instance's tap and nft chain) are
+# banger's (an untagged bgr-* tap, another instance's tap, elements and
+# chain) are
 # left alone.
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
@@ -45,8 +47,20 @@ run_once() { "$BIN/bangerd" --spec-dir "$SPEC" --status-dir "$STATUS" --state-di
 	--log-level debug --once "${DARGS[@]}" >>"$T/bangerd.log" 2>&1; }
 
 instance_of() { python3 -c 'import sqlite3,sys; print(sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True).execute("select value from meta where key=\"instance\"").fetchone()[0])' "$1/banger.db"; }
-# A VM's rules as bangerd makes them (map element + chain), in table $1.
-leak_chain() {
+# A VM's rules as bangerd makes them (its elements in the instance's sets),
+# in table $1 for tap $2.
+leak_elems() {
+	nft -f - <<NFT
+add table bridge $1
+add set bridge $1 taps { type ifname; }
+add set bridge $1 allowed { type ifname . ether_addr . ipv4_addr; }
+add element bridge $1 allowed { "$2" . 06:00:ac:10:00:63 . 172.16.0.99 }
+add element bridge $1 taps { "$2" }
+NFT
+}
+has_elems() { nft list set bridge "$1" taps 2>/dev/null | grep -q "\"$2\"" && nft list set bridge "$1" allowed 2>/dev/null | grep -q "\"$2\""; }
+# What an older bangerd left: a chain per VM and the map that jumps to it.
+leak_legacy() {
 	nft -f - <<NFT
 add table bridge $1
 add map bridge $1 ports { type ifname : verdict; }
@@ -55,7 +69,6 @@ add rule bridge $1 $2 accept
 add element bridge $1 ports { "$3" : jump $2 }
 NFT
 }
-has_chain() { nft list chain bridge "$1" "$2" >/dev/null 2>&1; }
 
 # Objects no VM owns (round N uses distinct names so each round proves itself).
 make_orphans() {
@@ -63,8 +76,10 @@ make_orphans() {
 	TAP=bgr-deadbee$r
 	ip tuntap add dev "$TAP" mode tap
 	ip link set dev "$TAP" alias "banger:$INST"
-	CHAIN=vm_deadbe0$r
-	leak_chain "banger_$INST" "$CHAIN" "bgr-deadbe0$r"
+	ETAP=bgr-deadbe0$r
+	leak_elems "banger_$INST" "$ETAP"
+	CHAIN=vm_deadbe1$r
+	leak_legacy "banger_$INST" "$CHAIN" "bgr-deadbe1$r"
 	LUID=10000000${r}000000000000000000000000
 	mkdir -p "$STATE/vms/$LUID"
 	truncate -s 8M "$STATE/vms/$LUID/root.img"
@@ -79,14 +94,14 @@ make_orphans() {
 	: >"$STATE/vms/$DUID/root.qcow2"
 }
 orphans_present() {
-	has_link "$TAP" && has_chain "banger_$INST" "$CHAIN" && [ "$(loop_of "$STATE/vms/$LUID/root.img")" = "$LOOP" ] &&
+	has_link "$TAP" && has_elems "banger_$INST" "$ETAP" && nft list chain bridge "banger_$INST" "$CHAIN" >/dev/null 2>&1 && [ "$(loop_of "$STATE/vms/$LUID/root.img")" = "$LOOP" ] &&
 		[ -n "$QPID" ] && ! pid_gone "$QPID" && [ -S "$SSOCK" ] && [ -d "$STATE/vms/$DUID" ]
 }
 check_orphans_gone() {
 	local r=$1
 	check "round $r: orphan tap $TAP deleted" bash -c "! ip link show $TAP 2>/dev/null"
-	check "round $r: orphan nft chain $CHAIN deleted" bash -c "! nft list chain bridge banger_$INST $CHAIN 2>/dev/null"
-	check "round $r: and its map element" bash -c "! nft list map bridge banger_$INST ports | grep -q bgr-deadbe0$r"
+	check "round $r: orphan nft elements of $ETAP deleted" bash -c "! nft list table bridge banger_$INST | grep -q $ETAP"
+	check "round $r: an older bangerd's chain $CHAIN and map deleted" bash -c "! nft list chain bridge banger_$INST $CHAIN 2>/dev/null && ! nft list map bridge banger_$INST ports 2>/dev/null"
 	check "round $r: orphan loop device $LOOP detached" bash -c "! losetup -a | grep -qF '$STATE/vms/$LUID'"
 	check "round $r: orphan QEMU (pid $QPID) stopped" wait_until 5 pid_gone "$QPID"
 	check "round $r: its socket removed" test ! -e "$QSOCK"
@@ -99,10 +114,12 @@ ip tuntap add dev other0 mode tap
 ip tuntap add dev bgr-0ther001 mode tap # bgr- name, no alias: an operator's
 ip tuntap add dev bgr-0ther002 mode tap # another instance's
 ip link set dev bgr-0ther002 alias banger:ffffffffffffffff
-leak_chain banger_ffffffffffffffff vm_0ther002 bgr-0ther002
+leak_elems banger_ffffffffffffffff bgr-0ther002
+leak_legacy banger_ffffffffffffffff vm_0ther003 bgr-0ther003
 not_ours_intact() {
 	has_link bgr-0ther001 && has_link bgr-0ther002 &&
-		has_chain banger_ffffffffffffffff vm_0ther002
+		has_elems banger_ffffffffffffffff bgr-0ther002 &&
+		nft list chain bridge banger_ffffffffffffffff vm_0ther003 >/dev/null 2>&1
 }
 truncate -s 8M "$T/outside.img"
 OUTLOOP=$(losetup -f --show "$T/outside.img")
@@ -114,7 +131,7 @@ make_orphans 1
 check "round 1: orphans in place" orphans_present
 check "round 1: bangerd --once on an empty spec dir exits 0" run_once
 check_orphans_gone 1
-check "round 1: the sweep counted 7 objects (2 sockets, nft chain, loop, tap, 2 dirs)" grep -q "removed 7 orphaned object(s)" "$T/bangerd.log"
+check "round 1: the sweep counted 7 objects (2 sockets, nft elements, loop, tap, 2 dirs)" grep -q "removed 7 orphaned object(s)" "$T/bangerd.log"
 check "round 1: untagged and other-instance taps and rules untouched" not_ours_intact
 
 # ---- round 2: a real VM the database knows, plus orphans ---------------------------

@@ -180,7 +180,7 @@ check "...the untagged tap bgr-cafe0003 is left alone" ip link show bgr-cafe0003
 check "...the known VM's VMM (pid $CPID), tap, socket and dir are kept" \
 	bash -c "test -n '$CPID' && test '$(vmm_pids $U)' = '$CPID' && ip link show $(tap_of $U) >/dev/null && test -S '$STATE/run/${U:0:8}.sock' && test -d '$STATE/vms/$U'"
 out=$(vt sweep)
-check "sweep with nothing known removes the control VM's socket+VMM, serial socket, nft chain, tap and dir ($out)" test "$out" = "removed 5"
+check "sweep with nothing known removes the control VM's socket+VMM, serial socket, nft elements, tap and dir ($out)" test "$out" = "removed 5"
 ip link del bgr-cafe0003
 check "...its VMM is stopped" wait_until 5 pid_gone "$CPID"
 left=$(leaks "$STATE")

@@ -14,14 +14,11 @@
 
 static void test_names(void)
 {
-	_cleanup_free_ char *t = nft_table_name(INST), *c = nft_vm_chain_for("3f2a9c01dead");
+	_cleanup_free_ char *t = nft_table_name(INST);
 	CHECK_STREQ(t, "banger_" INST, "table name carries the instance");
-	CHECK_STREQ(c, "vm_3f2a9c01", "chain name carries the uid's short id");
 	CHECK(!nft_table_name("0123456789ABCDEF"), "upper-case instance refused");
 	CHECK(!nft_table_name("0123"), "short instance refused");
 	CHECK(!nft_table_name(NULL), "NULL instance refused");
-	CHECK(!nft_vm_chain_for("3f2a9c0"), "uid with 7 hex digits refused");
-	CHECK(!nft_vm_chain_for("3f2a\"c01"), "uid with a quote refused");
 	_cleanup_free_ char *tag = net_owner_tag(INST);
 	CHECK_STREQ(tag, "banger:" INST, "tap alias tag");
 }
@@ -63,50 +60,103 @@ static void test_scripts(void)
 	p.n_allow = NFT_HOST_ALLOW_MAX + 1;
 	CHECK(!nft_script_instance(&p), "too many ports refused");
 
-	_cleanup_free_ char *v = nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01",
-						   "06:00:ac:10:00:02", "172.16.0.2");
-	CHECK(v && strstr(v, "vm_3f2a9c01 ether saddr != 06:00:ac:10:00:02 drop\n"),
-	      "frames from another MAC dropped");
-	CHECK(v && strstr(v, "arp saddr ip != 172.16.0.2 drop\n"), "ARP from another IP dropped");
-	CHECK(v && strstr(v, "arp saddr ether != 06:00:ac:10:00:02 drop\n"),
+	/* The bridge table: per-VM state lives in two sets, the rules are the
+	 * instance's. */
+	p.n_allow = 0;
+	_cleanup_free_ char *inst = nft_script_instance(&p);
+	CHECK(inst && strstr(inst, "add set bridge banger_" INST " taps { type ifname; }\n"),
+	      "set of the VMs' taps");
+	CHECK(inst && strstr(inst, "add set bridge banger_" INST
+				   " allowed { type ifname . ether_addr . ipv4_addr; }\n"),
+	      "set of tap . MAC . IP");
+	CHECK(inst && strstr(inst, "prerouting iifname @taps jump guest\n"),
+	      "frames from a VM tap are checked");
+	CHECK(inst && strstr(inst, "guest ether type != { arp, ip } drop\n"),
+	      "IPv6 and the rest dropped");
+	CHECK(inst && strstr(inst, "guest iifname . ether saddr . ip saddr != @allowed drop\n"),
+	      "IPv4 from another MAC or IP dropped");
+	CHECK(inst && strstr(inst, "guest iifname . ether saddr . arp saddr ip != @allowed drop\n"),
+	      "ARP from another frame MAC or sender IP dropped");
+	CHECK(inst && strstr(inst, "guest iifname . arp saddr ether . arp saddr ip != @allowed "
+				   "drop\n"),
 	      "ARP with another sender MAC dropped");
-	CHECK(v && strstr(v, "ip saddr != 172.16.0.2 drop\n"), "IPv4 from another IP dropped");
-	CHECK(v && strstr(v, "ether type != { arp, ip } drop\n"), "IPv6 and the rest dropped");
-	CHECK(v && strstr(v, "ports { \"bgr-3f2a9c01\" : jump vm_3f2a9c01 }"),
-	      "the tap jumps to its chain");
+	CHECK(inst && strstr(inst, "flush chain bridge banger_" INST " guest\n") &&
+		      strstr(inst, "flush chain bridge banger_" INST " prerouting\n"),
+	      "the instance's chains are replaced, not appended to");
+
+	_cleanup_free_ char *v =
+		nft_script_vm_add(INST, "bgr-3f2a9c01", "06:00:ac:10:00:02", "172.16.0.2");
+	CHECK_STREQ(v,
+		    "add element bridge banger_" INST
+		    " allowed { \"bgr-3f2a9c01\" . 06:00:ac:10:00:02 . 172.16.0.2 }\n"
+		    "add element bridge banger_" INST " taps { \"bgr-3f2a9c01\" }\n",
+		    "a VM is two elements, its allowed key first (a tap checked without one "
+		    "sends nothing)");
 	const char *badmac[] = { "06:00:ac:10:00", "06:00:ac:10:00:02 accept", "06-00-ac-10-00-02",
 				 "06:00:ac:10:00:0g", "" };
 	for (size_t i = 0; i < ELEMENTSOF(badmac); i++)
-		CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01", badmac[i],
-					 "172.16.0.2"),
+		CHECK(!nft_script_vm_add(INST, "bgr-3f2a9c01", badmac[i], "172.16.0.2"),
 		      "MAC '%s' refused", badmac[i]);
-	CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
-				 "172.16.0.2; flush ruleset"),
+	CHECK(!nft_script_vm_add(INST, "bgr-3f2a9c01", "06:00:ac:10:00:02",
+				 "172.16.0.2 } ; flush ruleset"),
 	      "an IP with a statement refused");
-	CHECK(!nft_script_vm_add(INST, "vm_3f2a9c01", "bgr\"x", "06:00:ac:10:00:02", "172.16.0.2"),
+	CHECK(!nft_script_vm_add(INST, "bgr\"x", "06:00:ac:10:00:02", "172.16.0.2"),
 	      "a tap with a quote refused");
-	CHECK(!nft_script_vm_add("x", "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
-				 "172.16.0.2"),
+	CHECK(!nft_script_vm_add("x", "bgr-3f2a9c01", "06:00:ac:10:00:02", "172.16.0.2"),
 	      "a bad instance refused");
 	/* A VM start is one transaction: the instance part, then the VM's. */
-	p.n_allow = 0;
-	_cleanup_free_ char *inst = nft_script_instance(&p);
-	_cleanup_free_ char *st = nft_script_vm_start(&p, "vm_3f2a9c01", "bgr-3f2a9c01",
-						      "06:00:ac:10:00:02", "172.16.0.2");
+	_cleanup_free_ char *st =
+		nft_script_vm_start(&p, "bgr-3f2a9c01", "06:00:ac:10:00:02", "172.16.0.2");
 	CHECK(st && inst && startswith(st, inst) && streq(st + strlen(inst), v),
 	      "start script = instance script + VM script");
-	CHECK(!nft_script_vm_start(&p, "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
+	CHECK(!nft_script_vm_start(&p, "bgr-3f2a9c01", "06:00:ac:10:00:02",
 				   "172.16.0.2; flush ruleset"),
 	      "start script: a bad VM input refuses the whole script");
 	p.bridge = "bad\"bridge";
-	CHECK(!nft_script_vm_start(&p, "vm_3f2a9c01", "bgr-3f2a9c01", "06:00:ac:10:00:02",
-				   "172.16.0.2"),
+	CHECK(!nft_script_vm_start(&p, "bgr-3f2a9c01", "06:00:ac:10:00:02", "172.16.0.2"),
 	      "start script: a bad instance input refuses the whole script");
-	_cleanup_free_ char *d = nft_script_vm_delete(INST, "vm_3f2a9c01", "bgr-3f2a9c01");
-	CHECK(d && strstr(d, "delete chain bridge banger_" INST " vm_3f2a9c01\n"),
-	      "delete removes the chain");
-	CHECK(d && strstr(d, "delete element bridge banger_" INST " ports { \"bgr-3f2a9c01\" }"),
-	      "and the map element");
+
+	/* Delete: add-then-delete of each element (idempotent in one
+	 * transaction), @taps first; the sets are made if absent. */
+	char *macs[] = { "06:00:ac:10:00:02", "06:00:ac:10:00:09", NULL };
+	char *ips[] = { "172.16.0.2", "172.16.0.9", NULL };
+	_cleanup_free_ char *d = nft_script_vm_delete(INST, "bgr-3f2a9c01", macs, ips, 2);
+	const char *taps_del =
+		d ? strstr(d, "delete element bridge banger_" INST " taps { \"bgr-3f2a9c01\" }\n")
+		  : NULL;
+	const char *k1 = d ? strstr(d, "delete element bridge banger_" INST
+				       " allowed { \"bgr-3f2a9c01\" . 06:00:ac:10:00:02 . "
+				       "172.16.0.2 }\n")
+			   : NULL;
+	const char *k2 = d ? strstr(d, "delete element bridge banger_" INST
+				       " allowed { \"bgr-3f2a9c01\" . 06:00:ac:10:00:09 . "
+				       "172.16.0.9 }\n")
+			   : NULL;
+	CHECK(taps_del && k1 && k2 && taps_del < k1, "delete: the tap, then each of its keys");
+	CHECK(d && startswith(d, "add table bridge banger_" INST "\n") &&
+		      strstr(d, "add element bridge banger_" INST " taps { \"bgr-3f2a9c01\" }\n"),
+	      "delete: table and sets ensured, each element added before it is deleted");
+	_cleanup_free_ char *d0 = nft_script_vm_delete(INST, "bgr-3f2a9c01", NULL, NULL, 0);
+	CHECK(d0 && !strstr(d0, "element bridge banger_" INST " allowed"),
+	      "delete with no keys: the tap only");
+	char *badips[] = { "172.16.0.2 } ; flush ruleset", NULL };
+	CHECK(!nft_script_vm_delete(INST, "bgr-3f2a9c01", macs, badips, 1),
+	      "delete: a listed key that fails its check refuses the script");
+
+	/* An older bangerd's layout. */
+	char *chains[] = { "vm_3f2a9c01", "vm_deadbeef", NULL };
+	_cleanup_free_ char *l = nft_script_legacy_remove(INST, true, chains);
+	const char *map = l ? strstr(l, "delete map bridge banger_" INST " ports\n") : NULL;
+	const char *c1 = l ? strstr(l, "delete chain bridge banger_" INST " vm_3f2a9c01\n") : NULL;
+	CHECK(map && c1 && map < c1, "legacy: the map (which jumps to the chains) goes first");
+	CHECK(l && strstr(l, "delete chain bridge banger_" INST " vm_deadbeef\n"),
+	      "legacy: every chain");
+	CHECK(!nft_script_legacy_remove(INST, false, NULL), "legacy: nothing to remove");
+	char *badchains[] = { "prerouting", NULL };
+	CHECK(!nft_script_legacy_remove(INST, false, badchains),
+	      "legacy: only vm_* chains are ever removed");
+	char *evil[] = { "vm_x; flush", NULL };
+	CHECK(!nft_script_legacy_remove(INST, false, evil), "legacy: a hostile name refused");
 }
 
 static void test_dm_uuid(void)
