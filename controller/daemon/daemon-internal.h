@@ -94,6 +94,7 @@ struct VmState {
 	bool launch_resume;    /* ...resumes it from its saved state */
 	bool slot_waiting;     /* on the launcher's FIFO of slot waiters */
 	bool slot_invited;     /* popped from it: its next pass may take the freed slot */
+	bool exit_reported;    /* CLEANUP: the exit's status is staged; teardown next turn */
 };
 
 struct Daemon {

@@ -1148,11 +1148,20 @@ static int execute(Pass *p, Decision *dec, bool *done)
 	case STEP_STOP: do_stop(p); return 0;
 	case STEP_KILL: do_kill(p); return 0;
 	case STEP_CLEANUP:
-		/* Report the exit before the teardown (deleting a tap takes the
-		 * kernel ~10 ms); the next pass looks again. */
+		/* Report the exit before the teardown: deleting a tap takes the
+		 * kernel 10–30 ms, and a status staged in this turn's batch lands
+		 * only when the batch ends. So this turn stages the status and
+		 * the teardown waits for the next turn (due now), which looks
+		 * again: the report is on disk first. */
 		*done = true;
 		r = write_status(p->d, p->name, p->row, p->known ? &p->info : NULL, dec, p->vs,
 				 p->spec);
+		if (!p->vs->exit_reported) {
+			p->vs->exit_reported = true;
+			p->vs->wake_at = time_now_ms();
+			return r;
+		}
+		p->vs->exit_reported = false;
 		keep_error(&r, vm_teardown(p->d->rt, p->name, p->row ? p->row->uid : "",
 					   p->row ? p->row->api_sock : NULL, false));
 		daemon_enqueue(p->d, p->name);
@@ -1186,6 +1195,8 @@ static int pass_run(Daemon *d, const char *name)
 	log_debug("%s: %s → %s (%s)", name, vm_phase_to_string(dec.phase), step_to_string(dec.step),
 		  dec.reason);
 	bool settled = reconcile_settled(&dec, &p.dv, &p.ov);
+	if (dec.step != STEP_CLEANUP)
+		p.vs->exit_reported = false;
 	bool done;
 	keep_error(&err, execute(&p, &dec, &done));
 	if (done)
