@@ -746,6 +746,17 @@ static int start_result(Pass *p, int r, const char *err, bool restart, bool resu
 
 /* gather: a launch a worker finished is installed (or undone) now, and
  * accounted for as a synchronous start would have been. */
+/* The disks' note for status (root base changed, work disk kept its old
+ * size) comes with the launch: the disks are made on its worker. */
+static void take_disk_note(VmState *vs, const VmLaunch *l)
+{
+	const char *reason = NULL;
+	const char *note = vm_launch_disk_note(l, &reason);
+	free(vs->disk_note);
+	vs->disk_note = note ? xstrdup(note) : NULL;
+	vs->disk_reason = note ? reason : NULL;
+}
+
 static int collect_launch(Pass *p)
 {
 	VmState *vs = p->vs;
@@ -754,6 +765,7 @@ static int collect_launch(Pass *p)
 		return 0;
 	vs->launching = false;
 	_cleanup_free_ char *err = NULL;
+	take_disk_note(vs, l);
 	int r = vm_launch_finish(p->d->rt, l, &err);
 	return start_result(p, r, err, vs->launch_restart, vs->launch_resume);
 }
@@ -779,29 +791,26 @@ static int do_start(Pass *p, bool resume)
 		return start_failed(p, r, err, restart);
 	log_debug("%s: timing: record %.3f ms (guest IP, VMM uid, paths)", row->name,
 		  (time_now_us() - t0) / 1000.0);
-	char *note = NULL;
-	const char *note_reason = NULL;
 	VmStartRequest req = { .name = row->name,
 			       .uid = row->uid,
 			       .spec = p->spec,
 			       .guest_ip = ip,
-			       .ret_disk_note = &note,
-			       .ret_disk_reason = &note_reason,
 			       .work_disk_no_grow = true,
 			       .vmm_uid = vmm_uid,
 			       .resume = resume };
 	VmLaunch *l = NULL;
 	r = vm_start_prepare(d->rt, &req, &l, &err);
 	vs->grow_done = false; /* the next start tries a failed grow again */
-	free(vs->disk_note);
-	vs->disk_note = note;
-	vs->disk_reason = note_reason;
+	free(vs->disk_note);   /* this start's comes with its launch */
+	vs->disk_note = NULL;
+	vs->disk_reason = NULL;
 	if (r <= 0) /* failed and undone, or its VMM runs already */
 		return start_result(p, r, err, restart, resume);
 	runtime_crashpoint("launch-submitted");
 	r = launcher_submit(d->launcher, l);
 	if (r < 0) { /* no thread for it: launch here, as one would without workers */
 		vm_launch_run(l);
+		take_disk_note(vs, l);
 		r = vm_launch_finish(d->rt, l, &err);
 		return start_result(p, r, err, restart, resume);
 	}

@@ -108,27 +108,32 @@ typedef struct {
  * (adopted into the cache) and nothing is created: returns 0. */
 int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error);
 
-/* vm_start in three parts, so the blocking launch can run off the event
- * loop (daemon/launcher.c):
+/* vm_start in three parts, so whatever may block runs off the event loop
+ * (daemon/launcher.c):
  *
- *   vm_start_prepare  caller's thread (the loop): everything up to the VMM —
- *                     images, VM dir, tap and nft rules, disks, cgroup, file
- *                     owners, tap owner. Uses netlink, nft, loop/dm and the
- *                     handle cache. Returns 1 and *ret_launch when a VMM must
- *                     be launched; 0 when it already runs (adopted: nothing
- *                     to launch); -errno on failure (undone, *ret_error set).
- *   vm_launch_run     any thread: the driver's launch() (spawn, pid recorded
- *                     write-ahead in handles.json, API socket, boot plan).
- *                     Touches only the VmLaunch — its own copy of the
- *                     handles, paths, images — and the VMM's files: no
- *                     cache, no netlink, no store. Several run at once.
- *   vm_launch_finish  the caller's thread again: success puts the handles
- *                     with the pid into the cache; failure undoes what
- *                     prepare made (disks kept). Frees the launch; returns
- *                     the launch's result, *ret_error set on failure.
+ *   vm_start_prepare  caller's thread (the loop): images, VM dir, bridge,
+ *                     tap and nft elements — what the handle cache and the
+ *                     host-wide objects need. Returns 1 and *ret_launch when
+ *                     a VMM must be launched; 0 when it already runs
+ *                     (adopted: nothing to launch); -errno on failure
+ *                     (undone, *ret_error set).
+ *   vm_launch_run     any thread: the root disk (an image copy or a qcow2
+ *                     overlay, fsyncs) and work disk, the cgroup, file
+ *                     owners and chroot, the tap's owner, then the driver's
+ *                     launch() (spawn, pid recorded write-ahead in
+ *                     handles.json, API socket, boot plan). Touches only the
+ *                     VmLaunch — its own copy of the handles, paths, images
+ *                     and spec facts —, the VM's files and kernel objects
+ *                     named after its uid, and the runtime's read-only
+ *                     configuration: no cache, no store. Several run at once.
+ *   vm_launch_finish  the caller's thread again: the launch's handles
+ *                     (disks, pid) replace the cache entry; failure then
+ *                     undoes everything both parts made (disks kept). Frees
+ *                     the launch; returns the start's result, *ret_error
+ *                     set on failure.
  *
- * Between prepare and finish the cache entry records the tap and disks but
- * no pid: the caller must leave the VM alone (no teardown, no second start)
+ * Between prepare and finish the cache entry records the tap but no disks
+ * or pid: the caller must leave the VM alone (no teardown, no second start)
  * until finish — reconcile/decide.h's ObservedView.launching. */
 typedef struct VmLaunch VmLaunch;
 int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_launch,
@@ -137,6 +142,10 @@ void vm_launch_run(VmLaunch *l);
 int vm_launch_finish(Runtime *rt, VmLaunch *l, char **ret_error);
 /* The VM's name (owned by the launch). */
 const char *vm_launch_name(const VmLaunch *l);
+/* After vm_launch_run: a note for status about its disks (the root base
+ * changed, a work disk kept its old size) and its reason, or NULL. Owned
+ * by the launch. */
+const char *vm_launch_disk_note(const VmLaunch *l, const char **ret_reason);
 
 /* Ask the guest to shut down (returns at once). */
 int vm_request_stop(Runtime *rt, const char *name, const char *api_sock);

@@ -75,6 +75,10 @@ _printf_(5, 6) static void dm_log_to_debug(int level, const char *file, int line
 	log_debug("libdevmapper: %s", buf);
 }
 
+/* libdevmapper is not thread-safe (global state, udev cookies), and root
+ * disks are made on launch workers: one task at a time, process-wide. */
+static pthread_mutex_t dm_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void dm_setup(void)
 {
 	dm_log_with_errno_init(dm_log_to_debug);
@@ -99,7 +103,7 @@ static bool dm_driver_present(void)
 	return strstr(misc, " device-mapper\n") != NULL;
 }
 
-bool dm_available(void)
+static bool dm_available_locked(void)
 {
 	struct dm_task *t;
 	bool ok;
@@ -158,13 +162,13 @@ char *dm_uuid_owner_prefix(const char *instance)
 	return xasprintf(DM_UUID_PREFIX "%s-", instance);
 }
 
-int dm_uuid_of(const char *name, char **ret)
+static int dm_uuid_of_locked(const char *name, char **ret)
 {
 	struct dm_info info;
 	int r = 0;
 	if (!dm_name_valid(name))
 		return -EINVAL;
-	if (!dm_available())
+	if (!dm_available_locked())
 		return -EOPNOTSUPP;
 	struct dm_task *t = dm_task_named(DM_DEVICE_INFO, name);
 	if (!t)
@@ -181,8 +185,8 @@ int dm_uuid_of(const char *name, char **ret)
 	return r;
 }
 
-int dm_snapshot_create(const char *name, const char *uuid, const char *base_dev,
-		       const char *cow_dev, uint64_t size_sectors, char **ret_dev)
+static int dm_snapshot_create_locked(const char *name, const char *uuid, const char *base_dev,
+				     const char *cow_dev, uint64_t size_sectors, char **ret_dev)
 {
 	_cleanup_free_ char *params = NULL;
 	struct dm_task *t;
@@ -195,7 +199,7 @@ int dm_snapshot_create(const char *name, const char *uuid, const char *base_dev,
 		return log_errno(r, "dm %s: invalid snapshot of %s onto %s (%" PRIu64 " sectors)",
 				 name, base_dev ? base_dev : "(null)", cow_dev ? cow_dev : "(null)",
 				 size_sectors);
-	if (!dm_available())
+	if (!dm_available_locked())
 		return log_errno(-EOPNOTSUPP, "dm %s: device-mapper is not available", name);
 	t = dm_task_named(DM_DEVICE_CREATE, name);
 	if (!t)
@@ -225,14 +229,14 @@ static int dm_remove_once(const char *name)
 	return r;
 }
 
-int dm_remove(const char *name)
+static int dm_remove_locked(const char *name)
 {
 	const struct timespec wait = { 0, DM_REMOVE_WAIT_NS };
 	int r = -EBUSY;
 
 	if (!dm_name_valid(name))
 		return log_errno(-EINVAL, "dm: invalid target name '%s'", name ? name : "");
-	if (!dm_available())
+	if (!dm_available_locked())
 		return -EOPNOTSUPP;
 	for (int i = 0; i < DM_REMOVE_TRIES && r == -EBUSY; i++) {
 		if (i > 0)
@@ -261,13 +265,13 @@ static int dm_names_collect(struct dm_names *n, const char *prefix, char ***name
 	return 0;
 }
 
-int dm_list(const char *prefix, char ***ret_names)
+static int dm_list_locked(const char *prefix, char ***ret_names)
 {
 	_cleanup_strv_free_ char **names = xcalloc(1, sizeof(char *));
 	struct dm_task *t;
 	int r = 0;
 
-	if (!dm_available())
+	if (!dm_available_locked())
 		return -EOPNOTSUPP;
 	t = dm_task_create(DM_DEVICE_LIST);
 	if (!t)
@@ -283,4 +287,45 @@ int dm_list(const char *prefix, char ***ret_names)
 	qsort(names, strv_length(names), sizeof(char *), strcmp_ptr);
 	*ret_names = TAKE_PTR(names);
 	return 0;
+}
+
+bool dm_available(void)
+{
+	pthread_mutex_lock(&dm_lock);
+	bool r = dm_available_locked();
+	pthread_mutex_unlock(&dm_lock);
+	return r;
+}
+
+int dm_uuid_of(const char *name, char **ret)
+{
+	pthread_mutex_lock(&dm_lock);
+	int r = dm_uuid_of_locked(name, ret);
+	pthread_mutex_unlock(&dm_lock);
+	return r;
+}
+
+int dm_snapshot_create(const char *name, const char *uuid, const char *base_dev,
+		       const char *cow_dev, uint64_t size_sectors, char **ret_dev)
+{
+	pthread_mutex_lock(&dm_lock);
+	int r = dm_snapshot_create_locked(name, uuid, base_dev, cow_dev, size_sectors, ret_dev);
+	pthread_mutex_unlock(&dm_lock);
+	return r;
+}
+
+int dm_remove(const char *name)
+{
+	pthread_mutex_lock(&dm_lock);
+	int r = dm_remove_locked(name);
+	pthread_mutex_unlock(&dm_lock);
+	return r;
+}
+
+int dm_list(const char *prefix, char ***ret_names)
+{
+	pthread_mutex_lock(&dm_lock);
+	int r = dm_list_locked(prefix, ret_names);
+	pthread_mutex_unlock(&dm_lock);
+	return r;
 }
