@@ -177,7 +177,7 @@ char *nft_script_vm_add(const char *instance, const char *tap, const char *mac, 
 	if (!t || !key)
 		return NULL;
 	Script sc = { 0 };
-	/* @allowed first: a tap in @taps without it could send nothing. */
+	/* One transaction: packets see both elements or neither. */
 	line(&sc, "add element bridge %s allowed { %s }", t, key);
 	line(&sc, "add element bridge %s taps { \"%s\" }", t, tap);
 	return sc.s;
@@ -202,9 +202,8 @@ char *nft_script_vm_delete(const char *instance, const char *tap, char *const *m
 	Script sc = { 0 };
 	sets_ensure(&sc, t);
 	/* "add" first makes each delete succeed whether or not the element
-	 * existed: the transaction is all or nothing, and nft 1.0.6 has no
-	 * "destroy". @taps first: the tap stops being checked only after
-	 * nothing can pass it, and a failure leaves it closed. */
+	 * existed: the transaction is all or nothing (packets see all of it or
+	 * none), and nft 1.0.6 has no "destroy". */
 	line(&sc, "add element bridge %s taps { \"%s\" }", t, tap);
 	line(&sc, "delete element bridge %s taps { \"%s\" }", t, tap);
 	for (size_t i = 0; i < n_keys; i++) {

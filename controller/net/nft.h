@@ -24,8 +24,8 @@
  * VM, as before, made every start O(VMs): libnftables fetches every chain
  * into its cache, and the kernel validates every jump target on commit —
  * 25 ms a start with 1,000 VMs.) A tap in @taps without its @allowed
- * element sends nothing: the order of adds and deletes can only fail
- * closed. The VM's part is made at start after its tap (recorded first in
+ * element sends nothing (fail closed); both are added, and deleted, in one
+ * transaction. The VM's part is made at start after its tap (recorded first in
  * handles.json, with the MAC and IP that make its key), deleted at
  * teardown, and swept at start-up when no VM owns its tap. The instance
  * part is made (and replaced, so a changed --host-allow applies) by
