@@ -809,11 +809,15 @@ static int do_start(Pass *p, bool resume)
 	runtime_crashpoint("launch-submitted");
 	r = launcher_submit(d->launcher, l);
 	if (r < 0) { /* no thread for it: launch here, as one would without workers */
+		vm_launch_network(l);
 		vm_launch_run(l);
 		take_disk_note(vs, l);
 		r = vm_launch_finish(d->rt, l, &err);
 		return start_result(p, r, err, restart, resume);
 	}
+	/* The tap and its nft elements here while the worker makes the disks;
+	 * the worker launches once they exist (or gives up on their error). */
+	vm_launch_network(l);
 	vs->launching = true;
 	vs->launch_restart = restart;
 	vs->launch_resume = resume;

@@ -34,6 +34,7 @@
 
 #include <dirent.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -231,19 +232,23 @@ bool vm_alive(Runtime *rt, const char *name)
 typedef struct {
 	const char *vm_dir;
 	VmHandles *h;
+	pthread_mutex_t *lock; /* h is shared by two threads while a start runs */
 } RecordCtx;
 
 /* Write-ahead for dm-snapshot objects (storage/cow.h). */
 static int record_disk(void *userdata, const RootDisk *d)
 {
 	RecordCtx *c = userdata;
+	pthread_mutex_lock(c->lock);
 	free_and_replace_str(&c->h->cow_file, d->cow_file);
 	free_and_replace_str(&c->h->base_image, d->base_image);
 	free_and_replace_str(&c->h->base_loop, d->base_loop);
 	free_and_replace_str(&c->h->cow_loop, d->cow_loop);
 	free_and_replace_str(&c->h->dm_name, d->dm_name);
 	free_and_replace_str(&c->h->dm_dev, d->dm_dev);
-	return vm_handles_write(c->vm_dir, c->h);
+	int r = vm_handles_write(c->vm_dir, c->h);
+	pthread_mutex_unlock(c->lock);
+	return r;
 }
 
 static RootDisk disk_from_handles(const VmHandles *h)
@@ -326,50 +331,6 @@ static char *guest_mac(const VmStartRequest *req)
 	return req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
 }
 
-static int start_network(Runtime *rt, const VmStartRequest *req, const char *vm_dir, VmHandles *h,
-			 char **ret_error)
-{
-	_cleanup_free_ char *mac = guest_mac(req);
-	int r = net_bridge_ensure(rt->cfg.bridge, rt->cfg.cidr);
-	if (r < 0) {
-		*ret_error = xasprintf("bridge %s: %s", rt->cfg.bridge, strerror(-r));
-		return r;
-	}
-	free(h->tap);
-	h->tap = net_tap_name_for(req->uid);
-	/* The key of its nft elements, recorded before they exist. */
-	free_and_replace_str(&h->nft_mac, mac);
-	free_and_replace_str(&h->nft_ip, req->guest_ip);
-	if ((r = vm_handles_write(vm_dir, h)) < 0) {
-		*ret_error = xasprintf("record tap: %s", strerror(-r));
-		return r;
-	}
-	runtime_crashpoint("tap-recorded");
-	r = net_tap_ensure(h->tap, rt->cfg.bridge, 0, rt->owner_tag);
-	if (r == -EEXIST) {
-		/* Not ours (another instance, an operator): undo must not touch it. */
-		*ret_error = xasprintf("tap %s exists and is not this instance's", h->tap);
-		free(h->tap);
-		h->tap = NULL;
-		vm_handles_write(vm_dir, h);
-		return r;
-	}
-	if (r < 0) {
-		*ret_error = xasprintf("tap %s: %s", h->tap, strerror(-r));
-		return r;
-	}
-	runtime_crashpoint("tap-created");
-	/* The instance tables are re-made in the same transaction. */
-	NftPolicy pol = nft_policy(rt);
-	r = nft_vm_add(&pol, h->tap, mac, req->guest_ip);
-	if (r < 0) {
-		*ret_error = xasprintf("firewall rules for tap %s: %s", h->tap, strerror(-r));
-		return r;
-	}
-	runtime_crashpoint("nft-created");
-	return 0;
-}
-
 typedef struct {
 	const char *vm_dir;
 	const char *name;
@@ -434,6 +395,8 @@ static void confinement_done(Confinement *c)
  * owned here, so a worker thread needs nothing shared but the runtime's
  * read-only configuration. The request and its spec may be gone when it
  * runs. */
+enum { NET_PENDING, NET_DONE };
+
 struct VmLaunch {
 	Runtime *rt; /* read-only on the worker: cfg, cgroups host, gateway */
 	char *name, *uid, *user_args, *guest_ip;
@@ -452,11 +415,19 @@ struct VmLaunch {
 	char *root_base; /* the base image the root disk was made from */
 	char *disk_note; /* for status: the root base changed, a work disk kept its size */
 	const char *disk_reason;
-	VmHandles *h; /* a copy of the cache entry: the worker records disks and pid in it */
+	/* A copy of the cache entry: the network (loop thread), the disks and
+	 * the pid (worker) are recorded in it, under lock, each write of
+	 * handles.json holding all of them. */
+	VmHandles *h;
+	pthread_mutex_t lock; /* h, and the network's result below */
+	pthread_cond_t net_cond;
+	bool net;      /* the VM has a tap (spec.network, a guest IP) */
+	int net_state; /* NET_PENDING until vm_launch_network ran */
+	char *net_error;
 	PidRecord pr;
 	VmmLaunchConfig c;
-	uint64_t t0, t_net, t_worker, t_disk, t_prepared; /* timing (µs) for the debug log */
-	int r;                                            /* the start's result */
+	uint64_t t_ready, t_net0, t_net, t_worker, t_disk, t_prepared; /* µs, for the debug log */
+	int net_r, r; /* the network's and the start's result */
 	char *error;
 	VmmProcess proc;
 };
@@ -478,7 +449,10 @@ static void vm_launch_free(VmLaunch *l)
 	free(l->rootfs_path);
 	free(l->disk_note);
 	vm_handles_free(l->h);
+	free(l->net_error);
 	free(l->error);
+	pthread_cond_destroy(&l->net_cond);
+	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
 
@@ -502,12 +476,94 @@ static VmHandles *handles_copy(const VmHandles *h)
 	return copy;
 }
 
+/* The tap and its nft elements, on the loop thread (the handle cache, the
+ * bridge and the instance's tables are the loop's), while the launch's
+ * worker makes the disks. Recorded in the launch's handles under its lock. */
+static int start_network(VmLaunch *l, char **ret_error)
+{
+	Runtime *rt = l->rt;
+	VmHandles *h = l->h;
+	int r = net_bridge_ensure(rt->cfg.bridge, rt->cfg.cidr);
+	if (r < 0) {
+		*ret_error = xasprintf("bridge %s: %s", rt->cfg.bridge, strerror(-r));
+		return r;
+	}
+	_cleanup_free_ char *tap = net_tap_name_for(l->uid);
+	pthread_mutex_lock(&l->lock);
+	free_and_replace_str(&h->tap, tap);
+	/* The key of its nft elements, recorded before they exist. */
+	free_and_replace_str(&h->nft_mac, l->mac);
+	free_and_replace_str(&h->nft_ip, l->guest_ip);
+	r = vm_handles_write(l->p.vm_dir, h);
+	pthread_mutex_unlock(&l->lock);
+	if (r < 0) {
+		*ret_error = xasprintf("record tap: %s", strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("tap-recorded");
+	r = net_tap_ensure(tap, rt->cfg.bridge, 0, rt->owner_tag);
+	if (r == -EEXIST) {
+		/* Not ours (another instance, an operator): undo must not touch it. */
+		*ret_error = xasprintf("tap %s exists and is not this instance's", tap);
+		pthread_mutex_lock(&l->lock);
+		free(h->tap);
+		h->tap = NULL;
+		int k = vm_handles_write(l->p.vm_dir, h);
+		pthread_mutex_unlock(&l->lock);
+		if (k < 0) /* the next start-up finds the tap recorded and leaves it: untagged */
+			log_warn_errno(k, "%s: forget tap %s in handles.json: %m", l->name, tap);
+		return r;
+	}
+	if (r < 0) {
+		*ret_error = xasprintf("tap %s: %s", tap, strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("tap-created");
+	NftPolicy pol = nft_policy(rt);
+	r = nft_vm_add(&pol, tap, l->mac, l->guest_ip);
+	if (r < 0) {
+		*ret_error = xasprintf("firewall rules for tap %s: %s", tap, strerror(-r));
+		return r;
+	}
+	runtime_crashpoint("nft-created");
+	return 0;
+}
+
+void vm_launch_network(VmLaunch *l)
+{
+	char *err = NULL;
+	l->t_net0 = time_now_us();
+	int r = l->net ? start_network(l, &err) : 0;
+	pthread_mutex_lock(&l->lock);
+	l->net_r = r;
+	l->net_error = r < 0 ? (err ? err : xstrdup(strerror(-r))) : NULL;
+	l->net_state = NET_DONE;
+	l->t_net = time_now_us();
+	pthread_cond_broadcast(&l->net_cond);
+	pthread_mutex_unlock(&l->lock);
+	if (r >= 0)
+		free(err);
+}
+
+/* The worker waits for the tap before the launch (the VMM opens it). */
+static int wait_network(VmLaunch *l, char **ret_error)
+{
+	pthread_mutex_lock(&l->lock);
+	while (l->net_state == NET_PENDING)
+		pthread_cond_wait(&l->net_cond, &l->lock);
+	int r = l->net_r;
+	if (r < 0)
+		*ret_error = TAKE_PTR(l->net_error);
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
 /* The root disk (and the work disk) of the launch's VM: on its worker, so
  * a copy of a large image or an fsync never holds the event loop. */
 static int start_disks(VmLaunch *l, char **ret_error)
 {
 	VmHandles *h = l->h;
-	RecordCtx ctx = { .vm_dir = l->p.vm_dir, .h = h };
+	RecordCtx ctx = { .vm_dir = l->p.vm_dir, .h = h, .lock = &l->lock };
 	/* Which base the disk goes with: remade only when rootfs.path changed
 	 * (storage/rootbase.h); an overlay keeps the file it was made from. */
 	_cleanup_(root_base_choice_done) RootBaseChoice base = { 0 };
@@ -536,13 +592,16 @@ static int start_disks(VmLaunch *l, char **ret_error)
 		*ret_error = xasprintf("root disk: %s", strerror(-r));
 		return r;
 	}
+	pthread_mutex_lock(&l->lock);
 	free_and_replace_str(&h->root_disk, disk.path);
 	free_and_replace_str(&h->root_format, disk.format);
+	r = vm_handles_write(l->p.vm_dir, h);
+	pthread_mutex_unlock(&l->lock);
 	free_and_replace_str(&l->root_base, disk.base_image);
 	log_info("%s: root disk %s (%s%s)", l->name, disk.path, cow_method_to_string(disk.method),
 		 disk.reused ? ", kept" : "");
 	root_disk_done(&disk);
-	if ((r = vm_handles_write(l->p.vm_dir, h)) < 0) {
+	if (r < 0) {
 		*ret_error = xasprintf("record root disk: %s", strerror(-r));
 		return r;
 	}
@@ -681,6 +740,15 @@ static int launch_prepare(VmLaunch *l, char **ret_error)
 	l->t_disk = time_now_us();
 	if (r >= 0)
 		r = start_confine(l, ret_error);
+	/* The network's result, whatever happened here: the loop thread may
+	 * still be making the tap, and the launch must not end before. */
+	char *net_err = NULL;
+	int k = wait_network(l, &net_err);
+	if (r >= 0 && k < 0) {
+		r = k;
+		*ret_error = net_err;
+	} else
+		free(net_err);
 	if (r < 0)
 		return r;
 	launch_config(l);
@@ -773,6 +841,8 @@ int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_laun
 		return -ENOEXEC;
 	}
 	VmLaunch *l = xcalloc(1, sizeof(VmLaunch));
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->net_cond, NULL);
 	l->rt = rt;
 	l->name = xstrdup(req->name);
 	l->uid = xstrdup(req->uid);
@@ -780,7 +850,6 @@ int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_laun
 	l->guest_ip = req->guest_ip ? xstrdup(req->guest_ip) : NULL;
 	l->resume = req->resume;
 	l->drv = drv;
-	l->t0 = time_now_us();
 	vm_paths_for(rt, req->uid, &l->p);
 	if (vm_alive(rt, req->name) || adopt_unknown_vmm(rt, req, l->p.vm_dir, l->p.api_sock)) {
 		vm_launch_free(l);
@@ -801,10 +870,7 @@ int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_laun
 	handle_cache_put(rt->cache, req->name, h);
 	h->vmm = xstrdup(drv->name);
 	h->spec_json = vm_spec_to_canonical_json(req->spec);
-	if (req->spec->network_enabled && req->guest_ip &&
-	    (r = start_network(rt, req, l->p.vm_dir, h, ret_error)) < 0)
-		goto fail;
-	l->t_net = time_now_us();
+	l->net = req->spec->network_enabled && req->guest_ip;
 	l->mac = guest_mac(req);
 	l->incoming = req->resume ? vm_saved_dir(rt, req->uid) : NULL;
 	l->rootfs_path = xstrdup(req->spec->rootfs_path);
@@ -819,6 +885,7 @@ int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_laun
 		*ret_error = xstrdup("copy the VM's handles for its launch");
 		goto fail;
 	}
+	l->t_ready = time_now_us();
 	*ret_launch = l;
 	return 1;
 fail:
@@ -850,15 +917,16 @@ int vm_launch_finish(Runtime *rt, VmLaunch *l, char **ret_error)
 			 l->resume ? "resumed from its saved state" : "started", (int)h->pid,
 			 h->tap ? h->tap : "-", l->c.guest_ip ? l->c.guest_ip : "-",
 			 (unsigned)running_as, l->cf.uid ? "" : ", unconfined");
-		/* network on the loop; disk, confine and launch on its worker,
-		 * launch until the pass collected it. */
+		/* network on the loop; disk, confine (with any wait for the
+		 * network) and launch on its worker, launch until the pass
+		 * collected it. */
 		log_debug(
 			"%s: timing: network %.3f ms, disk %.3f ms, confine %.3f ms, launch %.3f ms "
 			"(%.3f ms waiting for a worker)",
-			l->name, (l->t_net - l->t0) / 1000.0, (l->t_disk - l->t_worker) / 1000.0,
-			(l->t_prepared - l->t_disk) / 1000.0,
+			l->name, (l->t_net - l->t_net0) / 1000.0,
+			(l->t_disk - l->t_worker) / 1000.0, (l->t_prepared - l->t_disk) / 1000.0,
 			(time_now_us() - l->t_prepared) / 1000.0,
-			(l->t_worker - l->t_net) / 1000.0);
+			(l->t_worker - l->t_ready) / 1000.0);
 	}
 	resume_done(rt, l->name, l->uid, l->resume);
 	vm_launch_free(l);
@@ -871,6 +939,7 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	int r = vm_start_prepare(rt, req, &l, ret_error);
 	if (r <= 0)
 		return r;
+	vm_launch_network(l);
 	vm_launch_run(l);
 	const char *reason = NULL;
 	const char *note = vm_launch_disk_note(l, &reason);

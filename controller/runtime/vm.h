@@ -108,36 +108,42 @@ typedef struct {
  * (adopted into the cache) and nothing is created: returns 0. */
 int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error);
 
-/* vm_start in three parts, so whatever may block runs off the event loop
- * (daemon/launcher.c):
+/* vm_start in parts, so whatever may block runs off the event loop
+ * (daemon/launcher.c), and the network and the disks are made at once:
  *
- *   vm_start_prepare  caller's thread (the loop): images, VM dir, bridge,
- *                     tap and nft elements — what the handle cache and the
- *                     host-wide objects need. Returns 1 and *ret_launch when
- *                     a VMM must be launched; 0 when it already runs
- *                     (adopted: nothing to launch); -errno on failure
- *                     (undone, *ret_error set).
- *   vm_launch_run     any thread: the root disk (an image copy or a qcow2
- *                     overlay, fsyncs) and work disk, the cgroup, file
- *                     owners and chroot, the tap's owner, then the driver's
- *                     launch() (spawn, pid recorded write-ahead in
- *                     handles.json, API socket, boot plan). Touches only the
- *                     VmLaunch — its own copy of the handles, paths, images
- *                     and spec facts —, the VM's files and kernel objects
- *                     named after its uid, and the runtime's read-only
- *                     configuration: no cache, no store. Several run at once.
+ *   vm_start_prepare  caller's thread (the loop): images, VM dir, cache
+ *                     entry. Returns 1 and *ret_launch when a VMM must be
+ *                     launched; 0 when it already runs (adopted: nothing to
+ *                     launch); -errno on failure (undone, *ret_error set).
+ *   vm_launch_network the loop thread, once, after handing the launch to a
+ *                     worker (or before vm_launch_run on the same thread):
+ *                     bridge, tap and nft elements — the handle cache's
+ *                     thread owns the host-wide objects. Its result goes to
+ *                     the worker, which waits for it before the launch.
+ *   vm_launch_run     any thread, meanwhile: the root disk (an image copy
+ *                     or a qcow2 overlay, fsyncs) and work disk, the cgroup,
+ *                     file owners and chroot, then (network made) the tap's
+ *                     owner and the driver's launch() (spawn, pid recorded
+ *                     write-ahead in handles.json, API socket, boot plan).
+ *                     Touches only the VmLaunch — its own copy of the
+ *                     handles (shared with vm_launch_network under the
+ *                     launch's lock), paths, images and spec facts —, the
+ *                     VM's files and kernel objects named after its uid, and
+ *                     the runtime's read-only configuration: no cache, no
+ *                     store. Several run at once.
  *   vm_launch_finish  the caller's thread again: the launch's handles
- *                     (disks, pid) replace the cache entry; failure then
- *                     undoes everything both parts made (disks kept). Frees
- *                     the launch; returns the start's result, *ret_error
- *                     set on failure.
+ *                     (tap, disks, pid) replace the cache entry; failure
+ *                     then undoes everything made (disks kept). Frees the
+ *                     launch; returns the start's result, *ret_error set on
+ *                     failure.
  *
- * Between prepare and finish the cache entry records the tap but no disks
- * or pid: the caller must leave the VM alone (no teardown, no second start)
- * until finish — reconcile/decide.h's ObservedView.launching. */
+ * Between prepare and finish the cache entry records no tap, disks or pid:
+ * the caller must leave the VM alone (no teardown, no second start) until
+ * finish — reconcile/decide.h's ObservedView.launching. */
 typedef struct VmLaunch VmLaunch;
 int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_launch,
 		     char **ret_error);
+void vm_launch_network(VmLaunch *l);
 void vm_launch_run(VmLaunch *l);
 int vm_launch_finish(Runtime *rt, VmLaunch *l, char **ret_error);
 /* The VM's name (owned by the launch). */
