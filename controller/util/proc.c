@@ -3,8 +3,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -45,7 +48,7 @@ static void close_fds_between(unsigned lo, unsigned hi)
  * waits at its gate: spawns run concurrently (daemon/launcher.c), and a gated
  * child that held a copy of another child's gate would keep that one from
  * seeing EOF if bangerd died, and the other way round: both would wait
- * forever instead of exiting. Async-signal-safe only: bangerd has threads. */
+ * forever instead of exiting. Async-signal-safe only: the child runs in bangerd's memory. */
 static void close_other_fds(int errpipe, int gate, const SpawnOptions *o)
 {
 	int keep[SPAWN_PASS_FDS_MAX + 2];
@@ -102,8 +105,8 @@ static bool wait_gate(int gate)
 }
 
 /* Join cgroups, set no_new_privs, shrink the capability bounding set. Only
- * async-signal-safe calls: bangerd has other threads, so the child of its
- * fork may use nothing that takes a lock. Returns 0 or an errno. */
+ * async-signal-safe calls: the child runs in bangerd's memory (see
+ * proc_spawn), so it may use nothing that takes a lock. Returns 0 or an errno. */
 static int child_confine(const SpawnOptions *o)
 {
 	for (size_t i = 0; o->cgroup_procs && o->cgroup_procs[i]; i++) {
@@ -125,42 +128,136 @@ static int child_confine(const SpawnOptions *o)
 	return 0;
 }
 
-_Noreturn static void child_exec(char *const argv[], char *const envp[], const SpawnOptions *o,
-				 int errpipe, int gate)
+/* What the spawned child and the spawning threads tell the caller over the
+ * report pipe: the child's pid as soon as it runs (gated spawns), an errno
+ * when its set-up or its exec failed, and, from the thread that cloned it,
+ * DONE once the child has exec'd or exited. Each is one write of < PIPE_BUF
+ * bytes, so never torn. */
+typedef struct {
+	int32_t kind;
+	int32_t value; /* READY, DONE: the pid (DONE: -errno if clone failed); ERROR: errno */
+} SpawnReport;
+
+enum { SPAWN_READY = 1, SPAWN_ERROR, SPAWN_DONE };
+
+static void report(int fd, int32_t kind, int32_t value)
+{
+	SpawnReport m = { kind, value };
+	ssize_t _unused_ w = write(fd, &m, sizeof(m));
+}
+
+/* Everything the child reads. It lives in the caller's frame: the child
+ * shares our memory (CLONE_VM) and proc_spawn does not return before the
+ * child has exec'd or exited. */
+typedef struct {
+	char *const *argv;
+	char *const *envp;
+	const SpawnOptions *o;
+	int report; /* write end of the report pipe */
+	int gate;   /* read end of the gate, -1: no gate */
+} ChildArgs;
+
+_Noreturn static void child_exec(const ChildArgs *a)
 {
 	static char *const default_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	const SpawnOptions *o = a->o;
 	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int out = open_log(o->stdout_path);
 	int err = o->stderr_path ? open_log(o->stderr_path) : out;
-	int e;
+	sigset_t none;
 
-	sigset_t all;
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Every signal is blocked (clone_child): reset the handlers first, so
+	 * none of bangerd's can ever run here, in bangerd's memory; then let
+	 * the program have the signals. */
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (o->new_session)
 		setsid();
 	if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
 	    dup2(err, 2) < 0 || chdir(o->cwd ? o->cwd : "/") < 0)
 		goto fail;
-	if ((e = child_confine(o)) != 0) {
+	int e = child_confine(o);
+	if (e != 0) {
 		errno = e;
 		goto fail;
 	}
-	close_other_fds(errpipe, gate, o);
+	close_other_fds(a->report, a->gate, o);
 	/* Only the fds the caller named survive the exec. */
 	for (size_t i = 0; i < o->n_pass_fds; i++)
 		if (fcntl(o->pass_fds[i], F_SETFD, 0) < 0)
 			goto fail;
 	restore_nofile();
-	if (!wait_gate(gate))
+	if (!wait_gate(a->gate))
 		_exit(127);
-	execve(argv[0], argv, envp ? envp : default_env);
+	execve(a->argv[0], a->argv, a->envp ? a->envp : default_env);
 fail:
-	e = errno;
-	ssize_t _unused_ w = write(errpipe, &e, sizeof(e));
+	report(a->report, SPAWN_ERROR, errno);
 	_exit(127);
+}
+
+static int child_main(void *arg)
+{
+	const ChildArgs *a = arg;
+	/* First of all, so the caller's hook runs while we set up. */
+	if (a->gate >= 0)
+		report(a->report, SPAWN_READY, (int32_t)getpid());
+	child_exec(a);
+}
+
+/* The child's own stack (it shares our memory, so it cannot use the
+ * caller's): 256 KiB, touched only as far as it goes, sanitizer frames
+ * included; a guard page below it. */
+#define CHILD_STACK_SIZE (256u * 1024u)
+#define CHILD_GUARD_SIZE 4096u
+
+/* Start the child the way posix_spawn does: clone(CLONE_VM | CLONE_VFORK)
+ * on a stack of its own, this thread suspended until the child has exec'd or
+ * exited. No page tables are copied and none are torn down at the exec: a
+ * fork of bangerd (threads, SQLite, libnftables) copied them and the exec
+ * threw them away, ~4 ms of each start (docs/benchmarks.md). The child runs
+ * on our TLS (errno) while this thread sleeps, so this thread must be one
+ * that nothing else waits on meanwhile. Every signal is blocked around the
+ * clone (raw, so glibc's internal ones too): a handler of ours must never run
+ * on the child's side. */
+static int clone_child(ChildArgs *a, pid_t *ret_pid)
+{
+	uint64_t all = ~0ULL, old = 0;
+	char *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	int r = 0;
+	if (mprotect(stack, CHILD_GUARD_SIZE, PROT_NONE) < 0 ||
+	    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(all)) < 0) {
+		r = -errno;
+		munmap(stack, CHILD_STACK_SIZE);
+		return r;
+	}
+	pid_t pid =
+		clone(child_main, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	if (pid < 0)
+		r = -errno;
+	/* Cannot fail: the same mask we read. */
+	(void)!syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(old));
+	munmap(stack, CHILD_STACK_SIZE); /* the child has exec'd or exited: no longer its */
+	if (r < 0)
+		return r;
+	*ret_pid = pid;
+	return 0;
+}
+
+/* A gated spawn's cloning thread: it sleeps in clone_child until the child
+ * execs or exits, while the caller's thread records the child (the hook) and
+ * opens the gate. It then writes DONE, the last message of the report. */
+static void *cloner_main(void *arg)
+{
+	ChildArgs *a = arg;
+	pid_t pid = 0;
+	int r = clone_child(a, &pid);
+	report(a->report, SPAWN_DONE, r < 0 ? r : (int32_t)pid);
+	return NULL;
 }
 
 /* Run the caller's hook for the gated child, then let it exec (or kill it). */
@@ -172,20 +269,91 @@ static int open_gate(const SpawnOptions *o, pid_t pid, int gate)
 		r = o->before_exec(o->userdata, pid, st);
 	if (r >= 0 && write(gate, "x", 1) != 1)
 		r = -errno;
-	close(gate);
+	if (r < 0)
+		kill(pid, SIGKILL); /* reaped by the caller */
+	return r;
+}
+
+static int read_report(int fd, SpawnReport *m)
+{
+	ssize_t n;
+	do
+		n = read(fd, m, sizeof(*m));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == sizeof(*m) ? 1 : 0;
+}
+
+/* The gate: a thread clones the child; this one reads the report: READY
+ * (the child's pid) → the hook, then the gate byte; ERROR; DONE last, when
+ * the child has exec'd or exited. The hook runs on the caller's thread,
+ * as with fork. */
+static int spawn_gated(ChildArgs *a, const SpawnOptions *o, int gate_w, int report_r,
+		       pid_t *ret_pid)
+{
+	pthread_t t;
+	int e = pthread_create(&t, NULL, cloner_main, a);
+	if (e != 0)
+		return -e;
+	SpawnReport m;
+	pid_t pid = 0;
+	int r = 0, rr;
+	bool gate_done = false;
+	while ((rr = read_report(report_r, &m)) > 0 && m.kind != SPAWN_DONE) {
+		if (m.kind == SPAWN_READY && !gate_done) {
+			gate_done = true;
+			int hr = open_gate(o, m.value, gate_w);
+			if (hr < 0 && r == 0)
+				r = hr;
+		} else if (m.kind == SPAWN_ERROR && r == 0) {
+			r = -m.value;
+		}
+	}
+	/* The cloning thread writes DONE after clone returns, whatever happened:
+	 * a short read here means a broken pipe, not a child still running. */
+	if ((e = pthread_join(t, NULL)) != 0 && r == 0)
+		r = -e;
+	if (rr <= 0)
+		return rr < 0 ? rr : -EPIPE;
+	if (m.value < 0)
+		return m.value; /* clone failed: there is no child */
+	pid = m.value;
+	if (r == 0 && !gate_done)
+		r = -ECHILD; /* died before it could report (a signal) */
 	if (r < 0) {
-		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+		return r;
 	}
-	return r;
+	*ret_pid = pid;
+	return 0;
+}
+
+/* No gate: this thread clones and sleeps until the exec; then the report
+ * holds an ERROR or nothing. */
+static int spawn_plain(ChildArgs *a, int report_r, int report_w, pid_t *ret_pid)
+{
+	pid_t pid;
+	int r = clone_child(a, &pid);
+	close(report_w); /* the child's copy is gone too: EOF ends the report */
+	if (r < 0)
+		return r;
+	SpawnReport m;
+	r = read_report(report_r, &m);
+	if (r != 0) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return r < 0 ? r : m.kind == SPAWN_ERROR ? -m.value : -EPROTO;
+	}
+	*ret_pid = pid;
+	return 0;
 }
 
 int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pid_t *ret_pid)
 {
 	static const SpawnOptions defaults = { 0 };
-	int p[2], g[2] = { -1, -1 }, e = 0;
-	pid_t pid;
+	int p[2], g[2] = { -1, -1 }, r;
 
 	if (!o)
 		o = &defaults;
@@ -198,48 +366,22 @@ int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pi
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	if (o->before_exec && pipe2(g, O_CLOEXEC) < 0) {
-		e = errno;
+		r = -errno;
 		close(p[0]);
 		close(p[1]);
-		return -e;
+		return r;
 	}
-	pid = fork();
-	if (pid < 0) {
-		e = errno;
-		close(p[0]);
+	ChildArgs a = { .argv = argv, .envp = envp, .o = o, .report = p[1], .gate = g[0] };
+	if (o->before_exec) {
+		r = spawn_gated(&a, o, g[1], p[0], ret_pid);
 		close(p[1]);
-		if (g[0] >= 0) {
-			close(g[0]);
-			close(g[1]);
-		}
-		return -e;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		if (g[1] >= 0)
-			close(g[1]); /* only the parent may hold the gate open */
-		child_exec(argv, envp, o, p[1], g[0]);
-	}
-	close(p[1]);
-	if (g[0] >= 0) {
 		close(g[0]);
-		int r = open_gate(o, pid, g[1]);
-		if (r < 0) {
-			close(p[0]);
-			return r;
-		}
+		close(g[1]);
+	} else {
+		r = spawn_plain(&a, p[0], p[1], ret_pid);
 	}
-	ssize_t n;
-	do
-		n = read(p[0], &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
 	close(p[0]);
-	if (n == sizeof(e)) {
-		waitpid(pid, NULL, 0);
-		return -e;
-	}
-	*ret_pid = pid;
-	return 0;
+	return r;
 }
 
 int proc_start_time(pid_t pid, uint64_t *ret)

@@ -43,10 +43,16 @@ typedef struct {
 	size_t n_pass_fds; /* at most SPAWN_PASS_FDS_MAX */
 } SpawnOptions;
 
-/* fork + execve(argv[0], argv, envp or a minimal PATH-only env) with every
- * other fd (but o->pass_fds) closed. The child is ours (reap it), but detached from our
- * session so it outlives us. Returns the pid. -errno when exec failed (the
- * child reports exec errors back over a CLOEXEC pipe). */
+/* Start argv[0] with execve(argv, envp or a minimal PATH-only env), every
+ * other fd (but o->pass_fds) closed. The child is ours (reap it), but detached
+ * from our session so it outlives us. Returns the pid. -errno when its set-up
+ * or exec failed (reported back over a CLOEXEC pipe; that child is reaped).
+ * Not a fork: the child is cloned with CLONE_VM | CLONE_VFORK, as
+ * posix_spawn does, so bangerd's page tables are neither copied nor torn
+ * down. With before_exec, a short-lived thread does the clone (and sleeps
+ * until the exec) while the calling thread runs the hook and opens the gate;
+ * the hook runs on the caller's thread, as it did with fork. Safe to call
+ * from several threads at once. */
 int proc_spawn(char *const argv[], char *const envp[], const SpawnOptions *o, pid_t *ret_pid);
 
 /* The soft RLIMIT_NOFILE children get (0: inherit ours). bangerd raises its

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -222,6 +223,68 @@ static void test_spawn_gate(void)
 	rm_rf(dir);
 }
 
+/* A gated child that cannot become the program reports why: its set-up (a
+ * missing cwd) or its exec (a missing binary). The hook saw it first; it is
+ * reaped, not left a zombie. */
+static void test_spawn_gate_errors(void)
+{
+	char *missing[] = { "/nonexistent/prog", NULL };
+	char *ok[] = { "/bin/true", NULL };
+	GateSeen g = { .result = 0 };
+	SpawnOptions o = { .before_exec = gate_hook, .userdata = &g };
+	pid_t pid = 0;
+	CHECK_INTEQ(proc_spawn(missing, NULL, &o, &pid), -ENOENT, "gate: exec failure is -ENOENT");
+	CHECK(g.pid > 0 && pid == 0, "gate: the hook saw the child that failed to exec");
+	CHECK(waitpid(g.pid, NULL, WNOHANG) < 0 && errno == ECHILD, "gate: it was reaped");
+	g = (GateSeen){ .result = 0 };
+	o.cwd = "/nonexistent/dir";
+	CHECK_INTEQ(proc_spawn(ok, NULL, &o, &pid), -ENOENT, "gate: set-up failure (cwd) reported");
+	CHECK(waitpid(g.pid, NULL, WNOHANG) < 0 && errno == ECHILD, "gate: that one reaped too");
+}
+
+/* Launches spawn from several threads at once (daemon/launcher.c): each
+ * gated spawn gets its own child, and its hook sees that child's pid. */
+typedef struct {
+	int ok;
+} SpawnerResult;
+
+static int same_pid_hook(void *userdata, pid_t pid, uint64_t start_time)
+{
+	pid_t *seen = userdata;
+	(void)start_time;
+	*seen = pid;
+	return 0;
+}
+
+static void *spawner(void *arg)
+{
+	SpawnerResult *res = arg;
+	char *argv[] = { "/bin/true", NULL };
+	for (int i = 0; i < 4; i++) {
+		pid_t seen = 0, pid = 0;
+		SpawnOptions o = { .before_exec = same_pid_hook, .userdata = &seen };
+		if (proc_spawn(argv, NULL, &o, &pid) == 0 && pid == seen &&
+		    proc_wait_exit(pid, 0, 5000) == 0)
+			res->ok++;
+	}
+	return NULL;
+}
+
+static void test_spawn_concurrent(void)
+{
+	pthread_t t[6];
+	SpawnerResult res[6] = { 0 };
+	for (int i = 0; i < 6; i++)
+		CHECK(pthread_create(&t[i], NULL, spawner, &res[i]) == 0, "concurrent: thread %d",
+		      i);
+	int total = 0;
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		total += res[i].ok;
+	}
+	CHECK_INTEQ(total, 24, "concurrent: 24 gated spawns from 6 threads, each hook saw its own");
+}
+
 /* pass_fds: the named fds reach the program at their numbers, every other
  * fd (CLOEXEC or not) does not; an fd that would land on stdio is refused. */
 static void test_spawn_pass_fds(void)
@@ -352,6 +415,8 @@ int main(void)
 	test_proc();
 	test_spawn_pass_fds();
 	test_spawn_gate();
+	test_spawn_gate_errors();
+	test_spawn_concurrent();
 	test_spawn_closes_fds();
 	test_socket_peer();
 	test_sha256();
