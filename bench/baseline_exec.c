@@ -8,8 +8,16 @@
  * After the exec it does what bangerd's launch does next — waits until QMP
  * on QMP_SOCK accepts and greets — though exec_latency stops its clock at the
  * exec. No parsing, no database, no tap or bridge set-up, no disk
- * preparation (the root disk named in the template must already exist):
- * everything bangerd adds is what the comparison shows.
+ * preparation (its root disk must already exist): everything bangerd adds is
+ * what the comparison shows.
+ *
+ * bangerd's argv names no disk file: bangerd opens the disks and passes them
+ * as fds (`-add-fd fd=N,...`). This baseline does the same, so its QEMU boots
+ * the same disks the same way: it opens the files listed in ARGV_FILE.fds
+ * (written by exec_latency: bangerd's VM's files, FROM→TO applied, so its own
+ * root overlay and the shared base image) after the spec event, like
+ * bangerd's launch, and its child puts each at the number the argv names
+ * before the exec. The argv itself is replayed unchanged.
  *
  * When the spec file goes (IN_DELETE / IN_MOVED_FROM), its QEMU is killed
  * and reaped. One VM at a time. Prints "ready" once watching; runs until
@@ -40,6 +48,8 @@ static void on_term(int sig)
 	_exit(0);
 }
 
+static PassFds pass;
+
 static void start(const Argv *tmpl, const char *from, const char *file)
 {
 	char name[256];
@@ -48,7 +58,10 @@ static void start(const Argv *tmpl, const char *from, const char *file)
 	Argv a;
 	argv_for_name(tmpl, from, name, &a);
 	uint64_t t0 = now_ns();
-	child = vmb_spawn(a.args, log_path);
+	int opened[VMB_MAX_FDS];
+	passfds_open(&pass, opened);
+	child = vmb_spawn_fds(a.args, log_path, &pass, opened);
+	passfds_close(&pass, opened);
 	int r = vmb_wait_qmp(qmp_sock, child, 5000);
 	fprintf(stderr, "baseline_exec: %s: pid %d, QMP %s after %.1f ms\n", name, (int)child,
 		r == 0 ? "ready" : strerror(-r), (double)(now_ns() - t0) / 1e6);
@@ -66,6 +79,7 @@ int main(int argc, char **argv)
 	snprintf(log_path, sizeof(log_path), "%s/vmm.log", dirname(dir));
 	Argv tmpl;
 	argv_load(argv[3], argv + 5, (size_t)(argc - 5), &tmpl);
+	passfds_load(argv[3], argv + 5, (size_t)(argc - 5), &pass);
 	signal(SIGTERM, on_term);
 	int ifd = inotify_init1(IN_CLOEXEC);
 	if (ifd < 0 ||

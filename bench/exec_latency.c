@@ -18,8 +18,9 @@
  * deletes the spec (unlink + fsync dir) and waits until the VMM process is
  * gone and, for bangerd, the status file too, so boots never pile up.
  *
- * ARGV_SAVE: write the VMM's raw /proc/PID/cmdline there and print where
- * its per-VM strings are (vm_dir, api_sock, tap), for the baselines.
+ * ARGV_SAVE: write the VMM's raw /proc/PID/cmdline there, the files of the
+ * fds bangerd passed it to ARGV_SAVE.fds, and print where its per-VM strings
+ * are (root_disk, api_sock, tap, serial), for the baselines.
  *
  * Must run in the initial network namespace (the proc connector lives
  * there); bangerd and the baseline run in a private one. */
@@ -108,6 +109,45 @@ static pid_t wait_exec(int pfd, const char *name, char *cmd, size_t cap, ssize_t
 	}
 }
 
+/* bangerd opens the VMM's disks itself and passes them as fds (QEMU
+ * `-add-fd fd=N,set=S,opaque=O`, vmm/qemu_disk.c): the argv names no disk
+ * file. Read what each passed fd is from the new QEMU (/proc/PID/fd/N and its
+ * access mode from fdinfo, just after its exec, before it could close any)
+ * and write "N MODE PATH" lines (MODE ro or rw) to fds_path, so the baseline
+ * can open the same kind of file at the same number. Also prints
+ * root_disk=PATH (the root-rw fd's file; its directory is the VM dir). */
+static void save_fds(pid_t pid, const char *cmd, size_t len, const char *fds_path)
+{
+	FILE *f = fopen(fds_path, "we");
+	if (!f)
+		die("write %s: %m", fds_path);
+	for (size_t i = 0; i < len; i += strlen(cmd + i) + 1) {
+		int fd;
+		char opaque[64] = "";
+		if (sscanf(cmd + i, "fd=%d,set=%*d,opaque=%63s", &fd, opaque) < 1)
+			continue;
+		char link[64], path[4096], info[64], text[512];
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)pid, fd);
+		ssize_t n = readlink(link, path, sizeof(path) - 1);
+		snprintf(info, sizeof(info), "/proc/%d/fdinfo/%d", (int)pid, fd);
+		int ifd = open(info, O_RDONLY | O_CLOEXEC);
+		ssize_t k = ifd < 0 ? -1 : read(ifd, text, sizeof(text) - 1);
+		if (ifd >= 0)
+			close(ifd);
+		const char *fl = k > 0 ? (text[k] = 0, strstr(text, "flags:")) : NULL;
+		unsigned long flags;
+		if (n <= 0 || !fl || sscanf(fl, "flags: %lo", &flags) != 1)
+			die("QEMU pid %d: passed fd %d (%s) unreadable", (int)pid, fd, opaque);
+		path[n] = 0;
+		bool rw = (flags & O_ACCMODE) == O_RDWR;
+		fprintf(f, "%d %s %s\n", fd, rw ? "rw" : "ro", path);
+		if (strcmp(opaque, "root-rw") == 0)
+			printf("root_disk=%s\n", path);
+	}
+	if (fclose(f) != 0)
+		die("write %s: %m", fds_path);
+}
+
 /* Print where the per-VM strings of a bangerd QEMU argv are. */
 static void describe_argv(const char *cmd, size_t len)
 {
@@ -118,7 +158,7 @@ static void describe_argv(const char *cmd, size_t len)
 		{ "serial", "socket,id=console,path=", "," }, /* bangerd: the serial socket */
 		{ "api_sock", "socket,id=qmp,path=", "," },
 		{ "tap", "tap,id=net0,ifname=", "," },
-		{ "root_disk", "file=", "," },
+		{ "root_disk", "file=", "," }, /* a disk by path (not bangerd's QEMU today) */
 	};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
 		for (size_t i = 0; i < len; i += strlen(cmd + i) + 1)
@@ -129,12 +169,16 @@ static void describe_argv(const char *cmd, size_t len)
 			}
 }
 
-static void save_argv(const char *path, const char *cmd, size_t len)
+/* ARGV_SAVE gets the raw argv, ARGV_SAVE.fds the passed fds (save_fds). */
+static void save_argv(const char *path, pid_t pid, const char *cmd, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || write_all(fd, cmd, len) < 0)
 		die("write %s: %m", path);
 	close(fd);
+	char fds[4200];
+	snprintf(fds, sizeof(fds), "%s.fds", path);
+	save_fds(pid, cmd, len, fds);
 	describe_argv(cmd, len);
 }
 
@@ -185,9 +229,10 @@ int main(int argc, char **argv)
 	write_spec(spec_dir, name, argv[5], &t0, &tw);
 	pid_t pid = wait_exec(pfd, name, cmd, sizeof(cmd), &len, &texec, &tfork);
 	close(pfd);
-	int pidfd = pidfd_open_(pid);
 	if (argc == 7)
-		save_argv(argv[6], cmd, (size_t)len);
+		save_argv(argv[6], pid, cmd,
+			  (size_t)len); /* first: QEMU still holds the passed fds */
+	int pidfd = pidfd_open_(pid);
 	printf("pid=%d\n", (int)pid);
 	printf("write_us=%.1f\n", (double)(tw - t0) / 1e3);
 	printf("exec_us=%.1f\n", (double)(texec - t0) / 1e3);

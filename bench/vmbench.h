@@ -222,9 +222,72 @@ static BENCH_UNUSED void argv_for_name(const Argv *tmpl, const char *from, const
 	ret->args[ret->n] = NULL;
 }
 
+/* The fds bangerd passed its QEMU (`-add-fd fd=N,...`: it opens the disks
+ * itself, vmm/qemu_disk.c), as exec_latency recorded them in ARGV_FILE.fds:
+ * "N ro|rw PATH" per line, the paths with the same FROM→TO pairs applied as
+ * to the argv. A QEMU started from that argv needs a file of the same kind
+ * open at each N, or it cannot open its disks. */
+#define VMB_MAX_FDS 16
+
+typedef struct {
+	int num[VMB_MAX_FDS];
+	bool rw[VMB_MAX_FDS];
+	char *path[VMB_MAX_FDS];
+	size_t n;
+} PassFds;
+
+static BENCH_UNUSED void passfds_load(const char *argv_file, char **pairs, size_t npairs,
+				      PassFds *ret)
+{
+	char file[4200], line[4200], mode[8], path[4096];
+	snprintf(file, sizeof(file), "%s.fds", argv_file);
+	FILE *f = fopen(file, "re");
+	ret->n = 0;
+	if (!f)
+		die("passed fds %s: %m", file);
+	while (fgets(line, sizeof(line), f) && ret->n < VMB_MAX_FDS) {
+		int num;
+		if (sscanf(line, "%d %7s %4095s", &num, mode, path) != 3 || num <= 2)
+			die("passed fds %s: bad line %s", file, line);
+		char *p = strdup(path);
+		for (size_t k = 0; k + 1 < npairs; k += 2) {
+			char *b = str_replace_all(p, pairs[k], pairs[k + 1]);
+			free(p);
+			p = b;
+		}
+		ret->num[ret->n] = num;
+		ret->rw[ret->n] = strcmp(mode, "rw") == 0;
+		ret->path[ret->n++] = p;
+	}
+	fclose(f);
+}
+
+/* Open each passed file (CLOEXEC, at 100 or above, clear of the numbers it
+ * goes to) into opened[]; the caller closes them after the spawn. */
+static BENCH_UNUSED void passfds_open(const PassFds *p, int *opened)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		int fd = open(p->path[i], (p->rw[i] ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0)
+			die("open %s: %m", p->path[i]);
+		opened[i] = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+		if (opened[i] < 0)
+			die("dup %s: %m", p->path[i]);
+		close(fd);
+	}
+}
+
+static BENCH_UNUSED void passfds_close(const PassFds *p, int *opened)
+{
+	for (size_t i = 0; i < p->n; i++)
+		close(opened[i]);
+}
+
 /* fork + exec like bangerd's proc_spawn: own session, stdin /dev/null,
- * stdout/stderr appended to log_path. Returns the pid. */
-static BENCH_UNUSED pid_t vmb_spawn(char *const *argv, const char *log_path)
+ * stdout/stderr appended to log_path; with pf, each opened[i] (passfds_open)
+ * at pf->num[i], inherited by the program. Returns the pid. */
+static BENCH_UNUSED pid_t vmb_spawn_fds(char *const *argv, const char *log_path, const PassFds *pf,
+					const int *opened)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -234,11 +297,20 @@ static BENCH_UNUSED pid_t vmb_spawn(char *const *argv, const char *log_path)
 		int out = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 			_exit(126);
+		/* dup2 leaves the new number without CLOEXEC: QEMU inherits it. */
+		for (size_t i = 0; pf && i < pf->n; i++)
+			if (dup2(opened[i], pf->num[i]) < 0)
+				_exit(126);
 		setsid();
 		execv(argv[0], argv);
 		_exit(127);
 	}
 	return pid;
+}
+
+static BENCH_UNUSED pid_t vmb_spawn(char *const *argv, const char *log_path)
+{
+	return vmb_spawn_fds(argv, log_path, NULL, NULL);
 }
 
 /* Wait until QMP on sock accepts and sends its greeting, while pid lives.
