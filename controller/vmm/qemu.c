@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -266,27 +267,45 @@ unsigned qemu_parse_tsc_khz(const char *cpuinfo)
 	return 0;
 }
 
-unsigned qemu_host_tsc_khz(void)
-{
-	_cleanup_free_ char *text = NULL;
-	if (read_file_bounded("/proc/cpuinfo", CPUINFO_MAX, &text, NULL) < 0)
-		return 0;
-	return qemu_parse_tsc_khz(text);
-}
+/* The host CPU's facts QEMU's argv needs (its TSC rate, whether it has
+ * vmx/svm), read from /proc/cpuinfo once per process: they do not change
+ * while it runs, and reading them cost every launch two cpuinfo reads on
+ * its way to the exec. */
+static unsigned cpu_tsc_khz;
+static bool cpu_hw_virt;
 
-/* True when the first "flags" line of cpuinfo lists vmx or svm. */
-static bool host_has_hw_virt(void)
+static void read_cpu_facts(void)
 {
 	_cleanup_free_ char *text = NULL;
 	if (read_file_bounded("/proc/cpuinfo", CPUINFO_MAX, &text, NULL) < 0)
-		return false;
+		return;
+	cpu_tsc_khz = qemu_parse_tsc_khz(text);
+	/* The first "flags" line lists vmx or svm. */
 	char *flags = strstr(text, "\nflags");
 	if (!flags)
-		return false;
+		return;
 	char *eol = strchr(flags + 1, '\n');
 	if (eol)
 		*eol = 0;
-	return strstr(flags, " vmx") || strstr(flags, " svm");
+	cpu_hw_virt = strstr(flags, " vmx") || strstr(flags, " svm");
+}
+
+static void cpu_facts(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, read_cpu_facts);
+}
+
+unsigned qemu_host_tsc_khz(void)
+{
+	cpu_facts();
+	return cpu_tsc_khz;
+}
+
+static bool host_has_hw_virt(void)
+{
+	cpu_facts();
+	return cpu_hw_virt;
 }
 
 bool qemu_use_kvm(void)

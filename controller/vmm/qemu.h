@@ -82,7 +82,8 @@ int qemu_build_argv(const VmmLaunchConfig *c, const QemuDisks *d, const char *qe
 /* Double every ',' so a path survives QEMU's option parser. Caller frees. */
 char *qemu_opt_escape(const char *s);
 
-/* Host TSC rate in kHz from /proc/cpuinfo's first "cpu MHz" (0 if unknown). */
+/* Host TSC rate in kHz from /proc/cpuinfo's first "cpu MHz" (0 if unknown),
+ * read once per process. */
 unsigned qemu_host_tsc_khz(void);
 /* Same, parsed from the text of a cpuinfo file (for tests). */
 unsigned qemu_parse_tsc_khz(const char *cpuinfo);
