@@ -298,18 +298,20 @@ static int spawn_gated(ChildArgs *a, const SpawnOptions *o, int gate_w, int repo
 		return -e;
 	SpawnReport m;
 	pid_t pid = 0;
-	int r = 0, rr;
+	int r = 0, hr = 0, rr;
 	bool gate_done = false;
 	while ((rr = read_report(report_r, &m)) > 0 && m.kind != SPAWN_DONE) {
 		if (m.kind == SPAWN_READY && !gate_done) {
 			gate_done = true;
-			int hr = open_gate(o, m.value, gate_w);
-			if (hr < 0 && r == 0)
-				r = hr;
+			hr = open_gate(o, m.value, gate_w);
 		} else if (m.kind == SPAWN_ERROR && r == 0) {
 			r = -m.value;
 		}
 	}
+	/* A child that failed its set-up may be gone before the hook reads its
+	 * start time (-ESRCH): its own error is the cause, so it wins. */
+	if (r == 0)
+		r = hr;
 	/* The cloning thread writes DONE after clone returns, whatever happened:
 	 * a short read here means a broken pipe, not a child still running. */
 	if ((e = pthread_join(t, NULL)) != 0 && r == 0)
