@@ -7,6 +7,8 @@
  * for QMP and for the guest's ready line on CONSOLE (its stand-in for
  * bangerd's readiness probe, so both guests are booted and idle when
  * kill_latency kills them), and writes a Running status with the new pid.
+ * The disk files bangerd passed its QEMU as fds are in ARGV_FILE.fds (as for
+ * baseline_exec): each is opened and put at the number the argv names.
  * Runs until SIGTERM (which kills its QEMU). */
 #include "vmbench.h"
 
@@ -45,12 +47,17 @@ static bool console_ready(const char *console)
 }
 
 /* Start QEMU, wait until it is up and the guest booted; returns its pid. */
+static PassFds pass; /* the disks bangerd passed its QEMU as fds (vmbench.h) */
+
 static pid_t boot(char *const *args, const char *sock, const char *console, const char *log)
 {
 	unlink(sock);
 	if (truncate(console, 0) < 0 && errno != ENOENT)
 		die("truncate %s: %m", console);
-	pid_t pid = vmb_spawn(args, log);
+	int opened[VMB_MAX_FDS];
+	passfds_open(&pass, opened);
+	pid_t pid = vmb_spawn_fds(args, log, &pass, opened);
+	passfds_close(&pass, opened);
 	if (vmb_wait_qmp(sock, pid, 5000) < 0)
 		die("QEMU pid %d: no QMP on %s (see %s)", (int)pid, sock, log);
 	uint64_t deadline = now_ns() + (uint64_t)READY_TIMEOUT_MS * 1000000ull;
@@ -74,6 +81,7 @@ int main(int argc, char **argv)
 	snprintf(log, sizeof(log), "%s/vmm.log", dirname(dir));
 	Argv tmpl, a;
 	argv_load(argv[5], argv + 7, (size_t)(argc - 7), &tmpl);
+	passfds_load(argv[5], argv + 7, (size_t)(argc - 7), &pass);
 	argv_for_name(&tmpl, argv[6], name, &a);
 
 	sigset_t mask;

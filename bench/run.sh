@@ -617,6 +617,29 @@ vmd_stop() {
 }
 # argv_part FILE PREFIX: the value after PREFIX in a NUL-separated argv, up to a comma.
 argv_part() { tr '\0' '\n' <"$1" | sed -n "s|^$2\([^,]*\).*|\1|p" | head -n1; }
+# qemu_passed_fds PID ARGV_FILE: "N ro|rw PATH" for each `-add-fd
+# fd=N,set=S,opaque=O` of a running QEMU (what exec_latency writes as
+# ARGV_SAVE.fds just after an exec), for the baselines. A running QEMU has
+# already dup'd the passed fds away from their numbers, so the files are
+# named by opaque (vmm/qemu_disk.c: root-*, work-*, backing-ro): the root disk
+# is the file QEMU holds open as <vm dir>/root.*, the backing file the guest
+# image's rootfs.
+qemu_passed_fds() {
+	local root="" l n o
+	for l in /proc/"$1"/fd/*; do
+		l=$(readlink "$l")
+		[[ "$l" =~ /root\.(qcow2|img|reflink\.img)$ ]] && { root=$l; break; }
+	done
+	[ -n "$root" ] || return 1
+	tr '\0' '\n' <"$2" | sed -n 's/^fd=\([0-9]*\),set=[0-9]*,opaque=\([a-z-]*\).*/\1 \2/p' |
+		while read -r n o; do
+			case $o in
+			root-*) echo "$n ${o#root-} $root" ;;
+			work-*) echo "$n ${o#work-} $(dirname "$root")/work.ext4" ;;
+			backing-ro) echo "$n ro $(realpath "$GUEST/rootfs.ext4")" ;;
+			esac
+		done
+}
 
 # 5. Spec write → VMM exec. exec_latency writes a spec durably and takes the
 #    exec time from the kernel (proc connector), one boot per call; bangerd
@@ -794,13 +817,16 @@ section_vmm_kill() {
 	vm_wait_running "$VMD_STATUS" "$name" || { vmm_kill_fail; return; }
 	pid=$(status_pid "$VMD_STATUS" "$name")
 	cat "/proc/$pid/cmdline" >"$WORK/qemu-kill.argv" || { note "no cmdline for pid $pid"; vmm_kill_fail; return; }
+	qemu_passed_fds "$pid" "$WORK/qemu-kill.argv" >"$WORK/qemu-kill.argv.fds" || { note "no root disk open in bangerd's QEMU (pid $pid)"; vmm_kill_fail; return; }
 	local api serial vmdir tap
 	api=$(argv_part "$WORK/qemu-kill.argv" "socket,id=qmp,path=")
 	# bangerd reads the serial from a socket; the baseline has no reader, so
 	# its QEMU writes the serial to a file (baseline_pidfd waits for the
 	# ready line there).
 	serial=$(argv_part "$WORK/qemu-kill.argv" "socket,id=console,path=")
-	vmdir=$(dirname "$(argv_part "$WORK/qemu-kill.argv" "file=")")
+	# The root disk is a passed fd (root-rw), not a file= in the argv.
+	vmdir=$(dirname "$(awk '$2 == "rw" {print $3; exit}' "$WORK/qemu-kill.argv.fds")")
+	[ "$vmdir" != . ] || { note "no root disk among the fds of bangerd's QEMU (pid $pid)"; vmm_kill_fail; return; }
 	tap=$(argv_part "$WORK/qemu-kill.argv" "tap,id=net0,ifname=")
 	qemu-img create -q -f qcow2 -b "$GUEST/rootfs.ext4" -F raw "$bdir/root.qcow2" || { note "qemu-img create failed"; vmm_kill_fail; return; }
 	# A persistent tap like bangerd's: a tap QEMU creates itself is deleted
