@@ -337,7 +337,7 @@ typedef struct {
 	VmHandles *h;
 } PidRecord;
 
-/* The write-ahead pid record, run by proc_spawn between fork and exec: the
+/* The write-ahead pid record, run by proc_spawn between the spawn and the exec: the
  * VMM cannot run, and so cannot serve its socket, before this is durable. */
 static int record_pid(void *userdata, pid_t pid, uint64_t start_time)
 {

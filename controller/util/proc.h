@@ -22,7 +22,7 @@ typedef struct {
 	const char *stderr_path; /* NULL: same as stdout */
 	const char *cwd;         /* NULL: "/" */
 	bool new_session;        /* setsid(): survive the controller, no controlling tty */
-	/* Called in the parent after fork() and before the child may exec: the
+	/* Called in the parent once the child runs and before it may exec: the
 	 * child waits on a pipe until it returns >= 0 (then it execs) or fails
 	 * (the child is killed and reaped; proc_spawn returns that error). If
 	 * the parent dies in between, the child sees EOF and exits without
