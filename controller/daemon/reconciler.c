@@ -744,8 +744,6 @@ static int start_result(Pass *p, int r, const char *err, bool restart, bool resu
 	return start_succeeded(p, restart, resume);
 }
 
-/* gather: a launch a worker finished is installed (or undone) now, and
- * accounted for as a synchronous start would have been. */
 /* The disks' note for status (root base changed, work disk kept its old
  * size) comes with the launch: the disks are made on its worker. */
 static void take_disk_note(VmState *vs, const VmLaunch *l)
@@ -757,6 +755,8 @@ static void take_disk_note(VmState *vs, const VmLaunch *l)
 	vs->disk_reason = note ? reason : NULL;
 }
 
+/* gather: a launch a worker finished is installed (or undone) now, and
+ * accounted for as a synchronous start would have been. */
 static int collect_launch(Pass *p)
 {
 	VmState *vs = p->vs;
