@@ -111,6 +111,9 @@ int net_tap_ensure(const char *tap, const char *bridge, unsigned mtu, const char
 	return 0;
 }
 
+#define TAP_BUSY_TRIES   100
+#define TAP_BUSY_WAIT_US 1000
+
 int net_tap_set_owner(const char *tap, uid_t uid, gid_t gid)
 {
 	_cleanup_close_ int fd = -1;
@@ -123,8 +126,15 @@ int net_tap_set_owner(const char *tap, uid_t uid, gid_t gid)
 	if (fd < 0)
 		return log_errno(-errno, "tap %s: open /dev/net/tun: %m", tap);
 	strncpy(ifr.ifr_name, tap, IFNAMSIZ - 1);
-	/* Attaches to the existing persistent device (root may, whoever owns it). */
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+	/* Attaches to the existing persistent device (root may, whoever owns
+	 * it). EBUSY: another fd is attached — a VMM spawned by another thread
+	 * at the moment this tap was created holds a copy of the creation fd
+	 * until its first step drops it (util/proc.c). Brief: wait for it. */
+	int r;
+	for (int i = 0;
+	     (r = ioctl(fd, TUNSETIFF, &ifr)) < 0 && errno == EBUSY && i < TAP_BUSY_TRIES; i++)
+		usleep(TAP_BUSY_WAIT_US);
+	if (r < 0)
 		return log_errno(-errno, "tap %s: TUNSETIFF: %m", tap);
 	if (ioctl(fd, TUNSETOWNER, (unsigned long)uid) < 0 ||
 	    ioctl(fd, TUNSETGROUP, (unsigned long)gid) < 0)

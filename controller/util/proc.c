@@ -161,6 +161,11 @@ _Noreturn static void child_exec(const ChildArgs *a)
 {
 	static char *const default_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	const SpawnOptions *o = a->o;
+	/* First of all: a copy of an fd another thread holds for a moment is
+	 * not harmless here — a tun fd keeps its tap attached, and the tap's
+	 * next TUNSETIFF (its owner, its VMM) fails with EBUSY while we hold
+	 * it. So the window is the clone's, not the set-up's. */
+	close_other_fds(a->report, a->gate, o);
 	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int out = open_log(o->stdout_path);
 	int err = o->stderr_path ? open_log(o->stderr_path) : out;
@@ -178,13 +183,20 @@ _Noreturn static void child_exec(const ChildArgs *a)
 	if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
 	    dup2(err, 2) < 0 || chdir(o->cwd ? o->cwd : "/") < 0)
 		goto fail;
+	/* The originals: the child holds stdio, its report pipe and gate only. */
+	if (in > 2)
+		close(in);
+	if (out > 2)
+		close(out);
+	if (err > 2 && err != out)
+		close(err);
 	int e = child_confine(o);
 	if (e != 0) {
 		errno = e;
 		goto fail;
 	}
-	close_other_fds(a->report, a->gate, o);
-	/* Only the fds the caller named survive the exec. */
+	/* Only the fds the caller named survive the exec (in, out and err
+	 * are close-on-exec). */
 	for (size_t i = 0; i < o->n_pass_fds; i++)
 		if (fcntl(o->pass_fds[i], F_SETFD, 0) < 0)
 			goto fail;
