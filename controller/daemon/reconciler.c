@@ -770,9 +770,11 @@ static int collect_launch(Pass *p)
 	return start_result(p, r, err, vs->launch_restart, vs->launch_resume);
 }
 
-/* Up to the launch on the loop thread; the launch itself on a worker.
- * Returns START_LAUNCHING when a worker has it, START_PREPARING while a
- * work-disk grow runs, else the start's result (done here). */
+/* The checks and the VM dir on the loop thread, then the launch to a
+ * worker (disks, confinement, the VMM) while the loop records the launch
+ * facts and makes the network (runtime/vm.h). Returns START_LAUNCHING when
+ * a worker has it, START_PREPARING while a work-disk grow runs, else the
+ * start's result (done here). */
 static int do_start(Pass *p, bool resume)
 {
 	Daemon *d = p->d;
@@ -782,21 +784,14 @@ static int do_start(Pass *p, bool resume)
 	_cleanup_(vm_paths_done) VmPaths paths = { 0 };
 	bool restart = !resume && (vs->exited || vs->start_failed);
 	uint32_t vmm_uid = 0;
+	int r;
 	if (work_disk_grow_step(d, vs, row, p->spec) > 0)
 		return START_PREPARING; /* the grow runs in a child: the pass comes back */
 	vm_paths_for(d->rt, row->uid, &paths);
-	uint64_t t0 = time_now_us();
-	int r = record_launch_facts(d, row, p->spec, &paths, &ip, &vmm_uid, &err);
-	if (r < 0)
-		return start_failed(p, r, err, restart);
-	log_debug("%s: timing: record %.3f ms (guest IP, VMM uid, paths)", row->name,
-		  (time_now_us() - t0) / 1000.0);
 	VmStartRequest req = { .name = row->name,
 			       .uid = row->uid,
 			       .spec = p->spec,
-			       .guest_ip = ip,
 			       .work_disk_no_grow = true,
-			       .vmm_uid = vmm_uid,
 			       .resume = resume };
 	VmLaunch *l = NULL;
 	r = vm_start_prepare(d->rt, &req, &l, &err);
@@ -807,17 +802,28 @@ static int do_start(Pass *p, bool resume)
 	if (r <= 0) /* failed and undone, or its VMM runs already */
 		return start_result(p, r, err, restart, resume);
 	runtime_crashpoint("launch-submitted");
-	r = launcher_submit(d->launcher, l);
-	if (r < 0) { /* no thread for it: launch here, as one would without workers */
-		vm_launch_network(l);
+	/* No thread for it: the same steps here, one after the other. */
+	bool on_worker = launcher_submit(d->launcher, l) >= 0;
+	/* While the worker makes the disks: the launch facts, durable before
+	 * any VMM uses them (the worker waits for them), then the tap and its
+	 * nft elements. A failure here ends the launch with its error. */
+	uint64_t t0 = time_now_us();
+	r = record_launch_facts(d, row, p->spec, &paths, &ip, &vmm_uid, &err);
+	if (r < 0)
+		vm_launch_cancel(l, r, err);
+	else {
+		log_debug("%s: timing: record %.3f ms (guest IP, VMM uid, paths)", row->name,
+			  (time_now_us() - t0) / 1000.0);
+		vm_launch_network(l, ip, vmm_uid);
+	}
+	if (!on_worker) {
 		vm_launch_run(l);
 		take_disk_note(vs, l);
+		free(err);
+		err = NULL;
 		r = vm_launch_finish(d->rt, l, &err);
 		return start_result(p, r, err, restart, resume);
 	}
-	/* The tap and its nft elements here while the worker makes the disks;
-	 * the worker launches once they exist (or gives up on their error). */
-	vm_launch_network(l);
 	vs->launching = true;
 	vs->launch_restart = restart;
 	vs->launch_resume = resume;

@@ -324,11 +324,11 @@ int runtime_network_setup(Runtime *rt)
 }
 
 /* The guest's MAC: spec.network.mac, else derived from its IP. */
-static char *guest_mac(const VmStartRequest *req)
+static char *guest_mac(const char *spec_mac, const char *guest_ip)
 {
-	if (req->spec->mac)
-		return xstrdup(req->spec->mac);
-	return req->guest_ip ? net_mac_for_ip(req->guest_ip) : NULL;
+	if (spec_mac)
+		return xstrdup(spec_mac);
+	return guest_ip ? net_mac_for_ip(guest_ip) : NULL;
 }
 
 typedef struct {
@@ -421,8 +421,10 @@ struct VmLaunch {
 	VmHandles *h;
 	pthread_mutex_t lock; /* h, and the network's result below */
 	pthread_cond_t net_cond;
-	bool net;      /* the VM has a tap (spec.network, a guest IP) */
-	int net_state; /* NET_PENDING until vm_launch_network ran */
+	bool net_enabled; /* spec.network.enabled */
+	char *spec_mac;   /* spec.network.mac */
+	bool net;         /* the VM has a tap (network enabled, a guest IP) */
+	int net_state;    /* NET_PENDING until vm_launch_network ran */
 	char *net_error;
 	PidRecord pr;
 	VmmLaunchConfig c;
@@ -444,6 +446,7 @@ static void vm_launch_free(VmLaunch *l)
 	images_done(&l->img);
 	confinement_done(&l->cf);
 	free(l->mac);
+	free(l->spec_mac);
 	free(l->incoming);
 	free(l->root_base);
 	free(l->rootfs_path);
@@ -529,11 +532,9 @@ static int start_network(VmLaunch *l, char **ret_error)
 	return 0;
 }
 
-void vm_launch_network(VmLaunch *l)
+/* The network's (or the facts') result to the worker. */
+static void network_done(VmLaunch *l, int r, char *err)
 {
-	char *err = NULL;
-	l->t_net0 = time_now_us();
-	int r = l->net ? start_network(l, &err) : 0;
 	pthread_mutex_lock(&l->lock);
 	l->net_r = r;
 	l->net_error = r < 0 ? (err ? err : xstrdup(strerror(-r))) : NULL;
@@ -543,6 +544,28 @@ void vm_launch_network(VmLaunch *l)
 	pthread_mutex_unlock(&l->lock);
 	if (r >= 0)
 		free(err);
+}
+
+void vm_launch_network(VmLaunch *l, const char *guest_ip, uint32_t vmm_uid)
+{
+	char *err = NULL;
+	l->t_net0 = time_now_us();
+	/* The facts are the worker's to read only after network_done. */
+	pthread_mutex_lock(&l->lock);
+	free_and_replace_str(&l->guest_ip, guest_ip);
+	free(l->mac);
+	l->mac = guest_mac(l->spec_mac, guest_ip);
+	l->net = l->net_enabled && guest_ip;
+	l->vmm_uid = vmm_uid;
+	pthread_mutex_unlock(&l->lock);
+	int r = l->net ? start_network(l, &err) : 0;
+	network_done(l, r, err);
+}
+
+void vm_launch_cancel(VmLaunch *l, int r, const char *error)
+{
+	l->t_net0 = time_now_us();
+	network_done(l, r < 0 ? r : -ECANCELED, xstrdup(error ? error : strerror(-r)));
 }
 
 /* The worker waits for the tap before the launch (the VMM opens it). */
@@ -738,9 +761,8 @@ static int launch_prepare(VmLaunch *l, char **ret_error)
 	l->t_worker = time_now_us();
 	int r = start_disks(l, ret_error);
 	l->t_disk = time_now_us();
-	if (r >= 0)
-		r = start_confine(l, ret_error);
-	/* The network's result, whatever happened here: the loop thread may
+	/* The facts (VMM uid, guest IP: confinement and launch need them) and
+	 * the network's result, whatever happened here: the loop thread may
 	 * still be making the tap, and the launch must not end before. */
 	char *net_err = NULL;
 	int k = wait_network(l, &net_err);
@@ -749,6 +771,8 @@ static int launch_prepare(VmLaunch *l, char **ret_error)
 		*ret_error = net_err;
 	} else
 		free(net_err);
+	if (r >= 0)
+		r = start_confine(l, ret_error);
 	if (r < 0)
 		return r;
 	launch_config(l);
@@ -847,7 +871,6 @@ int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_laun
 	l->name = xstrdup(req->name);
 	l->uid = xstrdup(req->uid);
 	l->user_args = req->spec->kernel_args ? xstrdup(req->spec->kernel_args) : NULL;
-	l->guest_ip = req->guest_ip ? xstrdup(req->guest_ip) : NULL;
 	l->resume = req->resume;
 	l->drv = drv;
 	vm_paths_for(rt, req->uid, &l->p);
@@ -870,15 +893,14 @@ int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_laun
 	handle_cache_put(rt->cache, req->name, h);
 	h->vmm = xstrdup(drv->name);
 	h->spec_json = vm_spec_to_canonical_json(req->spec);
-	l->net = req->spec->network_enabled && req->guest_ip;
-	l->mac = guest_mac(req);
+	l->net_enabled = req->spec->network_enabled;
+	l->spec_mac = req->spec->mac ? xstrdup(req->spec->mac) : NULL;
 	l->incoming = req->resume ? vm_saved_dir(rt, req->uid) : NULL;
 	l->rootfs_path = xstrdup(req->spec->rootfs_path);
 	l->work_disk_mib = req->spec->work_disk_mib;
 	l->work_disk_no_grow = req->work_disk_no_grow;
 	l->memory_mib = req->spec->memory_mib;
 	l->vcpus = req->spec->vcpus;
-	l->vmm_uid = req->vmm_uid;
 	l->h = handles_copy(h);
 	if (!l->h) {
 		r = -ENOMEM;
@@ -939,7 +961,7 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error)
 	int r = vm_start_prepare(rt, req, &l, ret_error);
 	if (r <= 0)
 		return r;
-	vm_launch_network(l);
+	vm_launch_network(l, req->guest_ip, req->vmm_uid);
 	vm_launch_run(l);
 	const char *reason = NULL;
 	const char *note = vm_launch_disk_note(l, &reason);

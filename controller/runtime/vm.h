@@ -112,18 +112,25 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error);
  * (daemon/launcher.c), and the network and the disks are made at once:
  *
  *   vm_start_prepare  caller's thread (the loop): images, VM dir, cache
- *                     entry. Returns 1 and *ret_launch when a VMM must be
- *                     launched; 0 when it already runs (adopted: nothing to
- *                     launch); -errno on failure (undone, *ret_error set).
+ *                     entry (req's guest_ip and vmm_uid are not read: they
+ *                     come with vm_launch_network). Returns 1 and
+ *                     *ret_launch when a VMM must be launched; 0 when it
+ *                     already runs (adopted: nothing to launch); -errno on
+ *                     failure (undone, *ret_error set).
  *   vm_launch_network the loop thread, once, after handing the launch to a
  *                     worker (or before vm_launch_run on the same thread):
- *                     bridge, tap and nft elements — the handle cache's
- *                     thread owns the host-wide objects. Its result goes to
- *                     the worker, which waits for it before the launch.
+ *                     the launch facts (guest IP, VMM uid: the caller has
+ *                     made them durable, which it may do while the worker
+ *                     makes the disks), then bridge, tap and nft elements —
+ *                     the handle cache's thread owns the host-wide objects.
+ *                     Its result goes to the worker, which waits for it
+ *                     before confining and launching. vm_launch_cancel
+ *                     instead when the facts could not be recorded: the
+ *                     worker gives up with that error.
  *   vm_launch_run     any thread, meanwhile: the root disk (an image copy
- *                     or a qcow2 overlay, fsyncs) and work disk, the cgroup,
- *                     file owners and chroot, then (network made) the tap's
- *                     owner and the driver's launch() (spawn, pid recorded
+ *                     or a qcow2 overlay, fsyncs) and work disk, then (facts
+ *                     and network there) the cgroup, file owners and
+ *                     chroot, the tap's owner and the driver's launch() (clone, pid recorded
  *                     write-ahead in handles.json, API socket, boot plan).
  *                     Touches only the VmLaunch — its own copy of the
  *                     handles (shared with vm_launch_network under the
@@ -143,7 +150,8 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error);
 typedef struct VmLaunch VmLaunch;
 int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_launch,
 		     char **ret_error);
-void vm_launch_network(VmLaunch *l);
+void vm_launch_network(VmLaunch *l, const char *guest_ip, uint32_t vmm_uid);
+void vm_launch_cancel(VmLaunch *l, int r, const char *error);
 void vm_launch_run(VmLaunch *l);
 int vm_launch_finish(Runtime *rt, VmLaunch *l, char **ret_error);
 /* The VM's name (owned by the launch). */
