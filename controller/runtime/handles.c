@@ -11,29 +11,12 @@ VmHandles *vm_handles_new(void)
 	return xcalloc(1, sizeof(VmHandles));
 }
 
-/* clang-format off */
-#define HANDLE_STRINGS(X) \
-	X(vmm) \
-	X(tap) \
-	X(nft_mac) \
-	X(nft_ip) \
-	X(root_disk) \
-	X(root_format) \
-	X(cow_file) \
-	X(base_image) \
-	X(base_loop) \
-	X(cow_loop) \
-	X(dm_name) \
-	X(dm_dev) \
-	X(spec_json)
-/* clang-format on */
-
 void vm_handles_free(VmHandles *h)
 {
 	if (!h)
 		return;
 #define FREE_ONE(f) free(h->f);
-	HANDLE_STRINGS(FREE_ONE)
+	VM_HANDLE_STRINGS(FREE_ONE)
 #undef FREE_ONE
 	free(h);
 }
@@ -50,7 +33,7 @@ char *vm_handles_to_json(const VmHandles *h)
 #define ADD_ONE(f)                                                                                 \
 	if (h->f)                                                                                  \
 		json_object_object_add(o, #f, json_object_new_string(h->f));
-	HANDLE_STRINGS(ADD_ONE)
+	VM_HANDLE_STRINGS(ADD_ONE)
 #undef ADD_ONE
 	if (h->pid > 0) {
 		json_object_object_add(o, "pid", json_object_new_int(h->pid));
@@ -79,7 +62,7 @@ int vm_handles_from_json(const char *json, VmHandles **ret)
 #define GET_ONE(f)                                                                                 \
 	if (json_object_object_get_ex(o, #f, &v) && json_object_is_type(v, json_type_string))      \
 		h->f = xstrdup(json_object_get_string(v));
-	HANDLE_STRINGS(GET_ONE)
+	VM_HANDLE_STRINGS(GET_ONE)
 #undef GET_ONE
 	if (json_object_object_get_ex(o, "pid", &v))
 		h->pid = (pid_t)json_object_get_int(v);

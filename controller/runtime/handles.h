@@ -53,6 +53,26 @@ typedef struct {
 	char *spec_json;
 } VmHandles;
 
+/* Every string field, for code that treats them alike (free, JSON, the
+ * fuzz target's round-trip check): one list, so a new field is never
+ * missed by one of them. */
+/* clang-format off */
+#define VM_HANDLE_STRINGS(X) \
+	X(vmm) \
+	X(tap) \
+	X(nft_mac) \
+	X(nft_ip) \
+	X(root_disk) \
+	X(root_format) \
+	X(cow_file) \
+	X(base_image) \
+	X(base_loop) \
+	X(cow_loop) \
+	X(dm_name) \
+	X(dm_dev) \
+	X(spec_json)
+/* clang-format on */
+
 VmHandles *vm_handles_new(void);
 void vm_handles_free(VmHandles *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VmHandles *, vm_handles_free)

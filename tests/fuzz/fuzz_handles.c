@@ -26,25 +26,10 @@ static void fuzz_check(bool ok, const char *what)
 	}
 }
 
-/* clang-format off */
-#define HANDLE_FIELDS(X) \
-	X(vmm) \
-	X(tap) \
-	X(root_disk) \
-	X(root_format) \
-	X(cow_file) \
-	X(base_image) \
-	X(base_loop) \
-	X(cow_loop) \
-	X(dm_name) \
-	X(dm_dev) \
-	X(spec_json)
-/* clang-format on */
-
 static void fuzz_check_same(const VmHandles *a, const VmHandles *b)
 {
 #define SAME(f) fuzz_check(streq_ptr(a->f, b->f), "field " #f " survives the round trip");
-	HANDLE_FIELDS(SAME)
+	VM_HANDLE_STRINGS(SAME)
 #undef SAME
 	fuzz_check(b->pid == (a->pid > 0 ? a->pid : 0), "pid kept only when positive");
 	fuzz_check(b->pid_start_time == (a->pid > 0 ? a->pid_start_time : 0),
@@ -52,9 +37,10 @@ static void fuzz_check_same(const VmHandles *a, const VmHandles *b)
 	fuzz_check(b->started_at_ms == (a->started_at_ms > 0 ? a->started_at_ms : 0),
 		   "started_at_ms kept when positive");
 	fuzz_check(b->launched == (a->pid > 0 && a->launched), "launched kept only with its pid");
-	fuzz_check(vm_handles_any(b) ==
-			   (a->pid > 0 || a->tap || a->base_loop || a->cow_loop || a->dm_name),
-		   "anything held (a positive pid, a tap, loops, a dm target) is still held");
+	fuzz_check(vm_handles_any(b) == (a->pid > 0 || a->tap || a->nft_mac || a->base_loop ||
+					 a->cow_loop || a->dm_name),
+		   "anything held (a positive pid, a tap, nft elements, loops, a dm target) is "
+		   "still held");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
