@@ -380,7 +380,7 @@ static int set_elements(const char *t, const char *set, json_object **ret_root,
 	return 0;
 }
 
-int nft_legacy_remove(const NftPolicy *p)
+static int legacy_remove(const NftPolicy *p)
 {
 	_cleanup_free_ char *t = nft_table_name(p->instance), *out = NULL, *cmd = NULL;
 	if (!t)
@@ -426,23 +426,37 @@ int nft_legacy_remove(const NftPolicy *p)
 	return r;
 }
 
-/* Whether this process made the instance part (with its own policy):
- * then a VM's start adds its elements alone. Under nft_lock. */
-static bool instance_made;
+/* Per-process facts about our tables, under nft_lock:
+ * - instance_made: this process made the instance part (with its own
+ *   policy), so a VM's start adds its elements alone;
+ * - legacy_checked: an older bangerd's layout was looked for (and removed):
+ *   none can appear while this one holds the state dir, so once is enough
+ *   (start-up calls this from the sweep and from adoption, and every
+ *   periodic resync re-makes the instance part). */
+static bool instance_made, legacy_checked;
 
-static void set_instance_made(bool v)
+static void flag_set(bool *f, bool v)
 {
 	pthread_mutex_lock(&nft_lock);
-	instance_made = v;
+	*f = v;
 	pthread_mutex_unlock(&nft_lock);
 }
 
-static bool get_instance_made(void)
+static bool flag_get(const bool *f)
 {
 	pthread_mutex_lock(&nft_lock);
-	bool v = instance_made;
+	bool v = *f;
 	pthread_mutex_unlock(&nft_lock);
 	return v;
+}
+
+int nft_legacy_remove(const NftPolicy *p)
+{
+	if (flag_get(&legacy_checked))
+		return 0;
+	int r = legacy_remove(p);
+	flag_set(&legacy_checked, r >= 0);
+	return r;
 }
 
 int nft_instance_ensure(const NftPolicy *p)
@@ -451,7 +465,7 @@ int nft_instance_ensure(const NftPolicy *p)
 	if (!s)
 		return -EINVAL;
 	int r = nft_run("instance tables", s, NULL);
-	set_instance_made(r >= 0);
+	flag_set(&instance_made, r >= 0);
 	return r < 0 ? r : nft_legacy_remove(p);
 }
 
@@ -470,7 +484,7 @@ int nft_vm_add(const NftPolicy *p, const char *tap, const char *mac, const char 
 	 * instance script re-made every start cost more than the elements.
 	 * Tables or sets deleted by hand since: ENOENT, and the whole start
 	 * script runs, as it does the first time. */
-	if (get_instance_made()) {
+	if (flag_get(&instance_made)) {
 		_cleanup_free_ char *vm = nft_script_vm_add(p->instance, tap, mac, ip);
 		if (!vm)
 			return -EINVAL;
@@ -481,7 +495,7 @@ int nft_vm_add(const NftPolicy *p, const char *tap, const char *mac, const char 
 		if (!s)
 			return -EINVAL;
 		r = nft_run(what, s, NULL);
-		set_instance_made(r >= 0);
+		flag_set(&instance_made, r >= 0);
 	}
 	if (r >= 0)
 		log_info("nft: only %s / %s may send from tap %s", mac, ip, tap);

@@ -96,7 +96,8 @@ char *nft_script_legacy_remove(const char *instance, bool has_map, char *const *
 int nft_instance_ensure(const NftPolicy *p);
 /* Remove an older bangerd's per-VM layout (vm_* chains, the ports map) from
  * our table, with the instance part re-made in the same transaction; 0 at
- * once when there is none (one listing of the table). */
+ * once when there is none (one listing of the table). Once per process:
+ * after a success, later calls return 0 without looking. */
 int nft_legacy_remove(const NftPolicy *p);
 /* Add the VM's elements: frames from `tap` must carry mac and ip.
  * Idempotent. The first call of the process (and any after the tables or
