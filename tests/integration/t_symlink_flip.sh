@@ -101,7 +101,11 @@ check "path changed: the message says so" test "$(cond ov Disks message)" = \
 	"rootfs.path changed from $IMG/current.ext4 to $IMG/v2.ext4: root disk recreated"
 check "path changed: the log says so" grep -q "ov: rootfs.path changed from $IMG/current.ext4 to $IMG/v2.ext4: root disk recreated" "$T/bangerd.log"
 QC2=$(disk_of root.qcow2)
-check "path changed: a new overlay ($(ino "$QC2") vs $QINO)" test -n "$QC2" -a "$(ino "$QC2")" != "$QINO"
+# A new overlay is one made on v2.ext4; its inode number proves nothing: the
+# old overlay is deleted first, and the filesystem may hand the freed number
+# to the new file (seen under the sanitizers).
+check "path changed: a new overlay, on v2.ext4" \
+	test -n "$QC2" -a "$(qemu-img info -U --output=json "$QC2" | json /dev/stdin 'd["backing-filename"]')" = "$IMG/v2.ext4"
 rm -f "$SPEC/ov.yaml"
 check "ov gone" wait_until 60 bash -c "[ ! -e '$STATUS/ov.status.json' ]"
 check "bangerd (ext4 state) exits cleanly" stop_bangerd
