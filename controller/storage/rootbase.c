@@ -116,6 +116,11 @@ int root_base_write(const char *vm_dir, const RootBase *b)
 	return root_base_write_as(vm_dir, b, false);
 }
 
+int root_base_write_pending(const char *vm_dir, const RootBase *b)
+{
+	return root_base_write_as(vm_dir, b, true);
+}
+
 static char *json_str(json_object *o, const char *key)
 {
 	json_object *v;
@@ -209,7 +214,7 @@ static int carry_out(const char *vm_dir, RootBasePlan plan, const RootBase *rec,
 		 * rename, directory fsync): that one fsync makes this name durable
 		 * too. A power loss before it can leave a disk without its record,
 		 * which the next start keeps and records (KEEP). */
-		if ((r = root_base_write_as(vm_dir, now, true)) < 0) {
+		if ((r = root_base_write_pending(vm_dir, now)) < 0) {
 			*ret_error = xasprintf("record the base image: %s", strerror(-r));
 			return r;
 		}

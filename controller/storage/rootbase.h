@@ -47,6 +47,10 @@ int root_base_identify(const char *spec_path, const char *resolved, RootBase *re
 int root_base_read(const char *vm_dir, RootBase *ret);
 /* Atomic and durable (fsync file and directory). */
 int root_base_write(const char *vm_dir, const RootBase *b);
+/* The same without the directory fsync, for a caller that makes the disk in
+ * vm_dir next: cow.c's directory fsync for the disk makes this name durable
+ * too. */
+int root_base_write_pending(const char *vm_dir, const RootBase *b);
 /* The same file: same resolved path and identity (an unknown identity
  * compares by path only). */
 bool root_base_same_file(const RootBase *recorded, const RootBase *now);

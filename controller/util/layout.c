@@ -45,6 +45,11 @@ char *layout_vm_dir(const char *state_dir, const char *uid)
 	return xasprintf("%s/" LAYOUT_VMS_DIR "/%s", state_dir, uid);
 }
 
+char *layout_disk_pool_dir(const char *state_dir)
+{
+	return path_join(state_dir, LAYOUT_DISK_POOL_DIR);
+}
+
 char *layout_vm_file(const char *vm_dir, const char *file)
 {
 	return path_join(vm_dir, file);

@@ -4,6 +4,7 @@
  *   <state-dir>/bangerd.lock              one bangerd per state dir
  *   <state-dir>/vms/<uid>/                a VM's dir: disks, logs, handles
  *       handles.json  console.log  vmm.log  work.ext4  root.* (storage/cow.c)
+ *   <state-dir>/disk-pool/                spare root disks (storage/diskpool.h)
  *   <runtime-dir>/bangerd.lock            one bangerd per runtime dir
  *   <runtime-dir>/<short-id>.sock         the VMM's API socket (QMP / Firecracker)
  *   <runtime-dir>/<short-id>.serial       QEMU's serial console (bangerd connects)
@@ -20,6 +21,7 @@
 #define LAYOUT_DB_FILE        "banger.db"
 #define LAYOUT_LOCK_FILE      "bangerd.lock"
 #define LAYOUT_VMS_DIR        "vms"
+#define LAYOUT_DISK_POOL_DIR  "disk-pool"
 #define LAYOUT_HANDLES_FILE   "handles.json"
 #define LAYOUT_CONSOLE_LOG    "console.log"
 #define LAYOUT_VMM_LOG        "vmm.log"
@@ -40,6 +42,7 @@ bool layout_is_short_id(const char *s);
 char *layout_db_path(const char *state_dir);
 char *layout_lock_path(const char *dir);
 char *layout_vm_dir(const char *state_dir, const char *uid);
+char *layout_disk_pool_dir(const char *state_dir);
 /* <vm-dir>/<file>, file one of the LAYOUT_* names above. */
 char *layout_vm_file(const char *vm_dir, const char *file);
 /* <runtime-dir>/<short-id><suffix> (one of the LAYOUT_*_SUFFIX); NULL

@@ -7,6 +7,7 @@
 #include "util/fileio.h"
 #include "util/sha256.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -436,6 +437,117 @@ static void test_root_base_plan(void)
 	CHECK(!root_base_same_file(&rec, &replaced), "a new mtime is another file");
 }
 
+static size_t dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	size_t n = 0;
+	if (!d)
+		return 0;
+	for (struct dirent *de; (de = readdir(d));)
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The disk pool over real files: a spare is made only for the methods it
+ * keeps, taken only for the same path to the same unchanged base (and a
+ * qcow2 one only by QEMU), taken once, never over a VM dir that holds
+ * something; a start on the taken dir keeps its disk; the sweep removes
+ * half-made and outdated spares; the pool is bounded. */
+static void test_disk_pool(void)
+{
+	char dir[] = "/tmp/banger-test-pool-XXXXXX";
+	bool made = mkdtemp(dir) != NULL;
+	CHECK(made, "mkdtemp");
+	_cleanup_free_ char *base = path_join(dir, "base.img"), *pool = path_join(dir, "pool");
+	_cleanup_free_ char *vm1 = path_join(dir, "vm1"), *vm2 = path_join(dir, "vm2");
+	_cleanup_free_ char *qcow = path_join(vm1, "root.qcow2");
+	make_base(base, 4 * 1024 * 1024);
+	RootBase now = { 0 }, rec = { 0 }, other = { 0 };
+	CHECK_INTEQ(root_base_identify("/images/rootfs.ext4", base, &now), 0, "identify base");
+
+	CHECK_INTEQ(disk_pool_take(pool, &now, true, vm1), 0, "empty pool: nothing taken");
+	CHECK(access(vm1, F_OK) < 0, "and no VM dir made");
+	CHECK(!disk_pool_method_ok(COW_SPARSE) && !disk_pool_method_ok(COW_DM) &&
+		      disk_pool_method_ok(COW_QCOW2) && disk_pool_method_ok(COW_REFLINK),
+	      "qcow2 and reflink spares only");
+	CHECK_INTEQ(disk_pool_fill(pool, &now, COW_SPARSE, "0123abcd"), 0,
+		    "a sparse copy is not pooled");
+	CHECK_INTEQ(dir_entries(pool), 0, "nothing made for it");
+	CHECK_INTEQ(disk_pool_fill(pool, &now, COW_QCOW2, "0123abcd"), 1, "qcow2 spare made");
+	CHECK_INTEQ(dir_entries(pool), 1, "one entry, no temp left");
+	CHECK_INTEQ(disk_pool_fill(pool, &now, COW_QCOW2, "0123abcd"), 0,
+		    "a second fill for the same base: nothing to do");
+	CHECK_INTEQ(disk_pool_take(pool, &now, false, vm1), 0,
+		    "a Firecracker VM does not take a qcow2 spare");
+
+	other = now;
+	other.spec_path = "/images/other.ext4";
+	CHECK_INTEQ(disk_pool_take(pool, &other, true, vm1), 0,
+		    "another rootfs.path to the same file: not taken");
+	other = now;
+	other.mtime_ns++;
+	CHECK_INTEQ(disk_pool_take(pool, &other, true, vm1), 0, "a changed base: not taken");
+
+	CHECK_INTEQ(disk_pool_take(pool, &now, true, vm1), 1, "QEMU takes the spare");
+	CHECK_INTEQ(dir_entries(pool), 0, "taken once");
+	CHECK(access(qcow, F_OK) == 0, "the VM dir holds the overlay");
+	CHECK_INTEQ(root_base_read(vm1, &rec), 0, "and the base record");
+	CHECK(root_base_same_file(&rec, &now) && streq_ptr(rec.spec_path, now.spec_path),
+	      "naming this base by this path");
+	RootBaseChoice choice = { 0 };
+	char *why = NULL;
+	CHECK_INTEQ(root_base_resolve(vm1, now.spec_path, base, &choice, &why), 0, "resolve");
+	CHECK(choice.plan == ROOT_BASE_KEEP && !choice.note, "the start keeps the taken disk");
+	root_base_choice_done(&choice);
+	free(why);
+	RootDiskRequest req = {
+		.vm_dir = vm1, .vm_uid = "0123abcd", .base_image = base, .qemu = true
+	};
+	RootDisk d = { 0 };
+	CHECK_INTEQ(root_disk_prepare(&req, &d), 0, "prepare on the taken dir");
+	CHECK(d.reused && d.method == COW_QCOW2 && streq_ptr(d.path, qcow),
+	      "the overlay is kept, not remade");
+	root_disk_done(&d);
+
+	CHECK_INTEQ(disk_pool_fill(pool, &now, COW_QCOW2, "0123abcd"), 1, "refilled");
+	CHECK_INTEQ(disk_pool_take(pool, &now, true, vm1), 0,
+		    "a VM dir that holds something is never replaced");
+	CHECK_INTEQ(dir_entries(pool), 1, "the spare stays");
+	CHECK_INTEQ(mkdir(vm2, 0700), 0, "an empty VM dir");
+	CHECK_INTEQ(disk_pool_take(pool, &now, true, vm2), 1, "an empty VM dir takes the spare");
+
+	/* The sweep: a valid spare stays; a half-made one, junk and a spare
+	 * whose base changed go. */
+	CHECK_INTEQ(disk_pool_fill(pool, &now, COW_QCOW2, "0123abcd"), 1, "refilled again");
+	_cleanup_free_ char *half = path_join(pool, ".0011223344556677.qcow2.0123abcd.tmp");
+	_cleanup_free_ char *junk = path_join(pool, "junk");
+	CHECK_INTEQ(mkdir(half, 0700), 0, "a half-made spare");
+	CHECK_INTEQ(write_file_atomic(junk, "x", 1, 0600), 0, "junk");
+	CHECK_INTEQ(disk_pool_sweep(pool), 0, "sweep");
+	CHECK_INTEQ(dir_entries(pool), 1, "only the valid spare is left");
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1000000, 0 } };
+	CHECK_INTEQ(utimensat(AT_FDCWD, base, ts, 0), 0, "the base image changes (mtime)");
+	CHECK_INTEQ(disk_pool_sweep(pool), 0, "sweep again");
+	CHECK_INTEQ(dir_entries(pool), 0, "the outdated spare is gone");
+	root_base_done(&now);
+	CHECK_INTEQ(root_base_identify("/images/rootfs.ext4", base, &now), 0, "identify again");
+
+	/* Bounded: spares for more paths than the cap keep the cap. */
+	for (int i = 0; i < DISK_POOL_MAX + 3; i++) {
+		_cleanup_free_ char *sp = xasprintf("/images/r%02d.ext4", i);
+		other = now;
+		other.spec_path = sp;
+		CHECK_INTEQ(disk_pool_fill(pool, &other, COW_QCOW2, "0123abcd"), 1, "spare %d made",
+			    i);
+	}
+	CHECK_INTEQ(dir_entries(pool), DISK_POOL_MAX, "at most %d spares", DISK_POOL_MAX);
+	root_base_done(&now);
+	root_base_done(&rec);
+	CHECK_INTEQ(rm_rf(dir), 0, "cleanup");
+}
+
 int main(void)
 {
 	test_qcow2();
@@ -447,5 +559,6 @@ int main(void)
 	test_cow_choice();
 	test_sparse_copy();
 	test_root_base_plan();
+	test_disk_pool();
 	return tap_done();
 }
