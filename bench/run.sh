@@ -725,15 +725,16 @@ section_vmm_exec() {
 		sed 's/.*parse \([0-9.]*\) ms, store \([0-9.]*\) ms.*/\1 \2/' >"$WORK/stages-sync.txt"
 	grep -E " xb$TOK-[0-9]+: timing: record" "$VMD_LOG" |
 		sed 's/.*record \([0-9.]*\) ms.*/\1/' >"$WORK/stages-rec.txt"
-	grep -E " xb$TOK-[0-9]+: timing: network" "$VMD_LOG" |
-		sed 's/.*network \([0-9.]*\) ms, disk \([0-9.]*\) ms, confine \([0-9.]*\) ms, launch \([0-9.]*\) ms.*/\1 \2 \3 \4/' >"$WORK/stages-rt.txt"
+	grep -E " xb$TOK-[0-9]+: timing: firewall" "$VMD_LOG" |
+		sed 's/.*firewall \([0-9.]*\) ms, disk \([0-9.]*\) ms, cgroup \([0-9.]*\) ms, tap \([0-9.]*\) ms, confine \([0-9.]*\) ms, launch \([0-9.]*\) ms.*/\1 \2 \3 \4 \5 \6/' >"$WORK/stages-rt.txt"
 	local col line=""
-	for col in parse:1:sync store:2:sync record:1:rec network:1:rt disk:2:rt confine:3:rt launch:4:rt; do
+	for col in parse:1:sync store:2:sync record:1:rec firewall:1:rt disk:2:rt cgroup:3:rt tap:4:rt confine:5:rt launch:6:rt; do
 		IFS=: read -r nm c file <<<"$col"
 		awk -v c="$c" '{print $c}' "$WORK/stages-$file.txt" >"$WORK/stage.txt"
 		line="$line, $nm $(pctl "$WORK/stage.txt" 50) / $(pctl "$WORK/stage.txt" 99)"
 	done
 	echo "  bangerd stages (debug log, ms p50 / p99 over $(wc -l <"$WORK/stages-rt.txt") boots)${line#,}; launch = spawn + wait for QMP, ends after the exec"
+	echo "  root disk from the disk pool (made after the previous boot's exec): $(grep -cE " xb$TOK-[0-9]+: timing: firewall.*root disk from the pool" "$VMD_LOG") of $(wc -l <"$WORK/stages-rt.txt") boots"
 	[ "$n" = "$BOOTS" ] && [ "$nb" = "$BOOTS" ] && [ $bad = 0 ] || { result "$m99" - - ms info -; result "$madd" - - ms lt "$goal"; return; }
 	local b50 b99 a50 a99
 	b50=$(pctl "$WORK/exec.samples" 50 1000); b99=$(pctl "$WORK/exec.samples" 99 1000)

@@ -1,13 +1,17 @@
 /* vm.c — see vm.h. The order of every start and teardown step, and where
  * the write-ahead records happen, is the point of this file:
  *
- *   start:    image check → VM dir → record tap and nft chain → tap → nft
- *             rules → base record (root.base, storage/rootbase.h) → root
- *             disk (dm: record, then create) → work disk → cgroup → file
- *             owners and chroot → tap owner → spawn (gated; joins the cgroup
- *             before exec) → record pid → VMM execs → launch completes
- *             (vm_start_prepare runs up to the tap owner on the caller's
- *             thread; vm_launch_run, from the spawn on, may run on a worker)
+ *   start:    (prepare, loop thread) image check → VM dir (a spare from
+ *             the disk pool, storage/diskpool.h, on a first boot) → then
+ *             at once: (loop, vm_launch_network, after the facts commit)
+ *             record nft key → nft elements; (worker, vm_launch_run) base
+ *             record (root.base, storage/rootbase.h) → root disk (dm:
+ *             record, then create) → work disk → cgroup → bridge → record
+ *             tap → tap; then on the worker: file owners and chroot → tap
+ *             owner →
+ *             spawn (gated; joins the cgroup before exec) → record pid →
+ *             VMM execs → launch completes → the pool's spare for the next
+ *             first boot
  *   teardown: kill VMM → cgroup (and anything left in it) → nft rules → dm
  *             target → loops → tap → socket → driver cleanup (jail) →
  *             handles.json → (VM dir)
@@ -16,8 +20,9 @@
  * exec (util/proc.h). Nothing here finds "our" VMM by its socket path. The
  * cgroup needs no write-ahead record: its name derives from the VM's uid
  * (confine/cgroup.h), so teardown and the orphan sweep always find it. The
- * nft rules come after the tap and before the VMM: no frame leaves the
- * guest before its anti-spoofing rules exist, and none after they are gone.
+ * nft elements come before the VMM (they may come before the tap: they name
+ * it): no frame leaves the guest before its anti-spoofing rules exist, and
+ * none after they are gone.
  */
 #include "runtime/vm.h"
 #include "confine/cgroup.h"
@@ -49,6 +54,7 @@ struct Runtime {
 	HandleCache *cache;
 	CgroupHost *cgroups; /* NULL: none usable (only allowed with --no-confine) */
 	char *owner_tag;     /* tap alias: net_owner_tag(instance) */
+	char *pool_dir;      /* spare root disks (storage/diskpool.h) */
 	NftHostAllow *host_allow;
 };
 
@@ -76,6 +82,7 @@ int runtime_new(const RuntimeConfig *cfg, Runtime **ret)
 	}
 	rt->cfg.host_allow = rt->host_allow;
 	rt->cfg.state_dir = xstrdup(cfg->state_dir);
+	rt->pool_dir = layout_disk_pool_dir(cfg->state_dir);
 	rt->cfg.runtime_dir = xstrdup(cfg->runtime_dir);
 	rt->cfg.bridge = xstrdup(cfg->bridge);
 	rt->cfg.cidr = xstrdup(cfg->cidr);
@@ -112,6 +119,7 @@ void runtime_free(Runtime *rt)
 	if (!rt)
 		return;
 	free((char *)rt->cfg.state_dir);
+	free(rt->pool_dir);
 	free((char *)rt->cfg.runtime_dir);
 	free((char *)rt->cfg.bridge);
 	free((char *)rt->cfg.cidr);
@@ -266,8 +274,11 @@ static void undo_start(Runtime *rt, const char *uid, const char *vm_dir, VmHandl
 {
 	cgroup_vm_remove(rt->cgroups, uid);
 	RootDisk d = disk_from_handles(h);
-	if (h->nft_mac && h->tap)
-		nft_vm_delete(rt->cfg.instance, h->tap, h->nft_mac, h->nft_ip);
+	/* The elements are keyed by the tap's deterministic name, which h->tap
+	 * lacks when the tap was not ours to make (vm_teardown does the same). */
+	_cleanup_free_ char *tap = net_tap_name_for(uid);
+	if (h->nft_mac && tap)
+		nft_vm_delete(rt->cfg.instance, tap, h->nft_mac, h->nft_ip);
 	root_disk_teardown(&d);
 	/* Recorded by this start before it was created: ours even untagged. */
 	if (h->tap)
@@ -412,24 +423,27 @@ struct VmLaunch {
 	uint32_t vmm_uid;
 	Confinement cf;
 	char *mac, *incoming;
-	char *root_base; /* the base image the root disk was made from */
-	char *disk_note; /* for status: the root base changed, a work disk kept its size */
+	char *root_base;  /* the base image the root disk was made from */
+	bool took_spare;  /* the VM dir is a spare from the disk pool */
+	CowMethod refill; /* COW_AUTO, or the method of the spare to make after the launch */
+	char *disk_note;  /* for status: the root base changed, a work disk kept its size */
 	const char *disk_reason;
-	/* A copy of the cache entry: the network (loop thread), the disks and
-	 * the pid (worker) are recorded in it, under lock, each write of
-	 * handles.json holding all of them. */
+	/* A copy of the cache entry: the firewall key (loop thread), the
+	 * tap, the disks and the pid (worker) are recorded in it, under lock,
+	 * each write of handles.json holding all of them. */
 	VmHandles *h;
-	pthread_mutex_t lock; /* h, and the network's result below */
+	pthread_mutex_t lock; /* h, and the facts' and firewall's result below */
 	pthread_cond_t net_cond;
 	bool net_enabled; /* spec.network.enabled */
 	char *spec_mac;   /* spec.network.mac */
 	bool net;         /* the VM has a tap (network enabled, a guest IP) */
-	int net_state;    /* NET_PENDING until vm_launch_network ran */
+	int net_state;    /* NET_PENDING until vm_launch_network (or _cancel) ran */
 	char *net_error;
 	PidRecord pr;
 	VmmLaunchConfig c;
-	uint64_t t_ready, t_net0, t_net, t_worker, t_disk, t_prepared; /* µs, for the debug log */
-	int net_r, r; /* the network's and the start's result */
+	uint64_t t_ready, t_net0, t_net, t_worker, t_disk, t_cgroup, t_tap,
+		t_prepared; /* µs, for the debug log */
+	int net_r, r;       /* the network's and the start's result */
 	char *error;
 	VmmProcess proc;
 };
@@ -479,13 +493,17 @@ static VmHandles *handles_copy(const VmHandles *h)
 	return copy;
 }
 
-/* The tap and its nft elements, on the loop thread (the handle cache, the
- * bridge and the instance's tables are the loop's), while the launch's
- * worker makes the disks. Recorded in the launch's handles under its lock. */
-static int start_network(VmLaunch *l, char **ret_error)
+/* The VM's tap, on its launch worker while the loop thread commits the
+ * launch facts: the tap's name derives from the VM's uid, so it needs no
+ * fact. Recorded in the launch's handles under its lock before it exists.
+ * Bridge and tap creation tolerate a concurrent creator (netlink EXCL, then
+ * look again), so workers may run it at once. */
+static int start_tap(VmLaunch *l, char **ret_error)
 {
 	Runtime *rt = l->rt;
 	VmHandles *h = l->h;
+	if (!l->net_enabled)
+		return 0;
 	int r = net_bridge_ensure(rt->cfg.bridge, rt->cfg.cidr);
 	if (r < 0) {
 		*ret_error = xasprintf("bridge %s: %s", rt->cfg.bridge, strerror(-r));
@@ -494,9 +512,6 @@ static int start_network(VmLaunch *l, char **ret_error)
 	_cleanup_free_ char *tap = net_tap_name_for(l->uid);
 	pthread_mutex_lock(&l->lock);
 	free_and_replace_str(&h->tap, tap);
-	/* The key of its nft elements, recorded before they exist. */
-	free_and_replace_str(&h->nft_mac, l->mac);
-	free_and_replace_str(&h->nft_ip, l->guest_ip);
 	r = vm_handles_write(l->p.vm_dir, h);
 	pthread_mutex_unlock(&l->lock);
 	if (r < 0) {
@@ -522,6 +537,25 @@ static int start_network(VmLaunch *l, char **ret_error)
 		return r;
 	}
 	runtime_crashpoint("tap-created");
+	return 0;
+}
+
+/* The tap's nft elements, on the loop thread once the facts (guest IP, so
+ * its MAC) are committed; the tap itself need not exist yet (an element
+ * names it). Their key is recorded before they exist. */
+static int start_firewall(VmLaunch *l, char **ret_error)
+{
+	Runtime *rt = l->rt;
+	_cleanup_free_ char *tap = net_tap_name_for(l->uid);
+	pthread_mutex_lock(&l->lock);
+	free_and_replace_str(&l->h->nft_mac, l->mac);
+	free_and_replace_str(&l->h->nft_ip, l->guest_ip);
+	int r = vm_handles_write(l->p.vm_dir, l->h);
+	pthread_mutex_unlock(&l->lock);
+	if (r < 0) {
+		*ret_error = xasprintf("record the firewall key of tap %s: %s", tap, strerror(-r));
+		return r;
+	}
 	NftPolicy pol = nft_policy(rt);
 	r = nft_vm_add(&pol, tap, l->mac, l->guest_ip);
 	if (r < 0) {
@@ -558,7 +592,7 @@ void vm_launch_network(VmLaunch *l, const char *guest_ip, uint32_t vmm_uid)
 	l->net = l->net_enabled && guest_ip;
 	l->vmm_uid = vmm_uid;
 	pthread_mutex_unlock(&l->lock);
-	int r = l->net ? start_network(l, &err) : 0;
+	int r = l->net ? start_firewall(l, &err) : 0;
 	network_done(l, r, err);
 }
 
@@ -568,7 +602,8 @@ void vm_launch_cancel(VmLaunch *l, int r, const char *error)
 	network_done(l, r < 0 ? r : -ECANCELED, xstrdup(error ? error : strerror(-r)));
 }
 
-/* The worker waits for the tap before the launch (the VMM opens it). */
+/* The worker waits for the facts and the firewall before it confines and
+ * launches: no frame leaves the guest before its anti-spoofing elements. */
 static int wait_network(VmLaunch *l, char **ret_error)
 {
 	pthread_mutex_lock(&l->lock);
@@ -621,6 +656,11 @@ static int start_disks(VmLaunch *l, char **ret_error)
 	r = vm_handles_write(l->p.vm_dir, h);
 	pthread_mutex_unlock(&l->lock);
 	free_and_replace_str(&l->root_base, disk.base_image);
+	/* A disk this start made, or a spare it took: the next first boot on
+	 * this base gets a spare too. */
+	if ((base.plan == ROOT_BASE_CREATE || base.plan == ROOT_BASE_RECREATE || l->took_spare) &&
+	    disk_pool_method_ok(disk.method))
+		l->refill = disk.method;
 	log_info("%s: root disk %s (%s%s)", l->name, disk.path, cow_method_to_string(disk.method),
 		 disk.reused ? ", kept" : "");
 	root_disk_done(&disk);
@@ -668,17 +708,14 @@ static int own_vm_files(const VmLaunch *l, uid_t uid)
 	return r;
 }
 
-/* The VMM's cgroup (named by the VM's uid, so it needs no record first),
- * the ownership of its files and its empty chroot. */
-static int start_confine(VmLaunch *l, char **ret_error)
+/* The VMM's cgroup: named by the VM's uid, so it needs no record first,
+ * and no launch fact either — made while the loop thread still records
+ * them and makes the network. */
+static int start_cgroup(VmLaunch *l, char **ret_error)
 {
 	Runtime *rt = l->rt;
 	if (!rt->cfg.confine)
 		return 0;
-	if (!l->vmm_uid) {
-		*ret_error = xstrdup("confinement: no VMM uid allocated");
-		return -EINVAL;
-	}
 	CgroupLimits lim = { .memory_bytes = confine_memory_limit(l->memory_mib),
 			     .pids_max = confine_pids_limit(l->vcpus) };
 	int r = cgroup_vm_create(rt->cgroups, l->uid, &lim, &l->cf.cgroup_procs);
@@ -687,6 +724,21 @@ static int start_confine(VmLaunch *l, char **ret_error)
 		return r;
 	}
 	runtime_crashpoint("cgroup-created");
+	return 0;
+}
+
+/* The ownership of the VM's files and its empty chroot: they need the VMM
+ * uid, a launch fact. */
+static int start_confine(VmLaunch *l, char **ret_error)
+{
+	Runtime *rt = l->rt;
+	int r;
+	if (!rt->cfg.confine)
+		return 0;
+	if (!l->vmm_uid) {
+		*ret_error = xstrdup("confinement: no VMM uid allocated");
+		return -EINVAL;
+	}
 	if ((r = own_vm_files(l, l->vmm_uid)) < 0 ||
 	    (r = confine_chroot_dir(l->p.vm_dir, &l->cf.chroot)) < 0) {
 		*ret_error =
@@ -761,9 +813,15 @@ static int launch_prepare(VmLaunch *l, char **ret_error)
 	l->t_worker = time_now_us();
 	int r = start_disks(l, ret_error);
 	l->t_disk = time_now_us();
+	if (r >= 0)
+		r = start_cgroup(l, ret_error);
+	l->t_cgroup = time_now_us();
+	if (r >= 0)
+		r = start_tap(l, ret_error);
+	l->t_tap = time_now_us();
 	/* The facts (VMM uid, guest IP: confinement and launch need them) and
-	 * the network's result, whatever happened here: the loop thread may
-	 * still be making the tap, and the launch must not end before. */
+	 * the firewall's result, whatever happened here: the loop thread may
+	 * still be adding the elements, and the launch must not end before. */
 	char *net_err = NULL;
 	int k = wait_network(l, &net_err);
 	if (r >= 0 && k < 0) {
@@ -779,6 +837,38 @@ static int launch_prepare(VmLaunch *l, char **ret_error)
 	r = launch_ready(l, ret_error);
 	l->t_prepared = time_now_us();
 	return r;
+}
+
+/* The spare for the next first boot on this VM's base, made after this
+ * one's exec: its fsyncs are on no start's path. A failure costs the next
+ * first boot its head start, nothing else. */
+static void pool_refill(VmLaunch *l)
+{
+	char sid[LAYOUT_SHORT_ID_LEN + 1];
+	RootBase now = { 0 };
+	if (l->refill == COW_AUTO || layout_short_id(l->uid, sid) < 0 ||
+	    root_base_identify(l->rootfs_path, l->img.rootfs, &now) < 0)
+		return;
+	int r = disk_pool_fill(l->rt->pool_dir, &now, l->refill, sid);
+	if (r < 0)
+		log_warn_errno(r, "%s: no spare root disk made for %s: %m", l->name, l->img.rootfs);
+	root_base_done(&now);
+}
+
+/* A first boot takes a spare root disk as its VM dir when the pool has one
+ * for its base (storage/diskpool.h): that disk's fsyncs were paid before
+ * the spec came. Without one, the worker makes the disk as before. */
+static void take_spare(Runtime *rt, VmLaunch *l, const char *spec_path)
+{
+	RootBase now = { 0 };
+	if (root_base_identify(spec_path, l->img.rootfs, &now) < 0)
+		return; /* the worker's root disk step reports it */
+	int r = disk_pool_take(rt->pool_dir, &now, streq(l->drv->name, "qemu"), l->p.vm_dir);
+	if (r < 0)
+		log_warn_errno(r, "%s: no spare root disk taken (%m); the start makes its own",
+			       l->name);
+	l->took_spare = r > 0;
+	root_base_done(&now);
 }
 
 void vm_launch_run(VmLaunch *l)
@@ -814,6 +904,7 @@ void vm_launch_run(VmLaunch *l)
 	r = vm_handles_write(l->p.vm_dir, l->h);
 	if (r < 0)
 		log_warn_errno(r, "%s: record pid %d as launched: %m", l->name, (int)proc.pid);
+	pool_refill(l);
 }
 
 /* Idempotent start: a VMM that handles.json records as alive is this VM's,
@@ -885,6 +976,8 @@ int vm_start_prepare(Runtime *rt, const VmStartRequest *req, VmLaunch **ret_laun
 	if (req->resume && ((r = vm_saved_verify(rt, req->uid, ret_error)) < 0 ||
 			    (r = vm_saved_consume(rt, req->uid, ret_error)) < 0))
 		goto out;
+	if (!req->resume)
+		take_spare(rt, l, req->spec->rootfs_path);
 	if ((r = mkdir_p(l->p.vm_dir, 0700)) < 0 || (r = mkdir_p(rt->cfg.runtime_dir, 0700)) < 0) {
 		*ret_error = xasprintf("create %s: %s", l->p.vm_dir, strerror(-r));
 		goto out;
@@ -939,16 +1032,18 @@ int vm_launch_finish(Runtime *rt, VmLaunch *l, char **ret_error)
 			 l->resume ? "resumed from its saved state" : "started", (int)h->pid,
 			 h->tap ? h->tap : "-", l->c.guest_ip ? l->c.guest_ip : "-",
 			 (unsigned)running_as, l->cf.uid ? "" : ", unconfined");
-		/* network on the loop; disk, confine (with any wait for the
-		 * network) and launch on its worker, launch until the pass
-		 * collected it. */
+		/* firewall on the loop; disk, cgroup, tap, confine (with any
+		 * wait for the facts and the firewall) and launch on its worker,
+		 * launch until the pass collected it. */
 		log_debug(
-			"%s: timing: network %.3f ms, disk %.3f ms, confine %.3f ms, launch %.3f ms "
-			"(%.3f ms waiting for a worker)",
+			"%s: timing: firewall %.3f ms, disk %.3f ms, cgroup %.3f ms, tap %.3f ms, "
+			"confine %.3f ms, launch %.3f ms (%.3f ms waiting for a worker%s)",
 			l->name, (l->t_net - l->t_net0) / 1000.0,
-			(l->t_disk - l->t_worker) / 1000.0, (l->t_prepared - l->t_disk) / 1000.0,
+			(l->t_disk - l->t_worker) / 1000.0, (l->t_cgroup - l->t_disk) / 1000.0,
+			(l->t_tap - l->t_cgroup) / 1000.0, (l->t_prepared - l->t_tap) / 1000.0,
 			(time_now_us() - l->t_prepared) / 1000.0,
-			(l->t_worker - l->t_ready) / 1000.0);
+			(l->t_worker - l->t_ready) / 1000.0,
+			l->took_spare ? "; root disk from the pool" : "");
 	}
 	resume_done(rt, l->name, l->uid, l->resume);
 	vm_launch_free(l);
@@ -1368,7 +1463,7 @@ static bool cgroup_known(const char *vm_uid, void *userdata)
 
 static int sweep_dirs(Runtime *rt, const KnownUids *uids)
 {
-	_cleanup_free_ char *vms = xasprintf("%s/vms", rt->cfg.state_dir);
+	_cleanup_free_ char *vms = path_join(rt->cfg.state_dir, LAYOUT_VMS_DIR);
 	DIR *d = opendir(vms);
 	struct dirent *de;
 	int n = 0;
@@ -1404,6 +1499,9 @@ int runtime_sweep_orphans(Runtime *rt, char *const *known_uids)
 	n += sweep_loops(rt, &k);
 	n += sweep_taps(rt, &k);
 	n += sweep_dirs(rt, &k);
+	if (disk_pool_sweep(rt->pool_dir) < 0)
+		log_warn("disk pool %s: not all half-made or outdated spares could be removed",
+			 rt->pool_dir);
 	hashmap_free(k.full);
 	hashmap_free(k.short_ids);
 	return n;

@@ -111,9 +111,10 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error);
 /* vm_start in parts, so whatever may block runs off the event loop
  * (daemon/launcher.c), and the network and the disks are made at once:
  *
- *   vm_start_prepare  caller's thread (the loop): images, VM dir, cache
- *                     entry (req's guest_ip and vmm_uid are not read: they
- *                     come with vm_launch_network). Returns 1 and
+ *   vm_start_prepare  caller's thread (the loop): images, VM dir (a first
+ *                     boot takes a spare from the disk pool, one rename),
+ *                     cache entry (req's guest_ip and vmm_uid are not read:
+ *                     they come with vm_launch_network). Returns 1 and
  *                     *ret_launch when a VMM must be launched; 0 when it
  *                     already runs (adopted: nothing to launch); -errno on
  *                     failure (undone, *ret_error set).
@@ -121,22 +122,27 @@ int vm_start(Runtime *rt, const VmStartRequest *req, char **ret_error);
  *                     worker (or before vm_launch_run on the same thread):
  *                     the launch facts (guest IP, VMM uid: the caller has
  *                     made them durable, which it may do while the worker
- *                     makes the disks), then bridge, tap and nft elements —
- *                     the handle cache's thread owns the host-wide objects.
- *                     Its result goes to the worker, which waits for it
- *                     before confining and launching. vm_launch_cancel
- *                     instead when the facts could not be recorded: the
- *                     worker gives up with that error.
+ *                     makes the disks and the tap), then the tap's nft
+ *                     elements (they need the IP; the instance's tables
+ *                     are made once per process). Its result goes to the
+ *                     worker, which waits for it before confining and
+ *                     launching. vm_launch_cancel instead when the facts
+ *                     could not be recorded: the worker gives up with that
+ *                     error.
  *   vm_launch_run     any thread, meanwhile: the root disk (an image copy
- *                     or a qcow2 overlay, fsyncs) and work disk, then (facts
- *                     and network there) the cgroup, file owners and
- *                     chroot, the tap's owner and the driver's launch() (clone, pid recorded
- *                     write-ahead in handles.json, API socket, boot plan).
+ *                     or a qcow2 overlay, fsyncs; or the spare prepare
+ *                     took), work disk, cgroup, bridge and tap (named by
+ *                     the uid: no fact needed), then (facts and firewall
+ *                     there) file owners and chroot, the tap's owner and
+ *                     the driver's launch() (clone, pid recorded
+ *                     write-ahead in handles.json, API socket, boot plan),
+ *                     then the disk pool's spare for the next first boot.
  *                     Touches only the VmLaunch — its own copy of the
  *                     handles (shared with vm_launch_network under the
  *                     launch's lock), paths, images and spec facts —, the
- *                     VM's files and kernel objects named after its uid, and
- *                     the runtime's read-only configuration: no cache, no
+ *                     VM's files, the kernel objects named after its uid,
+ *                     the bridge (made race-free), the disk pool and the
+ *                     runtime's read-only configuration: no cache, no
  *                     store. Several run at once.
  *   vm_launch_finish  the caller's thread again: the launch's handles
  *                     (tap, disks, pid) replace the cache entry; failure

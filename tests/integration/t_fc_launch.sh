@@ -112,7 +112,7 @@ check "every VM's status pid is a live double ($live)" test "$live" = $N
 taps=$(ip -o link show | grep -c 'bgr-')
 check "one tap per VM, none left by the refused launch ($taps)" test "$taps" = $N
 check "the debug log shows the in-flight launches being collected by later passes" \
-	grep -qE 'timing: network [0-9.]+ ms, disk [0-9.]+ ms, confine [0-9.]+ ms, launch [0-9.]+ ms' "$T/bangerd.log"
+	grep -qE 'timing: firewall [0-9.]+ ms, disk [0-9.]+ ms, cgroup [0-9.]+ ms, tap [0-9.]+ ms, confine [0-9.]+ ms, launch [0-9.]+ ms' "$T/bangerd.log"
 
 # Delete everything: nothing left.
 rm -f "$SPEC"/*.yaml

@@ -72,13 +72,13 @@ check "teardown --remove after kill -9: nothing left: '$left'" test -z "$left"
 
 # ---- (c) SIGKILL at every write-ahead point of a start ---------------------------
 # What each point must have left behind before rediscovery (proves the crash
-# happened where it says): the recorded tap only in handles.json, then the
-# tap, then the root disk, then a forked child that never became the VMM
+# happened where it says): the root disk, then the recorded tap only in
+# handles.json, then the tap, then a forked child that never became the VMM
 # (before and after its pid was recorded: it waits at the spawn gate and
 # exits when the controller dies), then a running VMM whose pid was recorded
 # before it ran (write-ahead).
 n=10
-for point in tap-recorded tap-created disk-ready vmm-spawned pid-recorded launched; do
+for point in disk-ready tap-recorded tap-created vmm-spawned pid-recorded launched; do
 	n=$((n + 1))
 	U=$(uid_for $n)
 	TAP=$(tap_of $U)
@@ -87,17 +87,20 @@ for point in tap-recorded tap-created disk-ready vmm-spawned pid-recorded launch
 	BANGER_CRASHPOINT=$point "${VT[@]}" start cp-$point $U "$K" "$R" 172.16.0.$n \
 		>/dev/null 2>>"$T/vm-tool.log" || rc=$?
 	check "$point: vm-tool start died by SIGKILL (rc $rc)" test "$rc" = 137
-	check "$point: handles.json records the tap" grep -q "\"tap\":\"$TAP\"" "$H"
+	# One thread runs the launch's steps in order: the firewall elements
+	# (after the facts), then the disks, the cgroup and the tap.
 	case $point in
+	disk-ready)
+		check "$point: the root disk exists and is recorded, no tap yet" \
+			bash -c "test -f '$STATE/vms/$U/root.qcow2' && grep -q '\"root_disk\"' '$H' && ! grep -q '\"tap\"' '$H' && ! ip link show $TAP 2>/dev/null"
+		check "$point: ...and no VMM" test -z "$(vmm_pids $U)" ;;
 	tap-recorded)
+		check "$point: handles.json records the tap" grep -q "\"tap\":\"$TAP\"" "$H"
 		check "$point: the tap was not created yet" bash -c "! ip link show $TAP 2>/dev/null" ;;
 	tap-created)
-		check "$point: the tap exists, no root disk yet" \
-			bash -c "ip link show $TAP >/dev/null && test ! -e '$STATE/vms/$U/root.qcow2'" ;;
-	disk-ready)
-		check "$point: tap and root disk exist, no VMM" \
-			bash -c "ip link show $TAP >/dev/null && test -f '$STATE/vms/$U/root.qcow2'"
-		check "$point: ...and no VMM" test -z "$(vmm_pids $U)" ;;
+		check "$point: handles.json records the tap" grep -q "\"tap\":\"$TAP\"" "$H"
+		check "$point: the tap and the root disk exist, no VMM" \
+			bash -c "ip link show $TAP >/dev/null && test -f '$STATE/vms/$U/root.qcow2' && test -z '$(vmm_pids $U)'" ;;
 	vmm-spawned)
 		check "$point: no pid recorded, no VMM ran" \
 			bash -c "! grep -q '\"pid\"' '$H' && test -z '$(vmm_pids $U)'" ;;

@@ -10,6 +10,11 @@
 #     reason naming v1.ext4; the overlay stays on disk;
 #   - rootfs.path changed in the spec: the disk is re-created, and status
 #     (Disks: Recreated) and log say so;
+#  disk pool (storage/diskpool.h), same state dir:
+#   - after a VM's new overlay, a spare overlay on its base waits in the pool;
+#     another VM's first boot on that base takes it (its disk is that file),
+#     and a new spare is made after its exec;
+#   - a restart after the base changed removes the outdated spares;
 #  full copy (reflink, state dir on a loop-mounted XFS in a private mount
 #  namespace):
 #   - stopped, symlink flipped, started: the copy is kept untouched (same
@@ -106,9 +111,40 @@ QC2=$(disk_of root.qcow2)
 # to the new file (seen under the sanitizers).
 check "path changed: a new overlay, on v2.ext4" \
 	test -n "$QC2" -a "$(qemu-img info -U --output=json "$QC2" | json /dev/stdin 'd["backing-filename"]')" = "$IMG/v2.ext4"
-rm -f "$SPEC/ov.yaml"
+
+# ---- disk pool -------------------------------------------------------------------
+backing() { qemu-img info -U --output=json "$1" | json /dev/stdin 'd["backing-filename"]'; }
+spares_on() {
+	local f
+	for f in "$STATE"/disk-pool/*.qcow2/root.qcow2; do
+		[ -f "$f" ] && [ "$(backing "$f")" = "$1" ] && echo "$f"
+	done
+	true
+}
+SP=$(spares_on "$IMG/v2.ext4")
+check "pool: after ov's new disk, one spare overlay on v2.ext4 waits ($SP)" test "$(echo "$SP" | grep -c .)" = 1
+SPINO=$(ino "$SP")
+flip_yaml sp Running "$IMG/v2.ext4" | put "$SPEC/sp.yaml"
+check "pool: sp Ready on v2.ext4" wait_until 150 is_ready sp
+check "pool: sp answers HTTP" answers sp
+check "pool: sp's first boot took the spare (log)" grep -q "sp: timing: firewall.*root disk from the pool" "$T/bangerd.log"
+check "pool: sp's root disk is the spare's file (inode $SPINO)" \
+	test -n "$(find "$STATE/vms" -name root.qcow2 -inum "$SPINO")"
+new_spare() { S=$(spares_on "$IMG/v2.ext4"); [ -n "$S" ] && [ "$(ino "$S")" != "$SPINO" ]; }
+check "pool: a new spare on v2.ext4 after sp's exec" wait_until 10 new_spare
+check "pool: ov's first boot found no spare (the pool was empty)" \
+	bash -c "! grep -q 'ov: timing: firewall.*root disk from the pool' '$T/bangerd.log'"
+rm -f "$SPEC/ov.yaml" "$SPEC/sp.yaml"
 check "ov gone" wait_until 60 bash -c "[ ! -e '$STATUS/ov.status.json' ]"
+check "sp gone" wait_until 60 bash -c "[ ! -e '$STATUS/sp.status.json' ]"
 check "bangerd (ext4 state) exits cleanly" stop_bangerd
+check "pool: spares stay across a stop" test -n "$(spares_on "$IMG/v2.ext4")"
+touch "$IMG/v2.ext4"
+start_bangerd "$SPEC" "$STATE" "${DARGS[@]}"
+check "pool: at start-up, spares on changed bases are removed (log)" \
+	wait_until 30 grep -q "outdated spare(s) removed" "$T/bangerd.log"
+check "pool: none is left" test -z "$(ls "$STATE/disk-pool")"
+check "bangerd (ext4 state, second run) exits cleanly" stop_bangerd
 
 # ---- full copy on XFS (reflink) ----------------------------------------------
 if command -v mkfs.xfs >/dev/null; then
