@@ -74,10 +74,14 @@ DEPS_demo := build demo guest
 DEPS_bench := build bench guest
 
 ifndef BANGER_DEPS_READY
-# First entry: packages, then the same target with the real rules below.
+# First entry: packages, then the same target with the real rules below, on
+# every online CPU unless make was given -j (the README's commands are plain
+# `make test` and `make demo`; a serial build of the controller took a
+# minute of CI's half hour).
 all install test demo bench:
 	@scripts/install-deps.sh $(DEPS_$@)
-	@$(MAKE) --no-print-directory BANGER_DEPS_READY=1 $@
+	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) \
+		BANGER_DEPS_READY=1 $@
 else
 all: $(BUILD_OUT)
 

@@ -12,13 +12,25 @@
 # Everything mounted lives in a private mount namespace and goes with it; the
 # root is removed at the end (BANGER_KEEP_ROOT=1 keeps it). For trying the
 # script itself, BANGER_FRESH_ROOT=DIR uses an mmdebstrap output made earlier
-# with the same command (it is consumed: removed at the end). Run as root.
+# with the same command (it is consumed: removed at the end); .ci/run makes
+# it with `ci-fresh-root.sh --bootstrap DIR` at the start, in the background,
+# while the other steps run. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
-CACHE=$(realpath "${1:-build/guest}")
 [ "$(id -u)" = 0 ] || { echo "ci-fresh-root: run as root" >&2; exit 1; }
 scripts/install-deps.sh ci
+# bootstrap: the root alone, into DIR (empty or absent).
+bootstrap() {
+	mmdebstrap --quiet --variant=minbase --include=make,gcc,git,ca-certificates bookworm "$1"
+}
+if [ "${1:-}" = --bootstrap ]; then
+	t0=$SECONDS
+	bootstrap "${2:?usage: ci-fresh-root.sh --bootstrap DIR}"
+	echo "ci-fresh-root: root ready in $2 in $((SECONDS - t0)) s"
+	exit 0
+fi
+CACHE=$(realpath "${1:-build/guest}")
 ROOT=${BANGER_FRESH_ROOT:-$(mktemp -d /var/tmp/banger-fresh-root.XXXXXX)}
 cleanup() { [ -n "${BANGER_KEEP_ROOT:-}" ] || rm -rf --one-file-system "$ROOT"; }
 trap cleanup EXIT
@@ -26,7 +38,7 @@ trap cleanup EXIT
 t0=$SECONDS
 if [ -z "${BANGER_FRESH_ROOT:-}" ]; then
 	echo "ci-fresh-root: mmdebstrap bookworm into $ROOT"
-	mmdebstrap --quiet --variant=minbase --include=make,gcc,git,ca-certificates bookworm "$ROOT"
+	bootstrap "$ROOT"
 	echo "ci-fresh-root: root ready in $((SECONDS - t0)) s"
 fi
 # What the clone comes from: the commit under test, as a bare repository.
