@@ -866,6 +866,19 @@ static void json_dumps(FILE *out, json_object *v)
 	}
 }
 
+/* FC_DOUBLE_PUT_DELAY_MS: every PUT is answered that much later, as by the
+ * Python double, so a test can hold launches in flight. */
+static void put_delay(void)
+{
+	const char *d = getenv("FC_DOUBLE_PUT_DELAY_MS");
+	long ms = d ? strtol(d, NULL, 10) : 0;
+	if (ms > 0) {
+		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
 static void record(const char *method, const char *path, const char *raw, size_t len, int status,
 		   json_object *reply)
 {
@@ -885,6 +898,11 @@ static void record(const char *method, const char *path, const char *raw, size_t
 	json_object_object_add(line, "path", json_object_new_string(path));
 	json_object_object_add(line, "body", body);
 	json_object_object_add(line, "status", json_object_new_int(status));
+	/* When it was answered, Unix seconds (the Python double's time.time()). */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	json_object_object_add(line, "t",
+			       json_object_new_double((double)now.tv_sec + now.tv_nsec / 1e9));
 	/* One write(2) per line (O_APPEND), as the Python double's f.write. */
 	char *text = NULL;
 	size_t text_len = 0;
@@ -985,6 +1003,8 @@ static int conn_serve(Vm *vm, Conn *c)
 		}
 		char *raw = strndup(c->buf + hlen, blen);
 		json_object *reply = NULL;
+		if (!strcmp(method, "PUT"))
+			put_delay();
 		int status = vm_handle(vm, method, path, raw, blen, &reply);
 		record(method, path, raw, blen, status, reply);
 		int r = respond(c->fd, status, reply);

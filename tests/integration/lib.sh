@@ -133,6 +133,7 @@ status_is() { [ "$(status_field "$1" "$2")" = "$3" ]; }
 # FC_DOUBLE=lite (build/fc-double-lite, the C one the scale benchmarks use:
 # the same operations and state rules, field tables instead of the Swagger
 # file). Scripts that go through fc_double_cmd run against either.
+FC_DOUBLE_ASKED=${FC_DOUBLE:-}
 FC_DOUBLE=${FC_DOUBLE:-python}
 # fc_double_cmd: the command line (quoted for a wrapper script) of the double.
 fc_double_cmd() {
@@ -147,7 +148,10 @@ FC_DOUBLE_PAT='(firecracker-double|fc-double-lite)'
 # need_fc_double: the Firecracker test double needs the published API spec
 # (FC_API_SPEC, or shared/reference beside the checkout) and python3-yaml,
 # or with FC_DOUBLE=lite the built build/fc-double-lite; sets $spec to the
-# spec's path, or skips the test saying which is missing.
+# spec's path, or skips the test saying which is missing. Without the spec
+# (a clone elsewhere, as CI's may be) the test runs against the C double,
+# which has the spec's routes and fields compiled in, and says so — unless
+# FC_DOUBLE (or FC_DOUBLE_ASKED) asked for the Python one.
 need_fc_double() {
 	spec=${FC_API_SPEC:-}
 	local cand
@@ -155,6 +159,10 @@ need_fc_double() {
 		"$SRC/../../shared/reference/firecracker-api.yaml"; do
 		[ -z "$spec" ] && [ -f "$cand" ] && spec=$(realpath "$cand")
 	done
+	if [ -z "$spec" ] && [ -z "$FC_DOUBLE_ASKED" ] && [ -x "$BIN/fc-double-lite" ]; then
+		echo "# firecracker-api.yaml not found (FC_API_SPEC, or shared/reference beside the checkout): against the C double, fc-double-lite"
+		FC_DOUBLE=lite
+	fi
 	case $FC_DOUBLE in
 	lite)
 		[ -x "$BIN/fc-double-lite" ] || skip_all "FC_DOUBLE=lite but $BIN/fc-double-lite is not built (make all-tests)"

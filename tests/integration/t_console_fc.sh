@@ -23,7 +23,7 @@ cat >"$T/firecracker" <<W
 ( while kill -0 \$\$ 2>/dev/null; do
 	for i in \$(seq 200); do echo "vmm-noise \$i" >&2; echo "console-noise \$i"; done
   done ) &
-exec env FC_API_SPEC='$spec' /usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
+exec env FC_API_SPEC='$spec' $(fc_double_cmd) "\$@"
 W
 chmod +x "$T/firecracker"
 cat >"$SPEC/fc-1.yaml" <<YAML

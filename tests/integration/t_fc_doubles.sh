@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 private_netns "$0" "$@"
 require_tools curl
-FC_DOUBLE=python need_fc_double
+FC_DOUBLE=python FC_DOUBLE_ASKED=python need_fc_double
 pyspec=$spec
 [ -x "$BIN/fc-double-lite" ] || skip_all "$BIN/fc-double-lite is not built (make all-tests)"
 

@@ -31,12 +31,12 @@ reject=
 [ "\$n" = 10 ] && reject="PUT /machine-config"
 exec env FC_API_SPEC='$spec' FC_DOUBLE_REQUEST_LOG=requests.log \
 	FC_DOUBLE_PUT_DELAY_MS=\${PUT_DELAY_MS:-100} FC_DOUBLE_REJECT="\$reject" \
-	/usr/bin/python3 '$SRC/tests/fc-double/firecracker-double' "\$@"
+	$(fc_double_cmd) "\$@"
 W
 chmod +x "$T/firecracker"
 
 FC_SPEC_EXTRA='  memoryMiB: 128' # fc_yaml (lib.sh) writes the specs
-doubles() { pgrep -f "firecracker-double.*--api-sock $STATE" | wc -l; }
+doubles() { pgrep -f "$FC_DOUBLE_PAT.*--api-sock $STATE" | wc -l; }
 count_phase() { # count_phase PHASE NAME...
 	local p=$1 n=0 v
 	shift

@@ -12,7 +12,7 @@ need_fc_double
 
 fc_test_setup fdlim
 STATUS=$SPEC
-vmms() { pgrep -f "firecracker-double.*--api-sock $STATE" 2>/dev/null | sort | tr '\n' ' '; }
+vmms() { pgrep -f "$FC_DOUBLE_PAT.*--api-sock $STATE" 2>/dev/null | sort | tr '\n' ' '; }
 fc_double_wrapper
 for i in 1 2 3 4; do
 	cat >"$SPEC/fc-$i.yaml" <<YAML
@@ -32,7 +32,7 @@ start_bangerd "$SPEC" "$STATE" "${ARGS[@]}"
 for i in 1 2 3 4; do check "fc-$i Running" wait_until 60 status_is fc-$i 'd["phase"]' Running; done
 check "bangerd raised its soft fd limit to the hard one" \
 	test "$(awk '/Max open files/ {print $4}' /proc/$BANGERD_PID/limits)" = "$(ulimit -Hn)"
-vmm_pid=$(pgrep -f "firecracker-double.*--api-sock $STATE" | head -n 1)
+vmm_pid=$(pgrep -f "$FC_DOUBLE_PAT.*--api-sock $STATE" | head -n 1)
 check "the VMM got the limit bangerd started with" \
 	test "$(awk '/Max open files/ {print $4}' /proc/$vmm_pid/limits)" = "$(ulimit -Sn)"
 stop_bangerd

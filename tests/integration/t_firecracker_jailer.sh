@@ -26,11 +26,14 @@ chmod 0644 "$T/images/vmlinux"
 # The jailer drops the environment; the exec file carries the double's
 # settings itself. FC_DOUBLE_OPEN_TAPS: open the tap as Firecracker does.
 fc_double_wrapper FC_DOUBLE_REQUEST_LOG=requests.log FC_DOUBLE_OPEN_TAPS=1
-# The jailer double's one deviation: what the Python double needs to run
-# inside the jail is made visible there read-only (see the double).
+# The jailer double's one deviation: what the Firecracker double needs to
+# run inside the jail is made visible there read-only (see the double): the
+# Python one and the Swagger file, or the C one.
+RO=/usr:/bin:/lib:/lib64:$SRCABS/tests/fc-double
+if [ "$FC_DOUBLE" = lite ]; then RO=$RO:$(realpath "$BIN"); else RO=$RO:$spec; fi
 cat >"$T/jailer" <<W
 #!/bin/sh
-exec /usr/bin/env JAILER_DOUBLE_RO_PATHS='/usr:/bin:/lib:/lib64:$SRCABS/tests/fc-double:$spec' /usr/bin/python3 '$SRCABS/tests/fc-double/jailer-double' "\$@"
+exec /usr/bin/env JAILER_DOUBLE_RO_PATHS='$RO' /usr/bin/python3 '$SRCABS/tests/fc-double/jailer-double' "\$@"
 W
 chmod +x "$T/jailer"
 

@@ -80,7 +80,7 @@ P2=$(vm_pid v1)
 check "restart: the impostor was not adopted (status pid $P2)" \
 	bash -c "[ '$P2' != '$IMPOSTOR' ] && [ '$P2' != '$P1' ] && ! grep -q 'adopted running VMM (pid $IMPOSTOR)' '$T/bangerd.log'"
 check "restart: a VMM bangerd spawned serves the real socket" \
-	bash -c "tr '\\0' ' ' </proc/$P2/cmdline | grep -q 'firecracker-double --api-sock $sock'"
+	bash -c "tr '\\0' ' ' </proc/$P2/cmdline | grep -qE '$FC_DOUBLE_PAT --api-sock $sock'"
 check "restart: the impostor still runs (not killed)" kill -0 "$IMPOSTOR"
 check "restart: no request ever reached the impostor" bash -c "! grep -q 'reached me' '$T/impostor.log'"
 
