@@ -8,10 +8,9 @@
  *             record (root.base, storage/rootbase.h) → root disk (dm:
  *             record, then create) → work disk → cgroup → bridge → record
  *             tap → tap; then on the worker: file owners and chroot → tap
- *             owner →
- *             spawn (gated; joins the cgroup before exec) → record pid →
- *             VMM execs → launch completes → the pool's spare for the next
- *             first boot
+ *             owner → spawn (gated; joins the cgroup before exec) → record
+ *             pid → VMM execs → launch completes → the pool's spare for
+ *             the next first boot
  *   teardown: kill VMM → cgroup (and anything left in it) → nft rules → dm
  *             target → loops → tap → socket → driver cleanup (jail) →
  *             handles.json → (VM dir)
@@ -709,8 +708,8 @@ static int own_vm_files(const VmLaunch *l, uid_t uid)
 }
 
 /* The VMM's cgroup: named by the VM's uid, so it needs no record first,
- * and no launch fact either — made while the loop thread still records
- * them and makes the network. */
+ * and no launch fact either — made while the loop thread still commits
+ * them and adds the firewall elements. */
 static int start_cgroup(VmLaunch *l, char **ret_error)
 {
 	Runtime *rt = l->rt;
