@@ -18,7 +18,8 @@
 #  full copy (reflink, state dir on a loop-mounted XFS in a private mount
 #  namespace):
 #   - stopped, symlink flipped, started: the copy is kept untouched (same
-#     inode), status says KeptCopy, the guest boots.
+#     inode), status says KeptCopy, the guest boots; a reflink spare was
+#     made in the disk pool after the first boot.
 . "$(dirname "$0")/lib.sh"
 if [ -z "${BANGER_IN_MNTNS:-}" ]; then
 	BANGER_IN_MNTNS=1 exec unshare -m --propagation private -- bash "$0" "$@"
@@ -174,6 +175,8 @@ if command -v mkfs.xfs >/dev/null; then
 	RL=$(disk_of root.reflink.img)
 	check "copy: cp's root disk is a reflink copy ($RL)" test -n "$RL"
 	RINO=$(ino "$RL")
+	check "copy: a reflink spare waits in the disk pool after cp's first boot" \
+		wait_until 10 bash -c "ls '$STATE'/disk-pool/*.reflink/root.reflink.img >/dev/null 2>&1"
 	flip_yaml cp Stopped "$IMG/current.ext4" | put "$SPEC/cp.yaml"
 	check "copy: cp Stopped" wait_until 60 stopped cp
 	ln -sfn v2.ext4 "$IMG/current.ext4"
