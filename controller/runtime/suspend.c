@@ -70,7 +70,6 @@ static json_object *binary_identity(const VmmDriver *drv, const VmmSettings *s)
 
 static int hash_fd(int fd, char out[65], uint64_t *ret_size)
 {
-	static const char hex[] = "0123456789abcdef";
 	_cleanup_free_ uint8_t *buf = xmalloc(1 << 20);
 	Sha256 h;
 	uint64_t total = 0;
@@ -86,13 +85,7 @@ static int hash_fd(int fd, char out[65], uint64_t *ret_size)
 		sha256_update(&h, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
-	uint8_t d[32];
-	sha256_final(&h, d);
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[64] = 0;
+	sha256_final_hex(&h, out);
 	*ret_size = total;
 	return 0;
 }

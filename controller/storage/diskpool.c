@@ -27,13 +27,13 @@ static bool key_of(const RootBase *b, char ret[KEY_LEN + 1])
 					       (unsigned long long)b->size, (long long)b->mtime_ns);
 	const char *fields[] = { "banger-disk-pool/1", b->spec_path, b->resolved, ident };
 	Sha256 s;
-	uint8_t d[32];
+	char hex[65];
 	sha256_init(&s);
 	for (size_t i = 0; i < ELEMENTSOF(fields); i++)
 		sha256_update(&s, fields[i], strlen(fields[i]) + 1);
-	sha256_final(&s, d);
-	for (size_t i = 0; i < KEY_LEN / 2; i++)
-		snprintf(ret + 2 * i, 3, "%02x", d[i]);
+	sha256_final_hex(&s, hex);
+	memcpy(ret, hex, KEY_LEN); /* its first 64 bits */
+	ret[KEY_LEN] = 0;
 	return true;
 }
 

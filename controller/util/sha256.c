@@ -1,7 +1,6 @@
 /* sha256.c — straightforward SHA-256 (FIPS 180-4, section 6.2). */
 #include "sha256.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static const uint32_t K[64] = {
@@ -91,13 +90,22 @@ void sha256_final(Sha256 *s, uint8_t out[32])
 	}
 }
 
+void sha256_final_hex(Sha256 *s, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t d[32];
+	sha256_final(s, d);
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = 0;
+}
+
 void sha256_hex(const void *data, size_t n, char out[65])
 {
 	Sha256 s;
-	uint8_t d[32];
 	sha256_init(&s);
 	sha256_update(&s, data, n);
-	sha256_final(&s, d);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	sha256_final_hex(&s, out);
 }

@@ -14,5 +14,7 @@ typedef struct {
 void sha256_init(Sha256 *s);
 void sha256_update(Sha256 *s, const void *data, size_t n);
 void sha256_final(Sha256 *s, uint8_t out[32]);
+/* sha256_final as lower-case hex into out (65 bytes incl. NUL). */
+void sha256_final_hex(Sha256 *s, char out[65]);
 /* Lower-case hex digest of data into out (65 bytes incl. NUL). */
 void sha256_hex(const void *data, size_t n, char out[65]);
