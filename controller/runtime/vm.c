@@ -442,7 +442,7 @@ struct VmLaunch {
 	VmmLaunchConfig c;
 	uint64_t t_ready, t_net0, t_net, t_worker, t_disk, t_cgroup, t_tap,
 		t_prepared; /* µs, for the debug log */
-	int net_r, r;       /* the network's and the start's result */
+	int net_r, r;       /* the facts' and firewall's, and the start's result */
 	char *error;
 	VmmProcess proc;
 };
@@ -565,7 +565,7 @@ static int start_firewall(VmLaunch *l, char **ret_error)
 	return 0;
 }
 
-/* The network's (or the facts') result to the worker. */
+/* The facts' and the firewall's result (or the facts' error) to the worker. */
 static void network_done(VmLaunch *l, int r, char *err)
 {
 	pthread_mutex_lock(&l->lock);
